@@ -1,0 +1,1 @@
+"""webmon: a live monitoring dashboard for napari and any Python application."""

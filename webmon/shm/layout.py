@@ -1,0 +1,116 @@
+"""Byte layout shared by every webmon segment, and the checks a reader makes before trusting one.
+
+Every segment starts with the same 32-byte prefix::
+
+    0  magic        8s   b"WEBMONSH"
+    8  version      u32  LAYOUT_VERSION; readers refuse any other
+    12 kind         u32  CONTROL, STREAM, STATE, ARRAY or MAILBOX
+    16 flags        u32  bit 0: retired (replaced by a new segment; re-read the descriptor)
+    20 header_size  u32  bytes before the payload
+    24 reserved     u64
+
+followed by fields of its kind (offsets below, all little-endian, 8-byte aligned so that
+each counter is written by one aligned 8-byte store).  Readers validate every size and
+index against the real length of the mapping, so a corrupted or hostile header yields a
+``WebmonError``, never a read outside the segment.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import WebmonError
+
+MAGIC = b"WEBMONSH"
+LAYOUT_VERSION = 1
+
+CONTROL, STREAM, STATE, ARRAY, MAILBOX = 1, 2, 3, 4, 5
+KIND_NAMES = {CONTROL: "control", STREAM: "stream", STATE: "state", ARRAY: "array",
+              MAILBOX: "mailbox"}
+FLAG_RETIRED = 1
+
+PREFIX = struct.Struct("<8sIIII8x")
+PREFIX_SIZE = PREFIX.size  # 32
+
+U64 = struct.Struct("<Q")
+F64 = struct.Struct("<d")
+
+# control segment: pid, created, heartbeat, generation, interest table geometry
+CONTROL_FIELDS = struct.Struct("<QddQII")  # at 32
+CONTROL_HEARTBEAT = 48
+CONTROL_GENERATION = 56
+CONTROL_HEADER = 128
+INTEREST_SLOT = 64  # name (48 bytes, NUL padded) + 8 reserved + wanted_at f64
+INTEREST_NAME = 48
+INTEREST_TIME = 56
+
+# stream segment: capacity, slot size, record size, write counter
+STREAM_FIELDS = struct.Struct("<QII")  # at 32
+STREAM_COUNT = 48
+STREAM_HEADER = 64
+
+# state segment: payload capacity, current version; two buffers follow
+STATE_FIELDS = struct.Struct("<Q")  # at 32
+STATE_VERSION = 40
+STATE_HEADER = 64
+STATE_BUFFER_HEAD = struct.Struct("<QQQ")  # version, length, check
+STATE_BUFFER_HEAD_SIZE = STATE_BUFFER_HEAD.size
+
+# array segment: seqlock counter, nbytes, ndim, dtype string, shape
+ARRAY_SEQ = 32
+ARRAY_FIELDS = struct.Struct("<QI4x16s8Q")  # nbytes, ndim, dtype, shape at 40
+ARRAY_MAX_NDIM = 8
+ARRAY_HEADER = 192
+
+# mailbox segment: request ring and reply ring of fixed-size JSON message slots
+MAILBOX_FIELDS = struct.Struct("<III4x")  # request slots, reply slots, slot size at 32
+MAILBOX_REQUEST_COUNT = 48
+MAILBOX_REPLY_COUNT = 56
+MAILBOX_HEADER = 64
+MESSAGE_HEAD = struct.Struct("<QQQ")  # seq, length, check
+MESSAGE_HEAD_SIZE = MESSAGE_HEAD.size
+
+
+def write_prefix(buf: memoryview, kind: int, header_size: int) -> None:
+    PREFIX.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, kind, 0, header_size)
+
+
+def check_prefix(buf: memoryview, kind: int, name: str) -> int:
+    """Validate the common prefix; return the header size.  Raises WebmonError."""
+    if len(buf) < PREFIX_SIZE:
+        raise WebmonError(f"segment {name!r} is {len(buf)} bytes, too small for a webmon header")
+    magic, version, got_kind, _flags, header_size = PREFIX.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise WebmonError(f"segment {name!r} is not a webmon segment (magic {magic!r})")
+    if version != LAYOUT_VERSION:
+        raise WebmonError(
+            f"segment {name!r} has layout version {version}; this webmon reads version "
+            f"{LAYOUT_VERSION} (producer and dashboard must run compatible webmon versions)"
+        )
+    if got_kind != kind:
+        raise WebmonError(
+            f"segment {name!r} is a {KIND_NAMES.get(got_kind, f'unknown ({got_kind})')} "
+            f"segment, expected {KIND_NAMES[kind]}"
+        )
+    if header_size < PREFIX_SIZE or header_size > len(buf):
+        raise WebmonError(
+            f"segment {name!r} claims a {header_size}-byte header but is {len(buf)} bytes"
+        )
+    return header_size
+
+
+def is_retired(buf: memoryview) -> bool:
+    return bool(struct.unpack_from("<I", buf, 16)[0] & FLAG_RETIRED)
+
+
+def mark_retired(buf: memoryview) -> None:
+    flags = struct.unpack_from("<I", buf, 16)[0]
+    struct.pack_into("<I", buf, 16, flags | FLAG_RETIRED)
+
+
+def read_u64(buf: memoryview, offset: int) -> int:
+    return U64.unpack_from(buf, offset)[0]
+
+
+def write_u64(buf: memoryview, offset: int, value: int) -> None:
+    U64.pack_into(buf, offset, value)
