@@ -10,11 +10,10 @@ process is ever started, and only the producer (or the cleanup of a dead produce
 
 from __future__ import annotations
 
+import _posixshmem
 import mmap
 import os
 import secrets
-
-import _posixshmem
 
 from .errors import WebmonError
 

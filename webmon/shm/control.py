@@ -1,0 +1,115 @@
+"""The control segment: who the producer is, its heartbeat, and what readers want.
+
+The interest table is a fixed array of ``(name, wanted_at)`` slots.  Only the producer writes
+names (when it creates a stream, a state key or an array, or asks ``wanted``); subscribers
+only write timestamps into slots whose name they found, so no two processes ever race to
+claim a slot.  A timestamp is one aligned 8-byte store, and a stale or torn one only makes
+``wanted`` wrong for one tick.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import layout
+from .errors import WebmonError
+from .segment import Segment
+
+INTEREST_SLOTS = 128
+
+
+def control_segment_size(slots: int = INTEREST_SLOTS) -> int:
+    return layout.CONTROL_HEADER + slots * layout.INTEREST_SLOT
+
+
+class Control:
+    def __init__(self, seg: Segment) -> None:
+        buf = seg.buf
+        header = layout.check_prefix(buf, layout.CONTROL, seg.name)
+        pid, created, _hb, _gen, slots, slot_size = layout.CONTROL_FIELDS.unpack_from(
+            buf, layout.PREFIX_SIZE)
+        if (header < layout.CONTROL_HEADER or slot_size != layout.INTEREST_SLOT
+                or control_segment_size(slots) > seg.size):
+            raise WebmonError(f"control segment {seg.name!r} has a malformed interest table")
+        self.segment = seg
+        self.pid = pid
+        self.created = created
+        self.slots = slots
+        self._index: dict[str, int] = {}
+
+    @classmethod
+    def create(cls, seg_name: str) -> Control:
+        seg = Segment.create(seg_name, control_segment_size())
+        layout.write_prefix(seg.buf, layout.CONTROL, layout.CONTROL_HEADER)
+        now = time.time()
+        layout.CONTROL_FIELDS.pack_into(seg.buf, layout.PREFIX_SIZE, os.getpid(), now, now, 0,
+                                        INTEREST_SLOTS, layout.INTEREST_SLOT)
+        return cls(seg)
+
+    # -- heartbeat and generation --------------------------------------------------------
+    def beat(self) -> None:
+        layout.F64.pack_into(self.segment.buf, layout.CONTROL_HEARTBEAT, time.time())
+
+    def stop_heartbeat(self) -> None:
+        """Mark the channel closed: a zero heartbeat is never fresh."""
+        layout.F64.pack_into(self.segment.buf, layout.CONTROL_HEARTBEAT, 0.0)
+
+    def heartbeat(self) -> float:
+        return layout.F64.unpack_from(self.segment.buf, layout.CONTROL_HEARTBEAT)[0]
+
+    def generation(self) -> int:
+        return layout.read_u64(self.segment.buf, layout.CONTROL_GENERATION)
+
+    def set_generation(self, value: int) -> None:
+        layout.write_u64(self.segment.buf, layout.CONTROL_GENERATION, value)
+
+    # -- interest ----------------------------------------------------------------------
+    def _slot_offset(self, i: int) -> int:
+        return layout.CONTROL_HEADER + i * layout.INTEREST_SLOT
+
+    def _name_at(self, i: int) -> bytes:
+        off = self._slot_offset(i)
+        return bytes(self.segment.buf[off: off + layout.INTEREST_NAME]).rstrip(b"\0")
+
+    def claim(self, name: str) -> int | None:
+        """Producer only: the slot for ``name``, allocating one; None when the table is full."""
+        i = self._index.get(name)
+        if i is not None:
+            return i
+        raw = name.encode()[: layout.INTEREST_NAME]
+        for i in range(self.slots):
+            found = self._name_at(i)
+            if found == raw or not found:
+                if not found:
+                    off = self._slot_offset(i)
+                    self.segment.buf[off: off + len(raw)] = raw
+                self._index[name] = i
+                return i
+        return None
+
+    def find(self, name: str) -> int | None:
+        """Subscriber: the slot the producer gave ``name``, if any yet."""
+        i = self._index.get(name)
+        if i is not None:
+            return i
+        raw = name.encode()[: layout.INTEREST_NAME]
+        for i in range(self.slots):
+            found = self._name_at(i)
+            if not found:
+                return None
+            if found == raw:
+                self._index[name] = i
+                return i
+        return None
+
+    def mark_wanted(self, slot: int, when: float) -> None:
+        layout.F64.pack_into(self.segment.buf, self._slot_offset(slot) + layout.INTEREST_TIME,
+                             when)
+
+    def wanted_at(self, slot: int) -> float:
+        return layout.F64.unpack_from(self.segment.buf,
+                                      self._slot_offset(slot) + layout.INTEREST_TIME)[0]
+
+    def close(self) -> None:
+        self.segment.close()

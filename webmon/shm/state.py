@@ -1,0 +1,144 @@
+"""State: the latest JSON value of one key, double-buffered in one segment.
+
+Version ``v`` is written into buffer ``v % 2`` with its own ``(version, length, check)`` head,
+and only then does the header's version advance.  A reader takes the buffer the header
+names, and accepts it only when the buffer's own version matches and the check over its
+bytes verifies; otherwise it retries, and after a few tries falls back to the other buffer,
+which holds the previous whole value.  As with streams, acceptance is proven by the check,
+not by the order in which another core happens to see the stores (see ``checksum.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from . import layout
+from .checksum import bytes_check
+from .errors import WebmonError
+from .segment import Segment
+
+DEFAULT_STATE_BYTES = 64 * 1024
+_RETRIES = 200
+
+
+def state_segment_size(max_bytes: int) -> int:
+    return layout.STATE_HEADER + 2 * _buffer_size(max_bytes)
+
+
+def _buffer_size(max_bytes: int) -> int:
+    return layout.STATE_BUFFER_HEAD_SIZE + -(-max_bytes // 8) * 8
+
+
+def encode(key: str, value: Any) -> bytes:
+    """JSON-encode a state value; TypeError for anything JSON cannot represent."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(f"state {key!r} must be JSON-serialisable: {exc}") from None
+
+
+def check_fits(key: str, data: bytes, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise ValueError(
+            f"state {key!r} is {len(data):,} bytes of JSON, over its {max_bytes:,}-byte slot; "
+            f"raise the limit with pub.reserve_state({key!r}, max_bytes=...) (or "
+            f"Publisher(..., state_bytes=...) for every key)"
+        )
+
+
+class StateWriter:
+    def __init__(self, key: str, seg: Segment, max_bytes: int) -> None:
+        self.key = key
+        self.segment = seg
+        self.max_bytes = max_bytes
+        self.version = 0
+        self.last: bytes | None = None  # kept to carry the value over when the slot grows
+
+    @classmethod
+    def create(cls, key: str, seg_name: str, max_bytes: int) -> StateWriter:
+        if max_bytes < 1:
+            raise ValueError(f"state slot size must be positive, not {max_bytes}")
+        seg = Segment.create(seg_name, state_segment_size(max_bytes))
+        layout.write_prefix(seg.buf, layout.STATE, layout.STATE_HEADER)
+        layout.STATE_FIELDS.pack_into(seg.buf, layout.PREFIX_SIZE, max_bytes)
+        return cls(key, seg, max_bytes)
+
+    def write(self, data: bytes) -> int:
+        """Store already-encoded JSON; returns the new version."""
+        check_fits(self.key, data, self.max_bytes)
+        v = self.version + 1
+        buf = self.segment.buf
+        off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
+        head = layout.STATE_BUFFER_HEAD_SIZE
+        buf[off + head: off + head + len(data)] = data
+        layout.STATE_BUFFER_HEAD.pack_into(buf, off, v, len(data), bytes_check(v, data))
+        layout.write_u64(buf, layout.STATE_VERSION, v)
+        self.version = v
+        self.last = data
+        return v
+
+    def close(self) -> None:
+        self.segment.close()
+
+
+class StateReader:
+    def __init__(self, key: str, seg: Segment) -> None:
+        buf = seg.buf
+        header = layout.check_prefix(buf, layout.STATE, seg.name)
+        (max_bytes,) = layout.STATE_FIELDS.unpack_from(buf, layout.PREFIX_SIZE)
+        if header < layout.STATE_HEADER or state_segment_size(max_bytes) > seg.size:
+            raise WebmonError(
+                f"state {key!r}: a {max_bytes}-byte slot does not fit its {seg.size}-byte segment"
+            )
+        self.key = key
+        self.segment = seg
+        self.max_bytes = max_bytes
+        self._cached: tuple[int, Any] = (0, None)
+
+    def version(self) -> int:
+        return layout.read_u64(self.segment.buf, layout.STATE_VERSION)
+
+    def get(self) -> tuple[Any, int]:
+        """``(value, version)`` of the newest whole value; ``(None, 0)`` before any write."""
+        for attempt in range(_RETRIES):
+            v = self.version()
+            if v == 0:
+                return None, 0
+            if v == self._cached[0]:
+                return self._cached[1], v
+            data = self._read_buffer(v)
+            if data is None:
+                data = self._read_buffer(v - 1) if v > 1 else None
+                if data is not None:
+                    v -= 1
+            if data is not None:
+                return self._decode(v, data)
+            if attempt > 10:
+                time.sleep(0.0005)
+        raise WebmonError(
+            f"state {self.key!r}: no buffer verified after {_RETRIES} attempts; the segment "
+            "is corrupted or the producer is rewriting it faster than it can be read"
+        )
+
+    def _read_buffer(self, v: int) -> bytes | None:
+        buf = self.segment.buf
+        off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
+        got_v, length, check = layout.STATE_BUFFER_HEAD.unpack_from(buf, off)
+        if got_v != v or length > self.max_bytes:
+            return None
+        start = off + layout.STATE_BUFFER_HEAD_SIZE
+        data = bytes(buf[start: start + length])
+        return data if bytes_check(v, data) == check else None
+
+    def _decode(self, v: int, data: bytes) -> tuple[Any, int]:
+        try:
+            value = json.loads(data)
+        except ValueError as exc:  # verified bytes that are not JSON: a foreign writer
+            raise WebmonError(f"state {self.key!r} holds invalid JSON: {exc}") from None
+        self._cached = (v, value)
+        return value, v
+
+    def close(self) -> None:
+        self.segment.close()
