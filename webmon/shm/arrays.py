@@ -1,8 +1,11 @@
-"""Shared arrays: a named numpy array in one segment, updated in place under a seqlock.
+"""Shared arrays: a named numpy array, double-buffered under two seqlocks.
 
-The writer makes the sequence odd, copies, and makes it even again; a reader copies between
-two reads of an even, unchanged sequence, and retries otherwise.  Checksumming 64 MiB would
-cost more than the copy, so ordering comes from :func:`fence` (see ``fence.py``) between the
+The writer fills the buffer that is *not* current (its sequence odd while it copies, even
+when done) and then makes it current; a reader copies the current buffer between two reads
+of its even, unchanged sequence, and retries otherwise.  Because the writer always works in
+the other buffer, a reader is disturbed only when two whole writes land during one copy, so
+it is not starved by a producer that rewrites continuously.  Checksumming 64 MiB would cost
+more than the copy, so ordering here comes from :func:`fence` (see ``fence.py``) between the
 sequence accesses and the data.  A reader never reads past the segment: shape and dtype come
 from the header and are checked against the segment's real size before any view is made.
 """
@@ -22,8 +25,19 @@ from .segment import Segment
 _DEADLINE_S = 2.0
 
 
+def _buffer_bytes(nbytes: int) -> int:
+    return -(-max(nbytes, 1) // 64) * 64
+
+
 def array_segment_size(nbytes: int) -> int:
-    return layout.ARRAY_HEADER + max(nbytes, 1)
+    return layout.ARRAY_HEADER + 2 * _buffer_bytes(nbytes)
+
+
+def _views(seg: Segment, shape: tuple[int, ...], dtype: np.dtype, nbytes: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    step = _buffer_bytes(nbytes)
+    return tuple(np.ndarray(shape, dtype, seg.buf, layout.ARRAY_HEADER + b * step)
+                 for b in (0, 1))
 
 
 def _shareable(arr: np.ndarray) -> np.ndarray:
@@ -42,8 +56,9 @@ class ArrayWriter:
         self.segment = seg
         self.shape = shape
         self.dtype = dtype
-        self._view = np.ndarray(shape, dtype, seg.buf, layout.ARRAY_HEADER)
-        self._seq = 0
+        self._views = _views(seg, shape, dtype, math.prod(shape) * dtype.itemsize)
+        self._seq = [0, 0]
+        self._current = 1  # so the first write fills buffer 0
 
     @classmethod
     def create(cls, name: str, seg_name: str, arr: np.ndarray) -> ArrayWriter:
@@ -51,7 +66,7 @@ class ArrayWriter:
         seg = Segment.create(seg_name, array_segment_size(arr.nbytes))
         layout.write_prefix(seg.buf, layout.ARRAY, layout.ARRAY_HEADER)
         shape = list(arr.shape) + [0] * (layout.ARRAY_MAX_NDIM - arr.ndim)
-        layout.ARRAY_FIELDS.pack_into(seg.buf, layout.ARRAY_SEQ + 8, arr.nbytes, arr.ndim,
+        layout.ARRAY_FIELDS.pack_into(seg.buf, layout.ARRAY_FIELDS_AT, arr.nbytes, arr.ndim,
                                       arr.dtype.str.encode(), *shape)
         writer = cls(name, seg, arr.shape, arr.dtype)
         writer.write(arr)
@@ -61,17 +76,22 @@ class ArrayWriter:
         return arr.shape == self.shape and arr.dtype == self.dtype
 
     def write(self, arr: np.ndarray) -> None:
-        buf = self.segment.buf
-        self._seq += 1
-        layout.write_u64(buf, layout.ARRAY_SEQ, self._seq)  # odd: being written
+        seg = self.segment
+        b = 1 - self._current
+        seq = seg.u64(layout.ARRAY_SEQ[b])
+        self._seq[b] += 1
+        seq.value = self._seq[b]  # odd: being written
         fence()
-        np.copyto(self._view, arr, casting="no")
+        np.copyto(self._views[b], arr, casting="no")
         fence()
-        self._seq += 1
-        layout.write_u64(buf, layout.ARRAY_SEQ, self._seq)  # even: complete
+        self._seq[b] += 1
+        seq.value = self._seq[b]  # even: complete
+        fence()
+        seg.u64(layout.ARRAY_CURRENT).value = b
+        self._current = b
 
     def close(self) -> None:
-        self._view = None
+        self._views = None
         self.segment.close()
 
 
@@ -79,17 +99,19 @@ class ArrayReader:
     def __init__(self, name: str, seg: Segment) -> None:
         buf = seg.buf
         layout.check_prefix(buf, layout.ARRAY, seg.name)
-        nbytes, ndim, dtype_str, *shape = layout.ARRAY_FIELDS.unpack_from(buf,
-                                                                          layout.ARRAY_SEQ + 8)
+        if seg.size < layout.ARRAY_HEADER:
+            raise WebmonError(f"array {name!r}: segment too small for its header")
+        nbytes, ndim, dtype_str, *shape = layout.ARRAY_FIELDS.unpack_from(
+            buf, layout.ARRAY_FIELDS_AT)
         try:
             dtype = np.dtype(dtype_str.rstrip(b"\0").decode("ascii"))
         except (TypeError, ValueError, UnicodeDecodeError):
             raise WebmonError(f"array {name!r} has an unreadable dtype {dtype_str!r}") from None
-        if dtype.hasobject or dtype.fields is not None or ndim > layout.ARRAY_MAX_NDIM:
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
+                or ndim > layout.ARRAY_MAX_NDIM:
             raise WebmonError(f"array {name!r} has an unshareable dtype {dtype} or {ndim} dims")
         shape = tuple(shape[:ndim])
-        if math.prod(shape) * dtype.itemsize != nbytes or \
-                layout.ARRAY_HEADER + nbytes > seg.size:
+        if math.prod(shape) * dtype.itemsize != nbytes or array_segment_size(nbytes) > seg.size:
             raise WebmonError(
                 f"array {name!r}: shape {shape} of {dtype} ({nbytes} bytes claimed) does not "
                 f"fit its {seg.size}-byte segment"
@@ -98,28 +120,32 @@ class ArrayReader:
         self.segment = seg
         self.shape = shape
         self.dtype = dtype
-        self._view = np.ndarray(shape, dtype, buf, layout.ARRAY_HEADER)
+        self._views = _views(seg, shape, dtype, nbytes)
 
     def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
         """A consistent copy; retries while the producer is mid-write."""
         out = np.empty(self.shape, self.dtype) if out is None else out
         deadline = time.monotonic() + _DEADLINE_S
-        buf = self.segment.buf
+        seg = self.segment
         while True:
-            before = layout.read_u64(buf, layout.ARRAY_SEQ)
-            if before % 2 == 0:
+            b = seg.u64(layout.ARRAY_CURRENT).value
+            if b in (0, 1):
                 fence()
-                np.copyto(out, self._view)
-                fence()
-                if layout.read_u64(buf, layout.ARRAY_SEQ) == before:
-                    return out
+                seq = seg.u64(layout.ARRAY_SEQ[b])
+                before = seq.value
+                if before % 2 == 0:
+                    fence()
+                    np.copyto(out, self._views[b])
+                    fence()
+                    if seq.value == before:
+                        return out
             if time.monotonic() > deadline:
                 raise WebmonError(
                     f"array {self.name!r}: no consistent copy within {_DEADLINE_S} s; the "
-                    "producer rewrites it continuously (or died mid-write)"
+                    "header is corrupted or the producer died mid-write"
                 )
             time.sleep(0.0002)
 
     def close(self) -> None:
-        self._view = None
+        self._views = None
         self.segment.close()

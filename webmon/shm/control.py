@@ -49,20 +49,20 @@ class Control:
 
     # -- heartbeat and generation --------------------------------------------------------
     def beat(self) -> None:
-        layout.F64.pack_into(self.segment.buf, layout.CONTROL_HEARTBEAT, time.time())
+        self.segment.f64(layout.CONTROL_HEARTBEAT).value = time.time()
 
     def stop_heartbeat(self) -> None:
         """Mark the channel closed: a zero heartbeat is never fresh."""
-        layout.F64.pack_into(self.segment.buf, layout.CONTROL_HEARTBEAT, 0.0)
+        self.segment.f64(layout.CONTROL_HEARTBEAT).value = 0.0
 
     def heartbeat(self) -> float:
-        return layout.F64.unpack_from(self.segment.buf, layout.CONTROL_HEARTBEAT)[0]
+        return self.segment.f64(layout.CONTROL_HEARTBEAT).value
 
     def generation(self) -> int:
-        return layout.read_u64(self.segment.buf, layout.CONTROL_GENERATION)
+        return self.segment.u64(layout.CONTROL_GENERATION).value
 
     def set_generation(self, value: int) -> None:
-        layout.write_u64(self.segment.buf, layout.CONTROL_GENERATION, value)
+        self.segment.u64(layout.CONTROL_GENERATION).value = value
 
     # -- interest ----------------------------------------------------------------------
     def _slot_offset(self, i: int) -> int:
@@ -104,12 +104,10 @@ class Control:
         return None
 
     def mark_wanted(self, slot: int, when: float) -> None:
-        layout.F64.pack_into(self.segment.buf, self._slot_offset(slot) + layout.INTEREST_TIME,
-                             when)
+        self.segment.f64(self._slot_offset(slot) + layout.INTEREST_TIME).value = when
 
     def wanted_at(self, slot: int) -> float:
-        return layout.F64.unpack_from(self.segment.buf,
-                                      self._slot_offset(slot) + layout.INTEREST_TIME)[0]
+        return self.segment.f64(self._slot_offset(slot) + layout.INTEREST_TIME).value
 
     def close(self) -> None:
         self.segment.close()

@@ -18,8 +18,13 @@ index against the real length of the mapping, so a corrupted or hostile header y
 from __future__ import annotations
 
 import struct
+import sys
+from typing import TYPE_CHECKING
 
 from .errors import WebmonError
+
+if TYPE_CHECKING:
+    from .segment import Segment
 
 MAGIC = b"WEBMONSH"
 LAYOUT_VERSION = 1
@@ -31,9 +36,10 @@ FLAG_RETIRED = 1
 
 PREFIX = struct.Struct("<8sIIII8x")
 PREFIX_SIZE = PREFIX.size  # 32
+_FLAGS = 16
 
-U64 = struct.Struct("<Q")
-F64 = struct.Struct("<d")
+if sys.byteorder != "little":  # the layout is little-endian, and counters are native
+    raise ImportError("webmon's shared-memory layout needs a little-endian machine")
 
 # control segment: pid, created, heartbeat, generation, interest table geometry
 CONTROL_FIELDS = struct.Struct("<QddQII")  # at 32
@@ -56,9 +62,11 @@ STATE_HEADER = 64
 STATE_BUFFER_HEAD = struct.Struct("<QQQ")  # version, length, check
 STATE_BUFFER_HEAD_SIZE = STATE_BUFFER_HEAD.size
 
-# array segment: seqlock counter, nbytes, ndim, dtype string, shape
-ARRAY_SEQ = 32
+# array segment: two data buffers, each with a seqlock counter, and which one is current
+ARRAY_SEQ = (32, 136)  # sequence counter of buffer 0 and of buffer 1
 ARRAY_FIELDS = struct.Struct("<QI4x16s8Q")  # nbytes, ndim, dtype, shape at 40
+ARRAY_FIELDS_AT = 40
+ARRAY_CURRENT = 144
 ARRAY_MAX_NDIM = 8
 ARRAY_HEADER = 192
 
@@ -99,18 +107,10 @@ def check_prefix(buf: memoryview, kind: int, name: str) -> int:
     return header_size
 
 
-def is_retired(buf: memoryview) -> bool:
-    return bool(struct.unpack_from("<I", buf, 16)[0] & FLAG_RETIRED)
+def is_retired(seg: Segment) -> bool:
+    return bool(seg.u32(_FLAGS).value & FLAG_RETIRED)
 
 
-def mark_retired(buf: memoryview) -> None:
-    flags = struct.unpack_from("<I", buf, 16)[0]
-    struct.pack_into("<I", buf, 16, flags | FLAG_RETIRED)
-
-
-def read_u64(buf: memoryview, offset: int) -> int:
-    return U64.unpack_from(buf, offset)[0]
-
-
-def write_u64(buf: memoryview, offset: int, value: int) -> None:
-    U64.pack_into(buf, offset, value)
+def mark_retired(seg: Segment) -> None:
+    cell = seg.u32(_FLAGS)
+    cell.value = cell.value | FLAG_RETIRED

@@ -73,7 +73,7 @@ class _Rings:
         return data if bytes_check(seq, data) == check else None
 
     def count(self, which: int) -> int:
-        return layout.read_u64(self.seg.buf, which)
+        return self.seg.u64(which).value
 
 
 def create_mailbox(seg_name: str, slots: int = DEFAULT_SLOTS,
@@ -167,7 +167,7 @@ class CommandServer:
                                                      f"{rings.payload_max}-byte reply slot"})
             data = data.encode()
         rings.put(1, seq, data)
-        layout.write_u64(rings.seg.buf, layout.MAILBOX_REPLY_COUNT, seq + 1)
+        rings.seg.u64(layout.MAILBOX_REPLY_COUNT).value = seq + 1
 
     def close(self) -> None:
         self._rings.seg.close()
@@ -214,7 +214,7 @@ class CommandClient:
             rings = self._rings
             seq = rings.count(layout.MAILBOX_REQUEST_COUNT)
             rings.put(0, seq, data)
-            layout.write_u64(rings.seg.buf, layout.MAILBOX_REQUEST_COUNT, seq + 1)
+            rings.seg.u64(layout.MAILBOX_REQUEST_COUNT).value = seq + 1
             return seq
         finally:
             os.close(fd)  # closing releases the flock

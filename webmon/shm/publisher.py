@@ -245,7 +245,7 @@ class Publisher:
         return f"{self._token}{kind}{self._serial}"
 
     def _retire(self, writer: StateWriter | ArrayWriter) -> None:
-        layout.mark_retired(writer.segment.buf)
+        layout.mark_retired(writer.segment)
         writer.segment.unlink()
         self._created.remove(writer.segment)
         writer.close()

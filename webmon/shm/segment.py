@@ -11,6 +11,7 @@ process is ever started, and only the producer (or the cleanup of a dead produce
 from __future__ import annotations
 
 import _posixshmem
+import ctypes
 import mmap
 import os
 import secrets
@@ -36,6 +37,7 @@ class Segment:
         self.buf = memoryview(mm)
         self.size = len(mm)
         self.created = created
+        self._cells: dict[tuple[int, type], ctypes._SimpleCData] = {}
 
     @classmethod
     def create(cls, name: str, size: int) -> Segment:
@@ -72,10 +74,32 @@ class Segment:
             os.close(fd)
         return cls(name, mm, created=False)
 
+    # Shared counters, versions and timestamps are read and written through ctypes cells:
+    # each access is one aligned 8-byte load or store.  ``struct.pack_into`` is NOT: it
+    # first zero-fills the destination and then writes the value, so another process can
+    # observe a counter at 0 in between (seen here as a write counter "going back" to 0).
+    def u64(self, offset: int) -> ctypes.c_uint64:
+        return self._cell(offset, ctypes.c_uint64)
+
+    def f64(self, offset: int) -> ctypes.c_double:
+        return self._cell(offset, ctypes.c_double)
+
+    def u32(self, offset: int) -> ctypes.c_uint32:
+        return self._cell(offset, ctypes.c_uint32)
+
+    def _cell(self, offset: int, kind: type) -> ctypes._SimpleCData:
+        cell = self._cells.get((offset, kind))
+        if cell is None:
+            if offset % ctypes.sizeof(kind) or offset + ctypes.sizeof(kind) > self.size:
+                raise WebmonError(f"segment {self.name!r}: bad field offset {offset}")
+            cell = self._cells[(offset, kind)] = kind.from_buffer(self._mmap, offset)
+        return cell
+
     def close(self) -> None:
         """Unmap.  Views handed out earlier must be released first, or this is deferred."""
         if self._mmap is None:
             return
+        self._cells.clear()
         self.buf.release()
         try:
             self._mmap.close()

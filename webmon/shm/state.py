@@ -74,7 +74,7 @@ class StateWriter:
         head = layout.STATE_BUFFER_HEAD_SIZE
         buf[off + head: off + head + len(data)] = data
         layout.STATE_BUFFER_HEAD.pack_into(buf, off, v, len(data), bytes_check(v, data))
-        layout.write_u64(buf, layout.STATE_VERSION, v)
+        self.segment.u64(layout.STATE_VERSION).value = v
         self.version = v
         self.last = data
         return v
@@ -98,7 +98,7 @@ class StateReader:
         self._cached: tuple[int, Any] = (0, None)
 
     def version(self) -> int:
-        return layout.read_u64(self.segment.buf, layout.STATE_VERSION)
+        return self.segment.u64(layout.STATE_VERSION).value
 
     def get(self) -> tuple[Any, int]:
         """``(value, version)`` of the newest whole value; ``(None, 0)`` before any write."""

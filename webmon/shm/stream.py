@@ -29,7 +29,7 @@ from .dtypes import struct_for
 from .errors import WebmonError
 from .segment import Segment
 
-_U64 = struct.Struct("<Q")
+_U64 = struct.Struct("<Q")  # private scratch only: shared counters are ctypes cells
 
 
 def _slot_dtype(dt: np.dtype) -> tuple[np.dtype, int]:
@@ -74,6 +74,7 @@ class _Ring:
         self.nwords = self.padded // 8
         self.weights = word_weights(self.nwords)
         base = layout.STREAM_HEADER
+        self.counter = seg.u64(layout.STREAM_COUNT)
         self.slots = np.ndarray((capacity,), self.slot_dtype, seg.buf, base)
         self.words = np.ndarray((capacity, self.nwords + 2), np.uint64, seg.buf, base)
         # The record bytes of each slot as one opaque value: copying these is a plain
@@ -82,11 +83,11 @@ class _Ring:
                               (self.slot_dtype.itemsize,))
 
     def count(self) -> int:
-        return layout.read_u64(self.seg.buf, layout.STREAM_COUNT)
+        return self.counter.value
 
     def release(self) -> None:
         # numpy views export the mapping's buffer; drop them before unmapping
-        self.slots = self.words = self.raw = None
+        self.slots = self.words = self.raw = self.counter = None
 
 
 class StreamWriter:
@@ -160,7 +161,7 @@ class StreamWriter:
             ring.seg.buf[off: off + len(scratch)] = scratch
             # Publish after the slot is written; readers still verify the slot itself.
             self._count = n + 1
-            _U64.pack_into(ring.seg.buf, layout.STREAM_COUNT, n + 1)
+            ring.counter.value = n + 1
 
     def extend(self, records: np.ndarray) -> None:
         """Append a 1-d structured array of exactly this stream's dtype."""
@@ -193,7 +194,7 @@ class StreamWriter:
                                                          ring.weights)
                 i += k
             self._count = n0 + total
-            layout.write_u64(ring.seg.buf, layout.STREAM_COUNT, n0 + total)
+            ring.counter.value = n0 + total
 
     def close(self) -> None:
         self._ring.release()

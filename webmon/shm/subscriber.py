@@ -45,6 +45,7 @@ class Subscriber:
         self._arrays: dict[str, ArrayReader] = {}
         self._commands: CommandClient | None = None
         self._closed = False
+        self._attach_streams()
 
     # -- who ---------------------------------------------------------------------------
     @property
@@ -100,17 +101,30 @@ class Subscriber:
     def _stream(self, name: str) -> StreamReader:
         reader = self._streams.get(name)
         if reader is None:
-            entry = self._entry("streams", name)
-            info = self._info.streams[name]
-            reader = StreamReader(name, Segment.attach(entry["segment"]), info.dtype)
-            self._streams[name] = reader
+            self._entry("streams", name)  # raises for a name the producer never had
+            self._attach_streams()
+            reader = self._streams.get(name)
+            if reader is None:  # listed, but its producer is gone and cleaned up
+                raise WebmonError(f"stream {name!r} of {self.name!r} is gone with its producer")
         return reader
+
+    def _attach_streams(self) -> None:
+        """Map every stream now, so records stay readable after the producer dies and its
+        segments are unlinked (a mapping outlives the unlink)."""
+        for name, info in self._info.streams.items():
+            if name not in self._streams:
+                try:
+                    self._streams[name] = StreamReader(name, Segment.attach(info.segment),
+                                                       info.dtype)
+                except WebmonError:
+                    if self.alive:
+                        raise
 
     # -- state -------------------------------------------------------------------------
     def state(self, key: str) -> tuple[Any, int]:
         """``(value, version)`` of ``key``; ``(None, 0)`` if the producer never set it."""
         reader = self._state.get(key)
-        if reader is not None and layout.is_retired(reader.segment.buf):
+        if reader is not None and layout.is_retired(reader.segment):
             self._state.pop(key).close()  # moved to a larger slot: follow the descriptor
             self._refresh(force=True)
             reader = None
@@ -133,7 +147,7 @@ class Subscriber:
     def array(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
         """A consistent copy of the shared array ``name``."""
         reader = self._arrays.get(name)
-        if reader is not None and layout.is_retired(reader.segment.buf):
+        if reader is not None and layout.is_retired(reader.segment):
             self._arrays.pop(name).close()  # reshaped into a new segment: follow it
             self._refresh(force=True)
             reader = None
@@ -200,6 +214,7 @@ class Subscriber:
             return  # the producer closed; keep what we knew
         if info.pid == self._info.pid:
             self._info = info
+            self._attach_streams()
 
     def _entry(self, group: str, name: str) -> dict[str, Any]:
         self._check_open()

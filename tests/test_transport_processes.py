@@ -1,0 +1,210 @@
+"""Transport behaviour across real, separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import IN_CI, python_interpreters
+from procs import HERE, child_env, producer, run_python, shm_names
+
+from webmon import CommandError, Subscriber, discover
+
+ATTACH_AND_EXIT = """
+import sys
+from webmon import Subscriber
+sub = Subscriber("attach")
+assert sub.read("loads").records.size >= 0
+assert sub.state("config")[0]["name"] == "attach"
+assert sub.array("thumb").shape == (8, 8)
+sub.want("config")
+print(sub.call("add", a=20, b=22))
+print(sys.version_info[:2])
+"""
+
+
+def _interpreter_ids() -> list[str]:
+    return [os.path.basename(os.path.dirname(os.path.dirname(p))) or p
+            for p in python_interpreters()]
+
+
+@pytest.mark.parametrize("python", python_interpreters(), ids=_interpreter_ids())
+def test_subscriber_that_exits_leaves_segments_intact(python: str) -> None:
+    """CPython gh-82300: a resource tracker in the reader would unlink the producer's
+    segments when the reader exits.  Producer and reader here both run on ``python``."""
+    with producer("serve", "attach", python=python) as proc:
+        mine = {n for n in shm_names() if n.startswith(discover()[0].token)}
+        assert len(mine) >= 5
+        for _ in range(2):  # twice: a second reader must find everything still there
+            done = run_python(ATTACH_AND_EXIT, python=python)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.split("\n")[0] == "42"
+            assert "resource_tracker" not in done.stderr and "leaked" not in done.stderr
+        assert {n for n in shm_names() if n in mine} == mine
+        sub = Subscriber("attach")
+        assert sub.state("config")[0]["levels"] == [1, 2, 4]
+        assert sub.alive
+        sub.close()
+        assert proc.poll() is None
+    assert not (mine & shm_names())  # the producer itself unlinked everything on exit
+
+
+def test_ci_has_every_python() -> None:
+    """CI must run the attach-and-exit test on 3.11, 3.12 and 3.13."""
+    versions = set()
+    for python in python_interpreters():
+        out = subprocess.run([python, "-c", "import sys; print(sys.version_info[1])"],
+                             capture_output=True, text=True, check=True).stdout
+        versions.add(int(out))
+    if IN_CI:
+        assert {11, 12, 13} <= versions, f"CI runs Pythons 3.{sorted(versions)}"
+    else:
+        assert sys.version_info[1] in versions
+
+
+def test_sigkilled_producer_is_forgotten_and_cleaned(runtime_dir) -> None:
+    with producer("serve", "victim") as proc:
+        info = discover()[0]
+        names = set(info.segment_names())
+        assert names <= shm_names()
+        sub = Subscriber(info)
+        sub.read("loads")
+        assert sub.state("config")[0]["name"] == "victim"
+        assert sub.alive
+        os.kill(proc.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while discover(clean=False) and time.monotonic() - killed < 5:
+            time.sleep(0.05)
+        gone_after = time.monotonic() - killed
+        assert gone_after < 2.0  # (a zombie until reaped: still detected as dead)
+        assert not sub.alive
+        sub.read("loads")  # no exception: the mapping is still there
+        assert names <= shm_names()  # nothing removed until someone discovers
+        assert discover() == []
+        assert not (names & shm_names())
+        assert os.listdir(runtime_dir) == []
+        sub.read("loads")
+        assert sub.state("config")[0]["name"] == "victim"  # attached before: still readable
+        assert sub.state("never-read") == (None, 0)
+        with pytest.raises(CommandError, match="not running"):
+            sub.call("add", a=1, b=2)
+        sub.close()
+
+
+def test_ls_cleans_up_dead_producers(runtime_dir) -> None:
+    with producer("serve", "victim") as proc:
+        names = set(discover()[0].segment_names())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out = subprocess.run([sys.executable, "-m", "webmon.cli", "ls"], capture_output=True,
+                             text=True, env=child_env(), timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert not (names & shm_names())
+        assert os.listdir(runtime_dir) == []
+
+
+def test_commands_across_processes() -> None:
+    with producer("serve", "cmd"):
+        sub = Subscriber("cmd")
+        assert sub.call("add", a=1, b=2) == 3
+        assert sub.call("record", x=1) == 1
+        with pytest.raises(CommandError, match="unknown command 'rm'"):
+            sub.call("rm", path="/")
+        with pytest.raises(CommandError, match="ZeroDivisionError: division by zero"):
+            sub.call("fail")
+        with pytest.raises(CommandError, match="bad arguments"):
+            sub.call("add", a=1, b=2, c=3)
+        assert sub.call("stop_polling", seconds=1.5) == "ok"
+        t0 = time.monotonic()
+        with pytest.raises(CommandError, match="timed out"):
+            sub.call("record", y=2, timeout=0.3)
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(1.5)
+        # the timed-out call was answered "expired" and never ran
+        assert sub.call("record", z=3) == 2
+        assert sub.state("calls")[0] == ["[('x', 1)]", "[('z', 3)]"]
+        sub.close()
+
+
+def test_interest_reaches_the_producer() -> None:
+    with producer("serve", "interest"):
+        sub = Subscriber("interest")
+        while sub.state("wanted")[1] == 0:
+            time.sleep(0.01)
+        assert sub.state("wanted")[0] is False
+        deadline = time.monotonic() + 5
+        while sub.state("wanted")[0] is not True and time.monotonic() < deadline:
+            sub.want("config")
+            time.sleep(0.02)
+        assert sub.state("wanted")[0] is True
+        sub.close()
+
+
+def test_array_snapshots_are_consistent_while_rewritten() -> None:
+    with producer("array", "arr", 8 << 20):  # 8 MiB rewritten back to back
+        sub = Subscriber("arr")
+        seen = set()
+        for _ in range(60):
+            frame = sub.array("frame")
+            first = frame[0]
+            assert np.all(frame == first), "torn snapshot"
+            seen.add(int(first))
+        assert len(seen) > 5  # the producer really was rewriting meanwhile
+        sub.close()
+
+
+def test_state_is_whole_while_rewritten() -> None:
+    with producer("state", "st"):
+        sub = Subscriber("st")
+        versions = set()
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            value, version = sub.state("value")
+            if value is None:
+                continue
+            k = value["k"]
+            assert value["payload"] == [k] * (1000 + k % 5000)
+            versions.add(version)
+        assert len(versions) > 20
+        sub.close()
+
+
+@pytest.mark.slow
+def test_stress_two_readers_at_different_speeds() -> None:
+    total = 2_000_000
+    with producer("stress", "stress", total, 8192, timeout=120) as proc:
+        readers = [
+            subprocess.Popen([sys.executable, str(HERE / "reader_proc.py"), "stress", "stress",
+                              str(total), delay, maxr], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=child_env())
+            for delay, maxr in (("0", "0"), ("0.003", "3000"))
+        ]
+        for r in readers:
+            assert r.stdout.readline().strip() == "ATTACHED", r.stderr.read()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        results = []
+        for r in readers:
+            out, err = r.communicate(timeout=280)
+            assert r.returncode == 0, err
+            results.append(json.loads(out))
+        sub = Subscriber("stress")
+        deadline = time.monotonic() + 60
+        while sub.state("done")[0] != total and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sub.written("stress") == total
+        sub.close()
+    fast, slow = results
+    print("fast reader:", fast, "slow reader:", slow)
+    for res in results:
+        assert res["bad"] == 0 and res["disorder"] == 0, res
+        assert res["received"] + res["lost"] == total, res
+        assert res["cursor"] == total
+    assert slow["lost"] > 0  # the slow reader really fell behind and was told exactly
+    assert fast["received"] > slow["received"]
