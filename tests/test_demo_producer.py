@@ -1,0 +1,246 @@
+"""The demo producer through the real transport: in a thread, and as a separate process."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from webmon import CommandError, Subscriber, discover
+from webmon.demo import run
+from webmon.demo.image import ProceduralImage
+from webmon.schema import (
+    CAMERA,
+    CHUNK_DTYPE,
+    CHUNK_LOADS,
+    FRAME_DTYPE,
+    FRAME_TIMES,
+    LAYERS,
+    LOADER,
+    TILES,
+)
+
+IMAGE = ProceduralImage()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0, every: float = 0.05,
+              also: Callable[[], None] | None = None) -> Any:
+    """Poll ``condition`` until it returns something truthy; ``also`` runs on every poll."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if also is not None:
+            also()
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not met within {timeout} s")
+        time.sleep(every)
+
+
+def find_producer(name: str):
+    return wait_for(lambda: next((i for i in discover() if i.name == name), None))
+
+
+def check_tiles_state(value: Any) -> None:
+    """The exact TILES format of webmon/schema.py, with every index inside its level."""
+    assert isinstance(value, dict) and set(value) == {"1"}
+    entry = value["1"]
+    assert set(entry) == {"layer", "tile_config", "tile_state"}
+    assert entry["layer"] == "procedural"
+    config = entry["tile_config"]
+    assert set(config) == {"base_shape", "level_shapes", "level_index", "image_shape",
+                           "shape_in_tiles", "tile_size"}
+    assert config["base_shape"] == [65536, 65536]
+    assert config["tile_size"] == 256
+    assert config["level_shapes"] == [[65536 >> k, 65536 >> k] for k in range(9)]
+    level = config["level_index"]
+    assert isinstance(level, int) and 0 <= level < 9
+    assert config["image_shape"] == config["level_shapes"][level]
+    rows, cols = config["shape_in_tiles"]
+    assert [rows, cols] == [math.ceil(n / 256) for n in config["image_shape"]]
+    state = entry["tile_state"]
+    assert set(state) == {"seen", "loading", "loaded", "corners"}
+    for kind in ("seen", "loading", "loaded"):
+        for pair in state[kind]:
+            assert isinstance(pair, list) and len(pair) == 2
+            row, col = pair
+            assert isinstance(row, int) and isinstance(col, int)
+            assert 0 <= row < rows and 0 <= col < cols
+    (y0, x0), (y1, x1) = state["corners"]
+    assert 0 <= y0 <= y1 <= 65536 and 0 <= x0 <= x1 <= 65536
+    span = 256 * 2**level
+    # Every tile seen overlaps the view rectangle (level-0 pixels).
+    for row, col in state["seen"]:
+        assert row * span < y1 and (row + 1) * span > y0
+        assert col * span < x1 and (col + 1) * span > x0
+    assert state["seen"], "a view inside the image sees at least one tile"
+
+
+def test_run_in_a_thread_publishes_streams_state_and_answers_commands() -> None:
+    name = f"demo-thread-{os.getpid()}"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run(name, stop=stop)  # not the main thread: no signal handlers installed
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    try:
+        info = find_producer(name)
+        assert info.pid == os.getpid()
+        assert set(info.commands) >= {"pause", "resume", "set_camera", "set_concurrency",
+                                      "show_grid"}
+        with Subscriber(info) as sub:
+            exercise_producer(sub)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert not errors, errors
+    assert not [i for i in discover() if i.name == name]
+
+
+def exercise_producer(sub: Subscriber) -> None:
+    """What both the thread and the process tests check, through a Subscriber."""
+    assert sub.info.streams[FRAME_TIMES].dtype == FRAME_DTYPE
+    assert sub.info.streams[CHUNK_LOADS].dtype == CHUNK_DTYPE
+
+    # Streams grow: frames at about 60 Hz, chunk loads as the tour moves.
+    first_frames = sub.written(FRAME_TIMES)
+    time.sleep(2.0)
+    frames = sub.read(FRAME_TIMES).records
+    assert sub.written(FRAME_TIMES) - first_frames >= 60  # >= 30 Hz on a busy machine
+    assert len(frames) > 0 and (frames["delta_ms"] > 0).all()
+    assert abs(float(frames["time"][-1]) - time.time()) < 5.0
+    loads = wait_for(lambda: len(sub.read(CHUNK_LOADS).records) or sub.written(CHUNK_LOADS))
+    assert loads > 0
+
+    # Cheap keys are always there; tiles only once somebody wants them.
+    layers, _ = sub.state(LAYERS)
+    assert [layer["id"] for layer in layers] == [1, 2]
+    assert layers[0]["multiscale"] is True and layers[1]["multiscale"] is False
+    camera, _ = sub.state(CAMERA)
+    assert set(camera) == {"center", "zoom", "angles"}
+    assert sub.state(TILES) == (None, 0)
+    tiles = wait_for(lambda: sub.state(TILES)[0], also=lambda: sub.want(TILES))
+    check_tiles_state(tiles)
+
+    # Pause stops the camera.
+    reply = sub.call("pause")
+    assert reply["paused"] is True
+    held, _ = sub.state(CAMERA)
+    time.sleep(0.5)
+    assert sub.state(CAMERA)[0] == held
+    assert sub.state(LOADER)[0]["paused"] is True
+
+    # set_camera moves it there, still paused; the tiles in view follow.
+    reply = sub.call("set_camera", center=[1000.0, 2000.0], zoom=1.0)
+    assert reply["camera"]["center"] == [1000.0, 2000.0] and reply["camera"]["zoom"] == 1.0
+
+    def tiles_at_new_view() -> Any:
+        sub.want(TILES)
+        value = sub.state(TILES)[0]
+        return value if value["1"]["tile_config"]["level_index"] == 0 else None
+
+    tiles = wait_for(tiles_at_new_view)
+    check_tiles_state(tiles)
+    assert [3, 7] in tiles["1"]["tile_state"]["seen"]  # 1000 // 256, 2000 // 256
+    assert wait_for(lambda: sub.state(CAMERA)[0]["center"] == [1000.0, 2000.0])
+    time.sleep(0.3)
+    assert sub.state(CAMERA)[0]["center"] == [1000.0, 2000.0]
+    reply = sub.call("set_camera", zoom=0.1)  # only the zoom: the centre stays
+    assert reply["camera"]["center"] == [1000.0, 2000.0] and reply["camera"]["zoom"] == 0.1
+
+    # Resume: the camera moves again.
+    assert sub.call("resume")["paused"] is False
+    wait_for(lambda: sub.state(CAMERA)[0] != reply["camera"])
+
+    # set_concurrency changes the loader state; nonsense is refused with a clear message.
+    assert sub.call("set_concurrency", workers=3)["concurrency"] == 3
+    wait_for(lambda: sub.state(LOADER)[0]["concurrency"] == 3)
+    for bad in (0, 33, "2", 1.5):
+        with pytest.raises(CommandError, match="workers"):
+            sub.call("set_concurrency", workers=bad)
+    assert sub.state(LOADER)[0]["concurrency"] == 3
+
+    # show_grid is recorded (the demo has no grid to draw) and published.
+    assert sub.call("show_grid", visible=True) == {"grid_visible": True}
+    wait_for(lambda: sub.state(LOADER)[0]["grid_visible"] is True)
+    with pytest.raises(CommandError, match="visible"):
+        sub.call("show_grid", visible="yes")
+    with pytest.raises(CommandError, match="zoom"):
+        sub.call("set_camera", zoom=-1)
+    with pytest.raises(CommandError, match="center"):
+        sub.call("set_camera", center=[1, 2, 3])
+
+
+@pytest.fixture
+def demo_process(subprocess_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen]]:
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "webmon.demo", *args],
+            env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()  # only when a test failed half-way; the process is ours
+        proc.communicate(timeout=30)
+
+
+def shm_left(segments: list[str]) -> list[str]:
+    return [name for name in segments if os.path.exists(os.path.join("/dev/shm", name))]
+
+
+@pytest.mark.slow
+def test_demo_process_end_to_end(demo_process) -> None:
+    name = f"demo-e2e-{os.getpid()}"
+    proc = demo_process("--name", name, "--duration", "25")
+    info = find_producer(name)
+    assert info.pid == proc.pid
+    assert info.app.startswith("webmon demo")
+    segments = info.segment_names()
+    with Subscriber(info) as sub:
+        exercise_producer(sub)
+        segments = sorted(set(segments) | set(sub.info.segment_names()))
+    assert shm_left(segments) == segments  # all there while it runs (a real check below)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "frames in" in stderr and "% of one core" in stderr
+    assert shm_left(segments) == []
+    assert not [i for i in discover() if i.name == name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_demo_process_stops_cleanly_on_signals(demo_process, signum: int) -> None:
+    name = f"demo-sig-{os.getpid()}-{int(signum)}"
+    proc = demo_process("--name", name)
+    info = find_producer(name)
+    with Subscriber(info) as sub:
+        wait_for(lambda: sub.written(FRAME_TIMES) > 10)
+        segments = sub.info.segment_names()
+    assert shm_left(segments) == segments
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert shm_left(segments) == []
+    assert not [i for i in discover() if i.name == name]

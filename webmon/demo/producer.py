@@ -1,0 +1,409 @@
+"""The demo producer: a frame loop that tours the image, loads its tiles and publishes.
+
+Everything it publishes follows ``webmon.schema`` (documented in ``docs/schema.md``), the
+same schema the napari adapter publishes, so the dashboard cannot tell them apart except by
+the producer's name and application.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from webmon import Publisher, __version__
+from webmon.demo.image import ProceduralImage
+from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
+from webmon.demo.tour import Tour, default_waypoints
+from webmon.demo.view import CANVAS_SHAPE, Sight, View, sight
+from webmon.schema import (
+    CAMERA,
+    CHUNK_DTYPE,
+    CHUNK_LOADS,
+    CMD_PAUSE,
+    CMD_RESUME,
+    CMD_SET_CAMERA,
+    CMD_SET_CONCURRENCY,
+    CMD_SHOW_GRID,
+    DIMS,
+    FRAME_DTYPE,
+    FRAME_TIMES,
+    LAYERS,
+    LOADER,
+    TILES,
+)
+
+logger = logging.getLogger(__name__)
+
+APP = f"webmon demo {__version__}"
+IMAGE_LAYER_ID = 1
+IMAGE_LAYER_NAME = "procedural"
+POINTS_LAYER_ID = 2
+POINTS_LAYER_NAME = "tour waypoints"
+FRAME_RATE = 60.0
+STATE_RATE = 20.0
+#: napari's default camera angles for a 2-D view, in degrees.
+CAMERA_ANGLES = [0.0, 0.0, 90.0]
+#: The tiles state starts with this slot and grows (doubling) if a view ever needs more:
+#: a strip along an image edge, zoomed far out, can hold a thousand tiles in view.
+TILES_STATE_BYTES = 256 * 1024
+STREAM_CAPACITY = 65536
+
+
+class CpuMeter:
+    """This process's CPU use (all threads) as a percentage of one core, over a window."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, float]] = deque()
+        self.started_wall = time.perf_counter()
+        self.started_cpu = time.process_time()
+        self._samples.append((self.started_wall, self.started_cpu))
+
+    def percent(self) -> float:
+        now, cpu = time.perf_counter(), time.process_time()
+        self._samples.append((now, cpu))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
+            self._samples.popleft()
+        then, cpu_then = self._samples[0]
+        return 100.0 * (cpu - cpu_then) / max(now - then, 1e-9)
+
+    def total(self) -> tuple[float, float]:
+        """``(cpu seconds, wall seconds)`` since the meter started."""
+        return (time.process_time() - self.started_cpu, time.perf_counter() - self.started_wall)
+
+
+class DemoProducer:
+    """The demo's state and its per-frame work, publishing through ``pub``.
+
+    ``step(dt)`` is one frame: it runs pending commands, moves the camera ``dt`` seconds on,
+    requests the tiles in view and publishes state when due.  :func:`run` paces it.
+    """
+
+    def __init__(
+        self,
+        pub: Publisher,
+        *,
+        image: ProceduralImage | None = None,
+        canvas_shape: tuple[int, int] = CANVAS_SHAPE,
+        workers: int = 2,
+        cache_tiles: int = DEFAULT_CACHE_TILES,
+        state_rate: float = STATE_RATE,
+    ) -> None:
+        self.pub = pub
+        self.image = image if image is not None else ProceduralImage()
+        self.canvas_shape = canvas_shape
+        self.state_period = 1.0 / state_rate
+        near = [source.center for source in self.image.sources]
+
+        def next_lap(lap: int) -> list[View]:
+            return default_waypoints(self.image, seed=7 + lap, near=near,
+                                     canvas_shape=canvas_shape)
+
+        self.tour = Tour(next_lap(0), canvas_shape=canvas_shape, next_lap=next_lap)
+        self.frames = pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
+        loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
+        self.loader = TileLoader(self.image, layer_id=IMAGE_LAYER_ID, on_record=loads.append,
+                                 workers=workers, cache_tiles=cache_tiles)
+        self._tiles_bytes = TILES_STATE_BYTES
+        pub.reserve_state(TILES, self._tiles_bytes)
+        self.grid_visible = False
+        self.cpu = CpuMeter()
+        self.sight: Sight = sight(self.tour.view, self.image, canvas_shape)
+        self._published: dict[str, Any] = {}
+        self._next_state = 0.0
+        self._state_due = True
+        pub.register_command(CMD_PAUSE, self.pause)
+        pub.register_command(CMD_RESUME, self.resume)
+        pub.register_command(CMD_SET_CAMERA, self.set_camera)
+        pub.register_command(CMD_SET_CONCURRENCY, self.set_concurrency)
+        pub.register_command(CMD_SHOW_GRID, self.show_grid)
+        self._publish(DIMS, {"ndim": 2, "ndisplay": 2, "current_step": [0, 0]})
+
+    # -- one frame ----------------------------------------------------------------------------
+
+    def step(self, dt: float) -> None:
+        """One frame's work on the calling (drawing) thread."""
+        self.pub.poll()  # commands run here, between frames, like napari's Qt timer
+        view = self.tour.advance(dt)
+        self.sight = sight(view, self.image, self.canvas_shape)
+        self.loader.update(self.sight.level, self.sight.tiles())
+        now = time.perf_counter()
+        if self._state_due or now >= self._next_state:
+            self._state_due = False
+            self._next_state = now + self.state_period
+            self.publish_state()
+
+    def publish_state(self) -> None:
+        """Publish every key whose value changed; ``tiles`` only while someone wants it."""
+        self._publish(LAYERS, self.layers_state())
+        self._publish(CAMERA, self.camera_state())
+        self._publish(LOADER, self.loader_state())
+        if self.pub.wanted(TILES):
+            self._publish(TILES, self.tiles_state())
+
+    def _publish(self, key: str, value: Any) -> None:
+        if self._published.get(key) == value:
+            return  # unchanged: a new version would only make readers redraw for nothing
+        try:
+            self.pub.set_state(key, value)
+        except ValueError:
+            if key != TILES:
+                raise
+            size = len(json.dumps(value, separators=(",", ":")))
+            while self._tiles_bytes < size:
+                self._tiles_bytes *= 2
+            logger.info("tiles state needs %d bytes; slot raised to %d", size, self._tiles_bytes)
+            self.pub.reserve_state(TILES, self._tiles_bytes)
+            self.pub.set_state(key, value)
+        self._published[key] = value
+
+    # -- state values -------------------------------------------------------------------------
+
+    def layers_state(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": IMAGE_LAYER_ID,
+                "name": IMAGE_LAYER_NAME,
+                "type": "image",
+                "visible": True,
+                "shape": list(self.image.base_shape),
+                "multiscale": True,
+                "data_level": self.sight.level,
+            },
+            {
+                "id": POINTS_LAYER_ID,
+                "name": POINTS_LAYER_NAME,
+                "type": "points",
+                "visible": True,
+                "shape": [len(self.tour.waypoints), 2],
+                "multiscale": False,
+                "data_level": 0,
+            },
+        ]
+
+    def camera_state(self) -> dict[str, Any]:
+        view = self.tour.view
+        return {
+            "center": [round(view.center[0], 3), round(view.center[1], 3)],
+            "zoom": view.zoom,
+            "angles": list(CAMERA_ANGLES),
+        }
+
+    def loader_state(self) -> dict[str, Any]:
+        loader, stats = self.loader, self.loader.stats
+        return {
+            "paused": self.tour.paused,
+            "concurrency": loader.concurrency,
+            "max_concurrency": MAX_WORKERS,
+            "in_flight": loader.in_flight,
+            "cache_tiles": len(loader.cache),
+            "cache_capacity": loader.cache.capacity,
+            "cache_bytes": loader.cache.nbytes,
+            "loads": stats.loads,
+            "sync_loads": stats.sync_loads,
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "cancelled": stats.cancelled,
+            "failed": stats.failed,
+            "evictions": loader.cache.evictions,
+            "grid_visible": self.grid_visible,
+            "cpu_percent": round(self.cpu.percent(), 1),
+            "tour_lap": self.tour.lap,
+        }
+
+    def tiles_state(self) -> dict[str, Any]:
+        image, seen, level = self.image, self.sight, self.sight.level
+        (y0, x0), (y1, x1) = seen.corners
+        return {
+            str(IMAGE_LAYER_ID): {
+                "layer": IMAGE_LAYER_NAME,
+                "tile_config": {
+                    "base_shape": list(image.base_shape),
+                    "level_shapes": [list(shape) for shape in image.level_shapes],
+                    "level_index": level,
+                    "image_shape": list(image.level_shapes[level]),
+                    "shape_in_tiles": list(image.shape_in_tiles(level)),
+                    "tile_size": image.tile_size,
+                },
+                "tile_state": {
+                    "seen": [[row, col] for row in seen.rows for col in seen.cols],
+                    "loading": [list(rc) for rc in self.loader.loading(level)],
+                    "loaded": [list(rc) for rc in self.loader.loaded(level)],
+                    "corners": [[round(y0, 2), round(x0, 2)], [round(y1, 2), round(x1, 2)]],
+                },
+            }
+        }
+
+    # -- commands (run inside step(), on the frame thread) ------------------------------------
+
+    def pause(self) -> dict[str, Any]:
+        self.tour.pause()
+        self._state_due = True
+        return {"paused": True, "camera": self.camera_state()}
+
+    def resume(self) -> dict[str, Any]:
+        self.tour.resume()
+        self._state_due = True
+        return {"paused": False, "camera": self.camera_state()}
+
+    def set_camera(self, center: Any = None, zoom: Any = None) -> dict[str, Any]:
+        """Show ``center`` ``[y, x]`` (level-0 pixels) at ``zoom``; the tour stays paused."""
+        current = self.tour.view
+        new_center = current.center if center is None else _parse_center(center)
+        new_zoom = current.zoom if zoom is None else _parse_number("zoom", zoom)
+        self.tour.jump_to(View(new_center, new_zoom))  # View refuses zoom <= 0, inf, nan
+        self._state_due = True
+        return {"paused": True, "camera": self.camera_state()}
+
+    def set_concurrency(self, workers: Any) -> dict[str, Any]:
+        self.loader.set_concurrency(workers)  # ValueError unless an int from 1 to 32
+        self._state_due = True
+        return self.loader_state()
+
+    def show_grid(self, visible: Any) -> dict[str, Any]:
+        # The demo draws nothing, so there is no grid to show: the setting is recorded and
+        # published in the loader state, where the dashboard can see it took effect.
+        if not isinstance(visible, bool):
+            raise ValueError(f"visible must be true or false, got {visible!r}")
+        self.grid_visible = visible
+        self._state_due = True
+        return {"grid_visible": visible}
+
+    # -- end ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.loader.close(wait=True)
+
+
+def _parse_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _parse_center(center: Any) -> tuple[float, float]:
+    if not isinstance(center, (list, tuple)) or len(center) != 2:
+        raise ValueError(f"center must be [y, x] in level-0 pixels, got {center!r}")
+    return (_parse_number("center[0]", center[0]), _parse_number("center[1]", center[1]))
+
+
+class FrameClock:
+    """Paces a loop at ``rate`` Hz and measures the real interval between frames."""
+
+    def __init__(self, rate: float = FRAME_RATE) -> None:
+        self.period = 1.0 / rate
+        self._last_end = time.perf_counter()
+        self._deadline = self._last_end + self.period
+        self.count = 0
+        self.total_ms = 0.0
+        self.worst_ms = 0.0
+        self.recent_ms: deque[float] = deque(maxlen=4096)
+
+    def frame_done(self) -> float:
+        """Mark the end of a frame; returns milliseconds since the previous one ended."""
+        end = time.perf_counter()
+        delta_ms = (end - self._last_end) * 1000.0
+        self._last_end = end
+        self.count += 1
+        self.total_ms += delta_ms
+        self.worst_ms = max(self.worst_ms, delta_ms)
+        self.recent_ms.append(delta_ms)
+        return delta_ms
+
+    def wait(self, stop: threading.Event) -> None:
+        """Sleep until the next frame is due (or ``stop`` is set)."""
+        now = time.perf_counter()
+        if self._deadline < now - self.period:
+            self._deadline = now  # fell behind by more than a frame: don't race to catch up
+        delay = self._deadline - now
+        if delay > 0:
+            stop.wait(delay)
+        self._deadline += self.period
+
+
+def run_frames(
+    demo: DemoProducer,
+    stop: threading.Event,
+    duration: float | None = None,
+    clock: FrameClock | None = None,
+) -> FrameClock:
+    """Run frames until ``stop`` is set or ``duration`` seconds have passed."""
+    clock = clock or FrameClock()
+    started = previous = time.perf_counter()
+    while not stop.is_set():
+        now = time.perf_counter()
+        if duration is not None and now - started >= duration:
+            break
+        # Tour time follows the wall clock, but a long stall (a debugger, a suspended
+        # laptop) should not make the camera leap.
+        demo.step(min(now - previous, 0.25))
+        previous = now
+        demo.frames.append((time.time(), clock.frame_done()))
+        clock.wait(stop)
+    return clock
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGINT and SIGTERM while inside, when on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+    previous = {}
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def summary(demo: DemoProducer, clock: FrameClock) -> str:
+    cpu, wall = demo.cpu.total()
+    stats = demo.loader.stats
+    recent = np.array(clock.recent_ms) if clock.recent_ms else np.zeros(1)
+    mean_ms = clock.total_ms / max(clock.count, 1)
+    return (
+        f"{clock.count} frames in {wall:.1f} s (mean interval {mean_ms:.2f} ms, p99 of the "
+        f"last {len(clock.recent_ms)} {np.percentile(recent, 99):.2f} ms, worst "
+        f"{clock.worst_ms:.1f} ms); {stats.loads} tiles loaded ({stats.sync_loads} sync), "
+        f"{stats.load_seconds:.2f} s computing them; cache {stats.hits} hits, "
+        f"{stats.misses} misses, {stats.cancelled} requests cancelled; CPU {cpu:.2f} s = "
+        f"{100.0 * cpu / max(wall, 1e-9):.1f}% of one core"
+    )
+
+
+def run(
+    name: str = "demo",
+    *,
+    duration: float | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the demo producer until ``duration`` passes, ``stop`` is set, SIGINT or SIGTERM.
+
+    The Publisher is always closed on the way out, so no shared-memory segment is left.
+    """
+    stop = stop if stop is not None else threading.Event()
+    with _stop_on_signals(stop), Publisher(name, app=APP) as pub:
+        demo = DemoProducer(pub)
+        logger.info("demo producer %r running, pid %d", name, os.getpid())
+        try:
+            clock = run_frames(demo, stop, duration)
+        finally:
+            demo.close()
+        logger.info("%s", summary(demo, clock))
