@@ -105,6 +105,8 @@ class StreamWriter:
         self._struct = (struct.Struct(record_struct.format + "Q") if record_struct else None)
         self._scratch = bytearray(self._ring.slot_dtype.itemsize)
         self._checked = memoryview(self._scratch)[: padded + 8]  # record words + seq word
+        self._check_at = padded + 8
+        self._slot_size = len(self._scratch)
         self._base = layout.STREAM_HEADER
 
     @classmethod
@@ -137,8 +139,6 @@ class StreamWriter:
 
     def append(self, record: tuple | np.void) -> None:
         """Append one record, given as a tuple in dtype field order (or a numpy row)."""
-        if isinstance(record, np.void):
-            record = record.item()
         ring = self._ring
         scratch = self._scratch
         with self._lock:
@@ -156,9 +156,9 @@ class StreamWriter:
                     f"record {record!r} does not fit stream {self.name!r} with dtype "
                     f"{ring.dtype}: {exc}"
                 ) from None
-            _U64.pack_into(scratch, ring.padded + 8, single_check(self._checked))
-            off = self._base + (n % ring.capacity) * len(scratch)
-            ring.seg.buf[off: off + len(scratch)] = scratch
+            _U64.pack_into(scratch, self._check_at, single_check(self._checked))
+            off = self._base + (n % ring.capacity) * self._slot_size
+            ring.seg.buf[off: off + self._slot_size] = scratch
             # Publish after the slot is written; readers still verify the slot itself.
             self._count = n + 1
             ring.counter.value = n + 1

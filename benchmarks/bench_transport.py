@@ -1,0 +1,210 @@
+"""Transport costs, each measured side by side with its baseline in one run.
+
+    python benchmarks/bench_transport.py [--quick]
+
+1. Per-record cost of ``append`` and ``extend`` (batches of 1,000) against the 2020 design's
+   hops: a ``multiprocessing.Manager().dict()`` proxy assignment and ``multiprocessing.Queue``.
+2. ``share_array`` of a 64 MiB array against ``numpy.copyto`` of the same array.
+3. Subscriber read throughput from a producer in another process.
+
+Medians over repeats; the ratios are what to compare across machines.  Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from webmon import Publisher, Subscriber
+from webmon.schema import CHUNK_DTYPE
+
+RECORD = (1.5e9, 1, 2, 30, 40, 262144, 3.25, 0, 0.5)
+
+
+def per_item(fn: Callable[[], None], items: int, repeats: int) -> float:
+    """Median seconds per item of ``fn``, which handles ``items`` items per call."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) / items)
+    return statistics.median(times)
+
+
+def bench_append_extend(quick: bool) -> list[tuple[str, float]]:
+    n = 2_000 if quick else 20_000
+    repeats = 5 if quick else 15
+    rows = []
+    with Publisher("bench-transport") as pub:
+        stream = pub.stream("chunk_loads", CHUNK_DTYPE, capacity=65536)
+
+        def appends() -> None:
+            append = stream.append
+            for _ in range(n):
+                append(RECORD)
+
+        batch = np.zeros(1000, CHUNK_DTYPE)
+        batch[:] = RECORD
+
+        def extends() -> None:
+            for _ in range(n // 1000 or 1):
+                stream.extend(batch)
+
+        rows.append(("webmon append (1 record)", per_item(appends, n, repeats)))
+        rows.append(("webmon extend (batches of 1,000)",
+                     per_item(extends, (n // 1000 or 1) * 1000, repeats)))
+
+    ctx = mp.get_context("spawn")  # the host application is never forked
+    with ctx.Manager() as manager:
+        proxy = manager.dict()
+        m = max(200, n // 20)
+
+        def proxy_assign() -> None:
+            for _ in range(m):
+                proxy["load_chunk"] = RECORD
+
+        rows.append(("Manager().dict() proxy assignment", per_item(proxy_assign, m, repeats)))
+
+    queue, ack = ctx.Queue(), ctx.Queue()
+    drain = ctx.Process(target=_drain_ack, args=(queue, ack), daemon=True)
+    drain.start()
+
+    def queue_delivered() -> None:
+        for _ in range(n):
+            queue.put(RECORD)
+        queue.put(None)  # the drain acknowledges once everything before it arrived
+        ack.get()
+
+    calls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            queue.put(RECORD)
+        calls.append((time.perf_counter() - t0) / n)
+        queue.put(None)
+        ack.get()
+    rows.append(("multiprocessing.Queue.put (call only)", statistics.median(calls)))
+    rows.append(("multiprocessing.Queue.put (until delivered)",
+                 per_item(queue_delivered, n, repeats)))
+    queue.put("stop")
+    drain.join(timeout=30)
+    return rows
+
+
+def _drain_ack(queue: mp.Queue, ack: mp.Queue) -> None:
+    while True:
+        item = queue.get()
+        if item == "stop":
+            return
+        if item is None:
+            ack.put(True)
+
+
+def bench_share_array(quick: bool) -> list[tuple[str, float]]:
+    nbytes = (16 if quick else 64) << 20
+    arr = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    dest = np.empty_like(arr)
+    repeats = 5 if quick else 15
+    with Publisher("bench-arrays") as pub:
+        t0 = time.perf_counter()
+        pub.share_array("big", arr)
+        create = time.perf_counter() - t0
+        share = per_item(lambda: pub.share_array("big", arr), 1, repeats)
+        copy = per_item(lambda: np.copyto(dest, arr), 1, repeats)
+        sub = Subscriber("bench-arrays")
+        out = np.empty_like(arr)
+        snap = per_item(lambda: sub.array("big", out=out), 1, repeats)
+        sub.close()
+    mib = nbytes / (1 << 20)
+    return [(f"share_array {mib:.0f} MiB, first call (creates the segment)", create),
+            (f"share_array {mib:.0f} MiB, update in place", share),
+            (f"numpy.copyto {mib:.0f} MiB", copy),
+            (f"Subscriber.array {mib:.0f} MiB snapshot (other side)", snap)]
+
+
+def _produce(total: int, ready: mp.Event, go: mp.Event, done: mp.Event) -> None:
+    with Publisher("bench-read") as pub:
+        stream = pub.stream("chunk_loads", CHUNK_DTYPE, capacity=65536)
+        batch = np.zeros(1000, CHUNK_DTYPE)
+        batch[:] = RECORD
+        ready.set()
+        go.wait()
+        for _ in range(total // 1000):
+            stream.extend(batch)
+        done.wait()
+
+
+def bench_read(quick: bool) -> list[tuple[str, float]]:
+    total = 1_000_000 if quick else 5_000_000
+    ctx = mp.get_context("spawn")
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_produce, args=(total, ready, go, done))
+    proc.start()
+    ready.wait(60)
+    sub = Subscriber("bench-read")
+    received = lost = 0
+    t0 = time.perf_counter()
+    go.set()
+    while received + lost < total:
+        batch = sub.read("chunk_loads")
+        received += len(batch.records)
+        lost += batch.lost
+    elapsed = time.perf_counter() - t0
+    # cost of reading a full ring at rest, per record
+    sub._stream("chunk_loads").cursor = total - 65536
+    full = per_item(lambda: _reread(sub, total), 65536, 10)
+    done.set()
+    proc.join(30)
+    sub.close()
+    return [(f"live read from another process ({received:,} received, {lost:,} lost)",
+             elapsed / total),
+            ("read of a full 65,536-record ring, per record", full)]
+
+
+def _reread(sub: Subscriber, total: int) -> None:
+    sub._stream("chunk_loads").cursor = total - 65536
+    sub.read("chunk_loads")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
+    quick = parser.parse_args().quick
+    print(f"Python {sys.version.split()[0]}, numpy {np.__version__}\n")
+
+    rows = bench_append_extend(quick)
+    t = dict(rows)
+    print(f"{'per record':<48}{'median':>12}")
+    for name, secs in rows:
+        print(f"{name:<48}{secs * 1e6:>10.3f} µs")
+    proxy = t["Manager().dict() proxy assignment"]
+    append = t["webmon append (1 record)"]
+    delivered = t["multiprocessing.Queue.put (until delivered)"]
+    print(f"\n  proxy / append = {proxy / append:.1f}x   "
+          f"proxy / extend = {proxy / t['webmon extend (batches of 1,000)']:.0f}x   "
+          f"Queue(delivered) / append = {delivered / append:.1f}x")
+
+    rows = bench_share_array(quick)
+    print(f"\n{'64 MiB array':<56}{'median':>10}{'GB/s':>8}")
+    nbytes = (16 if quick else 64) << 20
+    for name, secs in rows:
+        print(f"{name:<56}{secs * 1e3:>8.2f} ms{nbytes / secs / 1e9:>7.2f}")
+    t = dict(rows)
+    share = next(v for k, v in t.items() if "update in place" in k)
+    copy = next(v for k, v in t.items() if "copyto" in k)
+    print(f"\n  share_array speed / memcpy speed = {copy / share:.2f}")
+
+    rows = bench_read(quick)
+    print(f"\n{'Subscriber.read':<64}{'per record':>12}{'records/s':>14}")
+    for name, secs in rows:
+        print(f"{name:<64}{secs * 1e6:>9.3f} µs{1 / secs:>14,.0f}")
+
+
+if __name__ == "__main__":
+    main()
