@@ -1,0 +1,76 @@
+"""Pieces the tabs share: numpy columns for streaming, a sliding time axis, throttling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+from bokeh.models import DataRange1d, HoverTool
+from bokeh.plotting import figure
+
+#: Width of the sliding window of the point charts, as on the 2020 loader page.
+WINDOW_S = 10.0
+#: Height of one chart, in pixels.
+CHART_HEIGHT = 230
+#: Colours: asynchronous (worker) loads, synchronous (drawing thread) loads, everything else.
+ASYNC_COLOR = "#1f77b4"
+SYNC_COLOR = "#e8590c"
+PLAIN_COLOR = "#2b8a3e"
+
+
+def empty_columns(spec: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Zero-length typed columns, so that streamed numpy arrays stay numpy (binary on the
+    websocket) rather than becoming lists."""
+    return {name: np.zeros(0, dtype=dtype) for name, dtype in spec.items()}
+
+
+def epoch_ms(seconds: np.ndarray) -> np.ndarray:
+    """Epoch seconds -> epoch milliseconds, the unit of Bokeh's datetime axes."""
+    return np.asarray(seconds, dtype=np.float64) * 1000.0
+
+
+def time_figure(title: str, y_label: str, *, name: str, window_s: float = WINDOW_S,
+                tooltips: list[tuple[str, str]] | None = None) -> figure:
+    """A chart over a sliding time window that follows the newest data."""
+    fig = figure(
+        title=title, name=name, height=CHART_HEIGHT, sizing_mode="stretch_width",
+        x_axis_type="datetime", tools="xpan,xwheel_zoom,box_zoom,reset,save",
+        x_range=DataRange1d(follow="end", follow_interval=window_s * 1000.0, range_padding=0.0,
+                            only_visible=True),
+        y_range=DataRange1d(start=0.0, only_visible=True),
+        output_backend="canvas",
+    )
+    fig.yaxis.axis_label = y_label
+    fig.toolbar.logo = None
+    if tooltips:
+        fig.add_tools(HoverTool(tooltips=tooltips, formatters={"@time": "datetime"}))
+    return fig
+
+
+def tidy(fig: figure) -> figure:
+    fig.toolbar.logo = None
+    return fig
+
+
+class Every:
+    """True at most once per ``period`` seconds, on a clock shared by every session, so that
+    sessions recompute aggregations in the same tick and share the result."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._bucket: int | None = None
+
+    def bucket(self) -> int:
+        return int(time.monotonic() / self.period)
+
+    def due(self) -> bool:
+        bucket = self.bucket()
+        if bucket == self._bucket:
+            return False
+        self._bucket = bucket
+        return True
+
+    def force(self) -> None:
+        """Make the next :meth:`due` true (after a reset)."""
+        self._bucket = None

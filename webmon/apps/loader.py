@@ -1,0 +1,573 @@
+"""The loader tab: how fast chunks (tiles) load, and controls for the producer's loader.
+
+Everything the 2020 loader page showed (frame time, milliseconds per chunk and bytes per
+chunk as point charts over a sliding ten-second window), and beyond it: loads per second and
+MB/s over time, the distribution of load times, synchronous versus asynchronous loads,
+statistics per layer and level, and buttons that send commands to the producer.
+
+Point charts stream only new records; aggregations are recomputed with pandas at most once
+per ``AGGREGATE_PERIOD_S`` and shared by every open tab (``Feed.shared``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from bokeh.layouts import column, row
+from bokeh.models import (
+    Button,
+    ColumnDataSource,
+    DataTable,
+    Div,
+    HoverTool,
+    LinearAxis,
+    NumberFormatter,
+    Range1d,
+    Spinner,
+    StringFormatter,
+    TableColumn,
+)
+from bokeh.plotting import figure
+
+from webmon.schema import (
+    CHUNK_LOADS,
+    CMD_PAUSE,
+    CMD_RESUME,
+    CMD_SET_CONCURRENCY,
+    FRAME_TIMES,
+    LAYERS,
+    LOADER,
+)
+from webmon.server import Session, Tab
+from webmon.server.text import describe, escape
+
+from .common import (
+    ASYNC_COLOR,
+    CHART_HEIGHT,
+    PLAIN_COLOR,
+    SYNC_COLOR,
+    WINDOW_S,
+    Every,
+    empty_columns,
+    epoch_ms,
+    tidy,
+    time_figure,
+)
+
+#: Points kept per point chart (and per sync/async series): ten seconds at 1,000 loads/s.
+POINTS = 10_000
+#: Aggregations are recomputed this often.
+AGGREGATE_PERIOD_S = 1.0
+#: Loads per second and MB/s: bin width, rolling window, and how much time is shown.
+RATE_BIN_S = 0.25
+RATE_ROLLING_S = 1.0
+RATE_SPAN_S = 60.0
+#: The histogram and the sync/async summary cover the loads of the last this many seconds.
+DISTRIBUTION_SPAN_S = 30.0
+HISTOGRAM_BINS = 40
+#: Per-level statistics cover at most this many of the newest loads.
+LEVEL_RECORDS = 50_000
+
+_CHUNK_COLUMNS = {"time": "f8", "load_ms": "f4", "nbytes": "f8", "layer": "u4", "level": "u2",
+                  "row": "i4", "col": "i4", "queued_ms": "f4"}
+
+
+def _chunk_columns(records: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "time": epoch_ms(records["time"]),
+        "load_ms": np.ascontiguousarray(records["load_ms"]),
+        "nbytes": records["nbytes"].astype(np.float64),
+        "layer": np.ascontiguousarray(records["layer"]),
+        "level": np.ascontiguousarray(records["level"]),
+        "row": np.ascontiguousarray(records["row"]),
+        "col": np.ascontiguousarray(records["col"]),
+        "queued_ms": np.ascontiguousarray(records["queued_ms"]),
+    }
+
+
+def _recent(session: Session, stream: str, span_s: float, most: int) -> np.ndarray | None:
+    """Records of ``stream`` from the last ``span_s`` seconds (by their own clock), at most
+    ``most``; None when there are none."""
+    history = session.history(stream)
+    if history is None or history.total == 0:
+        return None
+    records = history.latest(most)
+    newest = float(records["time"].max())
+    return records[records["time"] >= newest - span_s]
+
+
+# -- point charts ------------------------------------------------------------------------
+class FrameTimes:
+    """Milliseconds per drawn frame."""
+
+    def __init__(self, session: Session) -> None:
+        self.cursor = session.cursor(FRAME_TIMES, backfill=POINTS, limit=POINTS)
+        self.source = ColumnDataSource(empty_columns({"time": "f8", "delta_ms": "f4"}),
+                                       name="loader-frame-times")
+        fig = time_figure("Frame time", "ms", name="loader-frame-times-figure",
+                          tooltips=[("time", "@time{%H:%M:%S.%3N}"),
+                                    ("frame", "@delta_ms{0.0} ms")])
+        fig.scatter("time", "delta_ms", source=self.source, size=3, color=PLAIN_COLOR)
+        self.root = fig
+
+    def update(self) -> None:
+        increment = self.cursor.read()
+        if increment.reset:
+            self.source.data = empty_columns({"time": "f8", "delta_ms": "f4"})
+        if len(increment):
+            records = increment.records
+            self.source.stream({"time": epoch_ms(records["time"]),
+                                "delta_ms": np.ascontiguousarray(records["delta_ms"])},
+                               rollover=POINTS)
+
+
+class ChunkLoads:
+    """Milliseconds per chunk and bytes per chunk, one point per load, asynchronous
+    (worker) and synchronous (drawing thread) loads in two colours."""
+
+    def __init__(self, session: Session) -> None:
+        self.cursor = session.cursor(CHUNK_LOADS, backfill=2 * POINTS, limit=2 * POINTS)
+        self.async_source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS),
+                                             name="loader-chunk-loads-async")
+        self.sync_source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS),
+                                            name="loader-chunk-loads-sync")
+        tooltips = [("time", "@time{%H:%M:%S.%3N}"), ("load", "@load_ms{0.00} ms"),
+                    ("queued", "@queued_ms{0.00} ms"), ("bytes", "@nbytes{0,0}"),
+                    ("layer", "@layer"), ("level", "@level"), ("tile", "(@row, @col)")]
+        self.times = time_figure("Milliseconds per chunk", "ms", name="loader-chunk-ms-figure",
+                                 tooltips=tooltips)
+        self.sizes = time_figure("Bytes per chunk", "bytes", name="loader-chunk-bytes-figure",
+                                 tooltips=tooltips)
+        self.sizes.x_range = self.times.x_range
+        for fig, y in ((self.times, "load_ms"), (self.sizes, "nbytes")):
+            fig.scatter("time", y, source=self.async_source, size=3, color=ASYNC_COLOR,
+                        legend_label="async (worker)")
+            fig.scatter("time", y, source=self.sync_source, size=4, color=SYNC_COLOR,
+                        marker="triangle", legend_label="sync (drawing thread)")
+            fig.legend.location = "top_left"
+            fig.legend.click_policy = "hide"
+            fig.legend.background_fill_alpha = 0.6
+        self.root = row(self.times, self.sizes, sizing_mode="stretch_width")
+
+    def update(self) -> None:
+        increment = self.cursor.read()
+        if increment.reset:
+            self.async_source.data = empty_columns(_CHUNK_COLUMNS)
+            self.sync_source.data = empty_columns(_CHUNK_COLUMNS)
+        if not len(increment):
+            return
+        records = increment.records
+        is_sync = records["sync"] != 0
+        for source, part in ((self.async_source, records[~is_sync]),
+                             (self.sync_source, records[is_sync])):
+            if len(part):
+                source.stream(_chunk_columns(part), rollover=POINTS)
+
+
+# -- aggregations ------------------------------------------------------------------------
+def throughput_frame(records: np.ndarray, now: float | None = None) -> pd.DataFrame:
+    """Loads per second and MB/s over time: loads binned every ``RATE_BIN_S``, summed over
+    a rolling ``RATE_ROLLING_S`` window, over the last ``RATE_SPAN_S`` up to ``now``."""
+    times = pd.to_datetime(records["time"], unit="s")
+    frame = pd.DataFrame({"loads": np.ones(len(records)), "bytes": records["nbytes"]},
+                         index=times).sort_index()
+    end = pd.Timestamp(now if now is not None else float(records["time"].max()), unit="s")
+    bin_width = pd.Timedelta(seconds=RATE_BIN_S)
+    start = end - pd.Timedelta(seconds=RATE_SPAN_S)
+    grid = pd.date_range(start.floor(bin_width), end.floor(bin_width), freq=bin_width)
+    binned = frame.resample(bin_width).sum().reindex(grid, fill_value=0.0)
+    rolled = binned.rolling(pd.Timedelta(seconds=RATE_ROLLING_S)).sum() / RATE_ROLLING_S
+    # Label each rolling sum with the end of its last bin.
+    return pd.DataFrame({
+        "time": (rolled.index + bin_width).astype("int64") / 1e6,
+        "loads_per_s": rolled["loads"].to_numpy(),
+        "mb_per_s": rolled["bytes"].to_numpy() / 1e6,
+    })
+
+
+def level_statistics(records: np.ndarray, layer_names: Mapping[int, str]) -> pd.DataFrame:
+    """Per layer and level: loads, load-time statistics, volume, and how many loads were
+    synchronous or asynchronous."""
+    frame = pd.DataFrame({
+        "layer": records["layer"].astype(np.int64),
+        "level": records["level"].astype(np.int64),
+        "load_ms": records["load_ms"].astype(np.float64),
+        "nbytes": records["nbytes"].astype(np.float64),
+        "sync": records["sync"] != 0,
+    })
+    grouped = frame.groupby(["layer", "level"], sort=True)
+    stats = grouped["load_ms"].agg(
+        loads="size", mean_ms="mean", p50_ms="median",
+        p95_ms=lambda s: s.quantile(0.95), max_ms="max",
+    )
+    stats["mb"] = grouped["nbytes"].sum() / 1e6
+    stats["sync"] = grouped["sync"].sum().astype(np.int64)
+    stats["async"] = stats["loads"] - stats["sync"]
+    stats = stats.reset_index()
+    stats["layer_name"] = [layer_names.get(int(i), f"layer {int(i)}") for i in stats["layer"]]
+    return stats
+
+
+def mode_summary(records: np.ndarray) -> pd.DataFrame:
+    """Synchronous versus asynchronous loads: count, mean and 95th percentile of load time,
+    megabytes."""
+    frame = pd.DataFrame({
+        "mode": np.where(records["sync"] != 0, "sync", "async"),
+        "load_ms": records["load_ms"].astype(np.float64),
+        "nbytes": records["nbytes"].astype(np.float64),
+    })
+    grouped = frame.groupby("mode")
+    summary = grouped["load_ms"].agg(loads="size", mean_ms="mean",
+                                     p95_ms=lambda s: s.quantile(0.95))
+    summary["mb"] = grouped["nbytes"].sum() / 1e6
+    return summary.reindex(["async", "sync"]).fillna(0.0).reset_index()
+
+
+def load_histogram(records: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, np.ndarray]:
+    """Counts of load times per bin, asynchronous and synchronous loads apart.  The range
+    ends at the 99.5th percentile so that one slow outlier does not squash the rest."""
+    load_ms = records["load_ms"].astype(np.float64)
+    upper = float(np.percentile(load_ms, 99.5)) if len(load_ms) else 1.0
+    upper = max(upper, 1e-3)
+    edges = np.linspace(0.0, upper, bins + 1)
+    clipped = np.minimum(load_ms, upper)
+    is_sync = records["sync"] != 0
+    async_counts, _ = np.histogram(clipped[~is_sync], bins=edges)
+    sync_counts, _ = np.histogram(clipped[is_sync], bins=edges)
+    return {"left": edges[:-1], "right": edges[1:],
+            "async": async_counts.astype(np.float64), "sync": sync_counts.astype(np.float64),
+            "total": (async_counts + sync_counts).astype(np.float64)}
+
+
+def _layer_names(session: Session) -> dict[int, str]:
+    layers, _version = session.state(LAYERS)
+    names: dict[int, str] = {}
+    if isinstance(layers, list):
+        for layer in layers:
+            if isinstance(layer, dict) and "id" in layer:
+                try:
+                    names[int(layer["id"])] = str(layer.get("name", layer["id"]))
+                except (TypeError, ValueError):
+                    continue
+    return names
+
+
+class _Aggregate:
+    """Base of components that recompute from the hub's history once per period."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.every = Every(AGGREGATE_PERIOD_S)
+        self._generation: int | None = None
+
+    def _due(self) -> bool:
+        feed = self.session.feed
+        generation = feed.generation if feed is not None else None
+        if generation != self._generation:
+            self._generation = generation
+            self.every.force()
+        return self.every.due()
+
+    def _shared(self, key: str, compute: Any) -> Any:
+        """``compute()`` once per period for all sessions on this producer."""
+        feed = self.session.feed
+        history = feed.history(CHUNK_LOADS) if feed is not None else None
+        if feed is None or history is None:
+            return None
+        return feed.shared(key, (history.total, self.every.bucket()), compute)
+
+
+class Throughput(_Aggregate):
+    """Loads per second (left axis) and MB/s (right axis) over the last minute."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.source = ColumnDataSource(
+            empty_columns({"time": "f8", "loads_per_s": "f8", "mb_per_s": "f8"}),
+            name="loader-throughput")
+        fig = time_figure("Throughput", "loads / s", name="loader-throughput-figure",
+                          window_s=RATE_SPAN_S,
+                          tooltips=[("time", "@time{%H:%M:%S.%3N}"),
+                                    ("loads", "@loads_per_s{0.0} / s"),
+                                    ("volume", "@mb_per_s{0.00} MB/s")])
+        fig.extra_y_ranges = {"mb": Range1d(start=0.0, end=1.0)}
+        fig.add_layout(LinearAxis(y_range_name="mb", axis_label="MB / s"), "right")
+        fig.line("time", "loads_per_s", source=self.source, color=ASYNC_COLOR, line_width=2,
+                 legend_label="loads / s")
+        fig.line("time", "mb_per_s", source=self.source, color=SYNC_COLOR, line_width=2,
+                 y_range_name="mb", legend_label="MB / s")
+        fig.legend.location = "top_left"
+        fig.legend.background_fill_alpha = 0.6
+        self.mb_range = fig.extra_y_ranges["mb"]
+        self.root = fig
+
+    def update(self) -> None:
+        if not self._due():
+            return
+        frame = self._shared("loader.throughput", self._compute)
+        if frame is None:
+            if len(self.source.data["time"]):
+                self.source.data = empty_columns(
+                    {"time": "f8", "loads_per_s": "f8", "mb_per_s": "f8"})
+            return
+        self.source.data = {name: frame[name].to_numpy() for name in frame.columns}
+        self.mb_range.end = max(1.0, float(frame["mb_per_s"].max()) * 1.1)
+
+    def _compute(self) -> pd.DataFrame | None:
+        records = _recent(self.session, CHUNK_LOADS, RATE_SPAN_S + RATE_ROLLING_S, 10**6)
+        if records is None or not len(records):
+            return None
+        return throughput_frame(records)
+
+
+class LoadTimeHistogram(_Aggregate):
+    """Distribution of load times over the last half minute, asynchronous and synchronous
+    loads stacked."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        spec = {"left": "f8", "right": "f8", "async": "f8", "sync": "f8", "total": "f8"}
+        self._empty = empty_columns(spec)
+        self.source = ColumnDataSource(empty_columns(spec), name="loader-load-histogram")
+        fig = figure(title=f"Load times, last {DISTRIBUTION_SPAN_S:.0f} s",
+                     name="loader-load-histogram-figure", height=CHART_HEIGHT,
+                     sizing_mode="stretch_width", tools="reset,save",
+                     x_axis_label="ms per chunk", y_axis_label="loads")
+        fig.quad(left="left", right="right", bottom=0, top="async", source=self.source,
+                 color=ASYNC_COLOR, alpha=0.8, legend_label="async (worker)")
+        fig.quad(left="left", right="right", bottom="async", top="total", source=self.source,
+                 color=SYNC_COLOR, alpha=0.8, legend_label="sync (drawing thread)")
+        fig.add_tools(HoverTool(tooltips=[("ms", "@left{0.00} – @right{0.00}"),
+                                          ("async", "@async{0}"), ("sync", "@sync{0}")]))
+        fig.legend.location = "top_right"
+        fig.legend.background_fill_alpha = 0.6
+        self.root = tidy(fig)
+
+    def update(self) -> None:
+        if not self._due():
+            return
+        hist = self._shared("loader.histogram", self._compute)
+        self.source.data = hist if hist is not None else dict(self._empty)
+
+    def _compute(self) -> dict[str, np.ndarray] | None:
+        records = _recent(self.session, CHUNK_LOADS, DISTRIBUTION_SPAN_S, 10**6)
+        if records is None or not len(records):
+            return None
+        return load_histogram(records)
+
+
+class SyncAsync(_Aggregate):
+    """Synchronous versus asynchronous loads over the last half minute."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.source = ColumnDataSource(self._columns(None), name="loader-sync-async")
+        fig = figure(title=f"Sync vs async, last {DISTRIBUTION_SPAN_S:.0f} s",
+                     name="loader-sync-async-figure", x_range=["async", "sync"],
+                     height=CHART_HEIGHT, width=300, tools="save", y_axis_label="loads")
+        fig.vbar(x="mode", top="loads", width=0.7, source=self.source, color="color")
+        fig.y_range.start = 0
+        fig.add_tools(HoverTool(tooltips=[("mode", "@mode"), ("loads", "@loads{0}"),
+                                          ("mean", "@mean_ms{0.00} ms"),
+                                          ("p95", "@p95_ms{0.00} ms"), ("volume", "@mb{0.0} MB")]))
+        self.root = tidy(fig)
+
+    @staticmethod
+    def _columns(summary: pd.DataFrame | None) -> dict[str, Any]:
+        if summary is None:
+            zeros = np.zeros(2)
+            return {"mode": ["async", "sync"], "color": [ASYNC_COLOR, SYNC_COLOR],
+                    "loads": zeros, "mean_ms": zeros, "p95_ms": zeros, "mb": zeros}
+        return {"mode": ["async", "sync"], "color": [ASYNC_COLOR, SYNC_COLOR],
+                "loads": summary["loads"].to_numpy(dtype=np.float64),
+                "mean_ms": summary["mean_ms"].to_numpy(dtype=np.float64),
+                "p95_ms": summary["p95_ms"].to_numpy(dtype=np.float64),
+                "mb": summary["mb"].to_numpy(dtype=np.float64)}
+
+    def update(self) -> None:
+        if not self._due():
+            return
+        self.source.data = self._columns(self._shared("loader.modes", self._compute))
+
+    def _compute(self) -> pd.DataFrame | None:
+        records = _recent(self.session, CHUNK_LOADS, DISTRIBUTION_SPAN_S, 10**6)
+        if records is None or not len(records):
+            return None
+        return mode_summary(records)
+
+
+class LevelStatistics(_Aggregate):
+    """A table of load statistics per layer and multiscale level."""
+
+    COLUMNS = ("layer_name", "level", "loads", "mean_ms", "p50_ms", "p95_ms", "max_ms", "mb",
+               "async", "sync")
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.source = ColumnDataSource({name: [] for name in self.COLUMNS},
+                                       name="loader-levels")
+        ms = NumberFormatter(format="0.00")
+        count = NumberFormatter(format="0,0")
+        columns = [
+            TableColumn(field="layer_name", title="layer", formatter=StringFormatter()),
+            TableColumn(field="level", title="level", formatter=count, width=50),
+            TableColumn(field="loads", title="loads", formatter=count),
+            TableColumn(field="mean_ms", title="mean ms", formatter=ms),
+            TableColumn(field="p50_ms", title="median ms", formatter=ms),
+            TableColumn(field="p95_ms", title="p95 ms", formatter=ms),
+            TableColumn(field="max_ms", title="max ms", formatter=ms),
+            TableColumn(field="mb", title="MB", formatter=NumberFormatter(format="0.0")),
+            TableColumn(field="async", title="async", formatter=count),
+            TableColumn(field="sync", title="sync", formatter=count),
+        ]
+        table = DataTable(source=self.source, columns=columns, index_position=None,
+                          sizing_mode="stretch_width", height=CHART_HEIGHT,
+                          name="loader-levels-table", reorderable=False)
+        title = Div(text=f"<b>Per layer and level</b> (last {LEVEL_RECORDS:,} loads)")
+        self.root = column(title, table, sizing_mode="stretch_width")
+
+    def update(self) -> None:
+        if not self._due():
+            return
+        stats = self._shared("loader.levels", self._compute)
+        if stats is None:
+            if len(self.source.data["level"]):
+                self.source.data = {name: [] for name in self.COLUMNS}
+            return
+        self.source.data = {name: (stats[name].tolist() if name == "layer_name"
+                                   else stats[name].to_numpy())
+                            for name in self.COLUMNS}
+
+    def _compute(self) -> pd.DataFrame | None:
+        history = self.session.history(CHUNK_LOADS)
+        if history is None or history.total == 0:
+            return None
+        return level_statistics(history.latest(LEVEL_RECORDS), _layer_names(self.session))
+
+
+# -- controls ----------------------------------------------------------------------------
+def describe_loader_state(state: Any) -> str:
+    """One line of HTML (escaped) saying what the producer's loader is doing."""
+    if not isinstance(state, dict):
+        return "<i>the producer publishes no loader state</i>"
+    paused = state.get("paused")
+    parts = ["<b>paused</b>" if paused else "<b>running</b>" if paused is not None else ""]
+    for key, value in sorted(state.items()):
+        if key != "paused":
+            parts.append(f"{escape(key)}: {escape(describe(value, 200))}")
+    return " · ".join(p for p in parts if p)
+
+
+class LoaderControls:
+    """The loader's state, and buttons that send it commands (pause, resume, concurrency);
+    the reply or the error shows below them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.state_div = Div(text=describe_loader_state(None), name="loader-state")
+        self.pause = Button(label="Pause", name="loader-pause", width=90)
+        self.resume = Button(label="Resume", name="loader-resume", width=90)
+        self.workers = Spinner(title="", value=4, low=1, high=64, step=1, width=80,
+                               name="loader-workers")
+        self.apply = Button(label="Set workers", name="loader-set-workers", width=110)
+        self.reply = Div(text="", name="loader-reply")
+        self.pause.on_click(partial(self.send, CMD_PAUSE))
+        self.resume.on_click(partial(self.send, CMD_RESUME))
+        self.apply.on_click(self._set_workers)
+        self._state_version: tuple[int | None, int] = (None, -1)
+        self._commands: tuple[str, ...] | None = None
+        self.root = column(
+            row(self.state_div, sizing_mode="stretch_width"),
+            row(self.pause, self.resume, self.workers, self.apply, self.reply,
+                sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+    def update(self) -> None:
+        feed = self.session.feed
+        state, version = self.session.state(LOADER)
+        key = (feed.generation if feed is not None else None, version)
+        if key != self._state_version:
+            self._state_version = key
+            self.state_div.text = describe_loader_state(state)
+            if isinstance(state, dict) and isinstance(state.get("concurrency"), int):
+                self.workers.value = state["concurrency"]
+        commands = tuple(feed.commands) if feed is not None and feed.alive else ()
+        if commands != self._commands:
+            self._commands = commands
+            self.pause.disabled = CMD_PAUSE not in commands
+            self.resume.disabled = CMD_RESUME not in commands
+            self.apply.disabled = self.workers.disabled = CMD_SET_CONCURRENCY not in commands
+
+    def _set_workers(self) -> None:
+        self.send(CMD_SET_CONCURRENCY, workers=int(self.workers.value or 1))
+
+    def send(self, command: str, **kwargs: Any) -> None:
+        """Send ``command`` to the producer shown; its reply appears when it comes."""
+        name = self.session.producer
+        if name is None:
+            self.reply.text = "<i>no producer to send to</i>"
+            return
+        self.reply.text = f"<i>{escape(command)}: sent…</i>"
+        future = self.session.hub.call(name, command, **kwargs)
+        doc = self.session.doc
+
+        def done(fut: Any) -> None:
+            if not self.session.closed:
+                doc.add_next_tick_callback(partial(self._show_reply, command, fut))
+
+        future.add_done_callback(done)
+
+    def _show_reply(self, command: str, future: Any) -> None:
+        if future.cancelled():
+            error: BaseException | str | None = "cancelled (the dashboard is stopping)"
+        else:
+            error = future.exception()
+        if error is not None:
+            self.reply.text = (f"<span style='color:#b71c1c'>{escape(command)} failed: "
+                               f"{escape(error)}</span>")
+        else:
+            self.reply.text = f"{escape(command)} → {escape(describe(future.result(), 300))}"
+
+
+# -- the tab -----------------------------------------------------------------------------
+def build(session: Session) -> Any:
+    """The loader tab's layout; registers its components with ``session``."""
+    controls = session.add(LoaderControls(session))
+    frames = session.add(FrameTimes(session))
+    chunks = session.add(ChunkLoads(session))
+    throughput = session.add(Throughput(session))
+    histogram = session.add(LoadTimeHistogram(session))
+    modes = session.add(SyncAsync(session))
+    levels = session.add(LevelStatistics(session))
+    frames.root.x_range = chunks.times.x_range  # one sliding window for all point charts
+    return column(
+        controls.root,
+        row(frames.root, sizing_mode="stretch_width"),
+        chunks.root,
+        row(throughput.root, histogram.root, modes.root, sizing_mode="stretch_width"),
+        levels.root,
+        sizing_mode="stretch_width",
+    )
+
+
+TAB = Tab(
+    name="loader",
+    title="Loader",
+    build=build,
+    components={
+        "loader-frame-times": FrameTimes,
+        "loader-chunk-loads": ChunkLoads,
+        "loader-throughput": Throughput,
+        "loader-load-histogram": LoadTimeHistogram,
+        "loader-sync-async": SyncAsync,
+        "loader-levels": LevelStatistics,
+        "loader-controls": LoaderControls,
+    },
+)
+
+__all__ = ["TAB", "WINDOW_S", "build"]

@@ -1,0 +1,24 @@
+"""The dashboard server: the hub that reads shared memory once per tick, the per-tab
+sessions that stream its increments, and the embedded Bokeh server.
+
+Tabs (``webmon.apps``) use :class:`Session` (and through it the :class:`Hub`); they never
+touch the transport.
+"""
+
+from .hub import Feed, Hub
+from .registry import Tab
+from .serve import DEFAULT_PORT, Dashboard, serve_in_thread
+from .session import Component, Increment, Session, StreamCursor
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Component",
+    "Dashboard",
+    "Feed",
+    "Hub",
+    "Increment",
+    "Session",
+    "StreamCursor",
+    "Tab",
+    "serve_in_thread",
+]

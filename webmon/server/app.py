@@ -1,0 +1,120 @@
+"""Bokeh applications for the tabs: one per tab, one per individually served component.
+
+Every document gets a :class:`Session` bound to the hub; ``on_session_destroyed`` closes it,
+so a closed browser tab stops costing anything once Bokeh expires its session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from importlib import resources
+
+import jinja2
+from bokeh.application import Application
+from bokeh.application.handlers import FunctionHandler
+from bokeh.document import Document
+
+from .header import ProducerHeader
+from .hub import Hub
+from .registry import Tab, check_tabs, individual_title
+from .session import Component, Session
+
+log = logging.getLogger(__name__)
+
+
+
+def _load_template(name: str) -> str:
+    return resources.files(__package__).joinpath("templates").joinpath(name).read_text("utf-8")
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FunctionLoader(_load_template),
+    autoescape=True,  # producer strings reach this template; escape all but embed() output
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def tab_template() -> jinja2.Template:
+    return _TEMPLATES.get_template("tab.html")
+
+
+def producer_argument(doc: Document) -> str | None:
+    """The ``?producer=`` of the page's address, if any."""
+    context = doc.session_context
+    request = context.request if context is not None else None
+    values = request.arguments.get("producer") if request is not None else None
+    if not values:
+        return None
+    value = values[0]
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text or None
+
+
+def _bind_session(hub: Hub, doc: Document) -> Session:
+    session = Session(hub, doc, producer_argument(doc))
+    doc.on_session_destroyed(lambda _context: session.close())
+    return session
+
+
+def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document) -> Session:
+    """Fill ``doc`` with ``tab`` under the tab bar."""
+    session = _bind_session(hub, doc)
+    header = ProducerHeader(session)
+    session.before_update(header.update)
+    body = tab.build(session)
+    body.name = "webmon-main"
+    doc.add_root(body)
+    doc.add_root(header.selector)
+    doc.add_root(header.source)
+    text = header.text()
+    doc.title = f"webmon · {tab.title}"
+    doc.template = tab_template()
+    doc.template_variables.update(
+        tabs=[{"path": t.name, "title": t.title, "active": t is tab} for t in tabs],
+        active_title=tab.title,
+        producer=text.producer,
+        state=text.state,
+        detail=text.detail,
+    )
+    return session
+
+
+def build_individual_document(hub: Hub, name: str,
+                              factory: Callable[[Session], Component], doc: Document) -> Session:
+    """Fill ``doc`` with the single component ``name``, for embedding."""
+    session = _bind_session(hub, doc)
+    component = session.add(factory(session))
+    doc.add_root(component.root)
+    doc.title = individual_title(name)
+    return session
+
+
+def make_applications(hub: Hub, tabs: Sequence[Tab]) -> dict[str, Application]:
+    """URL path -> Bokeh application, for every tab and every component of every tab."""
+    check_tabs(tabs)
+    apps: dict[str, Application] = {}
+    for tab in tabs:
+        apps[f"/{tab.name}"] = Application(
+            FunctionHandler(partial(_quiet(build_tab_document), hub, tabs, tab)))
+        for name, factory in tab.components.items():
+            apps[f"/individual-{name}"] = Application(
+                FunctionHandler(partial(_quiet(build_individual_document), hub, name, factory)))
+    return apps
+
+
+def individual_paths(tabs: Sequence[Tab]) -> dict[str, str]:
+    """Title -> path of every individually served component, as the Dask dashboard lists
+    them at ``/individual-plots.json`` (paths relative to the dashboard's root)."""
+    return {individual_title(name): f"/individual-{name}"
+            for tab in tabs for name in tab.components}
+
+
+def _quiet(build: Callable[..., Session]) -> Callable[..., None]:
+    # FunctionHandler expects a function returning None.
+    def handler(*args: object) -> None:
+        build(*args)
+
+    return handler

@@ -1,0 +1,88 @@
+"""A bounded, append-only history of one stream's records, kept by the hub.
+
+The hub reads each shared-memory stream once per tick and appends what it got here; every
+session then copies only the records past its own cursor.  Positions are counted in records
+appended to this history (records the hub lost to an overrun leave no gap), so a cursor is a
+plain integer and ``total`` only grows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class StreamHistory:
+    """A numpy ring holding the last ``capacity`` records of one stream."""
+
+    def __init__(self, dtype: np.dtype, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self._ring = np.zeros(capacity, dtype=dtype)
+        self._total = 0
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._ring.dtype
+
+    @property
+    def capacity(self) -> int:
+        return len(self._ring)
+
+    @property
+    def total(self) -> int:
+        """Records ever appended; the position just past the newest record."""
+        return self._total
+
+    @property
+    def oldest(self) -> int:
+        """Position of the oldest record still held."""
+        return max(0, self._total - self.capacity)
+
+    def __len__(self) -> int:
+        return self._total - self.oldest
+
+    def append(self, records: np.ndarray) -> None:
+        """Append a 1-d structured array of this history's dtype, oldest first."""
+        n = len(records)
+        if n == 0:
+            return
+        if records.dtype != self.dtype:
+            raise TypeError(f"records of dtype {records.dtype} do not fit a history of "
+                            f"{self.dtype}")
+        cap = self.capacity
+        if n >= cap:
+            # Only the newest `cap` survive; lay them out so that slot i % cap holds record i.
+            records = records[n - cap:]
+            start = (self._total + n - cap) % cap
+            self._ring[start:] = records[: cap - start]
+            self._ring[:start] = records[cap - start:]
+        else:
+            start = self._total % cap
+            first = min(n, cap - start)
+            self._ring[start : start + first] = records[:first]
+            self._ring[: n - first] = records[first:]
+        self._total += n
+
+    def since(self, position: int, limit: int | None = None) -> tuple[np.ndarray, int]:
+        """Records from ``position`` to the newest, as a new array, and the next position.
+
+        Records older than the ring holds are skipped.  With ``limit``, only the newest
+        ``limit`` of them are returned (a session that fell behind catches up at once).
+        """
+        start = max(position, self.oldest)
+        if limit is not None:
+            start = max(start, self._total - limit)
+        return self._slice(start, self._total), self._total
+
+    def latest(self, count: int) -> np.ndarray:
+        """The newest ``count`` records (fewer when the history holds fewer), oldest first."""
+        return self._slice(max(self.oldest, self._total - count), self._total)
+
+    def _slice(self, start: int, stop: int) -> np.ndarray:
+        if stop <= start:
+            return self._ring[:0].copy()
+        cap = self.capacity
+        a, b = start % cap, stop % cap
+        if a < b:
+            return self._ring[a:b].copy()
+        return np.concatenate((self._ring[a:], self._ring[:b]))

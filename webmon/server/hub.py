@@ -1,0 +1,451 @@
+"""The hub: one per server process, the only reader of shared memory.
+
+Once per tick (a tornado ``PeriodicCallback`` on the server's IOLoop) the hub reads every
+stream of every followed producer into a bounded :class:`StreamHistory`, reads the state keys
+some session asked for, and then tells its listeners (one per Bokeh session) that there is
+something new.  Each session copies only the records past its own cursor, so opening another
+browser tab costs a copy of the increment, not another pass over shared memory.
+
+Commands from the browser go through :meth:`Hub.call`, which runs ``Subscriber.call`` in a
+thread pool: a producer that is slow to poll never blocks the IOLoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from .history import StreamHistory
+
+log = logging.getLogger(__name__)
+
+#: Records kept per stream unless the hub is told otherwise.
+DEFAULT_HISTORY = 100_000
+#: How often the hub lists producers and checks that followed ones are alive.
+DISCOVER_INTERVAL_S = 1.0
+#: A state key (or stream) is read and "wanted" while a session asked for it this recently.
+INTEREST_TIMEOUT_S = 5.0
+#: How often interest is renewed in the producer (the transport forgets after a few seconds).
+WANT_RENEW_S = 1.0
+#: Producers that have gone are still listed (as gone) up to this many.
+KEEP_GONE = 16
+#: The window over which a stream's rate is measured.
+RATE_WINDOW_S = 2.0
+
+#: What the hub records about its own ticks, for the status tab.
+TICK_DTYPE = np.dtype([("time", "<f8"), ("tick_ms", "<f4"), ("sessions", "<u4")])
+
+
+class Transport(Protocol):
+    """The two entry points of the transport the hub needs (``webmon.discover`` and
+    ``webmon.Subscriber``); passed in so the server does not care where they come from."""
+
+    def discover(self) -> list[Any]: ...
+
+    def subscribe(self, info: Any) -> Any: ...
+
+
+class _WebmonTransport:
+    def discover(self) -> list[Any]:
+        from webmon import discover
+
+        return discover()
+
+    def subscribe(self, info: Any) -> Any:
+        from webmon import Subscriber
+
+        return Subscriber(info)
+
+
+@dataclass
+class StreamStats:
+    """What the hub knows about one stream of one producer."""
+
+    written: int = 0  # records the producer appended, as of the last read
+    received: int = 0  # records the hub got
+    lost: int = 0  # records overwritten before the hub read them (after it attached)
+    rate: float = 0.0  # records per second over the last RATE_WINDOW_S
+
+
+class Feed:
+    """One producer process (a name and a pid) as the hub follows it.
+
+    A producer that restarts under the same name is a new feed with a new ``generation``,
+    so sessions can tell that their cursors point into a history that no longer grows.
+    """
+
+    def __init__(self, info: Any, subscriber: Any, generation: int, history: int) -> None:
+        self.info = info
+        self.generation = generation
+        self.alive = True
+        self.gone_at: float | None = None
+        self._sub = subscriber
+        self._history_capacity = history
+        self._histories: dict[str, StreamHistory] = {}
+        self._stats: dict[str, StreamStats] = {}
+        self._rate_samples: dict[str, deque[tuple[float, int]]] = {}
+        self._attached: set[str] = set()
+        self._state: dict[str, tuple[Any, int]] = {}
+        self._interest: dict[str, float] = {}
+        self._wanted_at: dict[str, float] = {}
+        self._shared: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._command_lock = threading.Lock()
+        self._heartbeat = info.heartbeat
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def pid(self) -> int:
+        return self.info.pid
+
+    @property
+    def app(self) -> str:
+        return self.info.app
+
+    @property
+    def started(self) -> float:
+        return self.info.started
+
+    @property
+    def heartbeat(self) -> float:
+        """Epoch seconds of the producer's last heartbeat, as of the last refresh."""
+        return self._heartbeat
+
+    @property
+    def commands(self) -> list[str]:
+        return list(self.info.commands)
+
+    def stream_names(self) -> list[str]:
+        return sorted(self.info.streams)
+
+    # -- what sessions read ------------------------------------------------------------
+    def history(self, stream: str) -> StreamHistory | None:
+        """The hub's history of ``stream``; None until its first records arrived."""
+        self._interest[stream] = time.monotonic()
+        return self._histories.get(stream)
+
+    def stream_stats(self) -> dict[str, StreamStats]:
+        return dict(self._stats)
+
+    def state(self, key: str) -> tuple[Any, int]:
+        """``(value, version)`` of a state key as of the last tick; ``(None, 0)`` before the
+        first read.  Asking registers interest: the hub reads the key from the next tick on,
+        for as long as someone keeps asking."""
+        self._interest[key] = time.monotonic()
+        return self._state.get(key, (None, 0))
+
+    def shared(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per ``version`` for every session of this feed.
+
+        Tabs use it for aggregations (rolling rates, per-level statistics) that would
+        otherwise be recomputed by each open browser tab.
+        """
+        cached = self._shared.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        value = compute()
+        self._shared[key] = (version, value)
+        return value
+
+    # -- what the hub does -------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        """Read every stream into its history and every state key of interest."""
+        sub = self._sub
+        for stream in self.info.streams:
+            batch = sub.read(stream)
+            stats = self._stats.setdefault(stream, StreamStats())
+            if stream in self._attached:
+                stats.lost += batch.lost
+            else:
+                # Records overwritten before the hub attached were never the hub's to lose.
+                self._attached.add(stream)
+            stats.written = batch.end
+            if len(batch.records):
+                stats.received += len(batch.records)
+                history = self._histories.get(stream)
+                if history is None:
+                    history = StreamHistory(batch.records.dtype, self._history_capacity)
+                    self._histories[stream] = history
+                history.append(batch.records)
+            samples = self._rate_samples.setdefault(stream, deque())
+            samples.append((now, batch.end))
+            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+                samples.popleft()
+            first_t, first_n = samples[0]
+            stats.rate = (batch.end - first_n) / (now - first_t) if now > first_t else 0.0
+        for key, asked in list(self._interest.items()):
+            if now - asked > INTEREST_TIMEOUT_S:
+                del self._interest[key]
+                continue
+            if key in self.info.state:
+                self._state[key] = sub.state(key)
+            if now - self._wanted_at.get(key, -WANT_RENEW_S) >= WANT_RENEW_S:
+                if sub.want(key):
+                    self._wanted_at[key] = now
+
+    def refresh(self, now: float) -> bool:
+        """Re-read the descriptor (new streams, keys, commands) and the heartbeat.  Returns
+        False once the producer is gone, after a last read of what it left in its rings."""
+        if not self._sub.alive:
+            self.poll(now)  # the mappings outlive the process: keep its last records
+            return False
+        self.info = self._sub.info
+        self._heartbeat = self._sub.heartbeat
+        return True
+
+    def mark_gone(self) -> None:
+        if self.alive:
+            self.alive = False
+            self.gone_at = time.time()
+            log.info("producer %r (pid %d) is gone", self.name, self.pid)
+
+    def call(self, command: str, timeout: float, kwargs: dict[str, Any]) -> Any:
+        """Run a command in the producer; blocks, so the hub calls it from its thread pool."""
+        with self._command_lock:
+            if not self.alive:
+                raise LookupError(f"producer {self.name!r} (pid {self.pid}) is gone")
+            return self._sub.call(command, timeout=timeout, **kwargs)
+
+    def close(self) -> None:
+        """Release the shared memory; waits for a command in flight, so never on the IOLoop
+        while one may be (the hub closes feeds from its thread pool)."""
+        self.mark_gone()
+        with self._command_lock:
+            self._sub.close()
+
+    def __repr__(self) -> str:
+        return (f"<Feed {self.name!r} pid {self.pid} generation {self.generation} "
+                f"{'live' if self.alive else 'gone'}>")
+
+
+class TickStats:
+    """Durations of the hub's recent ticks."""
+
+    def __init__(self, keep: int = 600) -> None:
+        self._ms: deque[float] = deque(maxlen=keep)
+        self.count = 0
+
+    def add(self, ms: float) -> None:
+        self._ms.append(ms)
+        self.count += 1
+
+    @property
+    def last_ms(self) -> float:
+        return self._ms[-1] if self._ms else 0.0
+
+    @property
+    def mean_ms(self) -> float:
+        return float(np.mean(self._ms)) if self._ms else 0.0
+
+    @property
+    def p99_ms(self) -> float:
+        return float(np.percentile(self._ms, 99)) if self._ms else 0.0
+
+    @property
+    def max_ms(self) -> float:
+        return max(self._ms) if self._ms else 0.0
+
+
+class Hub:
+    """Polls shared memory once per tick for every session of the server.
+
+    ``producer``: follow only producers of that name (default: every live producer).
+    ``interval``: seconds between ticks.  ``history``: records kept per stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 0.1,
+        history: int = DEFAULT_HISTORY,
+        producer: str | None = None,
+        transport: Transport | None = None,
+        discover_interval: float = DISCOVER_INTERVAL_S,
+        command_workers: int = 2,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, not {interval}")
+        self.interval = interval
+        self.producer = producer
+        self._history = history
+        self._transport: Transport = transport or _WebmonTransport()
+        self._discover_interval = discover_interval
+        self._feeds: dict[str, Feed] = {}  # the newest feed of each name, live or gone
+        self._gone: deque[Feed] = deque(maxlen=KEEP_GONE)  # replaced feeds, newest last
+        self._generations = itertools.count(1)
+        self._listeners: dict[int, Callable[[], None]] = {}
+        self._listener_ids = itertools.count(1)
+        self._last_discover = -float("inf")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=command_workers, thread_name_prefix="webmon-command")
+        self._callback: PeriodicCallback | None = None
+        self._loop: IOLoop | None = None
+        self.stats = TickStats()
+        #: The hub's own tick durations and session counts, for the status tab.
+        self.ticks = StreamHistory(TICK_DTYPE, 3000)
+        self.discover_errors = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self, io_loop: IOLoop | None = None) -> None:
+        """Tick on ``io_loop`` (default: the current one) every ``interval`` seconds."""
+        if self._callback is not None:
+            return
+        self._loop = io_loop or IOLoop.current()
+        self._callback = PeriodicCallback(self.tick, self.interval * 1000.0)
+        self._loop.add_callback(self._callback.start)
+        self._loop.add_callback(self.tick)
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        for feed in [*self._feeds.values(), *self._gone]:
+            feed.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- producers ---------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        """Every feed the hub knows: live ones first (newest first), then gone ones."""
+        current = list(self._feeds.values())
+        everything = current + [f for f in self._gone if f not in current]
+        return sorted(everything, key=lambda f: (not f.alive, -f.started))
+
+    def feed(self, name: str) -> Feed | None:
+        """The newest feed of producer ``name`` (live, or the last one if it is gone)."""
+        return self._feeds.get(name)
+
+    def names(self) -> list[str]:
+        """Names of followed producers, live first, newest first."""
+        feeds = sorted(self._feeds.values(), key=lambda f: (not f.alive, -f.started))
+        return [f.name for f in feeds]
+
+    def default_name(self) -> str | None:
+        """The producer a session shows when it did not choose one."""
+        if self.producer is not None:
+            return self.producer
+        names = self.names()
+        return names[0] if names else None
+
+    # -- sessions ----------------------------------------------------------------------
+    def connect(self, listener: Callable[[], None]) -> int:
+        """Call ``listener()`` after every tick; returns a token for :meth:`disconnect`."""
+        token = next(self._listener_ids)
+        self._listeners[token] = listener
+        return token
+
+    def disconnect(self, token: int) -> None:
+        self._listeners.pop(token, None)
+
+    @property
+    def session_count(self) -> int:
+        return len(self._listeners)
+
+    # -- commands ----------------------------------------------------------------------
+    def call(self, name: str, command: str, *, timeout: float = 2.0,
+             **kwargs: Any) -> asyncio.Future:
+        """Run ``command`` in producer ``name`` without blocking the IOLoop.
+
+        Returns a future resolving to the command's result, or failing with the
+        transport's ``CommandError`` (or ``LookupError`` when no such producer is live).
+        """
+        loop = self._loop or IOLoop.current()
+        feed = self._feeds.get(name)
+        if feed is None or not feed.alive:
+            future: asyncio.Future = loop.asyncio_loop.create_future()
+            future.set_exception(LookupError(f"producer {name!r} is not running"))
+            return future
+        return loop.run_in_executor(self._executor, feed.call, command, timeout, kwargs)
+
+    # -- the tick ----------------------------------------------------------------------
+    def tick(self) -> None:
+        """Read shared memory once, then notify every session."""
+        t0 = time.perf_counter()
+        now = time.monotonic()
+        if now - self._last_discover >= self._discover_interval:
+            self._last_discover = now
+            self._discover()
+        for feed in list(self._feeds.values()):
+            if feed.alive:
+                try:
+                    feed.poll(now)
+                except Exception:
+                    # A producer that vanished mid-read, or a malformed segment, must not
+                    # take the dashboard down: show it as gone and keep serving the others.
+                    log.exception("reading producer %r failed; treating it as gone", feed.name)
+                    self._retire(feed)
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        self.stats.add(elapsed_ms)
+        record = np.array([(time.time(), elapsed_ms, self.session_count)], dtype=TICK_DTYPE)
+        self.ticks.append(record)
+        for token, listener in list(self._listeners.items()):
+            try:
+                listener()
+            except Exception:
+                log.exception("session listener failed; disconnecting it")
+                self.disconnect(token)
+
+    def _retire(self, feed: Feed) -> None:
+        """Show ``feed`` as gone now; release its shared memory off the IOLoop."""
+        if feed.alive:
+            feed.mark_gone()
+            self._executor.submit(feed.close)
+
+    def _discover(self) -> None:
+        now = time.monotonic()
+        for feed in list(self._feeds.values()):
+            if not feed.alive:
+                continue
+            try:
+                alive = feed.refresh(now)
+            except Exception:
+                log.exception("refreshing producer %r failed; treating it as gone", feed.name)
+                alive = False
+            if not alive:
+                self._retire(feed)
+        try:
+            infos = self._transport.discover()
+        except Exception:
+            self.discover_errors += 1
+            log.exception("listing producers failed")
+            return
+        for info in self._followed(infos):
+            current = self._feeds.get(info.name)
+            if current is not None and current.pid == info.pid:
+                continue
+            try:
+                subscriber = self._transport.subscribe(info)
+            except Exception:
+                # Typically a producer that exited between listing and attaching.
+                log.warning("could not attach to producer %r (pid %d)", info.name, info.pid,
+                            exc_info=True)
+                continue
+            if current is not None:
+                self._retire(current)
+                self._gone.append(current)
+            feed = Feed(info, subscriber, next(self._generations), self._history)
+            self._feeds[info.name] = feed
+            log.info("following producer %r (pid %d)", info.name, info.pid)
+
+    def _followed(self, infos: Iterable[Any]) -> list[Any]:
+        """The newest live producer of each followed name."""
+        newest: dict[str, Any] = {}
+        for info in infos:
+            if self.producer is not None and info.name != self.producer:
+                continue
+            if info.name not in newest or info.started > newest[info.name].started:
+                newest[info.name] = info
+        return list(newest.values())

@@ -1,0 +1,161 @@
+"""One browser tab's view of the hub: its chosen producer, its cursors, its components.
+
+After each hub tick the session schedules one ``doc.add_next_tick_callback``; that callback
+runs every component's ``update()`` inside ``doc.hold("combine")``, so one tick becomes one
+websocket message per tab.  When Bokeh destroys the session (the tab closed, and
+``unused_session_lifetime_milliseconds`` passed) :meth:`Session.close` drops the hub
+listener, the components and their cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from bokeh.document import Document
+from bokeh.models import LayoutDOM
+
+from .history import StreamHistory
+from .hub import Feed, Hub
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """A piece of a tab, in the style of the Dask dashboard's components."""
+
+    root: LayoutDOM
+
+    def update(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What a cursor read: new records, and whether the component must start over first
+    (another producer was chosen, or the producer restarted)."""
+
+    records: np.ndarray | None
+    reset: bool
+
+    def __len__(self) -> int:
+        return 0 if self.records is None else len(self.records)
+
+
+class StreamCursor:
+    """A session's position in one stream's history on the hub."""
+
+    def __init__(self, session: Session, stream: str, backfill: int, limit: int | None) -> None:
+        self._session = session
+        self.stream = stream
+        self._backfill = backfill
+        self._limit = limit
+        self._generation: int | None = None
+        self._position = 0
+
+    def read(self) -> Increment:
+        feed = self._session.feed
+        reset = False
+        generation = feed.generation if feed is not None else None
+        if generation != self._generation:
+            reset = self._generation is not None
+            self._generation = generation
+            self._position = -1  # start from the backfill once the history exists
+        if feed is None:
+            return Increment(None, reset)
+        history = feed.history(self.stream)
+        if history is None:
+            return Increment(None, reset)
+        if self._position < 0:
+            self._position = max(history.oldest, history.total - self._backfill)
+        records, self._position = history.since(self._position, self._limit)
+        return Increment(records, reset)
+
+
+class Session:
+    """Binds one Bokeh document to the hub."""
+
+    def __init__(self, hub: Hub, doc: Document, producer: str | None = None) -> None:
+        self.hub = hub
+        self.doc = doc
+        #: The producer this tab chose; None follows the hub's default (the newest live one).
+        self.chosen: str | None = producer
+        self._components: list[Component] = []
+        self._before_update: list[Callable[[], None]] = []
+        self._pending = False
+        self._closed = False
+        self._token = hub.connect(self._on_tick)
+
+    # -- what components use -----------------------------------------------------------
+    @property
+    def producer(self) -> str | None:
+        """Name of the producer shown: the chosen one, else the hub's default."""
+        return self.chosen if self.chosen is not None else self.hub.default_name()
+
+    @property
+    def feed(self) -> Feed | None:
+        name = self.producer
+        return self.hub.feed(name) if name is not None else None
+
+    def cursor(self, stream: str, backfill: int, limit: int | None = None) -> StreamCursor:
+        """A cursor that first returns up to ``backfill`` records already held, then only
+        new ones (at most ``limit`` per read)."""
+        return StreamCursor(self, stream, backfill, limit)
+
+    def history(self, stream: str) -> StreamHistory | None:
+        feed = self.feed
+        return feed.history(stream) if feed is not None else None
+
+    def state(self, key: str) -> tuple[Any, int]:
+        feed = self.feed
+        return feed.state(key) if feed is not None else (None, 0)
+
+    def add(self, component: Component) -> Component:
+        """Update ``component`` after every hub tick while this session lives."""
+        self._components.append(component)
+        return component
+
+    def before_update(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` before the components on every update (headers, selectors)."""
+        self._before_update.append(callback)
+
+    def choose(self, name: str | None) -> None:
+        self.chosen = name or None
+
+    # -- scheduling --------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        if self._pending or self._closed:
+            return  # the previous update has not run yet: it will read this tick's data too
+        self._pending = True
+        self.doc.add_next_tick_callback(self.update)
+
+    def update(self) -> None:
+        """Bring every component up to date, as one combined change of the document."""
+        self._pending = False
+        if self._closed:
+            return
+        self.doc.hold("combine")
+        try:
+            for callback in self._before_update:
+                callback()
+            for component in self._components:
+                try:
+                    component.update()
+                except Exception:
+                    # One broken component must not freeze the rest of the tab.
+                    log.exception("updating %s failed", type(component).__name__)
+        finally:
+            self.doc.unhold()
+
+    def close(self) -> None:
+        """Stop updating; drop the components and their cursors."""
+        self._closed = True
+        self.hub.disconnect(self._token)
+        self._components.clear()
+        self._before_update.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
