@@ -1,0 +1,2 @@
+// Models this extension registers with BokehJS.
+export {TileViewer} from "./tile_viewer"

@@ -1,0 +1,95 @@
+"""The Python half of the tile viewer, a Bokeh model drawn in the browser by three.js.
+
+The TypeScript half is ``tile_viewer.ts`` beside this file; its ``__module__`` is this module's
+name, which is how BokehJS pairs the two.  Bokeh finds the prebuilt bundle from the model's
+top-level package: ``webmon/bokeh.ext.json`` and ``webmon/dist/webmon.js``.
+
+Defaults here must equal the TypeScript defaults, because a property left at its default is
+not sent to the browser.
+"""
+
+from __future__ import annotations
+
+from bokeh.core.properties import (
+    Alpha,
+    Bool,
+    Color,
+    Enum,
+    Float,
+    Instance,
+    InstanceDefault,
+    Int,
+    NonNegative,
+    Nullable,
+    Override,
+    Positive,
+    String,
+    Tuple,
+)
+from bokeh.models import ColumnDataSource, LayoutDOM
+
+from .inputs import (
+    IDLE_COLOR,
+    LOADED_COLOR,
+    LOADING_COLOR,
+    SEEN_COLOR,
+    VIEW_COLOR,
+    TileViewerInputs,
+)
+
+__all__ = ["TileViewer"]
+
+
+class TileViewer(LayoutDOM):
+    """Tiles of one level of a multiscale image, coloured by state, with the view rectangle.
+
+    ``source`` lists the tiles that are not idle, one row each: columns ``row``, ``col`` and
+    ``state`` (codes in :mod:`webmon.tiles_extension.inputs`).  A tile listed twice takes its
+    last row, so streaming one row changes one tile.  Clicking a tile sets ``clicked_tile``
+    and increments ``click_count``; watch ``click_count`` with ``on_change`` to see every click.
+    """
+
+    source = Instance(
+        ColumnDataSource,
+        default=InstanceDefault(ColumnDataSource, data={"row": [], "col": [], "state": []}),
+        help="Tiles that are not idle: columns row, col, state.",
+    )
+    shape_in_tiles = Tuple(NonNegative(Int), NonNegative(Int), default=(0, 0),
+                           help="[rows, cols] of the level's tile grid.")
+    image_shape = Tuple(NonNegative(Int), NonNegative(Int), default=(0, 0),
+                        help="[height, width] of the level's image in pixels; tiles are clipped "
+                             "to it.  (0, 0) means the grid is the image.")
+    tile_size = Positive(Int, default=256, help="Tile edge in pixels.")
+    level = NonNegative(Int, default=0, help="The level shown, 0 = full resolution.")
+    view_rect = Nullable(Tuple(Float, Float, Float, Float), default=None,
+                         help="[r0, c0, r1, c1]: the part of the image in view, in pixels of "
+                              "the level.")
+    layer_name = String(default="", help="Shown in the legend's title.")
+    gap = Float(default=0.05, help="Fraction of the tile size left empty between tiles.")
+    seen_color = Color(default=SEEN_COLOR)
+    loading_color = Color(default=LOADING_COLOR)
+    loaded_color = Color(default=LOADED_COLOR)
+    idle_color = Color(default=IDLE_COLOR)
+    view_color = Color(default=VIEW_COLOR)
+    view_alpha = Alpha(default=0.8)
+    background_color = Color(default="#202124")
+    show_legend = Bool(default=True)
+    tile_geometry = Enum("instanced", "mesh_per_tile", default="instanced",
+                         help="'instanced' draws every tile in one call.  'mesh_per_tile' is the "
+                              "naive design, kept only to benchmark against; it is slow above a "
+                              "few thousand tiles.")
+    clicked_tile = Nullable(Tuple(Int, Int, Int), default=None,
+                            help="[row, col, level] of the tile clicked last (set by the browser).")
+    click_count = Int(default=0, help="Clicks on tiles so far (set by the browser).")
+
+    width = Override(default=600)
+    height = Override(default=600)
+
+    def show(self, inputs: TileViewerInputs) -> None:
+        """Draw ``inputs``: replaces the tile table and sets the grid and view properties.
+
+        Call it inside ``doc.hold("combine")`` (or a server callback) so the browser receives
+        one message and redraws once, even across a level change.
+        """
+        self.source.data = inputs.data
+        self.update(**inputs.properties())

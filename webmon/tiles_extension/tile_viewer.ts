@@ -1,0 +1,430 @@
+// TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
+//
+// Inputs are Bokeh properties and a ColumnDataSource (columns `row`, `col`, `state`), so a
+// full, streamed or patched update from Python redraws the picture.  Nothing is drawn on a
+// timer: every input change or mouse move asks for one frame, and the frames asked for
+// before the browser's next paint are drawn as one.
+import {LayoutDOM, LayoutDOMView} from "@bokehjs/models/layouts/layout_dom"
+import {ColumnDataSource} from "@bokehjs/models/sources/column_data_source"
+import type {UIElement} from "@bokehjs/models/ui/ui_element"
+import type * as p from "@bokehjs/core/properties"
+import type {StyleSheetLike} from "@bokehjs/core/dom"
+import {div, span, button} from "@bokehjs/core/dom"
+import type {Color} from "@bokehjs/core/types"
+import {color2rgba} from "@bokehjs/core/util/color"
+import type {Arrayable} from "@bokehjs/core/types"
+
+import type {RGB} from "./tile_scene"
+import {TileScene} from "./tile_scene"
+import type {TileGridKind} from "./tile_grids"
+import {fill_states, IDLE, LOADED, LOADING, SEEN} from "./tile_states"
+import type {StateCounts} from "./tile_states"
+
+const viewer_css = `
+:host { position: relative; }
+.wm-tiles { position: absolute; inset: 0; display: flex; flex-direction: column; overflow: hidden;
+  user-select: none; font: 12px/1.4 system-ui, sans-serif; }
+.wm-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 14px; padding: 5px 8px;
+  background: #f6f6f6; color: #222; border-bottom: 1px solid #ddd; }
+.wm-title { font-weight: 600; }
+.wm-items { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 12px; }
+.wm-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
+.wm-count { color: #555; font-variant-numeric: tabular-nums; }
+.wm-swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
+.wm-frame { display: inline-block; width: 9px; height: 9px; border: 2px solid; }
+.wm-axis { display: inline-block; width: 14px; height: 0; border-top: 2px solid; }
+.wm-reset { margin-left: auto; font: inherit; cursor: pointer; padding: 2px 8px; border-radius: 4px;
+  border: 1px solid #999; background: #fff; color: #222; }
+.wm-stage { position: relative; flex: 1 1 auto; min-height: 0; }
+.wm-stage canvas { position: absolute; inset: 0; display: block; touch-action: none; }
+.wm-hint { position: absolute; bottom: 4px; left: 8px; font-size: 11px;
+  color: rgba(255, 255, 255, 0.6); pointer-events: none; }
+.wm-message { position: absolute; inset: 0; display: flex; align-items: center;
+  justify-content: center; color: #ddd; font-size: 14px; }
+`
+
+/** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
+const CLICK_SLOP_PX = 4
+
+type Dirty = {layout: boolean, states: boolean, palette: boolean, overlays: boolean}
+
+export class TileViewerView extends LayoutDOMView {
+  declare model: TileViewer
+
+  private scene: TileScene | null = null
+  private root_el: HTMLElement | null = null
+  private legend_title_el: HTMLElement
+  private count_els: HTMLElement[] = []
+  private states = new Uint8Array(0)
+  private dirty: Dirty = {layout: true, states: true, palette: true, overlays: true}
+  private frame_request = 0
+  private press: {x: number, y: number} | null = null
+  private source: ColumnDataSource | null = null
+  private readonly on_source_change = () => this.invalidate("states")
+
+  /** Milliseconds the last frame took to build and submit, for the legend's owner. */
+  last_draw_ms = 0
+
+  get child_models(): UIElement[] {
+    return []
+  }
+
+  override stylesheets(): StyleSheetLike[] {
+    return [...super.stylesheets(), viewer_css]
+  }
+
+  override connect_signals(): void {
+    super.connect_signals()
+    const props = this.model.properties
+    this.on_change([props.shape_in_tiles, props.image_shape, props.tile_size, props.gap],
+      () => this.invalidate("layout"))
+    this.on_change([props.level, props.layer_name], () => this.invalidate("overlays"))
+    this.on_change([props.view_rect, props.view_color, props.view_alpha, props.clicked_tile],
+      () => this.invalidate("overlays"))
+    this.on_change([props.seen_color, props.loading_color, props.loaded_color, props.idle_color,
+      props.background_color], () => {
+      this.update_legend_swatches()
+      this.invalidate("palette")
+    })
+    this.on_change(props.tile_geometry, () => {
+      this.scene?.set_grid_kind(this.model.tile_geometry)
+      this.invalidate("layout")
+    })
+    this.on_change(props.show_legend, () => this.update_legend_visibility())
+    this.on_change(props.source, () => {
+      this.watch_source()
+      this.invalidate("states")
+    })
+    this.watch_source()
+  }
+
+  /** Follows the data source's full replacements, streams and patches. */
+  private watch_source(): void {
+    if (this.source != null) {
+      this.disconnect(this.source.change, this.on_source_change)
+      this.disconnect(this.source.streaming, this.on_source_change)
+      this.disconnect(this.source.patching, this.on_source_change)
+    }
+    this.source = this.model.source
+    this.connect(this.source.change, this.on_source_change)
+    this.connect(this.source.streaming, this.on_source_change)
+    this.connect(this.source.patching, this.on_source_change)
+  }
+
+  private invalidate(what: keyof Dirty): void {
+    this.dirty[what] = true
+    if (what == "layout") {
+      // A new grid has new tile indices: states and overlays must follow it.
+      this.dirty.states = true
+      this.dirty.overlays = true
+    }
+    this.request_frame()
+  }
+
+  /** Asks for one frame before the browser's next paint; repeated asks share that frame. */
+  request_frame(): void {
+    if (this.frame_request == 0 && this.scene != null) {
+      this.frame_request = requestAnimationFrame(() => {
+        this.frame_request = 0
+        this.draw()
+      })
+    }
+  }
+
+  /** Draws now, dropping a frame that was asked for; the benchmark times this. */
+  render_now(): void {
+    if (this.frame_request != 0) {
+      cancelAnimationFrame(this.frame_request)
+      this.frame_request = 0
+    }
+    this.draw()
+  }
+
+  override render(): void {
+    super.render()
+    if (this.root_el == null) {
+      this.root_el = this.build_root()
+    }
+    this.shadow_el.append(this.root_el)
+  }
+
+  private build_root(): HTMLElement {
+    this.legend_title_el = div({class: "wm-title"})
+    const reset = button({class: "wm-reset", type: "button", title: "Fit the image in the view"}, "Reset view")
+    reset.addEventListener("click", () => {
+      this.scene?.reset_view()
+      this.request_frame()
+    })
+    const bar = div({class: "wm-bar"}, this.legend_title_el, this.build_legend(), reset)
+    this.update_legend_visibility()
+    const stage = div({class: "wm-stage"})
+    const root = div({class: "wm-tiles"}, bar, stage)
+    try {
+      this.scene = new TileScene(this.model.tile_geometry, () => this.request_frame())
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      stage.append(div({class: "wm-message"}, `The tile viewer needs WebGL: ${reason}`))
+      return root
+    }
+    const canvas = this.scene.canvas
+    canvas.addEventListener("pointerdown", (event) => this.on_pointer_down(event))
+    canvas.addEventListener("pointerup", (event) => this.on_pointer_up(event))
+    stage.append(canvas, div({class: "wm-hint"},
+      "drag: pan · wheel: zoom · right-drag or shift-drag: rotate · click: select a tile"))
+    // The canvas follows its own box, which the bar's wrapping can change without the model
+    // being resized.
+    this.stage_observer = new ResizeObserver(() => this.fit_canvas(stage))
+    this.stage_observer.observe(stage)
+    return root
+  }
+
+  private stage_observer: ResizeObserver | null = null
+
+  private build_legend(): HTMLElement {
+    const entries: [number, string][] = [
+      [SEEN, "seen (in view)"], [LOADING, "loading"], [LOADED, "loaded"], [IDLE, "other"],
+    ]
+    this.count_els = [IDLE, LOADED, LOADING, SEEN].map(() => span({class: "wm-count"}, "0"))
+    const items = entries.map(([state, label]) => {
+      const swatch = span({class: "wm-swatch"})
+      swatch.dataset.state = `${state}`
+      return div({class: "wm-item"}, swatch, label, this.count_els[state])
+    })
+    const legend = div({class: "wm-items"},
+      ...items,
+      div({class: "wm-item"}, span({class: "wm-frame wm-view-swatch"}), "view"),
+      div({class: "wm-item"},
+        span({class: "wm-axis", style: {borderColor: "#ff0000"}}), "X",
+        span({class: "wm-axis", style: {borderColor: "#00c000"}}), "Y (down)"),
+    )
+    this.legend_el = legend
+    this.update_legend_swatches()
+    return legend
+  }
+
+  private legend_el: HTMLElement | null = null
+
+  private update_legend_visibility(): void {
+    if (this.legend_el != null) {
+      this.legend_el.style.display = this.model.show_legend ? "" : "none"
+    }
+  }
+
+  private update_legend_swatches(): void {
+    if (this.legend_el == null) {
+      return
+    }
+    const colors = this.state_colors()
+    for (const swatch of this.legend_el.querySelectorAll<HTMLElement>(".wm-swatch")) {
+      const [r, g, b] = colors[Number(swatch.dataset.state)]
+      swatch.style.background = `rgb(${r}, ${g}, ${b})`
+    }
+    const frame = this.legend_el.querySelector<HTMLElement>(".wm-view-swatch")
+    if (frame != null) {
+      const [r, g, b] = rgb(this.model.view_color)
+      frame.style.borderColor = `rgba(${r}, ${g}, ${b}, ${this.model.view_alpha})`
+    }
+  }
+
+  private update_legend_text(counts: StateCounts | null): void {
+    const {layer_name, level, shape_in_tiles: [rows, cols]} = this.model
+    const name = layer_name.length > 0 ? `${layer_name} · ` : ""
+    // textContent, never innerHTML: the layer name comes from the producer.
+    this.legend_title_el.textContent = `${name}level ${level} · ${rows} × ${cols} tiles`
+    if (counts != null && this.count_els.length > 0) {
+      counts.forEach((n, state) => this.count_els[state].textContent = `${n}`)
+    }
+  }
+
+  /** sRGB bytes of the tile colours, indexed by state code. */
+  private state_colors(): RGB[] {
+    const m = this.model
+    const colors: RGB[] = []
+    colors[IDLE] = rgb(m.idle_color)
+    colors[LOADED] = rgb(m.loaded_color)
+    colors[LOADING] = rgb(m.loading_color)
+    colors[SEEN] = rgb(m.seen_color)
+    return colors
+  }
+
+  private fit_canvas(stage: HTMLElement): void {
+    const width = stage.clientWidth
+    const height = stage.clientHeight
+    if (this.scene != null && width > 0 && height > 0) {
+      this.scene.set_size(width, height)
+      // Drawn at once: a resize clears the canvas, and waiting a frame would flash it empty.
+      this.render_now()
+    }
+  }
+
+  private on_pointer_down(event: PointerEvent): void {
+    this.press = event.button == 0 ? {x: event.clientX, y: event.clientY} : null
+  }
+
+  private on_pointer_up(event: PointerEvent): void {
+    const press = this.press
+    this.press = null
+    if (press == null || this.scene == null || event.button != 0 ||
+        Math.hypot(event.clientX - press.x, event.clientY - press.y) > CLICK_SLOP_PX) {
+      return
+    }
+    const box = this.scene.canvas.getBoundingClientRect()
+    const tile = this.scene.pick(event.clientX - box.left, event.clientY - box.top)
+    if (tile != null) {
+      const [row, col] = tile
+      // The counter makes a second click on the same tile a change Python can observe.
+      this.model.setv({clicked_tile: [row, col, this.model.level], click_count: this.model.click_count + 1})
+    }
+  }
+
+  private draw(): void {
+    const scene = this.scene
+    if (scene == null) {
+      return
+    }
+    const start = performance.now()
+    const m = this.model
+    const dirty = this.dirty
+    const [rows, cols] = m.shape_in_tiles
+    if (dirty.palette) {
+      scene.set_background(rgb(m.background_color))
+      scene.invalidate_colors()
+      dirty.states = true
+    }
+    if (dirty.layout) {
+      const [image_h, image_w] = m.image_shape
+      const h = image_h > 0 ? image_h : rows*m.tile_size
+      const w = image_w > 0 ? image_w : cols*m.tile_size
+      scene.set_layout({rows, cols, image_h, image_w, tile_size: m.tile_size,
+        unit: TileScene.unit_for(h, w), gap: m.gap})
+      if (this.states.length < rows*cols) {
+        this.states = new Uint8Array(rows*cols)
+      }
+    }
+    let counts: StateCounts | null = null
+    if (dirty.states) {
+      const source = m.source
+      const column = (name: string): Arrayable<number> => (source.get_column(name) ?? []) as Arrayable<number>
+      counts = fill_states(this.states, rows, cols, column("row"), column("col"), column("state"))
+      scene.set_states(this.states, TileScene.linear_palette(this.state_colors()))
+    }
+    if (dirty.overlays || dirty.layout) {
+      scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha)
+      scene.set_selection(this.selection_rect())
+    }
+    if (dirty.states || dirty.overlays) {
+      this.update_legend_text(counts)
+    }
+    this.dirty = {layout: false, states: false, palette: false, overlays: false}
+    scene.render()
+    this.last_draw_ms = performance.now() - start
+  }
+
+  /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
+  private selection_rect(): [number, number, number, number] | null {
+    const m = this.model
+    const clicked = m.clicked_tile
+    if (clicked == null || clicked[2] != m.level) {
+      return null
+    }
+    const [row, col] = clicked
+    const [image_h, image_w] = m.image_shape
+    const size = m.tile_size
+    const r1 = image_h > 0 ? Math.min((row + 1)*size, image_h) : (row + 1)*size
+    const c1 = image_w > 0 ? Math.min((col + 1)*size, image_w) : (col + 1)*size
+    return [row*size, col*size, r1, c1]
+  }
+
+  override remove(): void {
+    if (this.frame_request != 0) {
+      cancelAnimationFrame(this.frame_request)
+      this.frame_request = 0
+    }
+    if (this.source != null) {
+      this.disconnect(this.source.change, this.on_source_change)
+      this.disconnect(this.source.streaming, this.on_source_change)
+      this.disconnect(this.source.patching, this.on_source_change)
+    }
+    this.stage_observer?.disconnect()
+    this.stage_observer = null
+    this.scene?.dispose()
+    this.scene = null
+    super.remove()
+  }
+}
+
+function rgb(color: Color): RGB {
+  const [r, g, b] = color2rgba(color)
+  return [r, g, b]
+}
+
+export namespace TileViewer {
+  export type Attrs = p.AttrsOf<Props>
+  export type Props = LayoutDOM.Props & {
+    source: p.Property<ColumnDataSource>
+    shape_in_tiles: p.Property<[number, number]>
+    image_shape: p.Property<[number, number]>
+    tile_size: p.Property<number>
+    level: p.Property<number>
+    view_rect: p.Property<[number, number, number, number] | null>
+    layer_name: p.Property<string>
+    gap: p.Property<number>
+    seen_color: p.Property<Color>
+    loading_color: p.Property<Color>
+    loaded_color: p.Property<Color>
+    idle_color: p.Property<Color>
+    view_color: p.Property<Color>
+    view_alpha: p.Property<number>
+    background_color: p.Property<Color>
+    show_legend: p.Property<boolean>
+    tile_geometry: p.Property<TileGridKind>
+    clicked_tile: p.Property<[number, number, number] | null>
+    click_count: p.Property<number>
+  }
+}
+
+export interface TileViewer extends TileViewer.Attrs {}
+
+export class TileViewer extends LayoutDOM {
+  declare properties: TileViewer.Props
+  declare __view_type__: TileViewerView
+
+  // Must equal the Python model's module, webmon/tiles_extension/tile_viewer.py.
+  static override __module__ = "webmon.tiles_extension.tile_viewer"
+
+  constructor(attrs?: Partial<TileViewer.Attrs>) {
+    super(attrs)
+  }
+
+  static {
+    this.prototype.default_view = TileViewerView
+
+    // Defaults must match the Python model's: Python does not send values left at default.
+    this.define<TileViewer.Props>(({Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha, Enum}) => ({
+      source:           [ Ref(ColumnDataSource), () => new ColumnDataSource({data: {row: [], col: [], state: []}}) ],
+      shape_in_tiles:   [ Tuple(Int, Int), [0, 0] ],
+      image_shape:      [ Tuple(Int, Int), [0, 0] ],
+      tile_size:        [ Int, 256 ],
+      level:            [ Int, 0 ],
+      view_rect:        [ Nullable(Tuple(Float, Float, Float, Float)), null ],
+      layer_name:       [ Str, "" ],
+      gap:              [ Float, 0.05 ],
+      seen_color:       [ Color, "#E11313" ],
+      loading_color:    [ Color, "#B279A2" ],
+      loaded_color:     [ Color, "#4C78A8" ],
+      idle_color:       [ Color, "#A3A2A0" ],
+      view_color:       [ Color, "#F5C542" ],
+      view_alpha:       [ Alpha, 0.8 ],
+      background_color: [ Color, "#202124" ],
+      show_legend:      [ Bool, true ],
+      tile_geometry:    [ Enum("instanced", "mesh_per_tile"), "instanced" ],
+      clicked_tile:     [ Nullable(Tuple(Int, Int, Int)), null ],
+      click_count:      [ Int, 0 ],
+    }))
+
+    this.override<TileViewer.Props>({
+      width: 600,
+      height: 600,
+    })
+  }
+}
