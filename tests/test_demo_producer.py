@@ -75,6 +75,8 @@ def check_tiles_state(value: Any) -> None:
             row, col = pair
             assert isinstance(row, int) and isinstance(col, int)
             assert 0 <= row < rows and 0 <= col < cols
+    loading = {tuple(pair) for pair in state["loading"]}
+    assert not loading & {tuple(pair) for pair in state["loaded"]}
     (y0, x0), (y1, x1) = state["corners"]
     assert 0 <= y0 <= y1 <= 65536 and 0 <= x0 <= x1 <= 65536
     span = 256 * 2**level

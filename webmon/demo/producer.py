@@ -224,6 +224,11 @@ class DemoProducer:
     def tiles_state(self) -> dict[str, Any]:
         image, seen, level = self.image, self.sight, self.sight.level
         (y0, x0), (y1, x1) = seen.corners
+        # Loading first: a tile that finishes in between then shows in both lists, and is
+        # dropped from "loading" here; the other order could lose it from both.
+        loading = self.loader.loading(level)
+        loaded = self.loader.loaded(level)
+        done = set(loaded)
         return {
             str(IMAGE_LAYER_ID): {
                 "layer": IMAGE_LAYER_NAME,
@@ -237,8 +242,8 @@ class DemoProducer:
                 },
                 "tile_state": {
                     "seen": [[row, col] for row in seen.rows for col in seen.cols],
-                    "loading": [list(rc) for rc in self.loader.loading(level)],
-                    "loaded": [list(rc) for rc in self.loader.loaded(level)],
+                    "loading": [list(rc) for rc in loading if rc not in done],
+                    "loaded": [list(rc) for rc in loaded],
                     "corners": [[round(y0, 2), round(x0, 2)], [round(y1, 2), round(x1, 2)]],
                 },
             }
