@@ -5,7 +5,8 @@ and benchmarks.
 
 It publishes ``chunk_loads`` (``--rate`` records per second, each stamped with the time it is
 appended), ``frame_times`` (``--fps``), the ``layers`` and ``loader`` state, and the commands
-``pause``, ``resume`` and ``set_concurrency``, which really change what it publishes.  It
+``pause``, ``resume`` and ``set_concurrency``, which really change what it publishes, and
+``wait`` (sleeps, then replies).  It
 prints ``READY`` once published and stops (closing its Publisher) when stdin reaches EOF or on
 SIGTERM.  Its records are synthetic: they exercise the dashboard, they measure nothing.
 """
@@ -69,6 +70,8 @@ def main() -> None:
         pub.register_command(CMD_PAUSE, lambda: set_paused(True))
         pub.register_command(CMD_RESUME, lambda: set_paused(False))
         pub.register_command(CMD_SET_CONCURRENCY, set_concurrency)
+        # A command that takes a while, to show the dashboard keeps serving meanwhile.
+        pub.register_command("wait", lambda seconds: time.sleep(float(seconds)) or "waited")
         print("READY", flush=True)
 
         start = time.time()

@@ -272,13 +272,14 @@ class _Aggregate:
             self.every.force()
         return self.every.due()
 
-    def _shared(self, key: str, compute: Any) -> Any:
-        """``compute()`` once per period for all sessions on this producer."""
+    def _shared(self, key: str, compute: Any, *version: Any) -> Any:
+        """``compute()`` once per period (and ``version``) for all sessions on this
+        producer."""
         feed = self.session.feed
         history = feed.history(CHUNK_LOADS) if feed is not None else None
         if feed is None or history is None:
             return None
-        return feed.shared(key, (history.total, self.every.bucket()), compute)
+        return feed.shared(key, (history.total, self.every.bucket(), *version), compute)
 
 
 class Throughput(_Aggregate):
@@ -431,9 +432,10 @@ class LevelStatistics(_Aggregate):
         self.root = column(title, table, sizing_mode="stretch_width")
 
     def update(self) -> None:
+        _layers, layers_version = self.session.state(LAYERS)  # keeps the names coming
         if not self._due():
             return
-        stats = self._shared("loader.levels", self._compute)
+        stats = self._shared("loader.levels", self._compute, layers_version)
         if stats is None:
             if len(self.source.data["level"]):
                 self.source.data = {name: [] for name in self.COLUMNS}

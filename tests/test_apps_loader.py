@@ -1,0 +1,145 @@
+"""The loader tab: its aggregations, and its documents built against a hub fed by a real
+producer process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bokeh.document import Document
+from dashboard_helpers import producer, wait_until
+
+from webmon.apps import loader
+from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
+from webmon.server import Hub, Session
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def chunk_records(n: int, *, start: float = 1000.0, rate: float = 100.0,
+                  sync_every: int = 4) -> np.ndarray:
+    records = np.zeros(n, CHUNK_DTYPE)
+    i = np.arange(n)
+    records["time"] = start + i / rate
+    records["layer"] = 1 + i % 2
+    records["level"] = i % 3
+    records["nbytes"] = 1_000_000
+    records["load_ms"] = 1.0 + (i % 10)
+    records["sync"] = (i % sync_every == 0).astype(np.uint8)
+    return records
+
+
+def test_throughput_measures_the_rate() -> None:
+    frame = loader.throughput_frame(chunk_records(3000, rate=100.0))  # 30 s at 100 loads/s
+    steady = frame[frame["time"] > (1000.0 + 5) * 1000.0]
+    assert len(steady) > 50
+    assert np.allclose(steady["loads_per_s"], 100.0, atol=5.0)
+    assert np.allclose(steady["mb_per_s"], 100.0, atol=5.0)  # 1 MB per load
+    # The span ends at the newest record and covers RATE_SPAN_S.
+    span = (frame["time"].iloc[-1] - frame["time"].iloc[0]) / 1000.0
+    assert loader.RATE_SPAN_S - 1 <= span <= loader.RATE_SPAN_S + 1
+
+
+def test_throughput_falls_to_zero_when_loads_stop() -> None:
+    records = chunk_records(500, rate=100.0)  # 5 s of loads, then nothing
+    frame = loader.throughput_frame(records, now=float(records["time"][-1]) + 10.0)
+    assert frame["loads_per_s"].iloc[-1] == 0.0
+    assert frame["loads_per_s"].max() == pytest.approx(100.0, abs=5.0)
+
+
+def test_level_statistics() -> None:
+    stats = loader.level_statistics(chunk_records(600), {1: EVIL, 2: "labels"})
+    assert list(zip(stats["layer"], stats["level"], strict=True)) == [
+        (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    assert stats["loads"].sum() == 600
+    assert (stats["sync"] + stats["async"] == stats["loads"]).all()
+    assert set(stats["layer_name"]) == {EVIL, "labels"}
+    assert (stats["p95_ms"] >= stats["p50_ms"]).all() and (stats["max_ms"] <= 10.0).all()
+    assert stats["mb"].sum() == pytest.approx(600.0)
+
+
+def test_histogram_and_mode_summary() -> None:
+    records = chunk_records(1000, sync_every=4)
+    hist = loader.load_histogram(records, bins=10)
+    assert hist["async"].sum() + hist["sync"].sum() == 1000
+    assert hist["sync"].sum() == 250
+    assert np.array_equal(hist["total"], hist["async"] + hist["sync"])
+    summary = loader.mode_summary(records)
+    assert list(summary["mode"]) == ["async", "sync"]
+    assert list(summary["loads"]) == [750, 250]
+
+
+def test_mode_summary_without_sync_loads() -> None:
+    summary = loader.mode_summary(chunk_records(10, sync_every=10**6)[1:])
+    assert list(summary["loads"]) == [9, 0]
+
+
+def test_loader_state_is_escaped() -> None:
+    text = loader.describe_loader_state({"paused": True, "note": EVIL, "concurrency": 3})
+    assert EVIL not in text and "&lt;img" in text and "<b>paused</b>" in text
+    assert "producer publishes no loader state" in loader.describe_loader_state(None)
+
+
+def test_documents_build_and_fill_against_a_hub() -> None:
+    hub = Hub(interval=0.05, discover_interval=0.0)
+    try:
+        with producer("loads", "--rate", "500", "--layer-name", EVIL):
+            doc = Document()
+            session = Session(hub, doc, "loads")
+            doc.add_root(loader.build(session))
+            singles = []
+            for name, factory in loader.TAB.components.items():
+                single = Session(hub, Document(), "loads")
+                single.doc.add_root(single.add(factory(single)).root)
+                singles.append((name, single))
+
+            def filled() -> bool:
+                hub.tick()
+                session.update()
+                levels = doc.get_model_by_name("loader-levels").data
+                return (len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) > 300
+                        and len(doc.get_model_by_name("loader-frame-times").data["time"]) > 10
+                        and len(levels["level"]) == 3
+                        and EVIL in levels["layer_name"])  # the name comes with the state
+
+            wait_until(filled, timeout=15, interval=0.05, message="loader sources filled")
+            levels = doc.get_model_by_name("loader-levels").data
+            assert set(levels["layer_name"]) == {EVIL}  # text for the table; it escapes it
+            assert doc.get_model_by_name("loader-chunk-loads-sync").data["time"].size > 10
+            streamed = doc.get_model_by_name("loader-chunk-loads-async").data
+            assert all(isinstance(column, np.ndarray) for column in streamed.values())
+            assert "running" in doc.get_model_by_name("loader-state").text
+            for name, single in singles:
+                single.update()
+                assert single.doc.roots, name
+    finally:
+        hub.stop()
+
+
+def test_a_session_without_producer_builds_and_updates() -> None:
+    hub = Hub(interval=0.05, discover_interval=0.0)
+    try:
+        hub.tick()
+        doc = Document()
+        session = Session(hub, doc)
+        doc.add_root(loader.build(session))
+        session.update()
+        assert len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) == 0
+        assert "no loader state" in doc.get_model_by_name("loader-state").text
+        assert doc.get_model_by_name("loader-pause").disabled
+    finally:
+        hub.stop()
+
+
+def test_history_is_not_needed_for_aggregates_before_data() -> None:
+    hub = Hub(interval=0.05, discover_interval=0.0)
+    try:
+        with producer("quiet", "--rate", "0"):
+            doc = Document()
+            session = Session(hub, doc, "quiet")
+            doc.add_root(loader.build(session))
+            wait_until(lambda: (hub.tick(), hub.feed("quiet"))[1])
+            session.update()
+            assert session.history(CHUNK_LOADS) is None
+            assert len(doc.get_model_by_name("loader-throughput").data["time"]) == 0
+    finally:
+        hub.stop()

@@ -1,0 +1,137 @@
+"""The ``webmon`` command: parsing, ``ls``, and ``dashboard`` and ``demo`` as real processes
+stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from dashboard_helpers import CommandProcess, child_env, producer, wait_until
+
+from webmon import discover
+from webmon.cli import format_producers, make_parser, parse_interval
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("100", 0.1), ("100ms", 0.1), ("250 ms", 0.25), ("0.5s", 0.5), ("2s", 2.0), (".05s", 0.05),
+    ("33.3", 0.0333),
+])
+def test_parse_interval(text: str, seconds: float) -> None:
+    assert parse_interval(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "fast", "10 minutes", "-5", "1ms", "0"])
+def test_parse_interval_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_interval(text)
+
+
+def test_dashboard_defaults_bind_localhost() -> None:
+    args = make_parser().parse_args(["dashboard"])
+    assert args.host == "127.0.0.1" and args.interval == 0.1 and args.producer is None
+    args = make_parser().parse_args(["demo", "--port", "0", "--interval", "50ms"])
+    assert args.port == 0 and args.interval == 0.05 and args.name == "demo"
+
+
+def run_webmon(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "webmon.cli", *args], capture_output=True,
+                          text=True, env=child_env(), timeout=timeout)
+
+
+def test_ls_lists_producers_with_rates() -> None:
+    assert run_webmon("ls").stdout.strip() == "no live producers"
+    with producer("listed", "--rate", "1000", "--app", "lister 1.0\x1b[31m"):
+        result = run_webmon("ls")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("listed  pid ")
+        assert "\x1b" not in result.stdout and "lister 1.0\\x1b[31m" in lines[0]
+        loads = next(line for line in lines if "chunk_loads" in line)
+        rate = float(loads.split()[3].replace(",", "").removesuffix("/s"))
+        assert 700 < rate < 1300
+        assert any(line.strip().startswith("commands: pause") for line in lines)
+
+        rows = json.loads(run_webmon("ls", "--json").stdout)
+        assert rows[0]["name"] == "listed"
+        assert 700 < rows[0]["streams"]["chunk_loads"]["rate"] < 1300
+        assert rows[0]["heartbeat_age_s"] < 1.5
+
+
+def test_ls_removes_what_a_killed_producer_left(runtime_dir) -> None:
+    with producer("doomed") as proc:
+        info = wait_until(lambda: next((i for i in discover() if i.name == "doomed"), None))
+        segments = info.segment_names()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert all(os.path.exists(f"/dev/shm/{name}") for name in segments)
+        assert run_webmon("ls").stdout.strip() == "no live producers"
+        assert not any(os.path.exists(f"/dev/shm/{name}") for name in segments)
+        assert not [p for p in os.listdir(runtime_dir) if p.endswith(".json")]
+
+
+def test_format_without_producers() -> None:
+    assert format_producers([], 0.5) == "no live producers"
+
+
+def test_dashboard_serves_until_sigterm() -> None:
+    with producer("watched", "--rate", "100"), \
+            CommandProcess("dashboard", "--port", "0", "--interval", "50ms") as webmon:
+        url = webmon.url()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.geturl().endswith("/status")
+            assert b"watched" in response.read()
+        assert webmon.terminate() == 0
+        assert "webmon dashboard stopped" in webmon.output
+
+
+def test_dashboard_with_a_prefix() -> None:
+    with CommandProcess("dashboard", "--port", "0", "--prefix", "/proxied/") as webmon:
+        url = webmon.url()
+        assert url.endswith("/proxied/")
+        with urllib.request.urlopen(url + "loader", timeout=10) as response:
+            assert response.status == 200
+
+
+def test_demo_runs_producer_and_dashboard_and_cleans_up() -> None:
+    with CommandProcess("demo", "--port", "0", "--name", "clidemo") as webmon:
+        url = webmon.url(timeout=90)
+        infos = [i for i in discover() if i.name == "clidemo"]
+        assert len(infos) == 1
+        info = infos[0]
+        assert info.pid != webmon.proc.pid  # a process of its own...
+        with open(f"/proc/{info.pid}/cmdline", "rb") as f:  # ...started fresh, not forked
+            assert b"webmon.demo" in f.read()
+        segments = info.segment_names()
+        with urllib.request.urlopen(url + "loader", timeout=10) as response:
+            assert b"clidemo" in response.read()
+        assert webmon.terminate() == 0
+    wait_until(lambda: not os.path.exists(f"/proc/{info.pid}") or _zombie(info.pid),
+               message="demo producer exited")
+    assert not any(os.path.exists(f"/dev/shm/{name}") for name in segments)
+    assert [i for i in discover() if i.name == "clidemo"] == []
+
+
+def test_demo_producer_only() -> None:
+    with CommandProcess("demo", "--producer-only", "--name", "solo") as webmon:
+        info = wait_until(lambda: next((i for i in discover() if i.name == "solo"), None),
+                          timeout=60, message="producer listed")
+        assert info.pid == webmon.proc.pid
+        assert "webmon dashboard at" not in webmon.output
+        segments = info.segment_names()
+        assert webmon.terminate() == 0
+    assert not any(os.path.exists(f"/dev/shm/{name}") for name in segments)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().split(b") ")[1][:1] in (b"Z", b"X")
+    except OSError:
+        return True

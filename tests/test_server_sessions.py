@@ -1,0 +1,74 @@
+"""Sessions on a real Bokeh server: every open tab gets the hub's increments through its
+own document, and a closed tab's session is released within seconds."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import numpy as np
+from bokeh.client import pull_session
+from dashboard_helpers import producer, wait_until
+
+from webmon.apps import TABS
+from webmon.schema import CHUNK_LOADS
+from webmon.server import serve_in_thread
+from webmon.server.serve import call_on_loop
+
+PATH = "/individual-loader-chunk-loads"
+
+
+def server_sessions(dashboard, path: str = PATH) -> list:
+    return call_on_loop(dashboard, lambda: dashboard.server.get_sessions(path))
+
+
+def times_in_session_and_hub(dashboard, session) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk-load times in the session's sources, and in the hub's history, read together."""
+    def read() -> tuple[np.ndarray, np.ndarray]:
+        doc = session.document
+        parts = [np.asarray(doc.get_model_by_name(f"loader-chunk-loads-{mode}").data["time"])
+                 for mode in ("async", "sync")]
+        history = dashboard.hub.feed("fan").history(CHUNK_LOADS)
+        return np.sort(np.concatenate(parts)), history.latest(history.capacity)["time"] * 1000.0
+
+    return call_on_loop(dashboard, read)
+
+
+def test_every_session_streams_each_record_once() -> None:
+    with producer("fan", "--rate", "400"), \
+            serve_in_thread(TABS, interval=0.03, producer="fan") as dashboard:
+        wait_until(lambda: dashboard.hub.feed("fan"))
+        clients = [pull_session(url=dashboard.url.rstrip("/") + PATH) for _ in range(2)]
+        try:
+            sessions = wait_until(lambda: len(s := server_sessions(dashboard)) == 2 and s)
+            assert dashboard.hub.session_count == 2
+            time.sleep(2.0)
+
+            for session in sessions:
+                times, held = times_in_session_and_hub(dashboard, session)
+                assert len(times) > 500
+                # The producer stamps records in append order, so the session must hold
+                # exactly what the hub held up to the newest record it streamed: every
+                # record, none twice (the hub may have read one more tick since).
+                assert np.array_equal(times, np.sort(held[held <= times[-1]]))
+                assert len(held) - len(times) <= 40
+        finally:
+            for client in clients:
+                client.close()
+
+
+def test_closed_sessions_are_released_within_seconds() -> None:
+    with serve_in_thread(TABS, interval=0.05) as dashboard:
+        client = pull_session(url=dashboard.url.rstrip("/") + "/loader")
+        wait_until(lambda: dashboard.hub.session_count == 1, message="session connected")
+        with urllib.request.urlopen(dashboard.url + "status", timeout=10):
+            pass  # a page fetched but never connected is released too
+        wait_until(lambda: dashboard.hub.session_count == 2)
+        client.close()
+        t0 = time.monotonic()
+        wait_until(lambda: dashboard.hub.session_count == 0, timeout=15,
+                   message="sessions released")
+        released_after = time.monotonic() - t0
+        assert released_after < 10
+        assert server_sessions(dashboard, "/loader") == []
+        assert server_sessions(dashboard, "/status") == []

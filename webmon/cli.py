@@ -1,0 +1,329 @@
+"""The ``webmon`` command: ``dashboard``, ``demo`` and ``ls``.
+
+    webmon dashboard [--port 8790] [--interval 100ms] [--producer NAME] [--prefix PATH] [--show]
+    webmon demo [--name demo] [--producer-only] [dashboard options]
+    webmon ls [--sample 0.5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import webbrowser
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+from webmon.server.serve import DEFAULT_HOST, DEFAULT_INTERVAL_S, DEFAULT_PORT, Dashboard
+from webmon.server.text import format_duration
+
+log = logging.getLogger("webmon")
+
+#: The shortest update period accepted: below it the hub's tick would dominate a core.
+MIN_INTERVAL_S = 0.005
+#: How long ``webmon demo`` waits for its producer to appear, and to exit after SIGTERM.
+PRODUCER_START_TIMEOUT_S = 30.0
+PRODUCER_STOP_TIMEOUT_S = 10.0
+
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
+
+
+def parse_interval(text: str) -> float:
+    """``"100ms"``, ``"0.1s"`` or a bare number of milliseconds (``"100"``) -> seconds."""
+    match = _INTERVAL.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a period: write milliseconds (100, 100ms) or seconds (0.1s)")
+    value = float(match.group(1))
+    seconds = value if match.group(2) == "s" else value / 1000.0
+    if seconds < MIN_INTERVAL_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too short: the update period must be at least "
+            f"{MIN_INTERVAL_S * 1000:.0f} ms")
+    return seconds
+
+
+def _printable(text: Any) -> str:
+    """A producer's string, safe to print to a terminal (no control sequences)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+# -- dashboard ---------------------------------------------------------------------------
+def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = True) -> None:
+    group = parser.add_argument_group("dashboard")
+    group.add_argument("--host", default=DEFAULT_HOST,
+                       help=f"address to bind (default: {DEFAULT_HOST}, this machine only)")
+    group.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port to serve on; 0 picks a free one (default: {DEFAULT_PORT})")
+    group.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
+                       help="origin allowed to open the dashboard's websockets; repeat for "
+                            "several (default: only the served host:port)")
+    group.add_argument("--interval", type=parse_interval, default=DEFAULT_INTERVAL_S,
+                       metavar="PERIOD",
+                       help="update period: milliseconds (100, 100ms) or seconds (0.1s); "
+                            f"default {DEFAULT_INTERVAL_S * 1000:.0f}ms")
+    group.add_argument("--prefix", default="", metavar="PATH",
+                       help="serve under this URL path, as behind a reverse proxy (/dashboard)")
+    group.add_argument("--show", action="store_true", help="open the dashboard in a browser")
+    if producer:
+        group.add_argument("--producer", metavar="NAME",
+                           help="follow only the producer of this name (default: every live "
+                                "producer, with a selector in the page)")
+
+
+def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard:
+    from webmon.apps import TABS
+
+    return Dashboard(
+        TABS, host=args.host, port=args.port, interval=args.interval, producer=producer,
+        prefix=args.prefix, allow_websocket_origin=args.allow_websocket_origin,
+    )
+
+
+def serve_until_stopped(dashboard: Dashboard, *, show: bool,
+                        also_stop_when: Any = None) -> None:
+    """Start ``dashboard``, print its address, and serve until Ctrl-C or SIGTERM (or until
+    ``also_stop_when()`` returns true, checked every second)."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = IOLoop.current()
+    dashboard.start(loop)
+    print(f"webmon dashboard at {dashboard.url}", flush=True)
+    if dashboard.host not in ("127.0.0.1", "localhost", "::1") \
+            and not dashboard.allow_websocket_origin:
+        print(f"note: serving on {dashboard.host}; browsers may only connect as "
+              f"{dashboard.host}:{dashboard.port} (add --allow-websocket-origin=HOST:PORT for "
+              "the name they use)", file=sys.stderr, flush=True)
+    if show:
+        webbrowser.open(dashboard.url)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.asyncio_loop.add_signal_handler(sig, loop.stop)
+    if also_stop_when is not None:
+        from tornado.ioloop import PeriodicCallback
+
+        def check() -> None:
+            if also_stop_when():
+                loop.stop()
+
+        PeriodicCallback(check, 1000).start()
+    try:
+        loop.start()
+    finally:
+        for sig in signals:
+            loop.asyncio_loop.remove_signal_handler(sig)
+        dashboard.stop()
+        loop.close(all_fds=True)
+        print("webmon dashboard stopped", flush=True)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    serve_until_stopped(build_dashboard(args, args.producer), show=args.show)
+    return 0
+
+
+# -- demo --------------------------------------------------------------------------------
+def start_demo_producer(name: str) -> subprocess.Popen:
+    """``python -m webmon.demo --name NAME`` as a process of its own (spawned, not forked
+    from the dashboard)."""
+    return subprocess.Popen([sys.executable, "-m", "webmon.demo", "--name", name])
+
+
+def wait_for_producer(name: str, proc: subprocess.Popen, timeout: float) -> bool:
+    from webmon import discover
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if any(info.name == name and info.pid == proc.pid for info in discover()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def stop_producer(proc: subprocess.Popen) -> None:
+    """Ask the demo to stop (SIGTERM: it closes its Publisher, unlinking its segments); kill
+    it if it does not, then let ``discover()`` remove whatever a killed process left."""
+    from webmon import discover
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=PRODUCER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("demo producer (pid %d) did not stop; killing it", proc.pid)
+            proc.kill()
+            proc.wait()
+    discover()
+
+
+@contextlib.contextmanager
+def demo_producer(name: str) -> Iterator[subprocess.Popen]:
+    proc = start_demo_producer(name)
+    try:
+        if not wait_for_producer(name, proc, PRODUCER_START_TIMEOUT_S):
+            raise SystemExit(f"webmon demo: the demo producer did not start "
+                             f"(exit status {proc.poll()})")
+        yield proc
+    finally:
+        stop_producer(proc)
+
+
+def run_producer_only(name: str) -> int:
+    from webmon.demo import run
+
+    print(f"webmon demo: producer {name!r} running (pid {os.getpid()}); "
+          "watch it with: webmon dashboard", flush=True)
+    run(name)  # stops on Ctrl-C or SIGTERM and closes its Publisher
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.producer_only:
+        return run_producer_only(args.name)
+    # Ctrl-C in a terminal reaches both processes; the dashboard's handler stops the
+    # server, then the producer is stopped (again) and awaited, in that order.
+    with demo_producer(args.name) as proc:
+        serve_until_stopped(build_dashboard(args, args.name), show=args.show,
+                            also_stop_when=lambda: proc.poll() is not None)
+        if proc.poll() not in (None, 0, -signal.SIGTERM, -signal.SIGINT):
+            print(f"webmon demo: the demo producer exited with status {proc.returncode}",
+                  file=sys.stderr)
+    return 0
+
+
+# -- ls ----------------------------------------------------------------------------------
+def sample_producers(sample_s: float) -> list[dict[str, Any]]:
+    """Every live producer, with each stream's rate measured over ``sample_s`` seconds (or
+    averaged since the producer started, when ``sample_s`` is 0)."""
+    from webmon import Subscriber, WebmonError, discover
+
+    subscribers: list[tuple[Any, Any]] = []
+    for info in discover():  # also removes what dead producers left behind
+        try:
+            subscribers.append((info, Subscriber(info)))
+        except WebmonError:
+            continue  # exited between listing and attaching
+    try:
+        first = {info.pid: _written(sub) for info, sub in subscribers}
+        t0 = time.monotonic()
+        if sample_s > 0 and subscribers:
+            time.sleep(sample_s)
+        elapsed = time.monotonic() - t0
+        rows = []
+        for info, sub in subscribers:
+            second = _written(sub)
+            streams = {}
+            for stream, count in sorted(second.items()):
+                if sample_s > 0:
+                    rate = (count - first[info.pid].get(stream, count)) / elapsed
+                else:
+                    rate = count / max(info.uptime, 1e-9)
+                streams[stream] = {"written": count, "rate": rate}
+            rows.append({
+                "name": info.name, "pid": info.pid, "app": info.app,
+                "uptime_s": info.uptime,
+                "heartbeat_age_s": max(0.0, time.time() - sub.heartbeat),
+                "streams": streams, "state": list(info.state), "arrays": list(info.arrays),
+                "commands": list(info.commands),
+            })
+        return rows
+    finally:
+        for _, sub in subscribers:
+            sub.close()
+
+
+def _written(sub: Any) -> dict[str, int]:
+    counts = {}
+    for stream in sub.streams():
+        try:
+            counts[stream] = sub.written(stream)
+        except Exception:  # the producer went away mid-listing
+            continue
+    return counts
+
+
+def format_producers(rows: Sequence[dict[str, Any]], sample_s: float) -> str:
+    if not rows:
+        return "no live producers"
+    rate_note = f"over {sample_s:g} s" if sample_s > 0 else "since start"
+    lines = []
+    for row in rows:
+        lines.append(f"{_printable(row['name'])}  pid {row['pid']}  {_printable(row['app'])}  "
+                     f"up {format_duration(row['uptime_s'])}  "
+                     f"heartbeat {format_duration(row['heartbeat_age_s'])} ago")
+        width = max((len(_printable(s)) for s in row["streams"]), default=0)
+        for stream, info in row["streams"].items():
+            lines.append(f"  {_printable(stream):<{width}}  {info['written']:>12,} records  "
+                         f"{info['rate']:>10,.1f}/s ({rate_note})")
+        for group in ("state", "arrays", "commands"):
+            if row[group]:
+                lines.append(f"  {group}: {', '.join(_printable(x) for x in row[group])}")
+    return "\n".join(lines)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    rows = sample_producers(args.sample)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_producers(rows, args.sample))
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webmon", description="Live monitoring dashboard for napari and any Python "
+                                   "application, fed through shared memory.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dashboard = commands.add_parser("dashboard", help="serve the dashboard",
+                                    description="Serve the dashboard until Ctrl-C or SIGTERM.")
+    add_dashboard_options(dashboard)
+    dashboard.set_defaults(run=cmd_dashboard)
+
+    demo = commands.add_parser(
+        "demo", help="run the demo producer and a dashboard showing it",
+        description="Run the demo producer in its own process and a dashboard following it; "
+                    "Ctrl-C or SIGTERM stops both.")
+    demo.add_argument("--name", default="demo", help="the demo producer's name (default: demo)")
+    demo.add_argument("--producer-only", action="store_true",
+                      help="run only the producer (watch it with a separate webmon dashboard)")
+    add_dashboard_options(demo, producer=False)
+    demo.set_defaults(run=cmd_demo)
+
+    ls = commands.add_parser("ls", help="list live producers",
+                             description="List live producers with their streams, rates and "
+                                         "ages; removes what dead producers left behind.")
+    ls.add_argument("--sample", type=float, default=0.5, metavar="SECONDS",
+                    help="measure rates over this long (default 0.5; 0: average since start)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(run=cmd_ls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "make_parser", "parse_interval"]
