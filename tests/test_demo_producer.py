@@ -246,3 +246,47 @@ def test_demo_process_stops_cleanly_on_signals(demo_process, signum: int) -> Non
     assert proc.returncode == 0, stderr
     assert shm_left(segments) == []
     assert not [i for i in discover() if i.name == name]
+
+
+def test_tiles_are_computed_only_while_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webmon import Publisher
+    from webmon.demo import DemoProducer
+
+    computed = []
+    with Publisher(f"demo-want-{os.getpid()}") as pub, Subscriber(pub.name) as sub:
+        demo = DemoProducer(pub, state_rate=1e9)  # state is due on every frame
+        original = demo.tiles_state
+        monkeypatch.setattr(demo, "tiles_state", lambda: computed.append(1) or original())
+        try:
+            for _ in range(10):
+                demo.step(1 / 60)
+            assert computed == []
+            assert sub.state(LOADER)[1] > 0 and sub.state(TILES) == (None, 0)
+            assert sub.want(TILES)
+            for _ in range(10):
+                demo.step(1 / 60)
+            assert len(computed) == 10
+            check_tiles_state(sub.state(TILES)[0])
+        finally:
+            demo.close()
+
+
+def test_tiles_slot_grows_when_a_value_outgrows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webmon import Publisher
+    from webmon.demo import DemoProducer, producer
+
+    monkeypatch.setattr(producer, "TILES_STATE_BYTES", 512)
+    with Publisher(f"demo-grow-{os.getpid()}") as pub, Subscriber(pub.name) as sub:
+        demo = DemoProducer(pub)
+        try:
+            sub.want(TILES)
+            demo.set_camera(center=[20000.0, 20000.0], zoom=1.0)  # 5 x 4 tiles at level 0
+            for _ in range(30):
+                demo.step(1 / 60)
+                time.sleep(0.01)
+            value, _ = sub.state(TILES)
+            check_tiles_state(value)
+            assert len(value["1"]["tile_state"]["seen"]) >= 20
+            assert demo._tiles_bytes > 512
+        finally:
+            demo.close()
