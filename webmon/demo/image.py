@@ -4,7 +4,7 @@ Nothing is stored: every pixel is a function of its position in level-0 space, s
 any level can be computed alone, in any order, from any thread.  The function is a sum of
 bands, each of a known wavelength in level-0 pixels:
 
-* fractal value noise (a few octaves, interpolated separably with two small matrix products);
+* fractal value noise (ten octaves, each interpolated separably from a small hashed lattice);
 * radial interference rings around a few seeded sources, their centres wobbling through a
   noise-driven domain warp, each ring system fading out with a Gaussian envelope.
 
@@ -24,9 +24,10 @@ from functools import cached_property
 import numpy as np
 
 TILE_SIZE = 256
-#: uint8 = 128 + CONTRAST * value: the noise alone spans about +-1.5 standard deviations.
-CONTRAST = 300.0
 BASE_SHAPE = (65536, 65536)
+#: Pixel = 128 + CONTRAST * value, clipped to uint8.  The noise's standard deviation is about
+#: 0.15 (measured over many tiles), so one deviation spans some 45 grey levels.
+CONTRAST = 300.0
 
 # splitmix64 finaliser constants: a cheap, well-mixed integer hash, identical on every platform.
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
