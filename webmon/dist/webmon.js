@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("f50592e846") /* ./tile_viewer */;
+    var tile_viewer_1 = require("3463af2126") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"f50592e846": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"3463af2126": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -108,8 +108,10 @@
             this.press = null;
             this.source = null;
             this.on_source_change = () => this.invalidate("states");
-            /** Milliseconds the last frame took to build and submit, for the legend's owner. */
+            /** Milliseconds the last frame took to build and submit to WebGL. */
             this.last_draw_ms = 0;
+            /** Frames drawn so far: with nothing changing, it must stay still (no render loop). */
+            this.frames_drawn = 0;
             this.stage_observer = null;
             this.legend_el = null;
         }
@@ -336,6 +338,7 @@
             }
             this.dirty = { layout: false, states: false, palette: false, overlays: false };
             scene.render();
+            this.frames_drawn++;
             this.last_draw_ms = performance.now() - start;
         }
         /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
@@ -61016,5 +61019,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"f50592e846","tiles_extension/tile_scene":"87a0546c20","tiles_extension/tile_grids":"2046a4d698","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"3463af2126","tiles_extension/tile_scene":"87a0546c20","tiles_extension/tile_grids":"2046a4d698","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

@@ -62,8 +62,10 @@ export class TileViewerView extends LayoutDOMView {
   private source: ColumnDataSource | null = null
   private readonly on_source_change = () => this.invalidate("states")
 
-  /** Milliseconds the last frame took to build and submit, for the legend's owner. */
+  /** Milliseconds the last frame took to build and submit to WebGL. */
   last_draw_ms = 0
+  /** Frames drawn so far: with nothing changing, it must stay still (no render loop). */
+  frames_drawn = 0
 
   get child_models(): UIElement[] {
     return []
@@ -317,6 +319,7 @@ export class TileViewerView extends LayoutDOMView {
     }
     this.dirty = {layout: false, states: false, palette: false, overlays: false}
     scene.render()
+    this.frames_drawn++
     this.last_draw_ms = performance.now() - start
   }
 
