@@ -46,8 +46,14 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, every: float =
         time.sleep(every)
 
 
+DEMO_COMMANDS = {"pause", "resume", "set_camera", "set_concurrency", "show_grid"}
+
+
 def find_producer(name: str):
-    return wait_for(lambda: next((i for i in discover() if i.name == name), None))
+    """The producer ``name`` once it is set up: its descriptor lists the demo's commands
+    (it is discoverable a moment earlier, as soon as its Publisher exists)."""
+    return wait_for(lambda: next((i for i in discover()
+                                  if i.name == name and DEMO_COMMANDS <= set(i.commands)), None))
 
 
 def check_tiles_state(value: Any) -> None:
@@ -103,8 +109,6 @@ def test_run_in_a_thread_publishes_streams_state_and_answers_commands() -> None:
     try:
         info = find_producer(name)
         assert info.pid == os.getpid()
-        assert set(info.commands) >= {"pause", "resume", "set_camera", "set_concurrency",
-                                      "show_grid"}
         with Subscriber(info) as sub:
             exercise_producer(sub)
     finally:
