@@ -1,0 +1,600 @@
+"""Attach webmon to a napari viewer: publish its layers, view, tiles, reads and frames.
+
+``attach(viewer)`` returns an :class:`Attachment` publishing, through one
+``webmon.Publisher``, the same schema as the demo producer (``webmon.schema``,
+``docs/schema.md``); ``docs/napari.md`` says what each value means for napari.
+
+Cost to napari.  Every hook on napari's events does a cheap check and returns: it marks
+what changed, and state is published at most every ``STATE_PERIOD_S`` (leading edge), by
+the Qt timer, or by :meth:`Attachment.poll`.  The ``tiles`` value is computed only while a
+subscriber wants it.  Reads are timed in the wrappers of ``timing``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+
+from webmon import Publisher
+from webmon.schema import (
+    CAMERA,
+    CHUNK_DTYPE,
+    CHUNK_LOADS,
+    CMD_LOCK_DATA_LEVEL,
+    CMD_SET_CAMERA,
+    CMD_SET_LAYER_VISIBLE,
+    CMD_SHOW_GRID,
+    DIMS,
+    FRAME_DTYPE,
+    FRAME_TIMES,
+    LAYERS,
+    LOADER,
+    TILES,
+)
+
+from . import compat
+from .commands import ViewerCommands
+from .geometry import camera_level0, reference_layer, tile_axes, view_corners_level0
+from .tiles import TileGrid
+from .timing import ReadRecorder, TimedArray
+
+logger = logging.getLogger(__name__)
+
+#: Event hooks publish state at most this often; the Qt timer and poll() flush the rest.
+STATE_PERIOD_S = 0.05
+#: Without Qt, event hooks run pending commands at most this often.
+COMMAND_PERIOD_S = 1 / 30
+#: The Qt timer's period: commands and pending state, about 30 times a second.
+TIMER_INTERVAL_MS = 33
+#: A draw starting this long after the previous one ended follows an idle canvas.
+IDLE_GAP_S = 0.25
+TILES_STATE_BYTES = 256 * 1024
+STREAM_CAPACITY = 65536
+
+_STATE_KEYS = (LAYERS, CAMERA, DIMS, LOADER, TILES)
+_attachments: dict[int, list[Attachment]] = {}
+
+
+def attach(viewer: Any, name: str = "napari", *, app: str | None = None) -> Attachment:
+    """Publish telemetry from ``viewer`` (a ``napari.Viewer`` or a ``ViewerModel``) under
+    the producer name ``name`` until :meth:`Attachment.detach` (or the viewer's window
+    closes, or the interpreter exits).  Call it on napari's (the GUI) thread."""
+    attachment = Attachment(viewer, name, app=app)
+    _attachments.setdefault(id(viewer), []).append(attachment)
+    return attachment
+
+
+def detach(target: Any) -> None:
+    """Detach an :class:`Attachment`, or every attachment of a viewer."""
+    if isinstance(target, Attachment):
+        target.detach()
+        return
+    for attachment in list(_attachments.get(id(target), [])):
+        attachment.detach()
+
+
+@dataclass
+class _Track:
+    """A layer the attachment follows; ``recorder`` and ``wrapped`` for multiscale images
+    whose reads are timed."""
+
+    id: int
+    layer: Any
+    connections: list[tuple[Any, Callable]] = field(default_factory=list)
+    recorder: ReadRecorder | None = None
+    wrapped: list[TimedArray] | None = None
+
+
+class Attachment:
+    """One viewer publishing through one ``Publisher``.  Made by :func:`attach`."""
+
+    def __init__(self, viewer: Any, name: str = "napari", *, app: str | None = None) -> None:
+        self.viewer = viewer
+        self.pub = Publisher(name, app=app or f"napari {compat.NAPARI_VERSION}")
+        self._closed = False
+        try:
+            self._start()
+        except BaseException:
+            self._closed = True
+            self._disconnect_all()
+            self.pub.close()
+            raise
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        viewer = self.viewer
+        self._drawing_thread = threading.get_ident()
+        self._frames = self.pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
+        self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
+        self._tiles_bytes = TILES_STATE_BYTES
+        self.pub.reserve_state(TILES, self._tiles_bytes)
+        self._published: dict[str, Any] = {}
+        self._dirty: set[str] = set(_STATE_KEYS)
+        self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
+        self._tiles_wanted = False
+        self._next_flush = 0.0
+        self._next_commands = 0.0
+        self._busy = False
+        self._failed_once = False
+        self._tracks: dict[int, _Track] = {}
+        self._next_id = 1
+        self._connections: list[tuple[Any, Callable]] = []
+        self._timer: Any = None
+        self._canvas: Any = None
+        self._draw_started: float | None = None
+        self._last_draw_end: float | None = None
+        self.frames_recorded = 0
+
+        self.commands = ViewerCommands(viewer, self.layer_id, self._layer_by_id)
+        self.pub.register_command(CMD_SET_CAMERA, self.commands.set_camera)
+        self.pub.register_command(CMD_SET_LAYER_VISIBLE, self.commands.set_layer_visible)
+        self.pub.register_command(CMD_LOCK_DATA_LEVEL, self.commands.lock_data_level)
+        self.pub.register_command(CMD_SHOW_GRID, self.commands.show_grid)
+
+        layer_events = viewer.layers.events
+        self._connect(layer_events.inserted, self._on_layer_inserted)
+        self._connect(layer_events.removed, self._on_layer_removed)
+        self._connect(layer_events.moved, self._on_layers_reordered)
+        self._connect(layer_events.reordered, self._on_layers_reordered)
+        self._connect(compat.camera(viewer).events, self._on_camera)
+        self._connect(viewer.dims.events, self._on_dims)
+        self._connect(compat.grid(viewer).events.enabled, self._on_loader_setting)
+        self._connect(compat.async_setting_events(), self._on_loader_setting)
+        for layer in viewer.layers:
+            self._track(layer)
+        self._start_qt()
+        self._flush(time.perf_counter())
+
+    def _connect(self, emitter: Any, callback: Callable, into: list | None = None) -> None:
+        emitter.connect(callback, position="last")  # after napari's own handlers
+        (self._connections if into is None else into).append((emitter, callback))
+
+    def _start_qt(self) -> None:
+        """With a running Qt application: a timer for commands and state, and the frame
+        hooks on the vispy canvas when the viewer has one."""
+        try:
+            from qtpy.QtCore import QCoreApplication, QTimer
+        except Exception:  # napari installed without Qt bindings
+            return
+        app = QCoreApplication.instance()
+        if app is None:
+            return
+        self._timer = QTimer()
+        self._timer.setInterval(TIMER_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer)
+        self._timer.start()
+        app.aboutToQuit.connect(self.detach)
+        self._quit_signal = app.aboutToQuit
+        canvas = compat.scene_canvas(self.viewer)
+        if canvas is not None:
+            # 'first' runs before vispy draws the scene, 'last' after napari's own on_draw
+            # (which updates the layers and may slice synchronously): the whole draw.
+            canvas.events.draw.connect(self._on_draw_start, position="first")
+            canvas.events.draw.connect(self._on_draw_end, position="last")
+            self._canvas = canvas
+
+    # -- layers ---------------------------------------------------------------------------
+
+    def layer_id(self, layer: Any) -> int | None:
+        """The id of ``layer`` in the published ``layers`` state (stable while attached)."""
+        track = self._tracks.get(id(layer))
+        return None if track is None else track.id
+
+    def _layer_by_id(self, layer_id: int) -> Any:
+        for track in self._tracks.values():
+            if track.id == layer_id:
+                return track.layer
+        return None
+
+    def _track(self, layer: Any) -> None:
+        if id(layer) in self._tracks:
+            return
+        track = _Track(self._next_id, layer)
+        self._next_id += 1
+        self._tracks[id(layer)] = track
+        events = layer.events
+        self._connect(events.visible, self._on_layer_changed, track.connections)
+        self._connect(events.name, self._on_layer_changed, track.connections)
+        self._connect(events.set_data, self._on_layer_changed, track.connections)
+        if isinstance(layer, Image):
+            self._connect(events.data, self._on_layer_data, track.connections)
+            for name in ("reload", "loaded", "locked_data_level"):
+                emitter = getattr(events, name, None)  # locked_data_level: napari >= 0.7.1
+                if emitter is not None:
+                    handler = self._on_reload if name == "reload" else self._on_layer_changed
+                    self._connect(emitter, handler, track.connections)
+            self._wrap(track)
+        self._changed(LAYERS, TILES)
+
+    def _untrack(self, layer: Any) -> None:
+        track = self._tracks.pop(id(layer), None)
+        if track is None:
+            return
+        for emitter, callback in track.connections:
+            _disconnect(emitter, callback)
+        self._unwrap(track)
+        self._changed(LAYERS, TILES)
+
+    def _wrap(self, track: _Track) -> None:
+        """Time the reads of a multiscale image layer by wrapping each of its levels."""
+        layer = track.layer
+        if not getattr(layer, "multiscale", False):
+            return
+        levels = compat.multiscale_levels(layer)
+        if levels is None:
+            logger.info("layer %r: levels not found; its reads are not timed", layer.name)
+            return
+        if all(isinstance(level, TimedArray) for level in levels):
+            return
+        self._unwrap(track)
+        grid = TileGrid.of_levels(levels, tile_axes(self.viewer, layer))
+        if track.recorder is None:
+            track.recorder = ReadRecorder(track.id, grid, self._loads.extend,
+                                          drawing_thread=self._drawing_thread,
+                                          on_read=self._on_read)
+        else:  # new data on a layer already followed: same id, fresh tiles
+            track.recorder.grid = grid
+            track.recorder.loaded.clear()
+        track.wrapped = [TimedArray(array, k, track.recorder) for k, array in enumerate(levels)]
+        levels[:] = track.wrapped
+
+    def _unwrap(self, track: _Track) -> None:
+        """Put the original arrays back, unless the layer's data was replaced since."""
+        if track.wrapped is None:
+            return
+        levels = compat.multiscale_levels(track.layer)
+        if levels is not None and len(levels) == len(track.wrapped) and all(
+            now is ours for now, ours in zip(levels, track.wrapped, strict=True)
+        ):
+            levels[:] = [timed.array for timed in track.wrapped]
+        track.wrapped = None
+
+    def _update_axes(self) -> None:
+        for track in self._tracks.values():
+            recorder = track.recorder
+            if recorder is None or track.wrapped is None:
+                continue
+            axes = tile_axes(self.viewer, track.layer)
+            if axes != recorder.grid.axes:
+                recorder.grid = TileGrid.of_levels([t.array for t in track.wrapped], axes)
+                recorder.loaded.clear()
+
+    # -- napari event hooks: cheap, never raise into napari -------------------------------
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        self._guard(self._track, event.value)
+        self._tick(commands=True)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        self._guard(self._untrack, event.value)
+        self._tick(commands=True)
+
+    def _on_layers_reordered(self, event: Any = None) -> None:
+        self._changed(LAYERS, TILES)
+        self._tick(commands=True)
+
+    def _on_layer_changed(self, event: Any = None) -> None:
+        # Also runs inside napari's slicing (set_data): no commands from here.
+        self._changed(LAYERS, TILES, LOADER)
+        self._tick(commands=False)
+
+    def _on_layer_data(self, event: Any) -> None:
+        track = self._tracks.get(id(event.source))
+        if track is not None:
+            self._guard(self._wrap, track)
+        self._changed(LAYERS, TILES)
+        self._tick(commands=False)
+
+    def _on_reload(self, event: Any) -> None:
+        # napari >= 0.5 emits reload when it queues an asynchronous slice of the layer.
+        track = self._tracks.get(id(event.source))
+        if track is not None and track.recorder is not None:
+            track.recorder.requested_at = time.perf_counter()
+
+    def _on_camera(self, event: Any = None) -> None:
+        self._changed(CAMERA, TILES)
+        self._tick(commands=True)
+
+    def _on_dims(self, event: Any = None) -> None:
+        now = time.perf_counter()
+        for track in self._tracks.values():  # a dims change queues a slice of every layer
+            if track.recorder is not None:
+                track.recorder.requested_at = now
+        self._guard(self._update_axes)
+        self._changed(DIMS, TILES, CAMERA)
+        self._tick(commands=True)
+
+    def _on_loader_setting(self, event: Any = None) -> None:
+        self._changed(LOADER)
+        self._tick(commands=True)
+
+    def _on_read(self) -> None:
+        self._reads_dirty = True  # may run on napari's slicing thread
+
+    def _on_draw_start(self, event: Any = None) -> None:
+        self._draw_started = time.perf_counter()
+
+    def _on_draw_end(self, event: Any = None) -> None:
+        end = time.perf_counter()
+        started, previous = self._draw_started, self._last_draw_end
+        self._last_draw_end = end
+        self._draw_started = None
+        if started is None:
+            return
+        if previous is not None and started - previous < IDLE_GAP_S:
+            delta = end - previous  # drawing continuously: the frame interval
+        else:
+            delta = end - started  # first draw after an idle canvas: the draw itself
+        self._guard(self._frames.append, (time.time(), delta * 1000.0))
+        self.frames_recorded += 1
+        self._tick(commands=False)
+
+    def _on_timer(self) -> None:
+        if compat.window_closed(self.viewer):
+            self.detach()
+            return
+        self.poll()
+
+    def _changed(self, *keys: str) -> None:
+        self._dirty.update(keys)
+
+    def _tick(self, commands: bool) -> None:
+        """The cheap per-event check: run commands and publish only when due."""
+        if self._closed or self._busy:
+            return
+        now = time.perf_counter()
+        if commands and self._timer is None and now >= self._next_commands:
+            self._next_commands = now + COMMAND_PERIOD_S
+            self._run_commands()
+        if now >= self._next_flush:
+            self._flush(now)
+
+    def _guard(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn``; log (once in full) instead of raising into napari's event loop."""
+        try:
+            fn(*args)
+        except Exception:
+            if self._closed:
+                return
+            if not self._failed_once:
+                self._failed_once = True
+                logger.exception("webmon: publishing from napari failed")
+            else:
+                logger.debug("webmon: publishing from napari failed again", exc_info=True)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Run the dashboard's pending commands and publish every pending change now.
+
+        The Qt timer calls this about 30 times a second; without Qt, call it from your own
+        loop (event hooks also run commands, but only when napari emits events).  Returns
+        how many commands ran.
+        """
+        if self._closed:
+            return 0
+        ran = self._run_commands()
+        self._flush(time.perf_counter())
+        return ran
+
+    def _run_commands(self) -> int:
+        if self._busy:
+            return 0
+        self._busy = True  # a command's own napari events must not re-enter poll()
+        try:
+            return self.pub.poll()
+        except Exception:
+            logger.exception("webmon: running commands failed")
+            return 0
+        finally:
+            self._busy = False
+
+    def _flush(self, now: float) -> None:
+        if self._closed or self._busy:
+            return
+        self._busy = True
+        try:
+            self._next_flush = now + STATE_PERIOD_S
+            if self._reads_dirty:
+                self._reads_dirty = False
+                self._dirty.update((TILES, LOADER))
+            dirty, self._dirty = self._dirty, set()
+            for key, value_of in ((LAYERS, self.layers_state), (CAMERA, self.camera_state),
+                                  (DIMS, self.dims_state), (LOADER, self.loader_state)):
+                if key in dirty:
+                    self._guard(self._publish, key, value_of)
+            wanted = self.pub.wanted(TILES)
+            if wanted and (TILES in dirty or not self._tiles_wanted):
+                self._guard(self._publish, TILES, self.tiles_state)
+            self._tiles_wanted = wanted
+        finally:
+            self._busy = False
+
+    def _publish(self, key: str, value_of: Callable[[], Any]) -> None:
+        value = value_of()
+        if self._published.get(key) == value:
+            return  # unchanged: a new version would only make readers redraw
+        try:
+            self.pub.set_state(key, value)
+        except ValueError:
+            if key != TILES:
+                raise
+            size = len(json.dumps(value, separators=(",", ":")))
+            while self._tiles_bytes < size:
+                self._tiles_bytes *= 2
+            logger.info("tiles state needs %d bytes; slot raised to %d", size, self._tiles_bytes)
+            self.pub.reserve_state(TILES, self._tiles_bytes)
+            self.pub.set_state(key, value)
+        self._published[key] = value
+
+    # -- state values ---------------------------------------------------------------------
+
+    def layers_state(self) -> list[dict[str, Any]]:
+        out = []
+        for layer in self.viewer.layers:
+            track = self._tracks.get(id(layer))
+            if track is None:
+                continue
+            multiscale = bool(getattr(layer, "multiscale", False))
+            out.append({
+                "id": track.id,
+                "name": str(layer.name),
+                "type": type(layer).__name__.lower(),
+                "visible": bool(layer.visible),
+                "shape": _shape(layer.data),
+                "multiscale": multiscale,
+                "data_level": int(layer.data_level) if multiscale else 0,
+            })
+        return out
+
+    def camera_state(self) -> dict[str, Any]:
+        return camera_level0(self.viewer, reference_layer(self.viewer))
+
+    def dims_state(self) -> dict[str, Any]:
+        dims = self.viewer.dims
+        return {"ndim": int(dims.ndim), "ndisplay": int(dims.ndisplay),
+                "current_step": [int(s) for s in dims.current_step]}
+
+    def loader_state(self) -> dict[str, Any]:
+        """napari's loading, as the ``loader`` state: ``paused`` and ``concurrency`` as in
+        the schema (napari never pauses; it runs one slice at a time, on the drawing thread
+        or, with async slicing, on one worker thread), then read counters."""
+        recorders = [t.recorder for t in self._tracks.values() if t.recorder is not None]
+        locked = {}
+        for track in self._tracks.values():
+            level = getattr(track.layer, "locked_data_level", None)
+            if level is not None:
+                locked[str(track.id)] = int(level)
+        return {
+            "paused": False,
+            "concurrency": 1,
+            "async_slicing": compat.async_slicing(),
+            "reads": sum(r.reads for r in recorders),
+            "sync_reads": sum(r.sync_reads for r in recorders),
+            "loads": sum(r.tiles for r in recorders),
+            "bytes": sum(r.bytes for r in recorders),
+            "grid_visible": bool(compat.grid(self.viewer).enabled),
+            "locked_levels": locked,
+            "frames": self.frames_recorded,
+        }
+
+    def tiles_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for layer in self.viewer.layers:
+            track = self._tracks.get(id(layer))
+            if track is None or track.recorder is None or track.wrapped is None:
+                continue
+            out[str(track.id)] = self._tiles_entry(track)
+        return out
+
+    def _tiles_entry(self, track: _Track) -> dict[str, Any]:
+        layer, grid = track.layer, track.recorder.grid
+        level = int(layer.data_level)
+        ra, ca = grid.axes
+        corner = np.asarray(layer.corner_pixels)
+        seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
+                                    (corner[1, ra], corner[1, ca]))
+        loaded = track.recorder.loaded.tiles(level)
+        done = {tuple(rc) for rc in loaded}
+        # napari's layer.loaded is False while an asynchronous slice is pending.
+        pending = not getattr(layer, "loaded", True)
+        loading = [rc for rc in seen if tuple(rc) not in done] if pending else []
+        base = grid.level_shapes[0]
+        corners = view_corners_level0(self.viewer, layer, grid.axes, base)
+        if corners is None:  # 3-D display: the region napari sliced, in level-0 pixels
+            factor = np.asarray(layer.downsample_factors)[level][[ra, ca]]
+            lo = corner[0, [ra, ca]] * factor
+            hi = np.minimum((corner[1, [ra, ca]] + 1) * factor, base)
+            corners = [[float(lo[0]), float(lo[1])], [float(hi[0]), float(hi[1])]]
+        return {
+            "layer": str(layer.name),
+            "tile_config": {
+                "base_shape": list(base),
+                "level_shapes": [list(s) for s in grid.level_shapes],
+                "level_index": level,
+                "image_shape": list(grid.level_shapes[level]),
+                "shape_in_tiles": list(grid.shape_in_tiles(level)),
+                "tile_size": grid.tile_sizes[level],
+            },
+            "tile_state": {"seen": seen, "loading": loading, "loaded": loaded,
+                           "corners": corners},
+        }
+
+    # -- end ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def detach(self) -> None:
+        """Stop publishing: disconnect from napari, restore the layers' original arrays and
+        close the Publisher (unlinking every shared-memory segment).  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.timeout.disconnect(self._on_timer)
+            try:
+                self._quit_signal.disconnect(self.detach)
+            except (RuntimeError, TypeError):
+                pass
+            self._timer = None
+        if self._canvas is not None:
+            for callback in (self._on_draw_start, self._on_draw_end):
+                _disconnect(self._canvas.events.draw, callback)
+            self._canvas = None
+        self._disconnect_all()
+        self.pub.close()
+        attachments = _attachments.get(id(self.viewer), [])
+        if self in attachments:
+            attachments.remove(self)
+        if not attachments:
+            _attachments.pop(id(self.viewer), None)
+
+    def _disconnect_all(self) -> None:
+        for track in list(getattr(self, "_tracks", {}).values()):
+            for emitter, callback in track.connections:
+                _disconnect(emitter, callback)
+            self._unwrap(track)
+        for emitter, callback in getattr(self, "_connections", []):
+            _disconnect(emitter, callback)
+        self._connections = []
+        self._tracks = {}
+
+    def __enter__(self) -> Attachment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    def __repr__(self) -> str:
+        state = "detached" if self._closed else f"publishing as {self.pub.name!r}"
+        return f"<webmon Attachment {state}, {len(self._tracks)} layers>"
+
+
+def _disconnect(emitter: Any, callback: Callable) -> None:
+    try:
+        emitter.disconnect(callback)
+    except (RuntimeError, TypeError, ValueError, ReferenceError):
+        pass  # already gone with the viewer
+
+
+def _shape(data: Any) -> list[int]:
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return [int(n) for n in shape]
+    try:
+        return [len(data)]
+    except TypeError:
+        return []
+

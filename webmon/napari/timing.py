@@ -1,0 +1,260 @@
+"""Timing napari's reads of a layer's data with thin array wrappers.
+
+napari 0.5+ has no public event for "a chunk of data was read", so the adapter replaces each
+level of a multiscale image with a :class:`TimedArray`.  It has the level's ``shape``,
+``dtype``, ``ndim`` and forwards every other attribute (``chunks``, ``chunksize``, ...), so
+napari chooses the same levels, corners and chunk-aligned regions as before.  What is timed:
+
+* An array that reads when indexed (zarr, h5py, any array returning a numpy array from
+  ``__getitem__``): the ``__getitem__`` call itself.
+* A lazy array (dask, tensorstore) and an in-memory numpy array: indexing returns a
+  :class:`PendingRead` that composes further indexing, and the read is timed when napari
+  materialises it with ``np.asarray`` (napari's slicing does exactly this).  For dask that
+  is the ``compute`` of the selected chunks; for numpy it is taking the view, which is why
+  in-memory levels show near-zero times: nothing is read.
+
+The bytes recorded are those of the array the read returned.  Only numpy and the standard
+library are imported here.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .tiles import LoadedTiles, TileGrid, read_records, span
+
+#: One entry per data axis: an ``int`` where the index picked one position (the axis is
+#: gone from the result), a ``range`` of positions where it sliced.
+Region = tuple[int | range, ...]
+
+
+def full_region(shape: tuple[int, ...]) -> Region:
+    return tuple(range(int(n)) for n in shape)
+
+
+def compose(region: Region | None, index: Any) -> Region | None:
+    """The region of the original array selected by applying ``index`` to ``region``.
+
+    Understands what napari's slicing uses (integers, slices with any step, one Ellipsis);
+    returns None for anything else (new axes, boolean or integer-array indexing).
+    """
+    if region is None:
+        return None
+    items = index if isinstance(index, tuple) else (index,)
+    live = [axis for axis, entry in enumerate(region) if isinstance(entry, range)]
+    ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
+        return None
+    if ellipses:
+        at = ellipses[0]
+        fill = len(live) - (len(items) - 1)
+        if fill < 0:
+            return None
+        items = (*items[:at], *(slice(None),) * fill, *items[at + 1:])
+    if len(items) > len(live):
+        return None
+    new = list(region)
+    for axis, item in zip(live, items, strict=False):
+        entry = region[axis]
+        if isinstance(item, slice):
+            new[axis] = entry[item]
+            continue
+        if isinstance(item, (bool, np.bool_)):
+            return None
+        try:
+            new[axis] = entry[operator.index(item)]
+        except (TypeError, IndexError):
+            return None
+    return tuple(new)
+
+
+def _converted(arr: np.ndarray, dtype: Any, copy: bool | None) -> np.ndarray:
+    if dtype is not None and arr.dtype != np.dtype(dtype):
+        return arr.astype(dtype)
+    return arr.copy() if copy else arr
+
+
+class ReadRecorder:
+    """Turns the timed reads of one layer into ``chunk_loads`` records and loaded tiles.
+
+    ``sink`` receives each read's records (``CHUNK_DTYPE`` array); ``on_read`` is called
+    after each read, possibly from napari's slicing thread, so it must be cheap and
+    thread-safe.  ``drawing_thread`` is the thread napari draws and slices synchronously
+    on; a read on any other thread is recorded as asynchronous.
+    """
+
+    def __init__(
+        self,
+        layer_id: int,
+        grid: TileGrid,
+        sink: Callable[[np.ndarray], None],
+        *,
+        drawing_thread: int,
+        on_read: Callable[[], None] = lambda: None,
+        loaded: LoadedTiles | None = None,
+    ) -> None:
+        self.layer_id = layer_id
+        self.grid = grid  # replaced whole (never mutated) when the displayed axes change
+        self.sink = sink
+        self.drawing_thread = drawing_thread
+        self.on_read = on_read
+        self.loaded = loaded if loaded is not None else LoadedTiles()
+        #: ``time.perf_counter()`` of napari's latest slice request for this layer.
+        self.requested_at: float | None = None
+        self._lock = threading.Lock()
+        self.reads = 0
+        self.sync_reads = 0
+        self.tiles = 0
+        self.bytes = 0
+
+    def record(self, level: int, region: Region | None, nbytes: int,
+               started: float, finished: float) -> None:
+        """One read of ``level`` covering ``region``, from ``started`` to ``finished``
+        (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes."""
+        sync = threading.get_ident() == self.drawing_thread
+        requested = self.requested_at
+        queued_ms = 0.0
+        if not sync and requested is not None and requested <= started:
+            queued_ms = (started - requested) * 1000.0
+        grid = self.grid
+        records = read_records(
+            grid, layer=self.layer_id, level=level, region=region, nbytes=int(nbytes),
+            end_time=time.time(), load_ms=(finished - started) * 1000.0, sync=sync,
+            queued_ms=queued_ms,
+        )
+        with self._lock:
+            self.reads += 1
+            self.sync_reads += int(sync)
+            self.tiles += len(records)
+            self.bytes += int(nbytes)
+        if len(records):
+            self.sink(records)
+            if region is not None:
+                plane = tuple(span(entry) for axis, entry in enumerate(region)
+                              if axis not in grid.axes)
+                self.loaded.add(level, plane, records["row"], records["col"])
+        self.on_read()
+
+
+class TimedArray:
+    """One level of a layer's data; napari's reads through it are timed by ``recorder``.
+
+    ``array`` is the original level, restored when the adapter detaches.
+    """
+
+    def __init__(self, array: Any, level: int, recorder: ReadRecorder) -> None:
+        self.array = array
+        self.level = level
+        self.recorder = recorder
+        self._in_memory = isinstance(array, np.ndarray)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    @property
+    def size(self) -> int:
+        return self.array.size
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: Any) -> Any:
+        started = time.perf_counter()
+        result = self.array[index]
+        return self._result(result, compose(full_region(self.array.shape), index), started)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        started = time.perf_counter()
+        arr = np.asarray(self.array)
+        self.recorder.record(self.level, full_region(self.array.shape), arr.nbytes,
+                             started, time.perf_counter())
+        return _converted(arr, dtype, copy)
+
+    def _result(self, result: Any, region: Region | None, started: float) -> Any:
+        if not self._in_memory and isinstance(result, (np.ndarray, np.generic)):
+            # An array that reads on indexing (zarr, h5py, ...): this call was the read.
+            self.recorder.record(self.level, region, result.nbytes, started,
+                                 time.perf_counter())
+            return result
+        return PendingRead(result, region, self)
+
+    def _materialised(self, lazy: Any, region: Region | None) -> np.ndarray:
+        started = time.perf_counter()
+        arr = np.asarray(lazy)
+        self.recorder.record(self.level, region, arr.nbytes, started, time.perf_counter())
+        return arr
+
+    def __getattr__(self, name: str) -> Any:
+        # Dunder names are not forwarded: np.asarray would otherwise find the wrapped
+        # array's __array_interface__ and read it untimed.
+        if name.startswith("__") or name in ("array", "level", "recorder", "_in_memory"):
+            raise AttributeError(name)
+        return getattr(self.array, name)
+
+    def __repr__(self) -> str:
+        return f"TimedArray(level={self.level}, array={self.array!r})"
+
+
+class PendingRead:
+    """A selection of a :class:`TimedArray` not read yet (lazy, or a numpy view).
+
+    Indexing it selects further; ``np.asarray`` (or ``compute()``) reads it, timed.
+    """
+
+    def __init__(self, lazy: Any, region: Region | None, source: TimedArray) -> None:
+        self.lazy = lazy
+        self.region = region
+        self.source = source
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self.lazy)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.lazy.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return len(self.lazy)
+
+    def __getitem__(self, index: Any) -> Any:
+        started = time.perf_counter()
+        result = self.lazy[index]
+        return self.source._result(result, compose(self.region, index), started)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return _converted(self.source._materialised(self.lazy, self.region), dtype, copy)
+
+    def compute(self) -> np.ndarray:
+        return self.source._materialised(self.lazy, self.region)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("lazy", "region", "source"):
+            raise AttributeError(name)
+        return getattr(self.lazy, name)
+
+    def __repr__(self) -> str:
+        return f"PendingRead(level={self.source.level}, {self.lazy!r})"
