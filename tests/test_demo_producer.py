@@ -147,10 +147,12 @@ def exercise_producer(sub: Subscriber) -> None:
     # Pause stops the camera.
     reply = sub.call("pause")
     assert reply["paused"] is True
-    held, _ = sub.state(CAMERA)
+    held = reply["camera"]
+    # The reply comes first; the frame that ran the command publishes the camera after it.
+    wait_for(lambda: sub.state(CAMERA)[0] == held)
     time.sleep(0.5)
     assert sub.state(CAMERA)[0] == held
-    assert sub.state(LOADER)[0]["paused"] is True
+    wait_for(lambda: sub.state(LOADER)[0]["paused"] is True)
 
     # set_camera moves it there, still paused; the tiles in view follow.
     reply = sub.call("set_camera", center=[1000.0, 2000.0], zoom=1.0)
