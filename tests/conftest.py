@@ -20,6 +20,12 @@ def runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     path.chmod(0o700)
     monkeypatch.setenv("WEBMON_RUNTIME_DIR", str(path))
     yield path
+    # Remove what producers killed by this test left, before their descriptors go with the
+    # directory (segments without a descriptor would otherwise wait for a later sweep).
+    from webmon.shm import discover, sweep_orphans
+
+    discover()
+    sweep_orphans()
     shutil.rmtree(path, ignore_errors=True)
 
 

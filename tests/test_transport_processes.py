@@ -15,6 +15,7 @@ from conftest import IN_CI, python_interpreters
 from procs import HERE, child_env, producer, run_python, shm_names
 
 from webmon import CommandError, Subscriber, discover
+from webmon.shm import sweep_orphans
 
 ATTACH_AND_EXIT = """
 import sys
@@ -107,6 +108,22 @@ def test_ls_cleans_up_dead_producers(runtime_dir) -> None:
         assert out.returncode == 0, out.stderr
         assert not (names & shm_names())
         assert os.listdir(runtime_dir) == []
+
+
+def test_orphaned_segments_are_swept(runtime_dir) -> None:
+    """Segments whose descriptor vanished (say, /tmp was wiped) are recognised by the pid
+    stamped in each segment and removed once that process is dead."""
+    with producer("serve", "orphan") as proc:
+        info = discover()[0]
+        names = set(info.segment_names())
+        assert sweep_orphans() == []  # described and alive: untouched
+        os.unlink(info.path)
+        assert sweep_orphans() == []  # alive: untouched even without a descriptor
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert names <= shm_names()
+        assert names <= set(sweep_orphans())
+        assert not (names & shm_names())
 
 
 def test_commands_across_processes() -> None:

@@ -49,13 +49,16 @@ LAYERS = "layers"
 #:      "tile_state": {"seen": [[row, col], ...],      # in view now, level k
 #:                     "loading": [[row, col], ...],   # requested, not yet loaded, level k
 #:                     "loaded": [[row, col], ...],    # loaded (cached), level k
-#:                     "corners": [[r0, c0], [r1, c1]]}}  # view rectangle, level-0 pixels
+#:                     "corners": [[r0, c0], [r1, c1]]}}
+#:                     # the visible part of the image in level-0 pixels, clipped to
+#:                     # the image, end exclusive
 TILES = "tiles"
 #: State: ``{"center": [...], "zoom": float, "angles": [...]}``.
 CAMERA = "camera"
 #: State: ``{"ndim": int, "ndisplay": int, "current_step": [...]}``.
 DIMS = "dims"
-#: State: the loader's own settings, ``{"paused": bool, "concurrency": int, ...}``.
+#: State: the loader's own settings and counters, ``{"paused": bool, "concurrency": int, ...}``
+#: (keys listed in docs/schema.md).
 LOADER = "loader"
 
 #: Tile state codes, shared by producers and the tile viewer.

@@ -1,6 +1,6 @@
 """The shared-memory transport.  Imports numpy and the standard library only."""
 
-from .discovery import ProducerInfo, StreamInfo, discover, runtime_dir
+from .discovery import ProducerInfo, StreamInfo, discover, runtime_dir, sweep_orphans
 from .errors import CommandError, WebmonError
 from .publisher import Publisher
 from .stream import Batch
@@ -16,4 +16,5 @@ __all__ = [
     "WebmonError",
     "discover",
     "runtime_dir",
+    "sweep_orphans",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import layout
 from .control import Control
 from .dtypes import dtype_from_json
 from .errors import WebmonError
@@ -233,6 +234,63 @@ def read_heartbeat(info: ProducerInfo) -> float | None:
         return None
     finally:
         seg.close()
+
+
+SHM_DIR = "/dev/shm"
+
+
+def sweep_orphans() -> list[str]:
+    """Unlink segments of dead producers that no descriptor names any more (Linux).
+
+    A descriptor can vanish without its segments, e.g. when a runtime directory under /tmp is
+    wiped while a crashed producer's segments live on.  Each channel's control segment holds
+    its producer's pid, so a channel whose pid is gone can be recognised without a descriptor.
+    Only this user's segments with webmon's name pattern are considered.  Returns the names
+    unlinked.
+    """
+    try:
+        entries = os.listdir(SHM_DIR)
+    except OSError:
+        return []
+    known = set()
+    directory = runtime_dir()
+    for entry in os.listdir(directory):
+        if entry.endswith(".json"):
+            known.add(entry[:-5].lstrip("."))
+    tokens: dict[str, list[str]] = {}
+    for name in entries:
+        token = name[:12]
+        if _TOKEN.match(token) and _SUFFIX.match(name[12:]) and token not in known:
+            try:
+                if os.stat(os.path.join(SHM_DIR, name)).st_uid != os.getuid():
+                    continue
+            except OSError:
+                continue
+            tokens.setdefault(token, []).append(name)
+    removed = []
+    for names in tokens.values():
+        pid = _creator(names)
+        if pid is None or process_alive(pid, None):
+            continue
+        for name in names:
+            if unlink_segment(name):
+                removed.append(name)
+    return removed
+
+
+def _creator(names: list[str]) -> int | None:
+    for name in sorted(names):  # "c" (control) first when present
+        try:
+            seg = Segment.attach(name)
+        except WebmonError:
+            continue
+        try:
+            pid = layout.creator_pid(seg.buf)
+        finally:
+            seg.close()
+        if pid:
+            return pid
+    return None
 
 
 def discover(*, include_stale: bool = False, clean: bool = True) -> list[ProducerInfo]:

@@ -7,7 +7,8 @@ Every segment starts with the same 32-byte prefix::
     12 kind         u32  CONTROL, STREAM, STATE, ARRAY or MAILBOX
     16 flags        u32  bit 0: retired (replaced by a new segment; re-read the descriptor)
     20 header_size  u32  bytes before the payload
-    24 reserved     u64
+    24 pid          u64  the creating process, so a segment orphaned without its
+                         descriptor can still be recognised as a dead producer's
 
 followed by fields of its kind (offsets below, all little-endian, 8-byte aligned so that
 each counter is written by one aligned 8-byte store).  Readers validate every size and
@@ -17,6 +18,7 @@ index against the real length of the mapping, so a corrupted or hostile header y
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from typing import TYPE_CHECKING
@@ -34,7 +36,7 @@ KIND_NAMES = {CONTROL: "control", STREAM: "stream", STATE: "state", ARRAY: "arra
               MAILBOX: "mailbox"}
 FLAG_RETIRED = 1
 
-PREFIX = struct.Struct("<8sIIII8x")
+PREFIX = struct.Struct("<8sIIIIQ")
 PREFIX_SIZE = PREFIX.size  # 32
 _FLAGS = 16
 
@@ -80,14 +82,22 @@ MESSAGE_HEAD_SIZE = MESSAGE_HEAD.size
 
 
 def write_prefix(buf: memoryview, kind: int, header_size: int) -> None:
-    PREFIX.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, kind, 0, header_size)
+    PREFIX.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, kind, 0, header_size, os.getpid())
+
+
+def creator_pid(buf: memoryview) -> int | None:
+    """The pid stamped in a segment's prefix, or None when it is not a webmon segment."""
+    if len(buf) < PREFIX_SIZE:
+        return None
+    magic, _version, _kind, _flags, _header, pid = PREFIX.unpack_from(buf, 0)
+    return pid if magic == MAGIC else None
 
 
 def check_prefix(buf: memoryview, kind: int, name: str) -> int:
     """Validate the common prefix; return the header size.  Raises WebmonError."""
     if len(buf) < PREFIX_SIZE:
         raise WebmonError(f"segment {name!r} is {len(buf)} bytes, too small for a webmon header")
-    magic, version, got_kind, _flags, header_size = PREFIX.unpack_from(buf, 0)
+    magic, version, got_kind, _flags, header_size, _pid = PREFIX.unpack_from(buf, 0)
     if magic != MAGIC:
         raise WebmonError(f"segment {name!r} is not a webmon segment (magic {magic!r})")
     if version != LAYOUT_VERSION:
