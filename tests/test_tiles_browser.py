@@ -155,7 +155,7 @@ def viewer_page(served: Served) -> Iterator[ViewerPage]:
 
 def test_bundle_is_served_and_defaults_match_python(viewer_page: ViewerPage) -> None:
     names = ["tile_size", "gap", "seen_color", "loading_color", "loaded_color", "idle_color",
-             "view_color", "view_alpha", "background_color", "show_legend", "tile_geometry",
+             "view_color", "view_alpha", "background_color", "show_legend", "grid_renderer",
              "click_count", "width", "height", "level", "view_rect", "clicked_tile"]
     defaults = viewer_page.page.evaluate(
         """(names) => {
@@ -288,3 +288,18 @@ def test_rotation_changes_the_picture(viewer_page: ViewerPage) -> None:
     rotated = viewer_page.counts(seen=SEEN_RGB)
     # Turned by about 40 degrees about the vertical axis, the grid is foreshortened.
     assert 0.6 * initial["seen"] < rotated["seen"] < 0.9 * initial["seen"], (initial, rotated)
+
+
+def test_every_grid_renderer_draws_the_same_tiles(viewer_page: ViewerPage) -> None:
+    page, app = viewer_page.page, viewer_page.app
+    colors = {"seen": SEEN_RGB, "loaded": LOADED_RGB, "loading": LOADING_RGB, "idle": IDLE_RGB}
+    reference = viewer_page.counts(**colors)   # the default, "shader"
+    for renderer in ["instanced", "mesh_per_tile", "shader"]:
+        frames = page.evaluate(f"{VIEW_JS}.frames_drawn")
+        app.change(lambda v, renderer=renderer: setattr(v, "grid_renderer", renderer))
+        wait_for(page, f"{MODEL_JS}.grid_renderer == '{renderer}' && "
+                       f"{VIEW_JS}.frames_drawn > {frames}")
+        counts = viewer_page.counts(**colors)
+        for name, expected in reference.items():
+            # Edges differ by a pixel between the renderers; areas must agree.
+            assert abs(counts[name] - expected) <= 0.08 * expected, (renderer, reference, counts)

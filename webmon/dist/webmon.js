@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("3463af2126") /* ./tile_viewer */;
+    var tile_viewer_1 = require("5456e56cd9") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"3463af2126": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"5456e56cd9": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -70,7 +70,7 @@
     const column_data_source_1 = require("@bokehjs/models/sources/column_data_source");
     const dom_1 = require("@bokehjs/core/dom");
     const color_1 = require("@bokehjs/core/util/color");
-    const tile_scene_1 = require("87a0546c20") /* ./tile_scene */;
+    const tile_scene_1 = require("cfda7ba339") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
     const viewer_css = `
 :host { position: relative; }
@@ -132,8 +132,8 @@
                 this.update_legend_swatches();
                 this.invalidate("palette");
             });
-            this.on_change(props.tile_geometry, () => {
-                this.scene?.set_grid_kind(this.model.tile_geometry);
+            this.on_change(props.grid_renderer, () => {
+                this.scene?.set_grid_kind(this.model.grid_renderer);
                 this.invalidate("layout");
             });
             this.on_change(props.show_legend, () => this.update_legend_visibility());
@@ -200,7 +200,7 @@
             const stage = (0, dom_1.div)({ class: "wm-stage" });
             const root = (0, dom_1.div)({ class: "wm-tiles" }, bar, stage);
             try {
-                this.scene = new tile_scene_1.TileScene(this.model.tile_geometry, () => this.request_frame());
+                this.scene = new tile_scene_1.TileScene(this.model.grid_renderer, () => this.request_frame());
             }
             catch (error) {
                 const reason = error instanceof Error ? error.message : String(error);
@@ -408,7 +408,7 @@
             view_alpha: [Alpha, 0.8],
             background_color: [Color, "#202124"],
             show_legend: [Bool, true],
-            tile_geometry: [Enum("instanced", "mesh_per_tile"), "instanced"],
+            grid_renderer: [Enum("shader", "instanced", "mesh_per_tile"), "shader"],
             clicked_tile: [Nullable(Tuple(Int, Int, Int)), null],
             click_count: [Int, 0],
         }));
@@ -418,7 +418,7 @@
         });
     })();
 },
-"87a0546c20": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
+"cfda7ba339": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     const tslib_1 = require("tslib");
     // The three.js side of the tile viewer: renderer, orthographic camera, mouse controls, and the
@@ -430,7 +430,7 @@
     // downwards on screen as in napari.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     const OrbitControls_js_1 = require("e7fca2fe9e") /* three/examples/jsm/controls/OrbitControls.js */;
-    const tile_grids_1 = require("2046a4d698") /* ./tile_grids */;
+    const tile_grids_1 = require("797c74e277") /* ./tile_grids */;
     /** A rectangle outline whose lines stay `width_px` screen pixels wide at any zoom. */
     class Frame {
         constructor(geometry, width_px, z) {
@@ -488,6 +488,7 @@
             this.scene = new THREE.Scene();
             this.content = new THREE.Group();
             this.unit_square = new THREE.PlaneGeometry(1, 1);
+            this.background = new THREE.Color();
             this.layout = null;
             this.extent = { width: 1, height: 1 };
             this.view_frame = new Frame(this.unit_square, 3, 0.02);
@@ -495,10 +496,13 @@
             this.axes_material = new THREE.LineBasicMaterial({ vertexColors: true });
             this.width_px = 1;
             this.height_px = 1;
-            this.renderer = new THREE.WebGLRenderer({ antialias: true });
+            // No multisampling: the shader grid smooths its own edges, and software WebGL would spend
+            // as much again on a multisampled frame.
+            this.renderer = new THREE.WebGLRenderer({ antialias: false });
             this.renderer.setPixelRatio(window.devicePixelRatio);
             this.camera = new THREE.OrthographicCamera(-1, 1, 1, -1, 0.01, 100);
             this.grid_kind = grid_kind;
+            this.drawn_kind = grid_kind;
             this.grid = (0, tile_grids_1.make_grid)(grid_kind);
             this.content.scale.y = -1;
             this.content.add(this.grid.object);
@@ -544,16 +548,24 @@
             this.axes.geometry.computeBoundingSphere();
         }
         set_grid_kind(kind) {
-            if (kind == this.grid_kind) {
-                return;
-            }
-            this.content.remove(this.grid.object);
-            this.grid.dispose();
             this.grid_kind = kind;
-            this.grid = (0, tile_grids_1.make_grid)(kind);
-            this.content.add(this.grid.object);
             if (this.layout != null) {
-                this.grid.set_layout(this.layout);
+                this.set_layout(this.layout);
+            }
+        }
+        /** Swaps in the grid for `layout`: the shader grid needs rows and cols within the largest
+         * texture the browser allows (at least 2048 with WebGL 2). */
+        use_grid_for(layout) {
+            const max = this.renderer.capabilities.maxTextureSize;
+            const too_big = layout.rows > max || layout.cols > max;
+            const kind = this.grid_kind == "shader" && too_big ? "instanced" : this.grid_kind;
+            if (kind != this.drawn_kind) {
+                this.content.remove(this.grid.object);
+                this.grid.dispose();
+                this.grid = (0, tile_grids_1.make_grid)(kind);
+                this.grid.set_background(this.background);
+                this.content.add(this.grid.object);
+                this.drawn_kind = kind;
             }
         }
         /** Linear-RGB floats, three per colour, as the grids expect them. */
@@ -573,6 +585,7 @@
         }
         set_layout(layout) {
             this.layout = layout;
+            this.use_grid_for(layout);
             this.grid.set_layout(layout);
             const h = layout.image_h > 0 ? layout.image_h : layout.rows * layout.tile_size;
             const w = layout.image_w > 0 ? layout.image_w : layout.cols * layout.tile_size;
@@ -593,8 +606,9 @@
             this.grid.invalidate_colors();
         }
         set_background(color) {
-            const c = new THREE.Color().setRGB(color[0] / 255, color[1] / 255, color[2] / 255, THREE.SRGBColorSpace);
-            this.renderer.setClearColor(c, 1);
+            this.background.setRGB(color[0] / 255, color[1] / 255, color[2] / 255, THREE.SRGBColorSpace);
+            this.renderer.setClearColor(this.background, 1);
+            this.grid.set_background(this.background);
         }
         /** `rect` = [r0, c0, r1, c1] in pixels of the current level. */
         set_view_rect(rect, color, opacity) {
@@ -60799,21 +60813,138 @@ void main() {
         }
     }
 },
-"2046a4d698": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
+"797c74e277": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.make_grid = make_grid;
     const tslib_1 = require("tslib");
-    // Two ways to draw a grid of coloured tiles with three.js.
+    // Three ways to draw a grid of coloured tiles with three.js.
     //
-    // `InstancedTileGrid` is the one the viewer uses: one InstancedMesh, a matrix and a colour per
-    // tile, so a frame is a single draw call whatever the grid size, and an update rewrites only
-    // the colours of the tiles whose state changed.  `MeshPerTileGrid` is the obvious design (one
-    // Mesh and one material per tile, as the 2020 page did); it is kept so the benchmark can measure
-    // both in the same run, and is slow above a few thousand tiles.
+    // `ShaderTileGrid`, the default, draws the whole level as one quad: the tile states live in a
+    // texture of rows x cols bytes and the fragment shader finds each pixel's tile, its colour and
+    // the gap between tiles.  An update uploads that texture (64 KiB for 256 x 256 tiles), and a
+    // frame costs the same whatever the number of tiles.
+    //
+    // `InstancedTileGrid` is one InstancedMesh with a matrix and a colour per tile: one draw call,
+    // and an update rewrites only the colours that changed.  It is fast on a GPU, but software
+    // WebGL (SwiftShader, what headless and GPU-less browsers use) processes instances one by one,
+    // which costs about a second a frame at 65,536 tiles; see docs/tiles.md for the figures.
+    //
+    // `MeshPerTileGrid` is the obvious design (one Mesh and one material per tile, as the 2020 page
+    // did), kept so the benchmark can measure it beside the others; it is slow above a few
+    // thousand tiles.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     function make_grid(kind) {
-        return kind == "mesh_per_tile" ? new MeshPerTileGrid() : new InstancedTileGrid();
+        switch (kind) {
+            case "shader": return new ShaderTileGrid();
+            case "instanced": return new InstancedTileGrid();
+            case "mesh_per_tile": return new MeshPerTileGrid();
+        }
     }
+    const tile_vertex_shader = `
+uniform vec2 image_px;
+varying vec2 v_px;
+void main() {
+  v_px = uv*image_px;  // uv (0, 0) is the image's top-left pixel: the grid group is flipped
+  gl_Position = projectionMatrix*modelViewMatrix*vec4(position, 1.0);
+}
+`;
+    const tile_fragment_shader = `
+uniform highp sampler2D states;  // one byte per tile: the state code
+uniform vec2 grid;               // cols, rows
+uniform vec2 image_px;           // width, height of the level's image
+uniform float tile_px;
+uniform float gap_px;
+uniform vec3 palette[4];
+uniform vec3 background;
+varying vec2 v_px;
+void main() {
+  // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
+  vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
+  vec2 tile = floor(v_px/tile_px);
+  vec3 color = background;
+  if (tile.x < grid.x && tile.y < grid.y) {
+    vec2 lo = tile*tile_px;
+    vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
+    vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
+    // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
+    vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
+    int code = min(int(texelFetch(states, ivec2(tile), 0).r*255.0 + 0.5), 3);
+    color = mix(background, palette[code], cover.x*cover.y);
+  }
+  gl_FragColor = vec4(color, 1.0);
+  #include <colorspace_fragment>
+}
+`;
+    class ShaderTileGrid {
+        constructor() {
+            this.object = new THREE.Group();
+            this.geometry = new THREE.PlaneGeometry(1, 1);
+            this.texture = null;
+            this.count = 0;
+            this.material = new THREE.ShaderMaterial({
+                vertexShader: tile_vertex_shader,
+                fragmentShader: tile_fragment_shader,
+                side: THREE.DoubleSide, // still drawn when rotated to show its back
+                uniforms: {
+                    states: { value: null },
+                    grid: { value: new THREE.Vector2() },
+                    image_px: { value: new THREE.Vector2() },
+                    tile_px: { value: 256 },
+                    gap_px: { value: 0 },
+                    palette: { value: [new THREE.Color(), new THREE.Color(), new THREE.Color(), new THREE.Color()] },
+                    background: { value: new THREE.Color() },
+                },
+            });
+            this.mesh = new THREE.Mesh(this.geometry, this.material);
+            this.mesh.frustumCulled = false;
+            this.mesh.visible = false;
+            this.object.add(this.mesh);
+        }
+        set_layout(layout) {
+            const { rows, cols, tile_size, unit } = layout;
+            const image_h = layout.image_h > 0 ? layout.image_h : rows * tile_size;
+            const image_w = layout.image_w > 0 ? layout.image_w : cols * tile_size;
+            this.count = rows * cols;
+            this.texture?.dispose();
+            this.texture = null;
+            this.mesh.visible = this.count > 0;
+            if (this.count > 0) {
+                const texture = new THREE.DataTexture(new Uint8Array(this.count), cols, rows, THREE.RedFormat, THREE.UnsignedByteType);
+                texture.unpackAlignment = 1; // rows of `cols` bytes, not padded to 4
+                texture.magFilter = THREE.NearestFilter;
+                texture.minFilter = THREE.NearestFilter;
+                texture.generateMipmaps = false;
+                this.texture = texture;
+            }
+            const u = this.material.uniforms;
+            u.states.value = this.texture;
+            u.grid.value.set(cols, rows);
+            u.image_px.value.set(image_w, image_h);
+            u.tile_px.value = tile_size;
+            u.gap_px.value = layout.gap * tile_size;
+            this.mesh.position.set(image_w * unit / 2, image_h * unit / 2, 0);
+            this.mesh.scale.set(image_w * unit, image_h * unit, 1);
+        }
+        set_states(states, palette) {
+            const colors = this.material.uniforms.palette.value;
+            colors.forEach((color, i) => color.setRGB(palette[3 * i], palette[3 * i + 1], palette[3 * i + 2]));
+            if (this.texture != null) {
+                this.texture.image.data.set(states.subarray(0, this.count));
+                this.texture.needsUpdate = true;
+            }
+        }
+        invalidate_colors() { }
+        set_background(color) {
+            this.material.uniforms.background.value.copy(color);
+        }
+        dispose() {
+            this.texture?.dispose();
+            this.geometry.dispose();
+            this.material.dispose();
+        }
+    }
+    exports.ShaderTileGrid = ShaderTileGrid;
+    ShaderTileGrid.__name__ = "ShaderTileGrid";
     /** A state no tile ever has: marks a tile whose colour must be written. */
     const UNDRAWN = 255;
     /** Calls `place(i, cx, cy, sx, sy)` with the centre and size, in world units, of every tile. */
@@ -60927,6 +61058,7 @@ void main() {
         invalidate_colors() {
             this.drawn.fill(UNDRAWN);
         }
+        set_background() { } // the clear colour shows between the tiles
         dispose() {
             this.mesh.dispose();
             this.geometry.dispose();
@@ -60971,6 +61103,7 @@ void main() {
         invalidate_colors() {
             this.drawn.fill(UNDRAWN);
         }
+        set_background() { } // the clear colour shows between the tiles
         clear() {
             for (const mesh of this.meshes) {
                 mesh.material.dispose();
@@ -61019,5 +61152,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"3463af2126","tiles_extension/tile_scene":"87a0546c20","tiles_extension/tile_grids":"2046a4d698","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"5456e56cd9","tiles_extension/tile_scene":"cfda7ba339","tiles_extension/tile_grids":"797c74e277","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

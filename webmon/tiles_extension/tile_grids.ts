@@ -1,10 +1,18 @@
-// Two ways to draw a grid of coloured tiles with three.js.
+// Three ways to draw a grid of coloured tiles with three.js.
 //
-// `InstancedTileGrid` is the one the viewer uses: one InstancedMesh, a matrix and a colour per
-// tile, so a frame is a single draw call whatever the grid size, and an update rewrites only
-// the colours of the tiles whose state changed.  `MeshPerTileGrid` is the obvious design (one
-// Mesh and one material per tile, as the 2020 page did); it is kept so the benchmark can measure
-// both in the same run, and is slow above a few thousand tiles.
+// `ShaderTileGrid`, the default, draws the whole level as one quad: the tile states live in a
+// texture of rows x cols bytes and the fragment shader finds each pixel's tile, its colour and
+// the gap between tiles.  An update uploads that texture (64 KiB for 256 x 256 tiles), and a
+// frame costs the same whatever the number of tiles.
+//
+// `InstancedTileGrid` is one InstancedMesh with a matrix and a colour per tile: one draw call,
+// and an update rewrites only the colours that changed.  It is fast on a GPU, but software
+// WebGL (SwiftShader, what headless and GPU-less browsers use) processes instances one by one,
+// which costs about a second a frame at 65,536 tiles; see docs/tiles.md for the figures.
+//
+// `MeshPerTileGrid` is the obvious design (one Mesh and one material per tile, as the 2020 page
+// did), kept so the benchmark can measure it beside the others; it is slow above a few
+// thousand tiles.
 import * as THREE from "three"
 
 /** Where the tiles of one level go.  Sizes are in pixels of that level. */
@@ -18,7 +26,7 @@ export type GridLayout = {
   gap: number       // fraction of the tile size left empty between neighbouring tiles
 }
 
-export type TileGridKind = "instanced" | "mesh_per_tile"
+export type TileGridKind = "shader" | "instanced" | "mesh_per_tile"
 
 export interface TileGrid {
   readonly object: THREE.Object3D
@@ -28,11 +36,132 @@ export interface TileGrid {
   set_states(states: Uint8Array, palette: Float32Array): void
   /** Forget the drawn colours, e.g. because the palette changed. */
   invalidate_colors(): void
+  /** The colour behind the tiles (linear RGB), for grids that paint their own gaps. */
+  set_background(color: THREE.Color): void
   dispose(): void
 }
 
 export function make_grid(kind: TileGridKind): TileGrid {
-  return kind == "mesh_per_tile" ? new MeshPerTileGrid() : new InstancedTileGrid()
+  switch (kind) {
+    case "shader": return new ShaderTileGrid()
+    case "instanced": return new InstancedTileGrid()
+    case "mesh_per_tile": return new MeshPerTileGrid()
+  }
+}
+
+const tile_vertex_shader = `
+uniform vec2 image_px;
+varying vec2 v_px;
+void main() {
+  v_px = uv*image_px;  // uv (0, 0) is the image's top-left pixel: the grid group is flipped
+  gl_Position = projectionMatrix*modelViewMatrix*vec4(position, 1.0);
+}
+`
+
+const tile_fragment_shader = `
+uniform highp sampler2D states;  // one byte per tile: the state code
+uniform vec2 grid;               // cols, rows
+uniform vec2 image_px;           // width, height of the level's image
+uniform float tile_px;
+uniform float gap_px;
+uniform vec3 palette[4];
+uniform vec3 background;
+varying vec2 v_px;
+void main() {
+  // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
+  vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
+  vec2 tile = floor(v_px/tile_px);
+  vec3 color = background;
+  if (tile.x < grid.x && tile.y < grid.y) {
+    vec2 lo = tile*tile_px;
+    vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
+    vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
+    // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
+    vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
+    int code = min(int(texelFetch(states, ivec2(tile), 0).r*255.0 + 0.5), 3);
+    color = mix(background, palette[code], cover.x*cover.y);
+  }
+  gl_FragColor = vec4(color, 1.0);
+  #include <colorspace_fragment>
+}
+`
+
+export class ShaderTileGrid implements TileGrid {
+  readonly object = new THREE.Group()
+  private readonly geometry = new THREE.PlaneGeometry(1, 1)
+  private readonly material: THREE.ShaderMaterial
+  private readonly mesh: THREE.Mesh
+  private texture: THREE.DataTexture | null = null
+  private count = 0
+
+  constructor() {
+    this.material = new THREE.ShaderMaterial({
+      vertexShader: tile_vertex_shader,
+      fragmentShader: tile_fragment_shader,
+      side: THREE.DoubleSide,   // still drawn when rotated to show its back
+      uniforms: {
+        states: {value: null},
+        grid: {value: new THREE.Vector2()},
+        image_px: {value: new THREE.Vector2()},
+        tile_px: {value: 256},
+        gap_px: {value: 0},
+        palette: {value: [new THREE.Color(), new THREE.Color(), new THREE.Color(), new THREE.Color()]},
+        background: {value: new THREE.Color()},
+      },
+    })
+    this.mesh = new THREE.Mesh(this.geometry, this.material)
+    this.mesh.frustumCulled = false
+    this.mesh.visible = false
+    this.object.add(this.mesh)
+  }
+
+  set_layout(layout: GridLayout): void {
+    const {rows, cols, tile_size, unit} = layout
+    const image_h = layout.image_h > 0 ? layout.image_h : rows*tile_size
+    const image_w = layout.image_w > 0 ? layout.image_w : cols*tile_size
+    this.count = rows*cols
+    this.texture?.dispose()
+    this.texture = null
+    this.mesh.visible = this.count > 0
+    if (this.count > 0) {
+      const texture = new THREE.DataTexture(new Uint8Array(this.count), cols, rows,
+        THREE.RedFormat, THREE.UnsignedByteType)
+      texture.unpackAlignment = 1   // rows of `cols` bytes, not padded to 4
+      texture.magFilter = THREE.NearestFilter
+      texture.minFilter = THREE.NearestFilter
+      texture.generateMipmaps = false
+      this.texture = texture
+    }
+    const u = this.material.uniforms
+    u.states.value = this.texture
+    u.grid.value.set(cols, rows)
+    u.image_px.value.set(image_w, image_h)
+    u.tile_px.value = tile_size
+    u.gap_px.value = layout.gap*tile_size
+    this.mesh.position.set(image_w*unit/2, image_h*unit/2, 0)
+    this.mesh.scale.set(image_w*unit, image_h*unit, 1)
+  }
+
+  set_states(states: Uint8Array, palette: Float32Array): void {
+    const colors = this.material.uniforms.palette.value as THREE.Color[]
+    colors.forEach((color, i) => color.setRGB(palette[3*i], palette[3*i + 1], palette[3*i + 2]))
+    if (this.texture != null) {
+      (this.texture.image.data as Uint8Array).set(states.subarray(0, this.count))
+      this.texture.needsUpdate = true
+    }
+  }
+
+  invalidate_colors(): void {}
+
+  set_background(color: THREE.Color): void {
+    (this.material.uniforms.background.value as THREE.Color).copy(color)
+  }
+
+  dispose(): void {
+    this.texture?.dispose()
+    this.geometry.dispose()
+    this.material.dispose()
+  }
 }
 
 /** A state no tile ever has: marks a tile whose colour must be written. */
@@ -146,6 +275,8 @@ export class InstancedTileGrid implements TileGrid {
     this.drawn.fill(UNDRAWN)
   }
 
+  set_background(): void {}   // the clear colour shows between the tiles
+
   dispose(): void {
     this.mesh.dispose()
     this.geometry.dispose()
@@ -190,6 +321,8 @@ export class MeshPerTileGrid implements TileGrid {
   invalidate_colors(): void {
     this.drawn.fill(UNDRAWN)
   }
+
+  set_background(): void {}   // the clear colour shows between the tiles
 
   private clear(): void {
     for (const mesh of this.meshes) {

@@ -79,7 +79,11 @@ export class TileScene {
   private readonly content = new THREE.Group()
   private readonly unit_square = new THREE.PlaneGeometry(1, 1)
   private grid: TileGrid
+  /** The grid asked for, and the one drawing (they differ when the shader grid cannot hold the
+   * layout in a texture). */
   private grid_kind: TileGridKind
+  private drawn_kind: TileGridKind
+  private readonly background = new THREE.Color()
   private layout: GridLayout | null = null
   private extent: Extent = {width: 1, height: 1}
   private readonly view_frame = new Frame(this.unit_square, 3, 0.02)
@@ -91,10 +95,13 @@ export class TileScene {
 
   /** Throws when the browser cannot give a WebGL context. */
   constructor(grid_kind: TileGridKind, on_change: () => void) {
-    this.renderer = new THREE.WebGLRenderer({antialias: true})
+    // No multisampling: the shader grid smooths its own edges, and software WebGL would spend
+    // as much again on a multisampled frame.
+    this.renderer = new THREE.WebGLRenderer({antialias: false})
     this.renderer.setPixelRatio(window.devicePixelRatio)
     this.camera = new THREE.OrthographicCamera(-1, 1, 1, -1, 0.01, 100)
     this.grid_kind = grid_kind
+    this.drawn_kind = grid_kind
     this.grid = make_grid(grid_kind)
     this.content.scale.y = -1
     this.content.add(this.grid.object)
@@ -145,16 +152,25 @@ export class TileScene {
   }
 
   set_grid_kind(kind: TileGridKind): void {
-    if (kind == this.grid_kind) {
-      return
-    }
-    this.content.remove(this.grid.object)
-    this.grid.dispose()
     this.grid_kind = kind
-    this.grid = make_grid(kind)
-    this.content.add(this.grid.object)
     if (this.layout != null) {
-      this.grid.set_layout(this.layout)
+      this.set_layout(this.layout)
+    }
+  }
+
+  /** Swaps in the grid for `layout`: the shader grid needs rows and cols within the largest
+   * texture the browser allows (at least 2048 with WebGL 2). */
+  private use_grid_for(layout: GridLayout): void {
+    const max = this.renderer.capabilities.maxTextureSize
+    const too_big = layout.rows > max || layout.cols > max
+    const kind = this.grid_kind == "shader" && too_big ? "instanced" : this.grid_kind
+    if (kind != this.drawn_kind) {
+      this.content.remove(this.grid.object)
+      this.grid.dispose()
+      this.grid = make_grid(kind)
+      this.grid.set_background(this.background)
+      this.content.add(this.grid.object)
+      this.drawn_kind = kind
     }
   }
 
@@ -177,6 +193,7 @@ export class TileScene {
 
   set_layout(layout: GridLayout): void {
     this.layout = layout
+    this.use_grid_for(layout)
     this.grid.set_layout(layout)
     const h = layout.image_h > 0 ? layout.image_h : layout.rows*layout.tile_size
     const w = layout.image_w > 0 ? layout.image_w : layout.cols*layout.tile_size
@@ -200,8 +217,9 @@ export class TileScene {
   }
 
   set_background(color: RGB): void {
-    const c = new THREE.Color().setRGB(color[0]/255, color[1]/255, color[2]/255, THREE.SRGBColorSpace)
-    this.renderer.setClearColor(c, 1)
+    this.background.setRGB(color[0]/255, color[1]/255, color[2]/255, THREE.SRGBColorSpace)
+    this.renderer.setClearColor(this.background, 1)
+    this.grid.set_background(this.background)
   }
 
   /** `rect` = [r0, c0, r1, c1] in pixels of the current level. */

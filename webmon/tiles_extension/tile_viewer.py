@@ -74,10 +74,12 @@ class TileViewer(LayoutDOM):
     view_alpha = Alpha(default=0.8)
     background_color = Color(default="#202124")
     show_legend = Bool(default=True)
-    tile_geometry = Enum("instanced", "mesh_per_tile", default="instanced",
-                         help="'instanced' draws every tile in one call.  'mesh_per_tile' is the "
-                              "naive design, kept only to benchmark against; it is slow above a "
-                              "few thousand tiles.")
+    grid_renderer = Enum("shader", "instanced", "mesh_per_tile", default="shader",
+                         help="How tiles are drawn.  'shader': one quad, tile states in a "
+                              "texture, a frame costs the same for any number of tiles.  "
+                              "'instanced': one InstancedMesh, fast on a GPU but slow in "
+                              "software WebGL.  'mesh_per_tile': the naive design, kept to "
+                              "benchmark against; slow above a few thousand tiles.")
     clicked_tile = Nullable(Tuple(Int, Int, Int), default=None,
                             help="[row, col, level] of the tile clicked last (set by the browser).")
     click_count = Int(default=0, help="Clicks on tiles so far (set by the browser).")

@@ -88,8 +88,8 @@ export class TileViewerView extends LayoutDOMView {
       this.update_legend_swatches()
       this.invalidate("palette")
     })
-    this.on_change(props.tile_geometry, () => {
-      this.scene?.set_grid_kind(this.model.tile_geometry)
+    this.on_change(props.grid_renderer, () => {
+      this.scene?.set_grid_kind(this.model.grid_renderer)
       this.invalidate("layout")
     })
     this.on_change(props.show_legend, () => this.update_legend_visibility())
@@ -162,7 +162,7 @@ export class TileViewerView extends LayoutDOMView {
     const stage = div({class: "wm-stage"})
     const root = div({class: "wm-tiles"}, bar, stage)
     try {
-      this.scene = new TileScene(this.model.tile_geometry, () => this.request_frame())
+      this.scene = new TileScene(this.model.grid_renderer, () => this.request_frame())
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error)
       stage.append(div({class: "wm-message"}, `The tile viewer needs WebGL: ${reason}`))
@@ -380,7 +380,7 @@ export namespace TileViewer {
     view_alpha: p.Property<number>
     background_color: p.Property<Color>
     show_legend: p.Property<boolean>
-    tile_geometry: p.Property<TileGridKind>
+    grid_renderer: p.Property<TileGridKind>
     clicked_tile: p.Property<[number, number, number] | null>
     click_count: p.Property<number>
   }
@@ -420,7 +420,7 @@ export class TileViewer extends LayoutDOM {
       view_alpha:       [ Alpha, 0.8 ],
       background_color: [ Color, "#202124" ],
       show_legend:      [ Bool, true ],
-      tile_geometry:    [ Enum("instanced", "mesh_per_tile"), "instanced" ],
+      grid_renderer:    [ Enum("shader", "instanced", "mesh_per_tile"), "shader" ],
       clicked_tile:     [ Nullable(Tuple(Int, Int, Int)), null ],
       click_count:      [ Int, 0 ],
     }))

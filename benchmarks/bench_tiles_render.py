@@ -1,0 +1,189 @@
+"""Tile viewer: time to apply a tile-state update and render a frame, in Chromium.
+
+    python benchmarks/bench_tiles_render.py [--samples 30] [--sizes 1024,16384,65536]
+
+For each grid size a standalone Bokeh page holding one TileViewer (the default 600 x 600)
+replaces its data source with a new state in which 5% of the tiles changed and draws at once;
+the page reports ``performance.now()`` around that ("main thread": what blocks the page), and
+around that plus a one-pixel ``readPixels``, which waits until WebGL has finished the frame
+("update + frame").  "redraw" is a frame with nothing changed: what a pan or zoom costs.
+
+Each is measured, in the same run, for the three ``grid_renderer`` values: "shader" (the
+default: one quad, states in a texture), "instanced" (one InstancedMesh) and "mesh_per_tile"
+(the 2020 page's design, the baseline).  Medians; nothing is asserted.
+
+Headless Chromium here renders WebGL with SwiftShader, on the CPU: absolute times are those of
+a software rasteriser sharing the machine's cores; the ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bokeh.embed import file_html  # noqa: E402
+from bokeh.resources import INLINE  # noqa: E402
+
+from tests.browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from webmon.tiles_extension import TileViewer  # noqa: E402
+
+CHANGED_FRACTION = 0.05
+#: Stop sampling a configuration after this long: one mesh per tile can take seconds a frame.
+BUDGET_S = 60.0
+
+# Runs in the page: builds the updates first (untimed), then times apply + draw + finish.
+MEASURE_JS = """
+async ([rows, cols, samples, fraction, budget_ms]) => {
+  const model = Bokeh.documents[0].get_model_by_name("tiles")
+  const view = Bokeh.index.find_one(model)
+  const canvas = view.shadow_el.querySelector("canvas")
+  const gl = canvas.getContext("webgl2") ?? canvas.getContext("webgl")
+  const pixel = new Uint8Array(4)
+  const finish = () => gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel)
+
+  let seed = 12345
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+  const n = rows * cols
+  // Steady-state mix: most tiles idle, a third loaded, a few loading or in view.
+  const pick_state = () => {
+    const u = random()
+    return u < 0.6 ? 0 : u < 0.9 ? 1 : u < 0.95 ? 2 : 3
+  }
+  const states = new Uint8Array(n).map(pick_state)
+  const columns = () => {
+    let k = 0
+    for (let i = 0; i < n; i++) if (states[i] != 0) k++
+    const row = new Int32Array(k), col = new Int32Array(k), state = new Uint8Array(k)
+    for (let i = 0, j = 0; i < n; i++) {
+      if (states[i] != 0) {
+        row[j] = Math.floor(i / cols); col[j] = i % cols; state[j++] = states[i]
+      }
+    }
+    return {row, col, state}
+  }
+  const warmup = 3
+  const updates = []
+  for (let s = 0; s < samples + warmup; s++) {
+    const changes = Math.round(n * fraction)
+    for (let c = 0; c < changes; c++) {
+      const i = Math.floor(random() * n)
+      states[i] = (states[i] + 1 + Math.floor(random() * 3)) % 4   // always a different state
+    }
+    updates.push(columns())
+  }
+
+  model.source.data = updates[0]
+  view.render_now()
+  finish()
+  const main_ms = [], update_ms = [], redraw_ms = []
+  const start = performance.now()
+  for (let s = 1; s < updates.length; s++) {
+    const t0 = performance.now()
+    model.source.data = updates[s]
+    view.render_now()
+    const t1 = performance.now()
+    finish()
+    const t2 = performance.now()
+    view.render_now()
+    finish()
+    const t3 = performance.now()
+    if (s >= warmup) { main_ms.push(t1 - t0); update_ms.push(t2 - t0); redraw_ms.push(t3 - t2) }
+    if (performance.now() - start > budget_ms && update_ms.length >= 3) break
+    await new Promise((resolve) => setTimeout(resolve, 0))   // let the page breathe
+  }
+  return {main_ms, update_ms, redraw_ms}
+}
+"""
+
+
+def page_for(side: int, geometry: str, directory: Path) -> Path:
+    viewer = TileViewer(name="tiles", grid_renderer=geometry,
+                        shape_in_tiles=(side, side), image_shape=(side * 256, side * 256),
+                        tile_size=256, view_rect=(side * 64, side * 64, side * 192, side * 192))
+    path = directory / f"tiles-{side}-{geometry}.html"
+    path.write_text(file_html(viewer, INLINE, "tile viewer benchmark"))
+    return path
+
+
+def measure(browser, path: Path, side: int, samples: int) -> dict:
+    page = browser.new_page(viewport={"width": 640, "height": 640})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri())
+    page.wait_for_function(
+        "window.Bokeh && Bokeh.documents.length > 0 && "
+        "Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name('tiles'))?.frames_drawn > 0",
+        timeout=120_000,
+    )
+    setup_start = time.perf_counter()
+    result = page.evaluate(MEASURE_JS, [side, side, samples, CHANGED_FRACTION, BUDGET_S * 1000])
+    result["wall_s"] = time.perf_counter() - setup_start
+    page.close()
+    if errors:
+        raise RuntimeError(f"the page failed: {errors}")
+    return result
+
+
+RENDERERS = ("shader", "instanced", "mesh_per_tile")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--sizes", default="1024,16384,65536",
+                        help="tile counts, each a square number")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sides = [round(n ** 0.5) for n in sizes]
+    if any(side * side != n for side, n in zip(sides, sizes, strict=True)):
+        parser.error("each size must be a square number of tiles")
+
+    from playwright.sync_api import sync_playwright
+
+    results: list[tuple[int, dict[str, dict]]] = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for side in sides:
+                timings = {}
+                for renderer in RENDERERS:
+                    result = measure(browser, page_for(side, renderer, Path(tmp)), side,
+                                     args.samples)
+                    timings[renderer] = result
+                    print(f"  {side * side:>6} tiles, {renderer:<13}: "
+                          f"{len(result['update_ms'])} samples in {result['wall_s']:.1f} s",
+                          file=sys.stderr, flush=True)
+                results.append((side * side, timings))
+        finally:
+            browser.close()
+
+    print(f"Tile viewer, 600 x 600: apply an update ({CHANGED_FRACTION:.0%} of the tiles change "
+          "state) and render a frame; headless Chromium, WebGL on SwiftShader.")
+    print("Medians in ms.  vs mesh/tile = the mesh-per-tile baseline's update + frame time "
+          "divided by this renderer's.\n")
+    header = (f"{'tiles':>6} {'changed':>7}  {'renderer':<13} {'main thread':>11} "
+              f"{'update + frame':>14} {'redraw':>9} {'vs mesh/tile':>12} {'samples':>7}")
+    print(header)
+    print("-" * len(header))
+    for n, timings in results:
+        baseline = statistics.median(timings["mesh_per_tile"]["update_ms"])
+        for renderer in RENDERERS:
+            result = timings[renderer]
+            main_ms = statistics.median(result["main_ms"])
+            update = statistics.median(result["update_ms"])
+            redraw = statistics.median(result["redraw_ms"])
+            print(f"{n:>6} {round(n * CHANGED_FRACTION):>7}  {renderer:<13} {main_ms:>11.2f} "
+                  f"{update:>14.2f} {redraw:>9.2f} {baseline / update:>11.1f}x "
+                  f"{len(result['update_ms']):>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
