@@ -225,18 +225,18 @@ class Attachment:
         self._changed(LAYERS, TILES)
 
     def _wrap(self, track: _Track) -> None:
-        """Time the reads of a multiscale image layer by wrapping each of its levels."""
+        """Follow a multiscale image layer's tiles, and time its reads by wrapping each of
+        its levels (unless another attachment already does)."""
         layer = track.layer
         if not getattr(layer, "multiscale", False):
             return
         levels = compat.multiscale_levels(layer)
-        if levels is None:
-            logger.info("layer %r: levels not found; its reads are not timed", layer.name)
-            return
-        if all(isinstance(level, TimedArray) for level in levels):
-            return
+        if track.wrapped is not None and levels is not None and all(
+            now is ours for now, ours in zip(levels, track.wrapped, strict=False)
+        ):
+            return  # still ours
         self._unwrap(track)
-        grid = TileGrid.of_levels(levels, tile_axes(self.viewer, layer))
+        grid = TileGrid.of_levels(_level_arrays(layer), tile_axes(self.viewer, layer))
         if track.recorder is None:
             track.recorder = ReadRecorder(track.id, grid, self._loads.extend,
                                           drawing_thread=self._drawing_thread,
@@ -244,8 +244,13 @@ class Attachment:
         else:  # new data on a layer already followed: same id, fresh tiles
             track.recorder.grid = grid
             track.recorder.loaded.clear()
-        track.wrapped = [TimedArray(array, k, track.recorder) for k, array in enumerate(levels)]
-        levels[:] = track.wrapped
+        if levels is None:
+            logger.info("layer %r: levels not found; its reads are not timed", layer.name)
+        elif any(isinstance(level, TimedArray) for level in levels):
+            logger.info("layer %r: its reads are timed by another attachment", layer.name)
+        else:
+            track.wrapped = [TimedArray(a, k, track.recorder) for k, a in enumerate(levels)]
+            levels[:] = track.wrapped
 
     def _unwrap(self, track: _Track) -> None:
         """Put the original arrays back, unless the layer's data was replaced since."""
@@ -261,11 +266,11 @@ class Attachment:
     def _update_axes(self) -> None:
         for track in self._tracks.values():
             recorder = track.recorder
-            if recorder is None or track.wrapped is None:
+            if recorder is None:
                 continue
             axes = tile_axes(self.viewer, track.layer)
             if axes != recorder.grid.axes:
-                recorder.grid = TileGrid.of_levels([t.array for t in track.wrapped], axes)
+                recorder.grid = TileGrid.of_levels(_level_arrays(track.layer), axes)
                 recorder.loaded.clear()
 
     # -- napari event hooks: cheap, never raise into napari -------------------------------
@@ -324,16 +329,24 @@ class Attachment:
         self._draw_started = time.perf_counter()
 
     def _on_draw_end(self, event: Any = None) -> None:
-        end = time.perf_counter()
-        started, previous = self._draw_started, self._last_draw_end
-        self._last_draw_end = end
-        self._draw_started = None
-        if started is None:
-            return
+        started, self._draw_started = self._draw_started, None
+        if started is not None:
+            self.record_draw(started, time.perf_counter())
+
+    def record_draw(self, started: float, ended: float) -> None:
+        """Record one drawn frame (``time.perf_counter()`` seconds) in ``frame_times``.
+
+        The Qt canvas hooks call this for every vispy draw; a script driving a
+        ``ViewerModel`` with ``headless.draw`` may call it for each of its draws.  While
+        drawing continuously the record is the frame interval (end of the previous draw to
+        end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
+        time of this draw alone, since no frame was due in between.
+        """
+        previous, self._last_draw_end = self._last_draw_end, ended
         if previous is not None and started - previous < IDLE_GAP_S:
-            delta = end - previous  # drawing continuously: the frame interval
+            delta = ended - previous
         else:
-            delta = end - started  # first draw after an idle canvas: the draw itself
+            delta = ended - started
         self._guard(self._frames.append, (time.time(), delta * 1000.0))
         self.frames_recorded += 1
         self._tick(commands=False)
@@ -484,14 +497,13 @@ class Attachment:
             "bytes": sum(r.bytes for r in recorders),
             "grid_visible": bool(compat.grid(self.viewer).enabled),
             "locked_levels": locked,
-            "frames": self.frames_recorded,
         }
 
     def tiles_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for layer in self.viewer.layers:
             track = self._tracks.get(id(layer))
-            if track is None or track.recorder is None or track.wrapped is None:
+            if track is None or track.recorder is None:
                 continue
             out[str(track.id)] = self._tiles_entry(track)
         return out
@@ -587,6 +599,13 @@ def _disconnect(emitter: Any, callback: Callable) -> None:
         emitter.disconnect(callback)
     except (RuntimeError, TypeError, ValueError, ReferenceError):
         pass  # already gone with the viewer
+
+
+def _level_arrays(layer: Any) -> list[Any]:
+    """A multiscale layer's original level arrays, seen through any timing wrapper."""
+    data = layer.data
+    levels = [data[k] for k in range(len(data))]
+    return [level.array if isinstance(level, TimedArray) else level for level in levels]
 
 
 def _shape(data: Any) -> list[int]:

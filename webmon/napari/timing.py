@@ -180,7 +180,10 @@ class TimedArray:
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
-        arr = np.asarray(self.array)
+        if hasattr(type(self.array), "__array__"):
+            arr = np.asarray(self.array)
+        else:  # an array-like that only reads through indexing
+            arr = np.asarray(self.array[(slice(None),) * self.array.ndim])
         self.recorder.record(self.level, full_region(self.array.shape), arr.nbytes,
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
