@@ -88,10 +88,11 @@ class CommandProcess:
 
     URL = re.compile(r"webmon dashboard at (http://\S+)")
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "webmon.cli", *args], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=child_env(), stdin=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, text=True, env={**child_env(), **(env or {})},
+            stdin=subprocess.DEVNULL,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -477,8 +477,10 @@ class LoaderControls:
                                name="loader-workers")
         self.apply = Button(label="Set workers", name="loader-set-workers", width=110)
         self.reply = Div(text="", name="loader-reply")
-        self.pause.on_click(partial(self.send, CMD_PAUSE))
-        self.resume.on_click(partial(self.send, CMD_RESUME))
+        # Bokeh passes the click event to callbacks whose signature accepts one; these
+        # methods take none.
+        self.pause.on_click(self._pause)
+        self.resume.on_click(self._resume)
         self.apply.on_click(self._set_workers)
         self._state_version: tuple[int | None, int] = (None, -1)
         self._commands: tuple[str, ...] | None = None
@@ -504,6 +506,12 @@ class LoaderControls:
             self.pause.disabled = CMD_PAUSE not in commands
             self.resume.disabled = CMD_RESUME not in commands
             self.apply.disabled = self.workers.disabled = CMD_SET_CONCURRENCY not in commands
+
+    def _pause(self) -> None:
+        self.send(CMD_PAUSE)
+
+    def _resume(self) -> None:
+        self.send(CMD_RESUME)
 
     def _set_workers(self) -> None:
         self.send(CMD_SET_CONCURRENCY, workers=int(self.workers.value or 1))

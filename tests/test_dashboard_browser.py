@@ -1,0 +1,197 @@
+"""The dashboard in a real Chromium (Playwright): ``webmon demo`` end to end, navigation,
+a command's round trip, escaping, the producer selector, and session release.
+
+Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dashboard_helpers import (
+    CHROMIUM_ARGS,
+    CommandProcess,
+    chromium_or_skip,
+    producer,
+    wait_until,
+)
+
+from webmon.apps import TABS
+from webmon.server import serve_in_thread
+
+pytestmark = pytest.mark.browser
+
+EVIL = '<img src=x onerror="window.__xss=1">'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``webmon demo`` on a free port, with a runtime directory of its own (the tests'
+    per-test directories come and go while it runs); yields the dashboard's URL."""
+    chromium_or_skip()
+    runtime = tmp_path_factory.mktemp("webmon-browser-run")
+    runtime.chmod(0o700)
+    with CommandProcess("demo", "--port", "0", "--name", "browserdemo", "--interval", "100ms",
+                        env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
+        yield webmon.url(timeout=90)
+        assert webmon.terminate() == 0
+
+
+class Page:
+    """A Playwright page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser: Any) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.wait_for_function(
+            "() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=30_000)
+
+    def length(self, name: str) -> int:
+        return self.page.evaluate(
+            "(name) => { const m = Bokeh.documents[0].get_model_by_name(name);"
+            " return m == null ? -1 : m.get_length(); }", name)
+
+    def text(self, name: str) -> str:
+        return self.page.evaluate(
+            "(name) => { const m = Bokeh.documents[0].get_model_by_name(name);"
+            " return m == null ? null : m.text; }", name)
+
+    def cells(self) -> list[str]:
+        """Text of every data-table cell (Playwright's CSS selectors pierce shadow roots)."""
+        return self.page.locator(".slick-cell").all_text_contents()
+
+    def grows(self, name: str, timeout: float = 20.0) -> None:
+        first = self.length(name)
+        wait_until(lambda: self.length(name) > max(first, 0), timeout=timeout,
+                   interval=0.2, message=f"{name} growing (from {first})")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    page = Page(browser)
+    yield page
+    page.close()
+
+
+def test_each_tab_loads_without_errors_and_its_sources_grow(demo: str, page: Page) -> None:
+    page.open(demo)  # the root redirects to the first tab
+    assert page.page.url.endswith("/status")
+    page.grows("status-hub-ticks")
+    wait_until(lambda: page.length("status-producers") == 1, interval=0.2)
+    assert page.page.text_content("#webmon-producer-name") == "browserdemo"
+    assert page.page.text_content("#webmon-producer-state") == "live"
+
+    page.open(demo + "loader")
+    for name in ("loader-frame-times", "loader-chunk-loads-async"):
+        page.grows(name)
+    wait_until(lambda: page.length("loader-throughput") > 10, timeout=20, interval=0.2)
+    wait_until(lambda: page.length("loader-levels") >= 1, timeout=20, interval=0.2)
+    assert page.errors == []
+
+
+def test_tabs_navigate_through_their_links(demo: str, page: Page) -> None:
+    page.open(demo + "status")
+    page.page.click("nav.webmon-tabs a:text('Loader')")
+    page.page.wait_for_url("**/loader")
+    page.page.wait_for_function("() => Bokeh.documents.length > 0 && "
+                                "Bokeh.documents[0].get_model_by_name('loader-state') != null")
+    assert page.page.get_attribute("nav.webmon-tabs a.active", "href") == "loader"
+    page.page.click("nav.webmon-tabs a:text('Status')")
+    page.page.wait_for_url("**/status")
+    assert page.page.get_attribute("nav.webmon-tabs a.active", "href") == "status"
+    assert page.errors == []
+
+
+def test_pause_and_resume_reach_the_producer(demo: str, page: Page) -> None:
+    page.open(demo + "loader")
+    wait_until(lambda: "running" in (page.text("loader-state") or ""), interval=0.2,
+               message="loader state shown")
+    page.page.click("button:text('Pause')")
+    wait_until(lambda: "paused" in page.text("loader-state"), timeout=10, interval=0.1,
+               message="the producer's loader state shows paused")
+    assert page.text("loader-reply").startswith("pause → ")
+    page.page.click("button:text('Resume')")
+    wait_until(lambda: "running" in page.text("loader-state"), timeout=10, interval=0.1,
+               message="running again")
+    assert page.errors == []
+
+
+def test_producer_strings_show_as_text(browser: Any) -> None:
+    chromium_or_skip()
+    with producer("xss", "--app", EVIL, "--layer-name", EVIL, "--rate", "200"), \
+            serve_in_thread(TABS, interval=0.1) as dashboard:
+        wait_until(lambda: dashboard.hub.feed("xss"), message="producer followed")
+        page = Page(browser)
+        try:
+            page.open(dashboard.url + "status")
+            wait_until(lambda: page.length("status-producers") == 1, interval=0.2)
+            # The application's name, in the producers table and in the header, as text.
+            wait_until(lambda: EVIL in page.cells(), timeout=10, interval=0.2,
+                       message="application name shown in the producers table")
+            assert EVIL in page.page.text_content("#webmon-producer-detail")
+
+            page.open(dashboard.url + "loader")
+            # The layer's name, in the per-level table.
+            wait_until(lambda: page.cells().count(EVIL) == 3, timeout=20, interval=0.2,
+                       message="layer name shown in the per-level table")
+            time.sleep(0.5)
+            assert page.page.evaluate("() => window.__xss") is None
+            assert page.page.locator("img[src='x']").count() == 0
+            assert page.errors == []
+        finally:
+            page.close()
+
+
+def test_selector_chooses_the_producer_and_tabs_keep_it(browser: Any) -> None:
+    chromium_or_skip()
+    with producer("first", "--rate", "50"), producer("second", "--rate", "50"), \
+            serve_in_thread(TABS, interval=0.1) as dashboard:
+        wait_until(lambda: len(dashboard.hub.names()) == 2, message="both producers followed")
+        page = Page(browser)
+        try:
+            page.open(dashboard.url + "loader")
+            assert page.page.text_content("#webmon-producer-name") == "second"  # newest
+            page.page.select_option("select", "first")
+            page.page.wait_for_function(
+                "() => document.getElementById('webmon-producer-name').textContent == 'first'")
+            assert page.page.url.endswith("/loader?producer=first")
+            page.page.click("nav.webmon-tabs a:text('Status')")
+            page.page.wait_for_url("**/status?producer=first")
+            page.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+            assert page.page.text_content("#webmon-producer-name") == "first"
+            assert page.errors == []
+        finally:
+            page.close()
+
+
+def test_closing_a_tab_releases_its_session(browser: Any) -> None:
+    chromium_or_skip()
+    with serve_in_thread(TABS, interval=0.1) as dashboard:
+        page = Page(browser)
+        page.open(dashboard.url + "loader")
+        wait_until(lambda: dashboard.hub.session_count == 1, message="session open")
+        page.close()
+        wait_until(lambda: dashboard.hub.session_count == 0, timeout=15,
+                   message="session released after the tab closed")
