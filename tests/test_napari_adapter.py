@@ -17,7 +17,7 @@ napari = pytest.importorskip("napari")
 
 from napari.settings import get_settings  # noqa: E402
 
-from webmon import CommandError, Subscriber  # noqa: E402
+from webmon import CommandError, Subscriber, discover  # noqa: E402
 from webmon.napari import attach, detach  # noqa: E402
 from webmon.napari.compat import camera, grid  # noqa: E402
 from webmon.napari.headless import draw  # noqa: E402
@@ -382,30 +382,38 @@ def test_without_qt_commands_also_run_from_event_hooks() -> None:
 
 # -- detach ---------------------------------------------------------------------------------
 
+def segments_of(token: str) -> set[str]:
+    """Shared-memory segments of one channel (all its names start with its token); other
+    programs' segments may come and go meanwhile."""
+    return {name for name in shm_names() if name.startswith(token)}
+
+
 def test_detach_unlinks_everything_and_restores_the_arrays() -> None:
-    before = shm_names()
     pyramid = dask_pyramid(8192)
     viewer, layer = make_viewer(pyramid)
     att = attach(viewer, "napari-test")
-    assert shm_names() - before, "attach created no shared memory"
     assert all(isinstance(level, TimedArray) for level in layer.data)
     sub = Subscriber("napari-test")
+    token = sub.info.token
+    assert len(segments_of(token)) >= 6  # control, mailbox, 2 streams, state slots
     att.detach()
     assert att.closed and not sub.alive
     sub.close()
-    assert shm_names() - before == set()
+    assert segments_of(token) == set()
+    assert "napari-test" not in [info.name for info in discover()]
     assert all(a is b for a, b in zip(layer.data, pyramid, strict=True))
     look(viewer, (10.0, 10.0), 2.0)  # napari keeps working, nothing is published
     att.detach()  # idempotent
 
 
 def test_detach_by_viewer_and_removed_layers_are_restored() -> None:
-    before = shm_names()
     pyramid = dask_pyramid(4096)
     viewer, layer = make_viewer(pyramid)
     first, second = attach(viewer, "napari-a"), attach(viewer, "napari-b")
+    tokens = [info.token for info in discover() if info.name in ("napari-a", "napari-b")]
+    assert len(tokens) == 2 and all(segments_of(token) for token in tokens)
     viewer.layers.remove(layer)
     assert all(a is b for a, b in zip(layer.data, pyramid, strict=True))
     detach(viewer)
     assert first.closed and second.closed
-    assert shm_names() - before == set()
+    assert all(segments_of(token) == set() for token in tokens)

@@ -1,0 +1,170 @@
+"""The napari plugin: its npe2 manifest, the dashboard launcher and the dock widget."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from procs import shm_names
+
+from webmon import Subscriber, discover
+from webmon.napari.dashboard import DashboardProcess, find_url
+
+MANIFEST = Path(__file__).resolve().parent.parent / "webmon" / "napari" / "napari.yaml"
+#: Stands in for ``webmon dashboard`` where only the launcher's handling is under test.
+FAKE_DASHBOARD = [sys.executable, "-c",
+                  "import time; print('starting', flush=True); "
+                  "print('webmon dashboard at http://127.0.0.1:4321/status.', flush=True); "
+                  "time.sleep(120)"]
+
+
+def qt_app() -> Any:
+    """A QApplication (offscreen unless a platform is set), or skip saying why."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from qtpy.QtWidgets import QApplication
+    except Exception as exc:  # qtpy raises its own error types when no binding is found
+        pytest.skip(f"no Qt bindings for the dock widget test ({exc}); "
+                    "install PySide6-Essentials or PyQt5/PyQt6")
+    return QApplication.instance() or QApplication([])
+
+
+def segments_of(token: str) -> set[str]:
+    return {name for name in shm_names() if name.startswith(token)}
+
+
+def process_events_until(app: Any, done: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if done():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+# -- manifest -------------------------------------------------------------------------------
+
+def test_manifest_validates_and_contributes_the_dock_widget() -> None:
+    npe2 = pytest.importorskip("npe2")
+    manifest = npe2.PluginManifest.from_file(MANIFEST)
+    assert manifest.name == "webmon"
+    (widget,) = manifest.contributions.widgets
+    (command,) = [c for c in manifest.contributions.commands if c.id == widget.command]
+    assert command.python_name == "webmon.napari.widget:WebmonWidget"
+    if _has_qt():  # importing the widget's module needs Qt bindings
+        manifest.validate_imports()
+
+
+def _has_qt() -> bool:
+    try:
+        import qtpy.QtWidgets  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+# -- dashboard launcher ---------------------------------------------------------------------
+
+def test_find_url_takes_the_first_http_url() -> None:
+    assert find_url("webmon dashboard at http://127.0.0.1:8790/status") == (
+        "http://127.0.0.1:8790/status")
+    assert find_url("at http://127.0.0.1:1/, also http://x/") == "http://127.0.0.1:1/"
+    assert find_url("see (http://127.0.0.1:5/status).") == "http://127.0.0.1:5/status"
+    assert find_url("no address yet") is None
+
+
+def test_launcher_reads_the_url_and_stops_the_process() -> None:
+    found: list[str] = []
+    ended = threading.Event()
+    dash = DashboardProcess(FAKE_DASHBOARD, on_url=found.append, on_exit=ended.set)
+    dash.start()
+    try:
+        assert dash.wait_url(20) == "http://127.0.0.1:4321/status"
+        assert found == ["http://127.0.0.1:4321/status"] and dash.running
+        assert list(dash.output)[:1] == ["starting"]
+    finally:
+        proc = dash.proc
+        dash.stop()
+    assert proc.poll() is not None and not dash.running and ended.wait(5)
+
+
+def test_launcher_reports_a_dashboard_that_exits_without_an_address() -> None:
+    dash = DashboardProcess([sys.executable, "-c", "print('port in use'); raise SystemExit(1)"])
+    dash.start()
+    assert dash.wait_url(20) is None and list(dash.output) == ["port in use"]
+    dash.stop()
+
+
+def test_launcher_starts_the_real_dashboard() -> None:
+    pytest.importorskip("bokeh")
+    dash = DashboardProcess()
+    dash.start()
+    try:
+        url = dash.wait_url(90)
+        assert url is not None, "\n".join(dash.output)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        dash.stop()
+
+
+# -- dock widget ----------------------------------------------------------------------------
+
+def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
+    pytest.importorskip("napari")
+    app = qt_app()
+    from napari.components import ViewerModel
+
+    from webmon.napari.compat import grid
+    from webmon.napari.widget import WebmonWidget
+
+    viewer = ViewerModel()
+    opened: list[str] = []
+    widget = WebmonWidget(viewer, dashboard_command=FAKE_DASHBOARD, open_url=opened.append)
+    try:
+        widget.name_edit.setText("napari-widget")
+        widget.publish_button.click()
+        assert widget.publishing and widget.publish_button.text() == "Stop publishing"
+        (token,) = [info.token for info in discover() if info.name == "napari-widget"]
+        assert segments_of(token)
+
+        # With Qt running, commands are served by the attachment's timer.
+        sub = Subscriber("napari-widget")
+        result: dict[str, Any] = {}
+        caller = threading.Thread(
+            target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
+        caller.start()
+        assert process_events_until(app, lambda: not caller.is_alive())
+        assert result["value"] == {"grid_visible": True} and grid(viewer).enabled
+        sub.close()
+
+        widget.publish_button.click()
+        assert not widget.publishing and widget.status_label.text() == "Not publishing"
+        assert "napari-widget" not in [info.name for info in discover()]
+        assert segments_of(token) == set()
+
+        widget.dashboard_button.click()  # also starts publishing again
+        assert widget.publishing
+        (token,) = [info.token for info in discover() if info.name == "napari-widget"]
+        assert process_events_until(app, lambda: opened, timeout=20), "\n".join(
+            widget.dashboard.output)
+        assert opened == ["http://127.0.0.1:4321/status"]
+        assert "http://127.0.0.1:4321/status" in widget.url_label.text()
+        widget.dashboard_button.click()  # running: opens the same address again
+        assert opened == ["http://127.0.0.1:4321/status"] * 2
+    finally:
+        proc = widget.dashboard.proc
+        widget.shutdown()
+        widget.deleteLater()
+        app.processEvents()
+    assert proc is not None and proc.poll() is not None
+    assert not widget.publishing
+    assert segments_of(token) == set()

@@ -1,0 +1,122 @@
+"""The napari adapter across processes: a reader process, and the test producer script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from napari_producer import dask_pyramid, make_viewer
+from procs import HERE, child_env, shm_names
+
+pytest.importorskip("napari")
+
+from webmon import Subscriber, discover  # noqa: E402
+from webmon.napari import attach  # noqa: E402
+from webmon.napari.compat import camera  # noqa: E402
+from webmon.napari.headless import draw  # noqa: E402
+
+READER = textwrap.dedent("""
+    import json, sys, time
+    from webmon import Subscriber
+    sub = Subscriber(sys.argv[1])
+    seen, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline and len(seen) < 2:
+        sub.want("tiles")
+        value, version = sub.state("tiles")
+        if value:
+            state = value["1"]["tile_state"]["seen"]
+            if state and state not in seen:
+                seen.append(state)
+                print(json.dumps(state), flush=True)
+        time.sleep(0.02)
+    loads = sub.read("chunk_loads").records
+    print(json.dumps({"loads": int(len(loads)), "bytes": int(loads["nbytes"].sum())}))
+    sub.close()
+""")
+
+
+def test_a_reader_process_sees_the_tiles_in_view_change() -> None:
+    viewer, layer = make_viewer(dask_pyramid(16384))
+    views = [((1000.0, 1000.0), 1.0), ((12000.0, 9000.0), 0.5)]
+    expected = []
+    with attach(viewer, "napari-test") as att:
+        reader = subprocess.Popen([sys.executable, "-c", READER, "napari-test"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=child_env())
+        try:
+            deadline = time.monotonic() + 60
+            step = 0
+            while reader.poll() is None and time.monotonic() < deadline:
+                # Hold each view until the reader has certainly seen it (it renews its
+                # interest, the next poll publishes), then move to the next.
+                center, zoom = views[min(step // 50, 1)]
+                cam = camera(viewer)
+                cam.center, cam.zoom = (0.0, *center), zoom
+                draw(viewer)
+                (r0, c0), (r1, c1) = layer.corner_pixels
+                now = [[r, c] for r in range(r0 // 256, r1 // 256 + 1)
+                       for c in range(c0 // 256, c1 // 256 + 1)]
+                if now not in expected:
+                    expected.append(now)
+                att.poll()
+                step += 1
+                time.sleep(0.02)
+            out, err = reader.communicate(timeout=30)
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
+    assert reader.returncode == 0, err
+    lines = out.strip().splitlines()
+    assert [json.loads(line) for line in lines[:-1]] == expected and len(expected) == 2
+    totals = json.loads(lines[-1])
+    assert totals["loads"] > 0 and totals["bytes"] > 0
+
+
+def test_the_test_producer_script_publishes_until_stdin_closes() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "napari_producer.py"), "napari-proc", "--size", "16384"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(),
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "READY", proc.stderr.read()
+        info = next(i for i in discover() if i.name == "napari-proc")
+        assert info.pid == proc.pid and "napari" in info.app
+        assert {"chunk_loads", "frame_times"} <= set(info.streams)
+        token = info.token
+        assert {n for n in shm_names() if n.startswith(token)}
+        sub = Subscriber(info)
+        levels, seen, loads, frames = set(), [], 0, 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(seen) < 3 or not loads or frames < 10):
+            sub.want("tiles")
+            value, _ = sub.state("tiles")
+            if value:
+                entry = value["1"]
+                levels.add(entry["tile_config"]["level_index"])
+                if entry["tile_state"]["seen"] not in seen:
+                    seen.append(entry["tile_state"]["seen"])
+            loads += len(sub.read("chunk_loads"))
+            frames += len(sub.read("frame_times"))
+            time.sleep(0.05)
+        layers, _ = sub.state("layers")
+        assert layers[0]["multiscale"] and layers[0]["shape"] == [16384, 16384]
+        assert len(seen) >= 3 and loads > 0 and frames >= 10
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        assert not sub.alive
+        sub.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "napari-proc" not in [i.name for i in discover()]
+    assert {n for n in shm_names() if n.startswith(token)} == set()

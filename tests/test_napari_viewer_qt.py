@@ -1,0 +1,114 @@
+"""The adapter on a real ``napari.Viewer`` (Qt and an OpenGL canvas), in a child process.
+
+napari's canvas needs OpenGL, which Qt's offscreen platform does not give; the child runs
+on the X display when there is one, else under ``xvfb-run``.  Without Qt bindings, or
+without a display and Xvfb, the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from procs import child_env
+
+pytest.importorskip("napari")
+
+SCRIPT = textwrap.dedent("""
+    import json, os, threading, time
+    import napari
+    from qtpy.QtWidgets import QApplication
+    from napari_producer import dask_pyramid
+    from webmon import Subscriber
+    from webmon.napari import attach
+    from webmon.napari.compat import camera, grid
+
+    viewer = napari.Viewer(show=True)
+    layer = viewer.add_image(dask_pyramid(16384), multiscale=True, contrast_limits=(0, 255))
+    att = attach(viewer, "napari-qt")
+    sub = Subscriber("napari-qt")
+    token = sub.info.token  # every segment of the channel is named from it
+    ours_at_start = sorted(n for n in os.listdir("/dev/shm") if n.startswith(token))
+    app = QApplication.instance()
+
+    def run(seconds, step=None):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if step:
+                step()
+            app.processEvents()
+            time.sleep(0.005)
+
+    cam = camera(viewer)
+    run(0.5)
+    cam.center, cam.zoom = (0.0, 8000.0, 8000.0), 0.05
+    start = time.monotonic()
+    # Zoom in from the whole image to 2 screen pixels per pixel, on the clock (software
+    # OpenGL draws slowly): napari switches levels and reads new tiles on the way.
+    run(2.0, lambda: setattr(cam, "zoom", 0.05 * 40 ** min((time.monotonic() - start) / 1.5, 1)))
+    frames = sub.read("frame_times").records
+    loads = sub.read("chunk_loads").records
+
+    result = {}
+    caller = threading.Thread(
+        target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
+    caller.start()
+    run(0.0)
+    while caller.is_alive():
+        run(0.01)
+    run(0.2)
+    sub.want("tiles")
+    run(0.3)
+    tiles, _ = sub.state("tiles")
+
+    viewer.close()
+    run(0.5)  # the attachment's timer notices the closed window
+    print(json.dumps({
+        "frames": int(len(frames)),
+        "frame_ms_positive": bool((frames["delta_ms"] > 0).all()) if len(frames) else False,
+        "loads": int(len(loads)),
+        "sync_loads": int(loads["sync"].sum()),
+        "command": result.get("value"),
+        "grid": bool(grid(viewer).enabled),
+        "tiles_level": tiles["1"]["tile_config"]["level_index"] if tiles else None,
+        "layer_level": int(layer.data_level),
+        "detached": att.closed,
+        "producer_alive": sub.alive,
+        "segments_at_start": len(ours_at_start),
+        "leftover": sorted(n for n in os.listdir("/dev/shm") if n.startswith(token)),
+    }), flush=True)
+    sub.close()
+""")
+
+
+def _qt_bindings() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import qtpy.QtWidgets"],
+                           capture_output=True, env=child_env())
+    return probe.returncode == 0
+
+
+def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> None:
+    if not _qt_bindings():
+        pytest.skip("no Qt bindings (install PySide6-Essentials, PyQt5 or PyQt6)")
+    command = [sys.executable, "-c", SCRIPT]
+    env = child_env()
+    env.pop("QT_QPA_PLATFORM", None)  # offscreen has no OpenGL for napari's canvas
+    if not os.environ.get("DISPLAY"):
+        xvfb = shutil.which("xvfb-run")
+        if xvfb is None:
+            pytest.skip("napari's canvas needs a display: no DISPLAY and no xvfb-run")
+        command = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["frames"] > 5 and report["frame_ms_positive"], report
+    assert report["loads"] > 0 and report["sync_loads"] == report["loads"], report
+    assert report["command"] == {"grid_visible": True} and report["grid"], report
+    assert report["tiles_level"] == report["layer_level"], report
+    assert report["detached"] and not report["producer_alive"], report
+    assert report["segments_at_start"] >= 6 and report["leftover"] == [], report
