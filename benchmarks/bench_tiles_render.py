@@ -27,11 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from bokeh.embed import file_html  # noqa: E402
 from bokeh.resources import INLINE  # noqa: E402
+from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-from tests.browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from webmon.tiles_extension import TileViewer  # noqa: E402
 
 CHANGED_FRACTION = 0.05

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 from bokeh.document import Document
-
-from tests.browser_util import (
+from browser_util import (
     BokehServerThread,
     blend,
     chromium_browser,
@@ -26,6 +25,7 @@ from tests.browser_util import (
     require_chromium,
     wait_for,
 )
+
 from webmon.tiles_extension import LOADING, SEEN, TileViewer, tiles_entry_to_inputs
 
 pytestmark = pytest.mark.browser
