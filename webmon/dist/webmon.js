@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("5456e56cd9") /* ./tile_viewer */;
+    var tile_viewer_1 = require("1ba2aa1bff") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"5456e56cd9": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"1ba2aa1bff": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -76,9 +76,10 @@
 :host { position: relative; }
 .wm-tiles { position: absolute; inset: 0; display: flex; flex-direction: column; overflow: hidden;
   user-select: none; font: 12px/1.4 system-ui, sans-serif; }
-.wm-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 14px; padding: 5px 8px;
+.wm-bar { display: flex; flex-direction: column; gap: 3px; padding: 5px 8px;
   background: #f6f6f6; color: #222; border-bottom: 1px solid #ddd; }
-.wm-title { font-weight: 600; }
+.wm-head { display: flex; align-items: center; gap: 8px; }
+.wm-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .wm-items { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 12px; }
 .wm-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
 .wm-count { color: #555; font-variant-numeric: tabular-nums; }
@@ -195,7 +196,7 @@
                 this.scene?.reset_view();
                 this.request_frame();
             });
-            const bar = (0, dom_1.div)({ class: "wm-bar" }, this.legend_title_el, this.build_legend(), reset);
+            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, reset), this.build_legend());
             this.update_legend_visibility();
             const stage = (0, dom_1.div)({ class: "wm-stage" });
             const root = (0, dom_1.div)({ class: "wm-tiles" }, bar, stage);
@@ -258,7 +259,7 @@
             // textContent, never innerHTML: the layer name comes from the producer.
             this.legend_title_el.textContent = `${name}level ${level} · ${rows} × ${cols} tiles`;
             if (counts != null && this.count_els.length > 0) {
-                counts.forEach((n, state) => this.count_els[state].textContent = `${n}`);
+                counts.forEach((n, state) => this.count_els[state].textContent = n.toLocaleString("en-US"));
             }
         }
         /** sRGB bytes of the tile colours, indexed by state code. */
@@ -61152,5 +61153,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"5456e56cd9","tiles_extension/tile_scene":"cfda7ba339","tiles_extension/tile_grids":"797c74e277","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"1ba2aa1bff","tiles_extension/tile_scene":"cfda7ba339","tiles_extension/tile_grids":"797c74e277","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

@@ -24,9 +24,10 @@ const viewer_css = `
 :host { position: relative; }
 .wm-tiles { position: absolute; inset: 0; display: flex; flex-direction: column; overflow: hidden;
   user-select: none; font: 12px/1.4 system-ui, sans-serif; }
-.wm-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 14px; padding: 5px 8px;
+.wm-bar { display: flex; flex-direction: column; gap: 3px; padding: 5px 8px;
   background: #f6f6f6; color: #222; border-bottom: 1px solid #ddd; }
-.wm-title { font-weight: 600; }
+.wm-head { display: flex; align-items: center; gap: 8px; }
+.wm-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .wm-items { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 12px; }
 .wm-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
 .wm-count { color: #555; font-variant-numeric: tabular-nums; }
@@ -157,7 +158,8 @@ export class TileViewerView extends LayoutDOMView {
       this.scene?.reset_view()
       this.request_frame()
     })
-    const bar = div({class: "wm-bar"}, this.legend_title_el, this.build_legend(), reset)
+    const bar = div({class: "wm-bar"}, div({class: "wm-head"}, this.legend_title_el, reset),
+      this.build_legend())
     this.update_legend_visibility()
     const stage = div({class: "wm-stage"})
     const root = div({class: "wm-tiles"}, bar, stage)
@@ -234,7 +236,7 @@ export class TileViewerView extends LayoutDOMView {
     // textContent, never innerHTML: the layer name comes from the producer.
     this.legend_title_el.textContent = `${name}level ${level} · ${rows} × ${cols} tiles`
     if (counts != null && this.count_els.length > 0) {
-      counts.forEach((n, state) => this.count_els[state].textContent = `${n}`)
+      counts.forEach((n, state) => this.count_els[state].textContent = n.toLocaleString("en-US"))
     }
   }
 
