@@ -7,6 +7,8 @@ replaces its data source with a new state in which 5% of the tiles changed and d
 the page reports ``performance.now()`` around that ("main thread": what blocks the page), and
 around that plus a one-pixel ``readPixels``, which waits until WebGL has finished the frame
 ("update + frame").  "redraw" is a frame with nothing changed: what a pan or zoom costs.
+"level change" switches to a grid of half the rows and columns and back, each with its states,
+and draws.
 
 Each is measured, in the same run, for the three ``grid_renderer`` values: "shader" (the
 default: one quad, states in a texture), "instanced" (one InstancedMesh) and "mesh_per_tile"
@@ -99,7 +101,21 @@ async ([rows, cols, samples, fraction, budget_ms]) => {
     if (performance.now() - start > budget_ms && update_ms.length >= 3) break
     await new Promise((resolve) => setTimeout(resolve, 0))   // let the page breathe
   }
-  return {main_ms, update_ms, redraw_ms}
+  // Level changes: the grid halves (or doubles) its rows and columns, with new states.
+  const level_ms = []
+  const coarse = {row: new Int32Array(0), col: new Int32Array(0), state: new Uint8Array(0)}
+  for (let k = 0; k < 6; k++) {
+    const down = k % 2 == 0
+    const [r, c] = down ? [rows >> 1, cols >> 1] : [rows, cols]
+    const t0 = performance.now()
+    model.setv({level: down ? 1 : 0, shape_in_tiles: [r, c], image_shape: [r * 256, c * 256]})
+    model.source.data = down ? coarse : updates[updates.length - 1]
+    view.render_now()
+    finish()
+    level_ms.push(performance.now() - t0)
+    await new Promise((resolve) => setTimeout(resolve, 0))
+  }
+  return {main_ms, update_ms, redraw_ms, level_ms}
 }
 """
 
@@ -170,7 +186,8 @@ def main() -> int:
     print("Medians in ms.  vs mesh/tile = the mesh-per-tile baseline's update + frame time "
           "divided by this renderer's.\n")
     header = (f"{'tiles':>6} {'changed':>7}  {'renderer':<13} {'main thread':>11} "
-              f"{'update + frame':>14} {'redraw':>9} {'vs mesh/tile':>12} {'samples':>7}")
+              f"{'update + frame':>14} {'redraw':>9} {'level change':>12} {'vs mesh/tile':>12} "
+              f"{'samples':>7}")
     print(header)
     print("-" * len(header))
     for n, timings in results:
@@ -180,8 +197,9 @@ def main() -> int:
             main_ms = statistics.median(result["main_ms"])
             update = statistics.median(result["update_ms"])
             redraw = statistics.median(result["redraw_ms"])
+            level = statistics.median(result["level_ms"])
             print(f"{n:>6} {round(n * CHANGED_FRACTION):>7}  {renderer:<13} {main_ms:>11.2f} "
-                  f"{update:>14.2f} {redraw:>9.2f} {baseline / update:>11.1f}x "
+                  f"{update:>14.2f} {redraw:>9.2f} {level:>12.2f} {baseline / update:>11.1f}x "
                   f"{len(result['update_ms']):>7}")
     return 0
 
