@@ -54,11 +54,15 @@ def build(root: Path = EXTENSION_ROOT, *, install: bool = True) -> dict[str, obj
         _run([npm, "ci", "--no-audit", "--no-fund"], root)
     prune(root)
     print(f"+ bokeh build {root} --rebuild", flush=True)
-    if not bokeh_build(root, rebuild=True):
-        raise BuildError("bokeh build failed (see the compiler's messages above)")
+    try:
+        # bokeh build still writes a bundle when TypeScript reports errors; its exit code
+        # tells, and the record below is then left as it was, so the freshness test fails.
+        if not bokeh_build(root, rebuild=True):
+            raise BuildError("bokeh build failed (see the compiler's messages above)")
+    finally:
+        prune(root)
     if not (root / BUNDLE).is_file():
         raise BuildError(f"bokeh build wrote no {BUNDLE}")
-    prune(root)
     return write_record(root, bokeh_version=bokeh.__version__)
 
 
