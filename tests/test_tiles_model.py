@@ -3,10 +3,12 @@ helper converts producer state correctly, and the shipped bundle matches its sou
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
+import bokeh
 import numpy as np
 import pytest
 from bokeh.document import Document
@@ -228,6 +230,16 @@ def test_shipped_bundle_matches_its_sources() -> None:
         "the tile viewer bundle is stale: " + "; ".join(reasons)
         + ". Rebuild it with `python -m webmon.tiles_extension.build` and commit webmon/dist/."
     )
+
+
+def test_bundle_was_built_for_the_installed_bokeh() -> None:
+    # BokehJS has no version check of its own: an extension built against another version
+    # loads and then fails on whatever internal changed.
+    package = json.loads((freshness.EXTENSION_ROOT / "package.json").read_text())
+    assert package["dependencies"]["@bokeh/bokehjs"] == bokeh.__version__
+    assert freshness.read_record()["bokeh_version"] == bokeh.__version__
+    # No "main"/"module": with one, Bokeh's CDN mode would point pages at a CDN copy.
+    assert "main" not in package and "module" not in package
 
 
 def copy_extension(target: Path) -> Path:
