@@ -104,7 +104,7 @@ def test_each_tab_loads_without_errors_and_its_sources_grow(demo: str, page: Pag
     assert page.page.text_content("#webmon-producer-state") == "live"
 
     page.open(demo + "loader")
-    for name in ("loader-frame-times", "loader-chunk-loads-async"):
+    for name in ("loader-frame-times", "loader-chunk-loads"):
         page.grows(name)
     wait_until(lambda: page.length("loader-throughput") > 10, timeout=20, interval=0.2)
     wait_until(lambda: page.length("loader-levels") >= 1, timeout=20, interval=0.2)

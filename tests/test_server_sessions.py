@@ -26,10 +26,9 @@ def times_in_session_and_hub(dashboard, session) -> tuple[np.ndarray, np.ndarray
     """Chunk-load times in the session's sources, and in the hub's history, read together."""
     def read() -> tuple[np.ndarray, np.ndarray]:
         doc = session.document
-        parts = [np.asarray(doc.get_model_by_name(f"loader-chunk-loads-{mode}").data["time"])
-                 for mode in ("async", "sync")]
+        streamed = np.asarray(doc.get_model_by_name("loader-chunk-loads").data["time"])
         history = dashboard.hub.feed("fan").history(CHUNK_LOADS)
-        return np.sort(np.concatenate(parts)), history.latest(history.capacity)["time"] * 1000.0
+        return np.sort(streamed), history.latest(history.capacity)["time"] * 1000.0
 
     return call_on_loop(dashboard, read)
 

@@ -20,7 +20,9 @@ import pandas as pd
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
+    CDSView,
     ColumnDataSource,
+    CustomJSFilter,
     DataTable,
     Div,
     HoverTool,
@@ -54,11 +56,13 @@ from .common import (
     Every,
     empty_columns,
     epoch_ms,
+    lean,
+    share_time_axes,
     tidy,
     time_figure,
 )
 
-#: Points kept per point chart (and per sync/async series): ten seconds at 1,000 loads/s.
+#: Points kept per point chart: ten seconds at 1,000 loads/s.
 POINTS = 10_000
 #: Aggregations are recomputed this often.
 AGGREGATE_PERIOD_S = 1.0
@@ -70,10 +74,11 @@ RATE_SPAN_S = 60.0
 DISTRIBUTION_SPAN_S = 30.0
 HISTOGRAM_BINS = 40
 #: Per-level statistics cover at most this many of the newest loads.
-LEVEL_RECORDS = 50_000
+LEVEL_RECORDS = 20_000
 
-_CHUNK_COLUMNS = {"time": "f8", "load_ms": "f4", "nbytes": "f8", "layer": "u4", "level": "u2",
-                  "row": "i4", "col": "i4", "queued_ms": "f4"}
+# Only what the point charts draw and their hover shows: every column is one more binary
+# frame per tick for every open tab (layer and tile are in the per-level table instead).
+_CHUNK_COLUMNS = {"time": "f8", "load_ms": "f4", "nbytes": "f8", "sync": "u1", "level": "u2"}
 
 
 def _chunk_columns(records: np.ndarray) -> dict[str, np.ndarray]:
@@ -81,11 +86,8 @@ def _chunk_columns(records: np.ndarray) -> dict[str, np.ndarray]:
         "time": epoch_ms(records["time"]),
         "load_ms": np.ascontiguousarray(records["load_ms"]),
         "nbytes": records["nbytes"].astype(np.float64),
-        "layer": np.ascontiguousarray(records["layer"]),
+        "sync": np.ascontiguousarray(records["sync"]),
         "level": np.ascontiguousarray(records["level"]),
-        "row": np.ascontiguousarray(records["row"]),
-        "col": np.ascontiguousarray(records["col"]),
-        "queued_ms": np.ascontiguousarray(records["queued_ms"]),
     }
 
 
@@ -102,9 +104,17 @@ def _recent(session: Session, stream: str, span_s: float, most: int) -> np.ndarr
 
 # -- point charts ------------------------------------------------------------------------
 class FrameTimes:
-    """Milliseconds per drawn frame."""
+    """Milliseconds per drawn frame.
+
+    Frames come at display rate (60 a second); this chart streams them at most every
+    ``PERIOD_S``, which a ten-second window cannot tell apart and which saves each open tab
+    most of a websocket message per tick.
+    """
+
+    PERIOD_S = 0.1
 
     def __init__(self, session: Session) -> None:
+        self.every = Every(self.PERIOD_S)
         self.cursor = session.cursor(FRAME_TIMES, backfill=POINTS, limit=POINTS)
         self.source = ColumnDataSource(empty_columns({"time": "f8", "delta_ms": "f4"}),
                                        name="loader-frame-times")
@@ -112,9 +122,11 @@ class FrameTimes:
                           tooltips=[("time", "@time{%H:%M:%S.%3N}"),
                                     ("frame", "@delta_ms{0.0} ms")])
         fig.scatter("time", "delta_ms", source=self.source, size=3, color=PLAIN_COLOR)
-        self.root = fig
+        self.root = lean(fig)
 
     def update(self) -> None:
+        if not self.every.due():
+            return
         increment = self.cursor.read()
         if increment.reset:
             self.source.data = empty_columns({"time": "f8", "delta_ms": "f4"})
@@ -127,65 +139,68 @@ class FrameTimes:
 
 class ChunkLoads:
     """Milliseconds per chunk and bytes per chunk, one point per load, asynchronous
-    (worker) and synchronous (drawing thread) loads in two colours."""
+    (worker) and synchronous (drawing thread) loads in two colours.
+
+    One source for both charts and both kinds, split in the browser by a filter: every tick
+    costs each open tab one websocket message for all of it.
+    """
 
     def __init__(self, session: Session) -> None:
-        self.cursor = session.cursor(CHUNK_LOADS, backfill=2 * POINTS, limit=2 * POINTS)
-        self.async_source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS),
-                                             name="loader-chunk-loads-async")
-        self.sync_source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS),
-                                            name="loader-chunk-loads-sync")
+        self.cursor = session.cursor(CHUNK_LOADS, backfill=POINTS, limit=POINTS)
+        self.source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS), name="loader-chunk-loads")
+        views = {
+            mode: CDSView(filter=CustomJSFilter(
+                code=f"return Array.from(source.data.sync, (s) => s {op} 0);"))
+            for mode, op in (("async", "=="), ("sync", "!="))
+        }
         tooltips = [("time", "@time{%H:%M:%S.%3N}"), ("load", "@load_ms{0.00} ms"),
-                    ("queued", "@queued_ms{0.00} ms"), ("bytes", "@nbytes{0,0}"),
-                    ("layer", "@layer"), ("level", "@level"), ("tile", "(@row, @col)")]
+                    ("bytes", "@nbytes{0,0}"), ("level", "@level")]
         self.times = time_figure("Milliseconds per chunk", "ms", name="loader-chunk-ms-figure",
                                  tooltips=tooltips)
         self.sizes = time_figure("Bytes per chunk", "bytes", name="loader-chunk-bytes-figure",
                                  tooltips=tooltips)
         self.sizes.x_range = self.times.x_range
         for fig, y in ((self.times, "load_ms"), (self.sizes, "nbytes")):
-            fig.scatter("time", y, source=self.async_source, size=3, color=ASYNC_COLOR,
-                        legend_label="async (worker)")
-            fig.scatter("time", y, source=self.sync_source, size=4, color=SYNC_COLOR,
-                        marker="triangle", legend_label="sync (drawing thread)")
+            fig.scatter("time", y, source=self.source, view=views["async"], size=3,
+                        color=ASYNC_COLOR, legend_label="async (worker)")
+            fig.scatter("time", y, source=self.source, view=views["sync"], size=4,
+                        color=SYNC_COLOR, marker="triangle", legend_label="sync (drawing thread)")
             fig.legend.location = "top_left"
             fig.legend.click_policy = "hide"
             fig.legend.background_fill_alpha = 0.6
+            lean(fig)
         self.root = row(self.times, self.sizes, sizing_mode="stretch_width")
 
     def update(self) -> None:
         increment = self.cursor.read()
         if increment.reset:
-            self.async_source.data = empty_columns(_CHUNK_COLUMNS)
-            self.sync_source.data = empty_columns(_CHUNK_COLUMNS)
-        if not len(increment):
-            return
-        records = increment.records
-        is_sync = records["sync"] != 0
-        for source, part in ((self.async_source, records[~is_sync]),
-                             (self.sync_source, records[is_sync])):
-            if len(part):
-                source.stream(_chunk_columns(part), rollover=POINTS)
+            self.source.data = empty_columns(_CHUNK_COLUMNS)
+        if len(increment):
+            self.source.stream(_chunk_columns(increment.records), rollover=POINTS)
 
 
 # -- aggregations ------------------------------------------------------------------------
 def throughput_frame(records: np.ndarray, now: float | None = None) -> pd.DataFrame:
     """Loads per second and MB/s over time: loads binned every ``RATE_BIN_S``, summed over
     a rolling ``RATE_ROLLING_S`` window, over the last ``RATE_SPAN_S`` up to ``now``."""
-    times = pd.to_datetime(records["time"], unit="s")
-    frame = pd.DataFrame({"loads": np.ones(len(records)), "bytes": records["nbytes"]},
-                         index=times).sort_index()
-    end = pd.Timestamp(now if now is not None else float(records["time"].max()), unit="s")
-    bin_width = pd.Timedelta(seconds=RATE_BIN_S)
-    start = end - pd.Timedelta(seconds=RATE_SPAN_S)
-    grid = pd.date_range(start.floor(bin_width), end.floor(bin_width), freq=bin_width)
-    binned = frame.resample(bin_width).sum().reindex(grid, fill_value=0.0)
-    rolled = binned.rolling(pd.Timedelta(seconds=RATE_ROLLING_S)).sum() / RATE_ROLLING_S
+    end = float(records["time"].max()) if now is None else now
+    bins = int(round(RATE_SPAN_S / RATE_BIN_S))
+    last_bin = int(np.floor(end / RATE_BIN_S))
+    # Bin index of each load, counted back from the newest bin; older loads fall outside.
+    index = (last_bin - np.floor(records["time"] / RATE_BIN_S).astype(np.int64))
+    inside = (index >= 0) & (index < bins)
+    position = bins - 1 - index[inside]
+    frame = pd.DataFrame({"bin": position, "bytes": records["nbytes"][inside].astype(np.float64)})
+    grouped = frame.groupby("bin")["bytes"].agg(["size", "sum"])
+    binned = grouped.reindex(range(bins), fill_value=0).astype(np.float64)
+    window = int(round(RATE_ROLLING_S / RATE_BIN_S))
+    rolled = binned.rolling(window, min_periods=1).sum() / RATE_ROLLING_S
     # Label each rolling sum with the end of its last bin.
+    bin_ends = (last_bin - bins + 1 + np.arange(bins) + 1) * RATE_BIN_S
     return pd.DataFrame({
-        "time": (rolled.index + bin_width).astype("int64") / 1e6,
-        "loads_per_s": rolled["loads"].to_numpy(),
-        "mb_per_s": rolled["bytes"].to_numpy() / 1e6,
+        "time": bin_ends * 1000.0,
+        "loads_per_s": rolled["size"].to_numpy(),
+        "mb_per_s": rolled["sum"].to_numpy() / 1e6,
     })
 
 
@@ -200,10 +215,9 @@ def level_statistics(records: np.ndarray, layer_names: Mapping[int, str]) -> pd.
         "sync": records["sync"] != 0,
     })
     grouped = frame.groupby(["layer", "level"], sort=True)
-    stats = grouped["load_ms"].agg(
-        loads="size", mean_ms="mean", p50_ms="median",
-        p95_ms=lambda s: s.quantile(0.95), max_ms="max",
-    )
+    stats = grouped["load_ms"].agg(["size", "mean", "median", "max"]).rename(columns={
+        "size": "loads", "mean": "mean_ms", "median": "p50_ms", "max": "max_ms"})
+    stats["p95_ms"] = grouped["load_ms"].quantile(0.95)
     stats["mb"] = grouped["nbytes"].sum() / 1e6
     stats["sync"] = grouped["sync"].sum().astype(np.int64)
     stats["async"] = stats["loads"] - stats["sync"]
@@ -214,17 +228,18 @@ def level_statistics(records: np.ndarray, layer_names: Mapping[int, str]) -> pd.
 
 def mode_summary(records: np.ndarray) -> pd.DataFrame:
     """Synchronous versus asynchronous loads: count, mean and 95th percentile of load time,
-    megabytes."""
-    frame = pd.DataFrame({
-        "mode": np.where(records["sync"] != 0, "sync", "async"),
-        "load_ms": records["load_ms"].astype(np.float64),
-        "nbytes": records["nbytes"].astype(np.float64),
-    })
-    grouped = frame.groupby("mode")
-    summary = grouped["load_ms"].agg(loads="size", mean_ms="mean",
-                                     p95_ms=lambda s: s.quantile(0.95))
-    summary["mb"] = grouped["nbytes"].sum() / 1e6
-    return summary.reindex(["async", "sync"]).fillna(0.0).reset_index()
+    megabytes.  Two groups only: boolean masks are much cheaper than a groupby here."""
+    is_sync = records["sync"] != 0
+    rows = []
+    for mode, mask in (("async", ~is_sync), ("sync", is_sync)):
+        load_ms = records["load_ms"][mask].astype(np.float64)
+        rows.append({
+            "mode": mode, "loads": int(mask.sum()),
+            "mean_ms": float(load_ms.mean()) if len(load_ms) else 0.0,
+            "p95_ms": float(np.percentile(load_ms, 95)) if len(load_ms) else 0.0,
+            "mb": float(records["nbytes"][mask].sum()) / 1e6,
+        })
+    return pd.DataFrame(rows)
 
 
 def load_histogram(records: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, np.ndarray]:
@@ -304,7 +319,7 @@ class Throughput(_Aggregate):
         fig.legend.location = "top_left"
         fig.legend.background_fill_alpha = 0.6
         self.mb_range = fig.extra_y_ranges["mb"]
-        self.root = fig
+        self.root = lean(fig)
 
     def update(self) -> None:
         if not self._due():
@@ -346,7 +361,7 @@ class LoadTimeHistogram(_Aggregate):
                                           ("async", "@async{0}"), ("sync", "@sync{0}")]))
         fig.legend.location = "top_right"
         fig.legend.background_fill_alpha = 0.6
-        self.root = tidy(fig)
+        self.root = lean(tidy(fig))
 
     def update(self) -> None:
         if not self._due():
@@ -375,7 +390,7 @@ class SyncAsync(_Aggregate):
         fig.add_tools(HoverTool(tooltips=[("mode", "@mode"), ("loads", "@loads{0}"),
                                           ("mean", "@mean_ms{0.00} ms"),
                                           ("p95", "@p95_ms{0.00} ms"), ("volume", "@mb{0.0} MB")]))
-        self.root = tidy(fig)
+        self.root = lean(tidy(fig))
 
     @staticmethod
     def _columns(summary: pd.DataFrame | None) -> dict[str, Any]:
@@ -555,6 +570,7 @@ def build(session: Session) -> Any:
     modes = session.add(SyncAsync(session))
     levels = session.add(LevelStatistics(session))
     frames.root.x_range = chunks.times.x_range  # one sliding window for all point charts
+    share_time_axes(frames.root, chunks.times, chunks.sizes, throughput.root)
     return column(
         controls.root,
         row(frames.root, sizing_mode="stretch_width"),

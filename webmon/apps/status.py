@@ -21,7 +21,7 @@ from webmon.server import Session, Tab
 from webmon.server.hub import Feed
 from webmon.server.text import escape, format_duration
 
-from .common import PLAIN_COLOR, Every, empty_columns, epoch_ms, time_figure
+from .common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean, time_figure
 
 #: Tables refresh this often (their numbers are seconds and rates).
 TABLE_PERIOD_S = 1.0
@@ -141,6 +141,7 @@ class HubStats:
                           tooltips=[("time", "@time{%H:%M:%S.%3N}"), ("tick", "@tick_ms{0.00} ms"),
                                     ("sessions", "@sessions")])
         fig.line("time", "tick_ms", source=self.source, color=PLAIN_COLOR)
+        lean(fig)
         self.root = column(self.text, fig, sizing_mode="stretch_width")
 
     def update(self) -> None:

@@ -86,6 +86,8 @@ class Session:
         self._before_update: list[Callable[[], None]] = []
         self._pending = False
         self._closed = False
+        #: How many times the components were brought up to date.
+        self.updates = 0
         self._token = hub.connect(self._on_tick)
 
     # -- what components use -----------------------------------------------------------
@@ -136,10 +138,14 @@ class Session:
         self._pending = False
         if self._closed:
             return
+        self.updates += 1
         self.doc.hold("combine")
         try:
             for callback in self._before_update:
-                callback()
+                try:
+                    callback()
+                except Exception:
+                    log.exception("updating the header failed")
             for component in self._components:
                 try:
                     component.update()
