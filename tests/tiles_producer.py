@@ -1,0 +1,170 @@
+"""A small producer of the ``tiles`` state, run as a separate process by the tiles tab's
+tests.
+
+    python tiles_producer.py NAME [--layer-name TEXT] [--without COMMAND ...]
+                             [--fail-grid TEXT] [--camera-delay S]
+
+Two multiscale layers with known shapes (``LAYERS`` below); layer 1 starts at level 1.  It
+publishes ``tiles`` only while a subscriber wants it (as the demo and napari adapter do),
+``camera``, ``loader`` (``paused``, ``grid_visible``), ``wanted`` (``{"tiles": bool}``, so a
+test can see when interest ends) and the ``chunk_loads`` records in ``INITIAL_LOADS``.
+Commands: ``set_camera``, ``show_grid``, ``pause``, ``resume`` (each can be left out with
+``--without``), and for tests ``set_level`` (layer 1's level) and ``load`` (append one load
+record).  Prints ``READY`` once published; stops (closing its Publisher) at stdin EOF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import threading
+import time
+from typing import Any
+
+from webmon import Publisher
+from webmon.schema import (
+    CAMERA,
+    CHUNK_DTYPE,
+    CHUNK_LOADS,
+    CMD_PAUSE,
+    CMD_RESUME,
+    CMD_SET_CAMERA,
+    CMD_SHOW_GRID,
+    LAYERS,
+    LOADER,
+    TILES,
+)
+
+TILE = 256
+#: layer id -> (level-0 shape, number of levels, level drawn at start)
+LAYERS_SPEC = {1: ((2048, 1536), 4, 1), 2: ((1000, 600), 2, 0)}
+#: (layer, level, row, col) of the loads recorded at start; one lies outside its grid.
+INITIAL_LOADS = [(1, 0, 0, 0), (1, 0, 0, 1), (1, 0, 1, 0), (1, 0, 7, 5), (1, 0, 0, 1),
+                 (1, 2, 1, 1), (2, 0, 3, 2), (1, 0, 99, 0)]
+#: Half the view's height and width, level-0 pixels.
+VIEW_HALF = (300.0, 400.0)
+
+
+def level_shapes(base: tuple[int, int], count: int) -> list[list[int]]:
+    return [[math.ceil(base[0] / 2**k), math.ceil(base[1] / 2**k)] for k in range(count)]
+
+
+def tiles_entry(name: str, base: tuple[int, int], count: int, level: int,
+                center: tuple[float, float]) -> dict[str, Any]:
+    shapes = level_shapes(base, count)
+    h, w = shapes[level]
+    rows, cols = math.ceil(h / TILE), math.ceil(w / TILE)
+    y0, x0 = max(center[0] - VIEW_HALF[0], 0.0), max(center[1] - VIEW_HALF[1], 0.0)
+    y1, x1 = min(center[0] + VIEW_HALF[0], base[0]), min(center[1] + VIEW_HALF[1], base[1])
+    span = TILE * 2**level
+    seen = [[r, c] for r in range(int(y0 // span), min(math.ceil(y1 / span), rows))
+            for c in range(int(x0 // span), min(math.ceil(x1 / span), cols))]
+    return {
+        "layer": name,
+        "tile_config": {"base_shape": list(base), "level_shapes": shapes, "level_index": level,
+                        "image_shape": [h, w], "shape_in_tiles": [rows, cols], "tile_size": TILE},
+        "tile_state": {"seen": seen, "loading": seen[:1], "loaded": seen[1:],
+                       "corners": [[y0, x0], [y1, x1]]},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--layer-name", default="image")
+    parser.add_argument("--without", nargs="*", default=[], help="commands not to register")
+    parser.add_argument("--fail-grid", metavar="TEXT",
+                        help="show_grid fails with this message")
+    parser.add_argument("--camera-delay", type=float, default=0.0, metavar="S",
+                        help="set_camera takes this long to answer")
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    names = {1: args.layer_name, 2: "labels"}
+    levels = {layer: spec[2] for layer, spec in LAYERS_SPEC.items()}
+    camera = {"center": [1024.0, 768.0], "zoom": 1.0, "angles": [0.0, 0.0, 90.0]}
+    loader = {"paused": False, "grid_visible": False}
+    dirty = threading.Event()
+
+    with Publisher(args.name, app="tiles-test-producer") as pub:
+        loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=1 << 12)
+        for layer, level, row, col in INITIAL_LOADS:
+            loads.append((time.time(), layer, level, row, col, 65536, 1.0, 0, 0.0))
+        pub.set_state(LAYERS, [{"id": layer, "name": names[layer], "type": "image",
+                                "visible": True, "shape": list(spec[0]), "multiscale": True,
+                                "data_level": levels[layer]}
+                               for layer, spec in LAYERS_SPEC.items()])
+        pub.set_state(CAMERA, camera)
+        pub.set_state(LOADER, loader)
+
+        def set_camera(center: Any = None, zoom: Any = None) -> dict:
+            time.sleep(args.camera_delay)
+            if center is not None:
+                y, x = (float(v) for v in center)
+                camera["center"] = [y, x]
+            if zoom is not None:
+                camera["zoom"] = float(zoom)
+            pub.set_state(CAMERA, camera)
+            dirty.set()
+            return {"camera": dict(camera)}
+
+        def set_loader(**changes: Any) -> dict:
+            loader.update(changes)
+            pub.set_state(LOADER, loader)
+            return dict(loader)
+
+        def show_grid(visible: Any) -> dict:
+            if args.fail_grid is not None:
+                raise ValueError(args.fail_grid)
+            if not isinstance(visible, bool):
+                raise ValueError(f"visible must be true or false, got {visible!r}")
+            set_loader(grid_visible=visible)
+            return {"grid_visible": visible}
+
+        def set_level(level: int) -> int:
+            if not 0 <= int(level) < LAYERS_SPEC[1][1]:
+                raise ValueError(f"no level {level}")
+            levels[1] = int(level)
+            dirty.set()
+            return levels[1]
+
+        def load(layer: int, level: int, row: int, col: int) -> int:
+            loads.append((time.time(), layer, level, row, col, 65536, 1.0, 0, 0.0))
+            return loads.written
+
+        commands = {
+            CMD_SET_CAMERA: set_camera,
+            CMD_SHOW_GRID: show_grid,
+            CMD_PAUSE: lambda: set_loader(paused=True),
+            CMD_RESUME: lambda: set_loader(paused=False),
+            "set_level": set_level,
+            "load": load,
+            "wait": lambda seconds: time.sleep(float(seconds)) or "waited",
+        }
+        for command, fn in commands.items():
+            if command not in args.without:
+                pub.register_command(command, fn)
+        print("READY", flush=True)
+
+        wanted = None
+        while not stop.is_set():
+            pub.poll()
+            now_wanted = pub.wanted(TILES)
+            if now_wanted != wanted:
+                wanted = now_wanted
+                pub.set_state("wanted", {"tiles": wanted})
+                dirty.set()
+            if wanted and dirty.is_set():
+                dirty.clear()
+                center = (camera["center"][0], camera["center"][1])
+                pub.set_state(TILES, {
+                    str(layer): tiles_entry(names[layer], spec[0], spec[1], levels[layer], center)
+                    for layer, spec in LAYERS_SPEC.items()})
+            time.sleep(0.005)
+
+
+if __name__ == "__main__":
+    main()
