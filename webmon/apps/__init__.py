@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from webmon.server import Tab
 
-from . import loader, status
+from . import loader, status, tiles
 
 TABS: tuple[Tab, ...] = (
     status.TAB,
     loader.TAB,
+    tiles.TAB,
 )
 
 __all__ = ["TABS"]
