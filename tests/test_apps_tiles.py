@@ -4,24 +4,20 @@ producer process (``tiles_producer.py``), on a real Bokeh server where replies m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from bokeh.client import pull_session
 from bokeh.document import Document
-from dashboard_helpers import child_env, stop_process, wait_until
-from tiles_producer import INITIAL_LOADS, tiles_entry
+from dashboard_helpers import wait_until
+from tiles_producer import INITIAL_LOADS, started, tiles_entry
 
 from webmon import Subscriber
 from webmon.apps import TABS, tiles
@@ -39,27 +35,11 @@ from webmon.server import hub as hub_module
 from webmon.server.serve import call_on_loop
 from webmon.tiles_extension import LOADED, tiles_entry_to_inputs
 
-SCRIPT = Path(__file__).resolve().parent / "tiles_producer.py"
 EVIL = "<img src=x onerror=alert(1)>"
 #: Layer 1 of the test producer: level-0 shape, levels, level drawn at start.
 BASE_1, LEVELS_1, START_LEVEL_1 = (2048, 1536), 4, 1
 BASE_2, LEVELS_2 = (1000, 600), 2
 START_CENTER = (1024.0, 768.0)
-
-
-@contextlib.contextmanager
-def tiles_producer(name: str, *args: str) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), name, *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env())
-    try:
-        line = proc.stdout.readline()
-        if line.strip() != "READY":
-            proc.kill()
-            raise RuntimeError(f"tiles producer did not start: {line!r} {proc.stderr.read()}")
-        yield proc
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture
@@ -175,7 +155,7 @@ def test_producer_state_line_is_escaped() -> None:
 
 # -- against a real producer ---------------------------------------------------------------
 def test_tab_follows_the_producer_and_redraws_only_on_new_versions(hub: Hub) -> None:
-    with tiles_producer("follow", "--layer-name", EVIL):
+    with started("follow", "--layer-name", EVIL):
         tab = Tab(hub, "follow")
         first = tiles_entry(EVIL, BASE_1, LEVELS_1, START_LEVEL_1, START_CENTER)
         tab.until(lambda: tab.tiles() == expected_tiles(first), "first picture")
@@ -211,7 +191,7 @@ def test_tab_follows_the_producer_and_redraws_only_on_new_versions(hub: Hub) -> 
 
 
 def test_layer_and_level_selection(hub: Hub) -> None:
-    with tiles_producer("select"):
+    with started("select"):
         tab = Tab(hub, "select")
         viewer = tab.viewer
         tab.until(lambda: len(viewer.source.data["row"]) > 0, "first picture")
@@ -310,12 +290,12 @@ def test_clicking_a_tile_centres_the_producer_camera_on_it() -> None:
         finally:
             hub.stop()
 
-    with tiles_producer("click"):
+    with started("click"):
         asyncio.run(scenario())
 
 
 def test_controls_for_commands_the_producer_lacks_are_disabled(hub: Hub) -> None:
-    with tiles_producer("napari-like", "--without", "pause", "resume", "set_camera"):
+    with started("napari-like", "--without", "pause", "resume", "set_camera"):
         tab = Tab(hub, "napari-like")
         tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
         assert tab.model("tiles-pause").disabled and tab.model("tiles-resume").disabled
@@ -339,7 +319,7 @@ def test_without_a_producer_everything_waits(hub: Hub) -> None:
 def test_a_producer_that_dies_leaves_its_last_picture(hub: Hub,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    with tiles_producer("mortal", "--layer-name", EVIL) as proc:
+    with started("mortal", "--layer-name", EVIL) as proc:
         tab = Tab(hub, "mortal")
         tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
         tab.until(lambda: not tab.model("tiles-pause").disabled, "controls enabled")
@@ -362,7 +342,7 @@ def test_a_producer_that_dies_leaves_its_last_picture(hub: Hub,
 def test_tiles_are_asked_for_only_while_the_tab_is_open(
         hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_module, "INTEREST_TIMEOUT_S", 0.3)
-    with tiles_producer("interest"), Subscriber("interest") as sub:
+    with started("interest"), Subscriber("interest") as sub:
         def wanted() -> bool | None:
             value, _version = sub.state("wanted")
             return value["tiles"] if isinstance(value, dict) else None
@@ -421,7 +401,7 @@ def test_served_as_a_tab_and_alone_and_listed() -> None:
 
 
 def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() -> None:
-    with tiles_producer("replies", "--fail-grid", EVIL, "--camera-delay", "1.0"), \
+    with started("replies", "--fail-grid", EVIL, "--camera-delay", "1.0"), \
             serve_in_thread(TABS, interval=0.05, producer="replies") as dashboard:
         hub = dashboard.hub
         wait_until(lambda: hub.feed("replies"), message="producer followed")
@@ -461,7 +441,7 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
 
 
 def test_grid_checkbox_follows_the_producer(hub: Hub) -> None:
-    with tiles_producer("grid"):
+    with started("grid"):
         tab = Tab(hub, "grid")
         grid = tab.model("tiles-show-grid")
         tab.until(lambda: "grid hidden" in tab.model("tiles-producer-state").text, "state")

@@ -11,16 +11,23 @@ test can see when interest ends) and the ``chunk_loads`` records in ``INITIAL_LO
 Commands: ``set_camera``, ``show_grid``, ``pause``, ``resume`` (each can be left out with
 ``--without``), and for tests ``set_level`` (layer 1's level) and ``load`` (append one load
 record).  Prints ``READY`` once published; stops (closing its Publisher) at stdin EOF.
+Tests start it with :func:`started`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+from dashboard_helpers import child_env, stop_process
 
 from webmon import Publisher
 from webmon.schema import (
@@ -44,6 +51,23 @@ INITIAL_LOADS = [(1, 0, 0, 0), (1, 0, 0, 1), (1, 0, 1, 0), (1, 0, 7, 5), (1, 0, 
                  (1, 2, 1, 1), (2, 0, 3, 2), (1, 0, 99, 0)]
 #: Half the view's height and width, level-0 pixels.
 VIEW_HALF = (300.0, 400.0)
+
+
+@contextlib.contextmanager
+def started(name: str, *args: str) -> Iterator[subprocess.Popen]:
+    """Run this script as a producer called ``name`` until the block ends (then close its
+    stdin, so it closes its Publisher and exits)."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), name, *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        line = proc.stdout.readline()
+        if line.strip() != "READY":
+            proc.kill()
+            raise RuntimeError(f"tiles producer did not start: {line!r} {proc.stderr.read()}")
+        yield proc
+    finally:
+        stop_process(proc)
 
 
 def level_shapes(base: tuple[int, int], count: int) -> list[list[int]]:

@@ -1,0 +1,282 @@
+"""The tiles tab in a real Chromium (Playwright, WebGL on SwiftShader) against ``webmon demo``:
+the canvas draws the demo's tiles and view, the picture follows the producer, a click on a
+tile centres the demo's camera on it, a picked level shows the loads recorded there; and
+against a test producer that dies: the last picture stays and the page says it is gone.
+
+Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fails.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_util import blend, chromium_browser, count_colors, hex_rgb, next_frames
+from dashboard_helpers import CommandProcess, wait_until
+from tiles_producer import started
+
+from webmon import Subscriber
+from webmon.apps import TABS
+from webmon.schema import CAMERA, LOADER
+from webmon.server import serve_in_thread
+
+pytestmark = pytest.mark.browser
+
+DEMO = "tilesdemo"
+SEEN = "#E11313"
+LOADED = "#4C78A8"
+VIEW = "#F5C542"
+BACKGROUND = "#202124"
+MODEL_JS = "Bokeh.documents[0].get_model_by_name('tiles-viewer')"
+VIEW_JS = f"Bokeh.index.find_one({MODEL_JS})"
+EVIL = '<img src=x onerror="window.__xss=1">'
+#: The demo's image: 65,536 pixels a side in 256-pixel tiles.
+BASE = 65536
+TILE = 256
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def demo_run(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``webmon demo`` on a free port with a runtime directory of its own; yields the
+    dashboard's URL and that directory."""
+    runtime = tmp_path_factory.mktemp("webmon-tiles-browser")
+    runtime.chmod(0o700)
+    with CommandProcess("demo", "--port", "0", "--name", DEMO, "--interval", "100ms",
+                        env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
+        yield webmon.url(timeout=90), runtime
+        assert webmon.terminate() == 0
+
+
+@pytest.fixture
+def demo(demo_run: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A subscriber to the demo (for its state and commands), the tour paused; yields
+    ``(url, subscriber)``."""
+    url, runtime = demo_run
+    monkeypatch.setenv("WEBMON_RUNTIME_DIR", str(runtime))
+    with Subscriber(DEMO) as sub:
+        sub.call("pause")
+        yield url, sub
+
+
+class TabPage:
+    """A page of the tiles tab that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.goto(url)
+        self.page.wait_for_function(
+            f"() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
+            f"{MODEL_JS} != null && {VIEW_JS}?.frames_drawn > 0 && "
+            f"{MODEL_JS}.source.get_length() > 0", timeout=60_000)
+
+    def js(self, expression: str) -> Any:
+        return self.page.evaluate(f"() => {expression}")
+
+    def text(self, name: str) -> str:
+        return self.js(f"Bokeh.documents[0].get_model_by_name('{name}').text")
+
+    def shot(self) -> bytes:
+        next_frames(self.page)
+        return self.page.locator("canvas").screenshot()
+
+    def wait(self, condition: str, timeout_ms: int = 20_000) -> None:
+        self.page.wait_for_function(f"() => {condition}", timeout=timeout_ms)
+
+    def tile_position(self, row: int, col: int) -> tuple[float, float]:
+        """Page coordinates of a tile's centre, for a square image at the initial view
+        (the image fills 1/1.1 of the canvas's shorter side, centred)."""
+        rows, cols = self.js(f"{MODEL_JS}.shape_in_tiles")
+        assert rows == cols, "the demo's image is square"
+        box = self.page.locator("canvas").bounding_box()
+        side = min(box["width"], box["height"]) / 1.1
+        left = box["x"] + (box["width"] - side) / 2
+        top = box["y"] + (box["height"] - side) / 2
+        return left + (col + 0.5) * side / cols, top + (row + 0.5) * side / rows
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Any]:
+    pages: list[TabPage] = []
+
+    def open_(url: str) -> TabPage:
+        page = TabPage(browser, url)
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        page.close()
+    for page in pages:
+        assert page.errors == [], f"the page logged errors: {page.errors}"
+
+
+def color_centroid(page: Any, png: bytes, color: str, tolerance: int = 10
+                   ) -> tuple[int, float, float]:
+    """How many pixels of ``png`` are within ``tolerance`` of ``color``, and their mean x, y."""
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return tuple(page.evaluate(
+        """async ([url, [r, g, b], tol]) => {
+             const image = new Image()
+             image.src = url
+             await image.decode()
+             const canvas = document.createElement("canvas")
+             canvas.width = image.width
+             canvas.height = image.height
+             const ctx = canvas.getContext("2d")
+             ctx.drawImage(image, 0, 0)
+             const px = ctx.getImageData(0, 0, image.width, image.height).data
+             let n = 0, sx = 0, sy = 0
+             for (let i = 0; i < px.length; i += 4) {
+               if (Math.abs(px[i] - r) <= tol && Math.abs(px[i + 1] - g) <= tol
+                   && Math.abs(px[i + 2] - b) <= tol) {
+                 const k = i / 4
+                 n++; sx += k % image.width; sy += Math.floor(k / image.width)
+               }
+             }
+             return [n, n ? sx / n : 0, n ? sy / n : 0]
+           }""",
+        [url, list(hex_rgb(color)), tolerance]))
+
+
+def zoom_for_level(level: int) -> float:
+    """A demo camera zoom at which the demo draws ``level``: the coarsest level whose pixels
+    in view still outnumber the canvas's on both axes (strictly)."""
+    return 0.9 / 2**level
+
+
+def move_camera(sub: Any, center: tuple[float, float], level: int) -> None:
+    sub.call("set_camera", center=list(center), zoom=zoom_for_level(level))
+
+
+def settled(tab: TabPage, level: int, center: tuple[float, float]) -> str:
+    """JS: the viewer shows ``level`` with the view centred on ``center`` (level-0 pixels)
+    and nothing loading any more."""
+    y, x = (c / 2**level for c in center)
+    return (f"(() => {{ const m = {MODEL_JS}; const r = m.view_rect;"
+            f" return m.level == {level} && r != null"
+            f" && Math.abs((r[0] + r[2]) / 2 - {y}) < 1 && Math.abs((r[1] + r[3]) / 2 - {x}) < 1"
+            f" && !Array.from(m.source.data.state).includes(2)"
+            f" && {VIEW_JS}.frames_drawn > 0; }})()")
+
+
+def test_draws_the_demo_tiles_and_view_rectangle(demo: Any, open_tab: Any) -> None:
+    url, sub = demo
+    center = (20000.0, 30000.0)
+    move_camera(sub, center, 4)
+    tab = open_tab(url + "tiles")
+    tab.wait(settled(tab, 4, center))
+    view = {f"view_over_{name}": blend(VIEW, 0.8, under)
+            for name, under in [("background", BACKGROUND), ("seen", SEEN), ("loaded", LOADED),
+                                ("idle", "#A3A2A0")]}
+    counts = count_colors(tab.page, tab.shot(), {"seen": hex_rgb(SEEN), **view})
+    # Level 4 is 16 x 16 tiles; the view holds about 4 x 5 of them, each ~35 px a side.
+    assert counts["seen"] > 10 * 600, counts
+    assert sum(v for k, v in counts.items() if k.startswith("view_over_")) > 200, counts
+    layer = tab.js("Bokeh.documents[0].get_model_by_name('tiles-layer').options")
+    assert layer == [["1", "procedural (layer 1)"]]
+    assert "in view" in tab.text("tiles-counts")
+    assert "following the producer" in tab.text("tiles-note")
+
+
+def test_producer_state_changes_change_the_picture(demo: Any, open_tab: Any) -> None:
+    url, sub = demo
+    tab = open_tab(url + "tiles")
+    first_center, second_center = (12000.0, 12000.0), (52000.0, 44000.0)
+    move_camera(sub, first_center, 4)
+    tab.wait(settled(tab, 4, first_center))
+    first = tab.shot()
+    n1, x1, y1 = color_centroid(tab.page, first, SEEN)
+    move_camera(sub, second_center, 4)
+    tab.wait(settled(tab, 4, second_center))
+    second = tab.shot()
+    n2, x2, y2 = color_centroid(tab.page, second, SEEN)
+    assert second != first
+    assert n1 > 1000 and n2 > 1000, (n1, n2)
+    # The tiles in view moved down and to the right, as the camera did (+Y is down).
+    box = tab.page.locator("canvas").bounding_box()
+    side = min(box["width"], box["height"]) / 1.1
+    expected_dx = (second_center[1] - first_center[1]) / BASE * side
+    expected_dy = (second_center[0] - first_center[0]) / BASE * side
+    assert abs((x2 - x1) - expected_dx) < 0.15 * expected_dx, (x1, x2, expected_dx)
+    assert abs((y2 - y1) - expected_dy) < 0.15 * expected_dy, (y1, y2, expected_dy)
+
+
+def test_clicking_a_tile_centres_the_demo_camera_on_it(demo: Any, open_tab: Any) -> None:
+    url, sub = demo
+    center = (32768.0, 32768.0)
+    move_camera(sub, center, 4)
+    tab = open_tab(url + "tiles")
+    tab.wait(settled(tab, 4, center))
+    row, col = 3, 12
+    tab.page.mouse.click(*tab.tile_position(row, col))
+    expected = [(row + 0.5) * TILE * 16, (col + 0.5) * TILE * 16]
+
+    def camera_center() -> Any:
+        value, _version = sub.state(CAMERA)
+        return value["center"] if value else None
+
+    wait_until(lambda: camera_center() == expected, timeout=10, interval=0.1,
+               message=f"the demo's camera centred on tile {row, col} at {expected}")
+    tab.wait("Bokeh.documents[0].get_model_by_name('tiles-reply').text"
+             ".startsWith('set_camera →')")
+    assert tab.js(f"{MODEL_JS}.clicked_tile") == [row, col, 4]
+    # The view rectangle follows the camera to the clicked tile.
+    tab.wait(settled(tab, 4, tuple(expected)))
+
+
+def test_a_picked_level_shows_the_loads_recorded_there(demo: Any, open_tab: Any) -> None:
+    url, sub = demo
+    center = (40000.0, 24000.0)
+    move_camera(sub, center, 5)  # the demo loads the level-5 tiles of this view...
+    wait_until(lambda: (sub.state(LOADER)[0] or {}).get("in_flight") == 0, timeout=20,
+               interval=0.1, message="level 5 loaded")
+    move_camera(sub, center, 4)  # ...then draws level 4
+    tab = open_tab(url + "individual-tiles")
+    tab.wait(settled(tab, 4, center))
+    label = tab.js("Bokeh.documents[0].get_model_by_name('tiles-level').options"
+                   ".find(([value]) => value == '5')[1]")
+    tab.page.select_option("select[name=tiles-level]", label=label)
+    tab.wait(f"{MODEL_JS}.level == 5")
+    assert "Showing level 5, not the producer's level (4)" in tab.text("tiles-note")
+    states = tab.js(f"Array.from({MODEL_JS}.source.data.state)")
+    assert states and set(states) == {1}, "only loaded tiles are known at a picked level"
+    counts = count_colors(tab.page, tab.shot(), {"loaded": hex_rgb(LOADED)})
+    assert counts["loaded"] > 10 * 150, counts  # level 5: 32 x 32 tiles of ~17 px
+
+
+def test_escaped_names_and_a_producer_that_dies(browser: Any, open_tab: Any) -> None:
+    with serve_in_thread(TABS, interval=0.1) as dashboard:
+        with started("mortal", "--layer-name", EVIL) as proc:
+            wait_until(lambda: dashboard.hub.feed("mortal"), message="producer followed")
+            tab = open_tab(dashboard.url + "tiles")
+            options = tab.page.locator("select[name=tiles-layer] option").all_text_contents()
+            assert f"{EVIL} (layer 1)" in options
+            assert tab.page.locator(".wm-title").inner_text().startswith(EVIL)
+            before = tab.shot()
+            proc.kill()
+            proc.wait()
+        tab.wait("Bokeh.documents[0].get_model_by_name('tiles-note').text"
+                 ".includes('is gone')", timeout_ms=15_000)
+        assert tab.page.get_by_text("Producer mortal is gone: this is its last picture."
+                                    ).is_visible()
+        assert tab.js("document.getElementById('webmon-producer-state').textContent") == "gone"
+        assert tab.shot() == before
+        assert tab.js("Bokeh.documents[0].get_model_by_name('tiles-pause').disabled")
+        assert tab.js("window.__xss") is None
+        assert tab.page.locator("img[src='x']").count() == 0
+        tab.close()  # before the server stops, which the page would log as an error
