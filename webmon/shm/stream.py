@@ -17,6 +17,7 @@ records lost always equals the records written.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
 from dataclasses import dataclass
@@ -102,12 +103,24 @@ class StreamWriter:
         record_struct = struct_for(dt, padded)
         # One struct packs the record and its sequence word together when numpy's layout
         # allows it; otherwise numpy packs the record and the sequence word is added after.
-        self._struct = (struct.Struct(record_struct.format + "Q") if record_struct else None)
+        self._pack = (struct.Struct(record_struct.format + "Q").pack_into if record_struct
+                      else self._pack_with_numpy)
         self._scratch = bytearray(self._ring.slot_dtype.itemsize)
         self._checked = memoryview(self._scratch)[: padded + 8]  # record words + seq word
-        self._check_at = padded + 8
+        self._check_cell = ctypes.c_uint64.from_buffer(self._scratch, padded + 8)
+        # Everything append touches, bound once: it runs on the producer's hot path.
         self._slot_size = len(self._scratch)
+        self._capacity = capacity
+        self._buf = seg.buf
+        self._counter = self._ring.counter
         self._base = layout.STREAM_HEADER
+
+    def _pack_with_numpy(self, scratch: bytearray, offset: int, *fields_and_seq: object
+                         ) -> None:
+        *fields, seq = fields_and_seq
+        dt = self._ring.dtype
+        scratch[offset: offset + dt.itemsize] = np.array([tuple(fields)], dt).tobytes()
+        _U64.pack_into(scratch, self._ring.padded, seq)
 
     @classmethod
     def create(cls, name: str, seg_name: str, dt: np.dtype, capacity: int) -> StreamWriter:
@@ -139,29 +152,23 @@ class StreamWriter:
 
     def append(self, record: tuple | np.void) -> None:
         """Append one record, given as a tuple in dtype field order (or a numpy row)."""
-        ring = self._ring
-        scratch = self._scratch
         with self._lock:
             n = self._count
             # Pack into private scratch first: a bad record raises here, before any byte of
             # the shared slot (which still holds record n - capacity) is touched.
             try:
-                if self._struct is not None:
-                    self._struct.pack_into(scratch, 0, *record, n | SINGLE_BIT)
-                else:
-                    scratch[: ring.dtype.itemsize] = np.array([record], ring.dtype).tobytes()
-                    _U64.pack_into(scratch, ring.padded, n | SINGLE_BIT)
+                self._pack(self._scratch, 0, *record, n | SINGLE_BIT)
             except (struct.error, TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(
                     f"record {record!r} does not fit stream {self.name!r} with dtype "
-                    f"{ring.dtype}: {exc}"
+                    f"{self._ring.dtype}: {exc}"
                 ) from None
-            _U64.pack_into(scratch, self._check_at, single_check(self._checked))
-            off = self._base + (n % ring.capacity) * self._slot_size
-            ring.seg.buf[off: off + self._slot_size] = scratch
+            self._check_cell.value = single_check(self._checked)
+            off = self._base + (n % self._capacity) * self._slot_size
+            self._buf[off: off + self._slot_size] = self._scratch
             # Publish after the slot is written; readers still verify the slot itself.
             self._count = n + 1
-            ring.counter.value = n + 1
+            self._counter.value = n + 1
 
     def extend(self, records: np.ndarray) -> None:
         """Append a 1-d structured array of exactly this stream's dtype."""
@@ -197,6 +204,7 @@ class StreamWriter:
             ring.counter.value = n0 + total
 
     def close(self) -> None:
+        self._buf = self._counter = self._check_cell = self._checked = None
         self._ring.release()
         self._ring.seg.close()
 
