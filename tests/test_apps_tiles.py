@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from bokeh.client import pull_session
 from bokeh.document import Document
-from dashboard_helpers import wait_until
+from dashboard_helpers import producer, wait_until
 from tiles_producer import INITIAL_LOADS, started, tiles_entry
 
 from webmon import Subscriber
@@ -453,3 +453,19 @@ def test_grid_checkbox_follows_the_producer(hub: Hub) -> None:
         # Following the producer's setting sends no command back.
         assert tab.model("tiles-reply").text == ""
         assert hub.feed("grid").state(LOADER)[0]["grid_visible"] is True
+
+
+def test_choosing_a_producer_without_tiles_empties_the_viewer(hub: Hub) -> None:
+    with started("withtiles"), producer("plain", "--rate", "10"):
+        tab = Tab(hub, "withtiles")
+        tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
+        tab.session.choose("plain")
+        tab.until(lambda: "publishes no multiscale layers" in tab.model("tiles-note").text,
+                  "the page says the producer has no tiles")
+        assert len(tab.viewer.source.data["row"]) == 0
+        assert tab.viewer.shape_in_tiles == (0, 0) and tab.viewer.layer_name == ""
+        assert tab.model("tiles-layer").options == []
+        assert tab.model("tiles-counts").text == ""
+        # Back to the first: its picture again.
+        tab.session.choose("withtiles")
+        tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "picture again")

@@ -25,7 +25,7 @@ from webmon.schema import CHUNK_LOADS, TILE_LOADED, TILE_LOADING, TILE_SEEN, TIL
 from webmon.server import Session, Tab
 from webmon.server.hub import DEFAULT_HISTORY
 from webmon.server.text import escape
-from webmon.tiles_extension import TileViewer, tiles_entry_to_inputs
+from webmon.tiles_extension import TileViewer, TileViewerInputs, tiles_entry_to_inputs
 from webmon.tiles_extension.inputs import LOADED_COLOR, LOADING_COLOR, SEEN_COLOR
 
 from .tiles_controls import TileCommands
@@ -36,6 +36,13 @@ FOLLOW = "follow"
 #: Size of the viewer in the tab; it stretches to the page's width.
 VIEWER_HEIGHT = 640
 SIDE_WIDTH = 340
+
+#: An empty picture, for a producer that has no tiles state (yet).
+_NOTHING = TileViewerInputs(
+    data={"row": np.zeros(0, np.int32), "col": np.zeros(0, np.int32),
+          "state": np.zeros(0, np.uint8)},
+    layer_name="", level=0, shape_in_tiles=(0, 0), image_shape=(0, 0), tile_size=256,
+    view_rect=None)
 
 _NOTE_STYLE = "padding:0.4em 0.6em;border-radius:4px;"
 _PICKED_STYLE = _NOTE_STYLE + "background:#fff3cd;border:1px solid #f5c542;"
@@ -87,6 +94,7 @@ class TilesPanel:
         self._shown: tuple[Any, ...] | None = None
         self._shown_level: LevelInfo | None = None
         self._shown_size = 256
+        self._picture_generation: int | None = None  # the feed whose tiles the viewer shows
         side = column(self.layer, self.level, self.counts, self.note, self.controls.root,
                       width=SIDE_WIDTH, sizing_mode="stretch_height")
         self.root = row(self.viewer, side, sizing_mode="stretch_width")
@@ -182,12 +190,18 @@ class TilesPanel:
                 doc.unhold()
         self._shown_level = LevelInfo(inputs.level, inputs.image_shape, inputs.shape_in_tiles)
         self._shown_size = inputs.tile_size
+        self._picture_generation = self._generation
 
     def _show_missing(self, feed: Any) -> None:
         key = ("missing", self._generation, feed is not None and feed.alive)
         if key == self._shown:
             return
         self._shown = key
+        if self._picture_generation not in (None, self._generation):
+            # Another producer (or a restart) with no tiles yet: the picture is not its.
+            self.viewer.show(_NOTHING)
+            self._picture_generation = None
+            self._shown_level = None
         if feed is None:
             self.note.text = "<i>waiting for a producer</i>"
         elif not feed.alive:
