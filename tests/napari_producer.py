@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             begin = time.perf_counter()
             tour(viewer, begin - started, args.size)
             draw(viewer)
-            attachment.record_draw(begin, time.perf_counter())
-            attachment.poll()
+            attachment.record_draw(begin, time.perf_counter())  # also publishes when due
             next_frame = max(next_frame + 1.0 / FRAME_RATE, time.perf_counter())
             stop.wait(next_frame - time.perf_counter())
     finally:

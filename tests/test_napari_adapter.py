@@ -52,6 +52,13 @@ def tiles_of(att: Any, sub: Subscriber, layer_id: int = 1) -> dict[str, Any]:
     return value[str(layer_id)]
 
 
+def loads(att: Any, sub: Subscriber) -> np.ndarray:
+    """chunk_loads records new since the last read (the adapter publishes reads when it
+    publishes state: poll() does it now)."""
+    att.poll()
+    return sub.read(CHUNK_LOADS).records
+
+
 def call(att: Any, sub: Subscriber, command: str, **kwargs: Any) -> Any:
     """Call a command from another thread while this (napari's) thread polls, as the
     dashboard does from its own process."""
@@ -188,7 +195,7 @@ def test_numpy_pyramid_uses_256_pixel_tiles() -> None:
         entry = tiles_of(att, sub)
         assert entry["tile_config"]["tile_size"] == 256
         assert entry["tile_state"]["seen"] == expected_seen(layer, 256)
-        records = sub.read(CHUNK_LOADS).records
+        records = loads(att, sub)
         (r0, c0), (r1, c1) = np.asarray(layer.corner_pixels)
         at_level = records[records["level"] == layer.data_level]
         assert at_level["nbytes"].sum() == (r1 - r0 + 1) * (c1 - c0 + 1)
@@ -199,9 +206,9 @@ def test_numpy_pyramid_uses_256_pixel_tiles() -> None:
 def test_reads_produce_chunk_loads_with_exact_bytes() -> None:
     viewer, layer = make_viewer(dask_pyramid(16384))
     with attached(viewer) as (att, sub):
-        sub.read(CHUNK_LOADS)  # whatever napari read while the layer was added
+        loads(att, sub)  # whatever napari read while the layer was added
         look(viewer, (5000.0, 7000.0), 1.0)
-        records = sub.read(CHUNK_LOADS).records
+        records = loads(att, sub)
         level = layer.data_level
         ours = records[records["level"] == level]
         (r0, c0), (r1, c1) = np.asarray(layer.corner_pixels)
@@ -217,7 +224,7 @@ def test_reads_produce_chunk_loads_with_exact_bytes() -> None:
         # Any read of the layer's data is timed, mapped to the tiles it covers.
         block = np.asarray(layer.data[3][100:612, 250:300])
         assert block.shape == (512, 50)
-        direct = sub.read(CHUNK_LOADS).records
+        direct = loads(att, sub)
         assert direct["nbytes"].sum() == 512 * 50 and set(direct["level"].tolist()) == {3}
         got = {(int(r["row"]), int(r["col"])): int(r["nbytes"]) for r in direct}
         assert got == {(0, 0): 156 * 6, (0, 1): 156 * 44, (1, 0): 256 * 6, (1, 1): 256 * 44,
@@ -236,7 +243,7 @@ def test_async_slicing_reads_are_recorded_as_async() -> None:
     try:
         viewer, layer = make_viewer(dask_pyramid(16384))
         with attached(viewer) as (att, sub):
-            sub.read(CHUNK_LOADS)
+            loads(att, sub)
             look(viewer, (2000.0, 3000.0), 1.0)
             # A bare ViewerModel never applies async results (napari's QtViewer does), so
             # wait for the reads themselves, made on napari's slicing thread.
@@ -244,10 +251,10 @@ def test_async_slicing_reads_are_recorded_as_async() -> None:
             batches = []
             while time.monotonic() < deadline and not batches:
                 att.poll()
-                batches += [b for b in [sub.read(CHUNK_LOADS).records] if len(b)]
+                batches += [b for b in [loads(att, sub)] if len(b)]
                 time.sleep(0.01)
             time.sleep(0.2)  # the thumbnail read follows the data read on the same thread
-            records = np.concatenate([*batches, sub.read(CHUNK_LOADS).records])
+            records = np.concatenate([*batches, loads(att, sub)])
             assert len(records), "no read recorded"
             ours = records[records["level"] == layer.data_level]
             assert len(ours) and set(ours["sync"].tolist()) == {0}  # napari's slicing thread
@@ -273,13 +280,13 @@ def test_volume_tiles_use_the_displayed_axes() -> None:
         entry = tiles_of(att, sub)
         assert entry["tile_config"]["base_shape"] == [2048, 2048]
         assert entry["tile_config"]["tile_size"] == 128
-        records = sub.read(CHUNK_LOADS).records
+        records = loads(att, sub)
         ours = records[records["level"] == layer.data_level]
         (_, r0, c0), (_, r1, c1) = np.asarray(layer.corner_pixels)
         assert ours["nbytes"].sum() == (r1 - r0 + 1) * (c1 - c0 + 1) * 2  # one plane
         assert sorted(entry["tile_state"]["loaded"]) == sorted(entry["tile_state"]["seen"])
         viewer.dims.set_current_step(0, 3)  # another plane: its tiles are read afresh
-        records = sub.read(CHUNK_LOADS).records
+        records = loads(att, sub)
         assert len(records[records["level"] == layer.data_level]) == len(ours)
         dims, _ = sub.state("dims")
         att.poll()
@@ -305,7 +312,7 @@ def test_replaced_data_is_wrapped_and_restored() -> None:
         layer.data = new
         assert [level.array for level in layer.data] == new
         look(viewer, (300.0, 300.0), 1.0)
-        assert len(sub.read(CHUNK_LOADS).records) > 0
+        assert len(loads(att, sub)) > 0
         entry = tiles_of(att, sub)
         assert entry["tile_config"]["tile_size"] == 512
     assert all(a is b for a, b in zip(layer.data, new, strict=True))
@@ -367,17 +374,45 @@ def test_commands_change_the_model() -> None:
 
 
 def test_without_qt_commands_also_run_from_event_hooks() -> None:
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((50, 64, 64), np.uint8), name="stack")
+    with attached(viewer) as (att, sub):
+        result: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
+        thread.start()
+        step = 0
+        while thread.is_alive():  # only napari's events (a moving slider), no poll()
+            step = (step + 1) % 50
+            viewer.dims.set_current_step(0, step)
+            thread.join(0.005)
+        assert result["value"] == {"grid_visible": True} and grid(viewer).enabled
+
+
+def test_headless_frames_are_recorded_and_run_commands() -> None:
     viewer, _ = make_viewer(dask_pyramid(4096))
     with attached(viewer) as (att, sub):
         result: dict[str, Any] = {}
         thread = threading.Thread(
             target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
         thread.start()
-        cam = camera(viewer)
-        while thread.is_alive():  # only napari events, no poll()
-            cam.zoom = cam.zoom * 1.001
-            thread.join(0.005)
-        assert result["value"] == {"grid_visible": True} and grid(viewer).enabled
+        durations = []
+        while thread.is_alive() or len(durations) < 5:  # a headless frame loop, no poll()
+            started = time.perf_counter()
+            draw(viewer)
+            ended = time.perf_counter()
+            att.record_draw(started, ended)
+            durations.append((ended - started) * 1000.0)
+            time.sleep(0.01)
+        assert result["value"] == {"grid_visible": True}
+        records = sub.read("frame_times").records
+        assert len(records) == len(durations)
+        # the first frame follows no other: its record is the draw itself; then drawing
+        # continuously, each is the interval since the previous frame ended (> the sleep)
+        assert records["delta_ms"][0] == pytest.approx(durations[0], abs=0.01)
+        assert (records["delta_ms"][1:] >= 10.0).all()
 
 
 # -- detach ---------------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def test_loaded_tiles_keep_the_latest_plane_and_a_bound() -> None:
     loaded.add(0, ((4, 5),), np.array([2]), np.array([2]))  # another plane: start afresh
     assert loaded.tiles(0) == [[2, 2]]
     assert loaded.tiles(1) == []
+    assert loaded.missing(0, [[2, 2], [3, 3]]) == [[3, 3]]
 
 
 # -- wrappers -------------------------------------------------------------------------------
@@ -141,6 +142,7 @@ def test_numpy_level_reads_are_recorded_when_materialised() -> None:
     assert not sink.batches  # nothing materialised yet
     out = np.asarray(pending)
     np.testing.assert_array_equal(out, level[100:400, 250:])
+    assert not sink.batches and rec.drain() == 1  # queued, published on drain
     records = sink.records
     assert records["nbytes"].sum() == 300 * 250 * 2
     assert sorted(zip(records["row"].tolist(), records["col"].tolist(), strict=True)) == [
@@ -165,6 +167,7 @@ def test_dask_level_time_covers_the_compute_not_the_indexing() -> None:
     assert not sink.batches
     data = np.asarray(selection, dtype=np.float64)
     assert data.dtype == np.float64 and data.shape == (512, 512)
+    rec.drain()
     records = sink.records
     assert len(records) == 4
     assert set(records["nbytes"].tolist()) == {256 * 256 * 4}
@@ -179,11 +182,13 @@ def test_arrays_that_read_on_indexing_are_timed_there() -> None:
     timed = TimedArray(store, 0, rec)
     out = timed[0:128, 100:300]
     assert isinstance(out, np.ndarray) and store.reads == 1
+    rec.drain()
     records = sink.records
     assert records["nbytes"].sum() == 128 * 200
     assert sorted(records["col"].tolist()) == [0, 1, 2]
     whole = np.asarray(timed)  # np.asarray of the level itself reads it all
     np.testing.assert_array_equal(whole, data)
+    rec.drain()
     assert rec.reads == 2 and rec.bytes == 128 * 200 + 512 * 512
 
 
@@ -198,6 +203,7 @@ def test_reads_on_another_thread_are_async_with_queue_time() -> None:
     worker.start()
     worker.join()
     np.asarray(timed[0:10, 0:10])
+    assert rec.drain() == 2 and len(sink.batches) == 1  # one batch for both reads
     first, second = sink.records
     assert first["sync"] == 0 and first["queued_ms"] >= 29.0
     assert second["sync"] == 1 and second["queued_ms"] == 0.0
@@ -210,6 +216,57 @@ def test_wrappers_hide_dunders_of_the_wrapped_array() -> None:
     timed = TimedArray(level, 0, rec)
     assert not hasattr(timed, "__array_interface__")  # np.asarray must go through __array__
     np.asarray(timed)
+    rec.drain()
     assert sink.records["nbytes"].sum() == 300 * 300
     with pytest.raises(AttributeError):
         timed.no_such_attribute  # noqa: B018
+
+
+def test_a_whole_level_read_over_many_tiles() -> None:
+    store = ReadsOnIndexing(np.ones((1000, 1000), np.uint8), (16, 16))
+    rec, sink = recorder([store])
+    np.asarray(TimedArray(store, 0, rec))  # reads the whole level
+    rec.drain()
+    records = sink.records
+    assert len(records) == 63 * 63
+    assert records["nbytes"].sum() == 1000 * 1000
+    edge = records[(records["row"] == 62) & (records["col"] == 62)]
+    assert edge["nbytes"].tolist() == [8 * 8]
+    inner = records[(records["row"] < 62) & (records["col"] < 62)]
+    assert len(set(inner["load_ms"].tolist())) == 1  # equal shares of one measurement
+    assert edge["load_ms"][0] < inner["load_ms"][0]
+
+
+def test_unread_measurements_are_bounded() -> None:
+    level = np.zeros((10, 10), np.uint8)
+    rec, sink = recorder([level])
+    rec.MAX_PENDING = 5
+    timed = TimedArray(level, 0, rec)
+    for _ in range(8):
+        np.asarray(timed[0:2, 0:2])
+    assert rec.drain() == 5 and rec.dropped == 3 and len(sink.records) == 5
+
+
+def test_a_batch_of_reads_keeps_each_reads_totals() -> None:
+    from webmon.napari.tiles import Read, records_of
+
+    grid = TileGrid((0, 1), ((1000, 1000), (500, 500)), (256, 128))
+    reads = [
+        Read(grid, 0, (range(0, 300), range(0, 300)), 90_000, 1.0, 4.0, True, 0.0),
+        Read(grid, 1, (range(10, 20), range(0, 0)), 0, 2.0, 1.0, True, 0.0),  # empty
+        Read(grid, 1, None, 77, 3.0, 2.0, False, 5.0),  # unknown region
+        Read(grid, 1, (range(100, 400), range(120, 140)), 6_000, 4.0, 3.0, False, 1.0),
+    ]
+    records, offsets = records_of(reads, layer=9)
+    assert offsets.tolist() == [0, 4, 4, 5, 13]
+    first, unknown, last = records[0:4], records[4:5], records[5:13]
+    assert first["nbytes"].sum() == 90_000 and first["load_ms"].sum() == pytest.approx(4.0)
+    assert sorted(zip(first["row"].tolist(), first["col"].tolist(), strict=True)) == [
+        (0, 0), (0, 1), (1, 0), (1, 1)]
+    assert unknown.tolist() == [(3.0, 9, 1, -1, -1, 77, 2.0, 0, 5.0)]
+    # level 1, 128-pixel tiles; 1 byte per pixel read
+    heights, widths = {0: 28, 1: 128, 2: 128, 3: 16}, {0: 8, 1: 12}
+    assert {(int(r["row"]), int(r["col"])): int(r["nbytes"]) for r in last} == {
+        (row, col): h * w for row, h in heights.items() for col, w in widths.items()}
+    assert set(last["level"].tolist()) == {1} and set(last["sync"].tolist()) == {0}
+    assert last["queued_ms"].tolist() == [1.0] * 8 and set(last["time"].tolist()) == {4.0}

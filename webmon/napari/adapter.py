@@ -42,14 +42,29 @@ from webmon.schema import (
 
 from . import compat
 from .commands import ViewerCommands
-from .geometry import camera_level0, reference_layer, tile_axes, view_corners_level0
+from .geometry import (
+    TRANSFORM_EVENTS,
+    PlaneMaps,
+    camera_level0,
+    reference_layer,
+    tile_axes,
+    view_corners_level0,
+    view_world,
+)
 from .tiles import TileGrid
 from .timing import ReadRecorder, TimedArray
 
 logger = logging.getLogger(__name__)
 
-#: Event hooks publish state at most this often; the Qt timer and poll() flush the rest.
-STATE_PERIOD_S = 0.05
+#: State is published at most this often (10 Hz): by the Qt timer when Qt runs, else from
+#: the event hooks; Attachment.poll() publishes at once.
+STATE_PERIOD_S = 0.1
+#: Queued read measurements become chunk_loads records (and loaded tiles) at most this
+#: often: the work is per batch more than per read, so batches are kept few.
+DRAIN_PERIOD_S = 0.25
+#: The loader state's read counters change with every read: published at most this often
+#: (a setting changed by a command or in napari is published at once).
+LOADER_PERIOD_S = 1.0
 #: Without Qt, event hooks run pending commands at most this often.
 COMMAND_PERIOD_S = 1 / 30
 #: The Qt timer's period: commands and pending state, about 30 times a second.
@@ -59,7 +74,9 @@ IDLE_GAP_S = 0.25
 TILES_STATE_BYTES = 256 * 1024
 STREAM_CAPACITY = 65536
 
-_STATE_KEYS = (LAYERS, CAMERA, DIMS, LOADER, TILES)
+_STATE_KEYS = (LAYERS, DIMS, LOADER)
+#: Dims events after which dims, tile axes and world-to-pixel maps are recomputed.
+DIMS_EVENTS = ("ndim", "ndisplay", "order", "current_step")
 _attachments: dict[int, list[Attachment]] = {}
 
 
@@ -91,6 +108,8 @@ class _Track:
     connections: list[tuple[Any, Callable]] = field(default_factory=list)
     recorder: ReadRecorder | None = None
     wrapped: list[TimedArray] | None = None
+    tiles_key: tuple | None = None  # what the last tiles entry was computed from
+    tiles_entry: dict[str, Any] | None = None
 
 
 class Attachment:
@@ -120,12 +139,16 @@ class Attachment:
         self._published: dict[str, Any] = {}
         self._dirty: set[str] = set(_STATE_KEYS)
         self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
-        self._tiles_wanted = False
+        self._counts_changed = False
+        self._next_loader = 0.0
+        self._next_drain = 0.0
         self._next_flush = 0.0
         self._next_commands = 0.0
         self._busy = False
         self._failed_once = False
         self._tracks: dict[int, _Track] = {}
+        self._layers: tuple | None = None  # the viewer's layers in order, until they change
+        self._planes = PlaneMaps()
         self._next_id = 1
         self._connections: list[tuple[Any, Callable]] = []
         self._timer: Any = None
@@ -145,8 +168,13 @@ class Attachment:
         self._connect(layer_events.removed, self._on_layer_removed)
         self._connect(layer_events.moved, self._on_layers_reordered)
         self._connect(layer_events.reordered, self._on_layers_reordered)
-        self._connect(compat.camera(viewer).events, self._on_camera)
-        self._connect(viewer.dims.events, self._on_dims)
+        # No hook on the camera: a listener makes napari's evented camera check and emit
+        # on every move (about 0.1 ms each on a ViewerModel).  The camera state and the
+        # tiles in view are recomputed when state is published, and skipped if unchanged.
+        for name in DIMS_EVENTS:
+            emitter = getattr(viewer.dims.events, name, None)
+            if emitter is not None:
+                self._connect(emitter, self._on_dims)
         self._connect(compat.grid(viewer).events.enabled, self._on_loader_setting)
         self._connect(compat.async_setting_events(), self._on_loader_setting)
         for layer in viewer.layers:
@@ -205,15 +233,20 @@ class Attachment:
         self._connect(events.visible, self._on_layer_changed, track.connections)
         self._connect(events.name, self._on_layer_changed, track.connections)
         self._connect(events.set_data, self._on_layer_changed, track.connections)
+        for name in TRANSFORM_EVENTS:
+            emitter = getattr(events, name, None)  # units: napari >= 0.6
+            if emitter is not None:
+                self._connect(emitter, self._on_layer_moved, track.connections)
         if isinstance(layer, Image):
             self._connect(events.data, self._on_layer_data, track.connections)
-            for name in ("reload", "loaded", "locked_data_level"):
+            handlers = {"reload": self._on_reload, "loaded": self._on_layer_changed,
+                        "locked_data_level": self._on_loader_setting}
+            for name, handler in handlers.items():
                 emitter = getattr(events, name, None)  # locked_data_level: napari >= 0.7.1
                 if emitter is not None:
-                    handler = self._on_reload if name == "reload" else self._on_layer_changed
                     self._connect(emitter, handler, track.connections)
             self._wrap(track)
-        self._changed(LAYERS, TILES)
+        self._changed(LAYERS)
 
     def _untrack(self, layer: Any) -> None:
         track = self._tracks.pop(id(layer), None)
@@ -222,7 +255,8 @@ class Attachment:
         for emitter, callback in track.connections:
             _disconnect(emitter, callback)
         self._unwrap(track)
-        self._changed(LAYERS, TILES)
+        self._planes.forget(layer)
+        self._changed(LAYERS)
 
     def _wrap(self, track: _Track) -> None:
         """Follow a multiscale image layer's tiles, and time its reads by wrapping each of
@@ -275,28 +309,42 @@ class Attachment:
 
     # -- napari event hooks: cheap, never raise into napari -------------------------------
 
+    def _ordered_layers(self) -> tuple:
+        """``tuple(viewer.layers)``, kept until the list changes: iterating napari's layer
+        list costs microseconds per layer."""
+        if self._layers is None:
+            self._layers = tuple(self.viewer.layers)
+        return self._layers
+
     def _on_layer_inserted(self, event: Any) -> None:
+        self._layers = None
         self._guard(self._track, event.value)
         self._tick(commands=True)
 
     def _on_layer_removed(self, event: Any) -> None:
+        self._layers = None
         self._guard(self._untrack, event.value)
         self._tick(commands=True)
 
     def _on_layers_reordered(self, event: Any = None) -> None:
-        self._changed(LAYERS, TILES)
+        self._layers = None
+        self._changed(LAYERS)
         self._tick(commands=True)
 
     def _on_layer_changed(self, event: Any = None) -> None:
         # Also runs inside napari's slicing (set_data): no commands from here.
-        self._changed(LAYERS, TILES, LOADER)
+        self._changed(LAYERS)
+        self._tick(commands=False)
+
+    def _on_layer_moved(self, event: Any = None) -> None:
+        self._planes.invalidate()  # a layer's transform changed
         self._tick(commands=False)
 
     def _on_layer_data(self, event: Any) -> None:
         track = self._tracks.get(id(event.source))
         if track is not None:
             self._guard(self._wrap, track)
-        self._changed(LAYERS, TILES)
+        self._changed(LAYERS)
         self._tick(commands=False)
 
     def _on_reload(self, event: Any) -> None:
@@ -305,21 +353,18 @@ class Attachment:
         if track is not None and track.recorder is not None:
             track.recorder.requested_at = time.perf_counter()
 
-    def _on_camera(self, event: Any = None) -> None:
-        self._changed(CAMERA, TILES)
-        self._tick(commands=True)
-
     def _on_dims(self, event: Any = None) -> None:
         now = time.perf_counter()
         for track in self._tracks.values():  # a dims change queues a slice of every layer
             if track.recorder is not None:
                 track.recorder.requested_at = now
+        self._planes.invalidate()
         self._guard(self._update_axes)
-        self._changed(DIMS, TILES, CAMERA)
+        self._changed(DIMS)
         self._tick(commands=True)
 
     def _on_loader_setting(self, event: Any = None) -> None:
-        self._changed(LOADER)
+        self._changed(LOADER, LAYERS)
         self._tick(commands=True)
 
     def _on_read(self) -> None:
@@ -349,23 +394,27 @@ class Attachment:
             delta = ended - started
         self._guard(self._frames.append, (time.time(), delta * 1000.0))
         self.frames_recorded += 1
-        self._tick(commands=False)
+        self._tick(commands=True)  # between frames: outside napari's slicing
 
     def _on_timer(self) -> None:
         if compat.window_closed(self.viewer):
             self.detach()
             return
-        self.poll()
+        self._run_commands()
+        now = time.perf_counter()
+        if now >= self._next_flush:
+            self._flush(now)
 
     def _changed(self, *keys: str) -> None:
         self._dirty.update(keys)
 
     def _tick(self, commands: bool) -> None:
-        """The cheap per-event check: run commands and publish only when due."""
-        if self._closed or self._busy:
+        """The cheap per-event check: without Qt, run commands and publish when due.  With
+        Qt the timer does both, so nothing is published from inside napari's draws."""
+        if self._closed or self._busy or self._timer is not None:
             return
         now = time.perf_counter()
-        if commands and self._timer is None and now >= self._next_commands:
+        if commands and now >= self._next_commands:
             self._next_commands = now + COMMAND_PERIOD_S
             self._run_commands()
         if now >= self._next_flush:
@@ -396,7 +445,7 @@ class Attachment:
         if self._closed:
             return 0
         ran = self._run_commands()
-        self._flush(time.perf_counter())
+        self._flush(time.perf_counter(), force=True)
         return ran
 
     def _run_commands(self) -> int:
@@ -411,24 +460,35 @@ class Attachment:
         finally:
             self._busy = False
 
-    def _flush(self, now: float) -> None:
+    def _flush(self, now: float, force: bool = False) -> None:
+        """Publish what changed: the keys marked by napari's events, and the camera and the
+        tiles in view (if wanted), which are recomputed each time and compared instead.
+        Read counters wait for ``LOADER_PERIOD_S`` unless ``force``."""
         if self._closed or self._busy:
             return
         self._busy = True
         try:
             self._next_flush = now + STATE_PERIOD_S
-            if self._reads_dirty:
-                self._reads_dirty = False
-                self._dirty.update((TILES, LOADER))
+            if self._reads_dirty and (force or now >= self._next_drain):
+                self._reads_dirty = False  # cleared first: a read meanwhile sets it again
+                self._next_drain = now + DRAIN_PERIOD_S
+                for track in self._tracks.values():
+                    if track.recorder is not None:
+                        self._guard(track.recorder.drain)
+                self._counts_changed = True
+            if self._counts_changed and (force or now >= self._next_loader):
+                self._dirty.add(LOADER)
+            if LOADER in self._dirty:
+                self._counts_changed = False
+                self._next_loader = now + LOADER_PERIOD_S
             dirty, self._dirty = self._dirty, set()
-            for key, value_of in ((LAYERS, self.layers_state), (CAMERA, self.camera_state),
-                                  (DIMS, self.dims_state), (LOADER, self.loader_state)):
+            for key, value_of in ((LAYERS, self.layers_state), (DIMS, self.dims_state),
+                                  (LOADER, self.loader_state)):
                 if key in dirty:
                     self._guard(self._publish, key, value_of)
-            wanted = self.pub.wanted(TILES)
-            if wanted and (TILES in dirty or not self._tiles_wanted):
+            self._guard(self._publish, CAMERA, self.camera_state)
+            if self.pub.wanted(TILES):
                 self._guard(self._publish, TILES, self.tiles_state)
-            self._tiles_wanted = wanted
         finally:
             self._busy = False
 
@@ -453,7 +513,7 @@ class Attachment:
 
     def layers_state(self) -> list[dict[str, Any]]:
         out = []
-        for layer in self.viewer.layers:
+        for layer in self._ordered_layers():
             track = self._tracks.get(id(layer))
             if track is None:
                 continue
@@ -470,7 +530,9 @@ class Attachment:
         return out
 
     def camera_state(self) -> dict[str, Any]:
-        return camera_level0(self.viewer, reference_layer(self.viewer))
+        layer = reference_layer(self._ordered_layers())
+        plane = None if layer is None else self._planes.get(self.viewer, layer)
+        return camera_level0(self.viewer, plane)
 
     def dims_state(self) -> dict[str, Any]:
         dims = self.viewer.dims
@@ -495,13 +557,14 @@ class Attachment:
             "sync_reads": sum(r.sync_reads for r in recorders),
             "loads": sum(r.tiles for r in recorders),
             "bytes": sum(r.bytes for r in recorders),
+            "reads_dropped": sum(r.dropped for r in recorders),
             "grid_visible": bool(compat.grid(self.viewer).enabled),
             "locked_levels": locked,
         }
 
     def tiles_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for layer in self.viewer.layers:
+        for layer in self._ordered_layers():
             track = self._tracks.get(id(layer))
             if track is None or track.recorder is None:
                 continue
@@ -511,23 +574,29 @@ class Attachment:
     def _tiles_entry(self, track: _Track) -> dict[str, Any]:
         layer, grid = track.layer, track.recorder.grid
         level = int(layer.data_level)
-        ra, ca = grid.axes
         corner = np.asarray(layer.corner_pixels)
+        pending = not getattr(layer, "loaded", True)
+        # Everything the entry depends on, cheap to gather: unchanged, the entry is reused.
+        key = (level, corner.tobytes(), track.recorder.loaded.version, pending, layer.name,
+               grid, view_world(self.viewer), self.viewer.dims.ndisplay)
+        if key == track.tiles_key and track.tiles_entry is not None:
+            return track.tiles_entry
+        ra, ca = grid.axes
         seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
                                     (corner[1, ra], corner[1, ca]))
-        loaded = track.recorder.loaded.tiles(level)
-        done = {tuple(rc) for rc in loaded}
+        known = track.recorder.loaded
+        loaded = known.tiles(level)
         # napari's layer.loaded is False while an asynchronous slice is pending.
-        pending = not getattr(layer, "loaded", True)
-        loading = [rc for rc in seen if tuple(rc) not in done] if pending else []
+        loading = known.missing(level, seen) if pending else []
         base = grid.level_shapes[0]
-        corners = view_corners_level0(self.viewer, layer, grid.axes, base)
+        corners = view_corners_level0(self.viewer, self._planes.get(self.viewer, layer), base)
         if corners is None:  # 3-D display: the region napari sliced, in level-0 pixels
             factor = np.asarray(layer.downsample_factors)[level][[ra, ca]]
             lo = corner[0, [ra, ca]] * factor
             hi = np.minimum((corner[1, [ra, ca]] + 1) * factor, base)
             corners = [[float(lo[0]), float(lo[1])], [float(hi[0]), float(hi[1])]]
-        return {
+        track.tiles_key = key
+        track.tiles_entry = {
             "layer": str(layer.name),
             "tile_config": {
                 "base_shape": list(base),
@@ -540,6 +609,7 @@ class Attachment:
             "tile_state": {"seen": seen, "loading": loading, "loaded": loaded,
                            "corners": corners},
         }
+        return track.tiles_entry
 
     # -- end ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import compat
-from .geometry import camera_level0, reference_layer, world_camera
+from .geometry import PlaneMap, camera_level0, reference_layer, world_camera
 
 
 def _number(name: str, value: Any) -> float:
@@ -51,14 +51,15 @@ class ViewerCommands:
             zoom = _number("zoom", zoom)
             if zoom <= 0:
                 raise ValueError(f"zoom must be above 0, got {zoom!r}")
-        layer = reference_layer(self.viewer)
-        world_center, world_zoom = world_camera(self.viewer, layer, center, zoom)
+        layer = reference_layer(self.viewer.layers)
+        plane = None if layer is None else PlaneMap.of(self.viewer, layer)
+        world_center, world_zoom = world_camera(self.viewer, plane, center, zoom)
         cam = compat.camera(self.viewer)
         if world_center is not None:
             cam.center = world_center
         if world_zoom is not None:
             cam.zoom = world_zoom
-        return {"camera": camera_level0(self.viewer, layer)}
+        return {"camera": camera_level0(self.viewer, plane)}
 
     def set_layer_visible(self, layer: Any, visible: Any) -> dict[str, Any]:
         target = self._layer(layer)

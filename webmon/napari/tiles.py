@@ -1,4 +1,4 @@
-"""Tile geometry of a layer's levels, and splitting one read into per-tile records.
+"""Tile geometry of a layer's levels, and splitting reads into per-tile records.
 
 A tile is addressed as in ``webmon.schema``: tile ``(row, col)`` of level ``k`` covers the
 level-``k`` pixels ``[row * size, (row + 1) * size)`` along the layer's row axis and the same
@@ -8,12 +8,12 @@ chunked, else 256 pixels.  Only numpy is imported, so this module works without 
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from webmon.schema import CHUNK_DTYPE
 DEFAULT_TILE_SIZE = 256
 #: ``LoadedTiles`` remembers at most this many tiles per level (the most recently read).
 LOADED_TILES_CAP = 4096
+#: Tile rows and columns are packed into one integer as ``row << 32 | col``.
+_COL_BITS = 32
 
 
 def tile_size(array: Any, axes: tuple[int, int]) -> int:
@@ -97,6 +99,86 @@ def span(entry: int | range) -> tuple[int, int]:
     return (entry, entry + 1)
 
 
+class Read(NamedTuple):
+    """One timed read: ``region`` (one entry per data axis: an index, or a ``range``; None
+    if the index could not be interpreted) of ``level``, ``nbytes`` returned, finished at
+    epoch ``end_time`` after ``load_ms``; ``sync`` when on the drawing thread.  A named
+    tuple: one is made inside every napari slice, and tuples are the cheapest to make."""
+
+    grid: TileGrid
+    level: int
+    region: tuple[int | range, ...] | None
+    nbytes: int
+    end_time: float
+    load_ms: float
+    sync: bool
+    queued_ms: float
+
+    def box(self) -> tuple[int, int, int, int] | None:
+        """``(y0, y1, x0, x1)``: the pixels read along the tile axes, or None."""
+        region, axes = self.region, self.grid.axes
+        if region is None or len(region) <= max(axes):
+            return None
+        (y0, y1), (x0, x1) = span(region[axes[0]]), span(region[axes[1]])
+        return y0, y1, x0, x1
+
+    def plane(self) -> tuple:
+        """Where the read was on the axes that are not tiled (z, t, ...)."""
+        axes = self.grid.axes
+        return tuple(span(e) for axis, e in enumerate(self.region or ()) if axis not in axes)
+
+
+def records_of(reads: Sequence[Read], layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """``CHUNK_DTYPE`` records for ``reads`` (one per tile each read covered), and for each
+    read the index of its first record (``len(reads) + 1`` offsets).
+
+    A read spanning several tiles is one measurement: its bytes and its milliseconds are
+    shared among the tiles in proportion to the pixels each contributed, so a read's records
+    add up exactly to its bytes and time.  A read whose region is unknown is one record with
+    row and col -1.  Vectorised over all reads: a batch costs about as much as one read.
+    """
+    n = len(reads)
+    boxes = [read.box() for read in reads]
+    known = np.array([box is not None for box in boxes], dtype=bool)
+    y0, y1, x0, x1 = (np.array([box[i] if box else 0 for box in boxes], dtype=np.int64)
+                      for i in range(4))
+    size = np.array([r.grid.tile_sizes[r.level] for r in reads], dtype=np.int64)
+    empty = (y1 <= y0) | (x1 <= x0)
+    r0, c0 = y0 // size, x0 // size
+    rows = np.where(empty, 0, (y1 - 1) // size - r0 + 1)
+    cols = np.where(empty, 0, (x1 - 1) // size - c0 + 1)
+    counts = np.where(known, rows * cols, 1)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    which = np.repeat(np.arange(n), counts)  # the read each record belongs to
+    k = np.arange(offsets[-1]) - offsets[which]  # the record's index within its read
+    ncols = np.maximum(cols[which], 1)
+    row = r0[which] + k // ncols
+    col = c0[which] + k % ncols
+    tile = size[which]
+    heights = np.minimum((row + 1) * tile, y1[which]) - np.maximum(row * tile, y0[which])
+    widths = np.minimum((col + 1) * tile, x1[which]) - np.maximum(col * tile, x0[which])
+    area = np.maximum((y1 - y0) * (x1 - x0), 1)[which]
+    share = np.where(known[which], heights * widths / area, 1.0)
+    nbytes = np.array([r.nbytes for r in reads], dtype=np.int64)
+    parts = np.floor(share * nbytes[which]).astype(np.int64)
+    # The rounding remainder goes to each read's first tile: its records sum exactly.
+    firsts = offsets[:-1][counts > 0]
+    parts[firsts] += (nbytes - np.bincount(which, weights=parts, minlength=n).astype(np.int64)
+                      )[counts > 0]
+    out = np.empty(offsets[-1], CHUNK_DTYPE)
+    out["time"] = np.array([r.end_time for r in reads])[which]
+    out["layer"] = layer
+    out["level"] = np.array([r.level for r in reads])[which]
+    out["row"] = np.where(known[which], row, -1)
+    out["col"] = np.where(known[which], col, -1)
+    out["nbytes"] = parts
+    out["load_ms"] = share * np.array([r.load_ms for r in reads])[which]
+    out["sync"] = np.array([r.sync for r in reads], dtype=np.uint8)[which]
+    out["queued_ms"] = np.array([r.queued_ms for r in reads])[which]
+    return out, offsets
+
+
 def read_records(
     grid: TileGrid,
     *,
@@ -109,41 +191,10 @@ def read_records(
     sync: bool,
     queued_ms: float,
 ) -> np.ndarray:
-    """``CHUNK_DTYPE`` records for one read: one per tile the read covered.
-
-    A read spanning several tiles is one measurement; its bytes and its milliseconds are
-    shared among the tiles in proportion to the pixels each tile contributed, so the
-    records add up exactly to the read's bytes and time.  ``region`` (one entry per data
-    axis: an index or a ``range``) is None when the index could not be interpreted; the
-    read is then one record with row and col -1.
-    """
-    if region is None or len(region) <= max(grid.axes):
-        out = np.zeros(1, CHUNK_DTYPE)
-        out[0] = (end_time, layer, level, -1, -1, nbytes, load_ms, int(sync), queued_ms)
-        return out
-    size = grid.tile_sizes[level]
-    (y0, y1), (x0, x1) = span(region[grid.axes[0]]), span(region[grid.axes[1]])
-    if y1 <= y0 or x1 <= x0:
-        return np.zeros(0, CHUNK_DTYPE)
-    rows = np.arange(y0 // size, (y1 - 1) // size + 1)
-    cols = np.arange(x0 // size, (x1 - 1) // size + 1)
-    heights = np.minimum((rows + 1) * size, y1) - np.maximum(rows * size, y0)
-    widths = np.minimum((cols + 1) * size, x1) - np.maximum(cols * size, x0)
-    area = np.outer(heights, widths).ravel().astype(np.float64)
-    share = area / area.sum()
-    out = np.zeros(share.size, CHUNK_DTYPE)
-    out["time"] = end_time
-    out["layer"] = layer
-    out["level"] = level
-    out["row"] = np.repeat(rows, cols.size)
-    out["col"] = np.tile(cols, rows.size)
-    split = np.floor(share * nbytes).astype(np.int64)
-    split[np.argmax(share)] += nbytes - int(split.sum())  # rounding remainder: sums exactly
-    out["nbytes"] = split
-    out["load_ms"] = share * load_ms
-    out["sync"] = int(sync)
-    out["queued_ms"] = queued_ms
-    return out
+    """The records of one read (see :func:`records_of`)."""
+    read = Read(grid, level, None if region is None else tuple(region), nbytes, end_time,
+                load_ms, sync, queued_ms)
+    return records_of([read], layer)[0]
 
 
 class LoadedTiles:
@@ -151,33 +202,60 @@ class LoadedTiles:
 
     For each level it keeps the tiles of the plane (position on the axes that are not
     tiled, e.g. z or t) read last at that level: reading another plane starts the level
-    afresh.  At most ``cap`` tiles per level are kept, the most recently read.  Reads may
-    come from napari's slicing thread, so every method takes a lock.
+    afresh.  At most ``cap`` tiles per level are kept, the most recently read.  Every
+    method takes a lock, so any thread may use it.
     """
 
     def __init__(self, cap: int = LOADED_TILES_CAP) -> None:
         self.cap = cap
         self._lock = threading.Lock()
-        self._levels: dict[int, tuple[tuple, OrderedDict[tuple[int, int], None]]] = {}
+        # level -> (plane, {row << 32 | col: batch number}): dict updates run in C.
+        self._levels: dict[int, tuple[tuple, dict[int, int]]] = {}
+        self._lists: dict[int, list[list[int]]] = {}  # tiles() answers, until a change
+        self._batch = 0
+        #: Incremented by every change, so a reader can tell nothing changed cheaply.
+        self.version = 0
 
     def add(self, level: int, plane: tuple, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read."""
+        codes = ((np.asarray(rows, dtype=np.int64) << _COL_BITS)
+                 | np.asarray(cols, dtype=np.int64)).tolist()
         with self._lock:
             held = self._levels.get(level)
             if held is None or held[0] != plane:
-                held = (plane, OrderedDict())
-                self._levels[level] = held
-            tiles = held[1]
-            for rc in zip(rows.tolist(), cols.tolist(), strict=True):
-                tiles[rc] = None
-                tiles.move_to_end(rc)
-            while len(tiles) > self.cap:
-                tiles.popitem(last=False)
+                held = self._levels[level] = (plane, {})
+            known = held[1]
+            self._batch += 1
+            for code in codes:  # re-reading a tile makes it the most recent
+                known.pop(code, None)
+            known.update(zip(codes, itertools.repeat(self._batch)))
+            if len(known) > self.cap:  # dicts keep insertion order: drop the oldest
+                for code in list(itertools.islice(known, len(known) - self.cap)):
+                    del known[code]
+            self._lists.pop(level, None)
+            self.version += 1
 
     def tiles(self, level: int) -> list[list[int]]:
+        """``[[row, col], ...]`` of ``level``, oldest read first (a shared list: do not
+        modify it)."""
+        with self._lock:
+            listed = self._lists.get(level)
+            if listed is None:
+                held = self._levels.get(level)
+                mask = (1 << _COL_BITS) - 1
+                listed = [] if held is None else [[c >> _COL_BITS, c & mask] for c in held[1]]
+                self._lists[level] = listed
+            return listed
+
+    def missing(self, level: int, tiles: Iterable[list[int]]) -> list[list[int]]:
+        """Those of ``tiles`` (``[row, col]``) not read at ``level``."""
         with self._lock:
             held = self._levels.get(level)
-            return [] if held is None else [[r, c] for r, c in held[1]]
+            known = {} if held is None else held[1]
+            return [rc for rc in tiles if (rc[0] << _COL_BITS | rc[1]) not in known]
 
     def clear(self) -> None:
         with self._lock:
             self._levels.clear()
+            self._lists.clear()
+            self.version += 1

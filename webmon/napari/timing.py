@@ -13,12 +13,13 @@ napari chooses the same levels, corners and chunk-aligned regions as before.  Wh
   is the ``compute`` of the selected chunks; for numpy it is taking the view, which is why
   in-memory levels show near-zero times: nothing is read.
 
-The bytes recorded are those of the array the read returned.  Only numpy and the standard
-library are imported here.
+The bytes recorded are those of the array the read returned.  Only numpy, the standard
+library and ``webmon.schema`` are imported here.
 """
 
 from __future__ import annotations
 
+import collections
 import operator
 import threading
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .tiles import LoadedTiles, TileGrid, read_records, span
+from .tiles import LoadedTiles, Read, TileGrid, records_of
 
 #: One entry per data axis: an ``int`` where the index picked one position (the axis is
 #: gone from the result), a ``range`` of positions where it sliced.
@@ -47,6 +48,12 @@ def compose(region: Region | None, index: Any) -> Region | None:
     if region is None:
         return None
     items = index if isinstance(index, tuple) else (index,)
+    if len(items) == len(region) and all(type(item) is slice for item in items):
+        # napari's usual first index: a slice on every axis of the level.
+        try:
+            return tuple(entry[item] for entry, item in zip(region, items, strict=True))
+        except TypeError:  # an axis already indexed to one position: the general case
+            pass
     live = [axis for axis, entry in enumerate(region) if isinstance(entry, range)]
     ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
     if len(ellipses) > 1:
@@ -83,11 +90,18 @@ def _converted(arr: np.ndarray, dtype: Any, copy: bool | None) -> np.ndarray:
 class ReadRecorder:
     """Turns the timed reads of one layer into ``chunk_loads`` records and loaded tiles.
 
-    ``sink`` receives each read's records (``CHUNK_DTYPE`` array); ``on_read`` is called
-    after each read, possibly from napari's slicing thread, so it must be cheap and
-    thread-safe.  ``drawing_thread`` is the thread napari draws and slices synchronously
-    on; a read on any other thread is recorded as asynchronous.
+    :meth:`record` runs inside napari's slicing (on the drawing thread, or napari's slicing
+    thread with async slicing), so it only queues the measurement; :meth:`drain`, called by
+    the adapter when it publishes (on the drawing thread, about 10 times a second), turns
+    the queued reads into records, hands them to ``sink`` in one batch (a ``CHUNK_DTYPE``
+    array) and updates the loaded tiles and counters.  ``on_read`` is called after each
+    read, possibly from napari's slicing thread, so it must be cheap and thread-safe.
+    ``drawing_thread`` is the thread napari draws and slices synchronously on; a read on
+    any other thread is recorded as asynchronous.
     """
+
+    #: Reads queued beyond this many (nobody drained them) are dropped and counted.
+    MAX_PENDING = 10_000
 
     def __init__(
         self,
@@ -107,11 +121,13 @@ class ReadRecorder:
         self.loaded = loaded if loaded is not None else LoadedTiles()
         #: ``time.perf_counter()`` of napari's latest slice request for this layer.
         self.requested_at: float | None = None
-        self._lock = threading.Lock()
+        # deque.append and popleft are atomic: reads queue from any thread, lock-free.
+        self._pending: collections.deque[tuple] = collections.deque()
         self.reads = 0
         self.sync_reads = 0
         self.tiles = 0
         self.bytes = 0
+        self.dropped = 0
 
     def record(self, level: int, region: Region | None, nbytes: int,
                started: float, finished: float) -> None:
@@ -122,24 +138,35 @@ class ReadRecorder:
         queued_ms = 0.0
         if not sync and requested is not None and requested <= started:
             queued_ms = (started - requested) * 1000.0
-        grid = self.grid
-        records = read_records(
-            grid, layer=self.layer_id, level=level, region=region, nbytes=int(nbytes),
-            end_time=time.time(), load_ms=(finished - started) * 1000.0, sync=sync,
-            queued_ms=queued_ms,
-        )
-        with self._lock:
+        if len(self._pending) >= self.MAX_PENDING:
+            self.dropped += 1
+        else:
+            self._pending.append(Read(self.grid, level, region, int(nbytes), time.time(),
+                                      (finished - started) * 1000.0, sync, queued_ms))
+        self.on_read()
+
+    def drain(self) -> int:
+        """Publish the reads queued since the last drain; returns how many there were."""
+        reads = []
+        while True:
+            try:
+                reads.append(self._pending.popleft())
+            except IndexError:
+                break
+        if not reads:
+            return 0
+        records, offsets = records_of(reads, self.layer_id)
+        for i, read in enumerate(reads):
             self.reads += 1
-            self.sync_reads += int(sync)
-            self.tiles += len(records)
-            self.bytes += int(nbytes)
+            self.sync_reads += int(read.sync)
+            self.bytes += read.nbytes
+            if read.region is not None and offsets[i + 1] > offsets[i]:
+                mine = records[offsets[i]:offsets[i + 1]]
+                self.loaded.add(read.level, read.plane(), mine["row"], mine["col"])
+        self.tiles += len(records)
         if len(records):
             self.sink(records)
-            if region is not None:
-                plane = tuple(span(entry) for axis, entry in enumerate(region)
-                              if axis not in grid.axes)
-                self.loaded.add(level, plane, records["row"], records["col"])
-        self.on_read()
+        return len(reads)
 
 
 class TimedArray:
@@ -153,30 +180,27 @@ class TimedArray:
         self.level = level
         self.recorder = recorder
         self._in_memory = isinstance(array, np.ndarray)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.array.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.array.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.array.ndim
+        # napari asks for these thousands of times a second; dask computes its shape from
+        # its chunks on every call, so they are read once (an array's shape is fixed).
+        self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
+        self.dtype: np.dtype = np.dtype(array.dtype)
+        self.ndim: int = len(self.shape)
+        self._full = full_region(self.shape)
+        # napari probes for chunk metadata on every draw; remembering which attributes the
+        # array lacks saves a failed lookup and its exception each time.
+        self._absent: set[str] = set()
 
     @property
     def size(self) -> int:
-        return self.array.size
+        return int(np.prod(self.shape))
 
     def __len__(self) -> int:
-        return len(self.array)
+        return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.array[index]
-        return self._result(result, compose(full_region(self.array.shape), index), started)
+        return self._result(result, compose(self._full, index), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -184,7 +208,7 @@ class TimedArray:
             arr = np.asarray(self.array)
         else:  # an array-like that only reads through indexing
             arr = np.asarray(self.array[(slice(None),) * self.array.ndim])
-        self.recorder.record(self.level, full_region(self.array.shape), arr.nbytes,
+        self.recorder.record(self.level, self._full, arr.nbytes,
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
 
@@ -205,9 +229,16 @@ class TimedArray:
     def __getattr__(self, name: str) -> Any:
         # Dunder names are not forwarded: np.asarray would otherwise find the wrapped
         # array's __array_interface__ and read it untimed.
-        if name.startswith("__") or name in ("array", "level", "recorder", "_in_memory"):
+        if name.startswith("__") or name in ("array", "level", "recorder", "_in_memory",
+                                             "_full", "_absent", "shape", "dtype", "ndim"):
             raise AttributeError(name)
-        return getattr(self.array, name)
+        if name in self._absent:
+            raise AttributeError(name)
+        try:
+            return getattr(self.array, name)
+        except AttributeError:
+            self._absent.add(name)
+            raise
 
     def __repr__(self) -> str:
         return f"TimedArray(level={self.level}, array={self.array!r})"
