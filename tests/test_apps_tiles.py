@@ -425,8 +425,9 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
                               .startswith("set_camera →") and t, timeout=10,
                               message="set_camera's reply shown")
             assert '&quot;center&quot;: [1280.0, 768.0]' in text
-            # The producer took a second to answer; the hub ticked on meanwhile (20 a second).
-            assert hub.stats.count - ticks >= 10
+            # The producer took a second to answer; the hub ticked on meanwhile (20 a second;
+            # a loop blocked by the call would have ticked once at most).
+            assert hub.stats.count - ticks >= 5
 
             _locked(doc, lambda: setattr(grid, "active", True))
             text = wait_until(lambda: "failed" in (t := _locked(doc, lambda: reply.text))

@@ -219,7 +219,9 @@ class TilesPanel:
         lists = (f"{_swatch(SEEN_COLOR)} in view <b>{numbers[TILE_SEEN]:,}</b> · "
                  f"{_swatch(LOADING_COLOR)} loading <b>{numbers[TILE_LOADING]:,}</b> · "
                  f"{_swatch(LOADED_COLOR)} loaded <b>{numbers[TILE_LOADED]:,}</b>")
-        own = f"Level {current_level(entry)} (the producer's): {lists}"
+        own = (f"Level {current_level(entry)} (the producer's): {lists} "
+               "<span style='color:#777'>(the producer's lists; a tile in view is usually "
+               "loaded too, so the legend above counts each tile once)</span>")
         if picked is None:
             return own
         return (f"Level {picked.level} (picked): {_swatch(LOADED_COLOR)} recorded loaded "
