@@ -7,8 +7,10 @@ raises WebmonError with a message.  It never crashes, hangs, or reads outside th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -37,11 +39,17 @@ def mutations(limit: int) -> st.SearchStrategy:
     return st.lists(st.tuples(offset, st.integers(0, 255)), min_size=1, max_size=12)
 
 
-def mutate(seg: Segment, original: bytes, changes: list[tuple[int, int]]) -> None:
-    seg.buf[:] = original
+@contextlib.contextmanager
+def mutated(seg: Segment, original: bytes, changes: list[tuple[int, int]]) -> Iterator[None]:
+    """Apply the changes, and always put the original bytes back (the prefix holds the
+    creator's pid: a mangled one left behind would look like a dead producer's segment)."""
     for off, value in changes:
         if off < seg.size:
             seg.buf[off] = value
+    try:
+        yield
+    finally:
+        seg.buf[:] = original
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +72,11 @@ def stream_segment():
 @given(changes=mutations(layout.STREAM_HEADER + CAP * 48))
 def test_stream_reader_survives_any_mutation(stream_segment, changes) -> None:
     seg, original = stream_segment
-    mutate(seg, original, changes)
+    with mutated(seg, original, changes):
+        _read_mutated_stream(seg)
+
+
+def _read_mutated_stream(seg: Segment) -> None:
     try:
         reader = StreamReader("s", Segment.attach(seg.name), DT)
     except WebmonError as exc:
@@ -103,16 +115,16 @@ def state_segment():
 @given(changes=mutations(layout.STATE_HEADER + 2 * (24 + 256)))
 def test_state_reader_survives_any_mutation(state_segment, changes) -> None:
     seg, original, values = state_segment
-    mutate(seg, original, changes)
-    try:
-        reader = StateReader("k", Segment.attach(seg.name))
-        value, version = reader.get()
-    except WebmonError as exc:
-        assert str(exc)
-        return
-    # A verified buffer holds a value the writer wrote (or None before any write).
-    assert value is None or value in values
-    reader.close()
+    with mutated(seg, original, changes):
+        try:
+            reader = StateReader("k", Segment.attach(seg.name))
+            value, version = reader.get()
+        except WebmonError as exc:
+            assert str(exc)
+            return
+        # A verified buffer holds a value the writer wrote (or None before any write).
+        assert value is None or value in values
+        reader.close()
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +141,15 @@ def array_segment():
 def test_array_reader_survives_any_mutation(array_segment, changes, monkeypatch) -> None:
     monkeypatch.setattr("webmon.shm.arrays._DEADLINE_S", 0.01)
     seg, original = array_segment
-    mutate(seg, original, changes)
-    try:
-        reader = ArrayReader("a", Segment.attach(seg.name))
-        snap = reader.snapshot()
-    except WebmonError as exc:
-        assert str(exc)
-        return
-    assert snap.nbytes <= seg.size
-    reader.close()
+    with mutated(seg, original, changes):
+        try:
+            reader = ArrayReader("a", Segment.attach(seg.name))
+            snap = reader.snapshot()
+        except WebmonError as exc:
+            assert str(exc)
+            return
+        assert snap.nbytes <= seg.size
+        reader.close()
 
 
 @pytest.fixture(scope="module")
@@ -158,44 +170,38 @@ def control_and_mailbox():
 @given(changes=mutations(layout.CONTROL_HEADER + 128 * 64))
 def test_control_survives_any_mutation(control_and_mailbox, changes) -> None:
     control, _, _ = control_and_mailbox
-    original = bytes(control.segment.buf)
-    mutate(control.segment, original, changes)
-    try:
-        reader = Control(Segment.attach(control.segment.name))
-        slot = reader.find("tiles")
-        if slot is not None:
-            reader.mark_wanted(slot, 1.0)
-            reader.wanted_at(slot)
-        reader.heartbeat()
-        reader.generation()
-        reader.close()
-    except WebmonError as exc:
-        assert str(exc)
-    finally:
-        control.segment.buf[:] = original
+    with mutated(control.segment, bytes(control.segment.buf), changes):
+        try:
+            reader = Control(Segment.attach(control.segment.name))
+            slot = reader.find("tiles")
+            if slot is not None:
+                reader.mark_wanted(slot, 1.0)
+                reader.wanted_at(slot)
+            reader.heartbeat()
+            reader.generation()
+            reader.close()
+        except WebmonError as exc:
+            assert str(exc)
 
 
 @SETTINGS
 @given(changes=mutations(layout.MAILBOX_HEADER + 8 * 256))
 def test_mailbox_survives_any_mutation(control_and_mailbox, changes) -> None:
     _, mailbox, lock = control_and_mailbox
-    original = bytes(mailbox.buf)
-    mutate(mailbox, original, changes)
-    try:
-        server = CommandServer(Segment.attach(mailbox.name))
-        server.register("ping", lambda: "pong")
-        server.poll()
-        client = CommandClient(Segment.attach(mailbox.name), lock)
+    with mutated(mailbox, bytes(mailbox.buf), changes):
         try:
-            client.call("ping", {}, timeout=0.01)
-        except WebmonError as exc:  # CommandError included: timed out or refused
+            server = CommandServer(Segment.attach(mailbox.name))
+            server.register("ping", lambda: "pong")
+            server.poll()
+            client = CommandClient(Segment.attach(mailbox.name), lock)
+            try:
+                client.call("ping", {}, timeout=0.01)
+            except WebmonError as exc:  # CommandError included: timed out or refused
+                assert str(exc)
+            client.close()
+            server.close()
+        except WebmonError as exc:
             assert str(exc)
-        client.close()
-        server.close()
-    except WebmonError as exc:
-        assert str(exc)
-    finally:
-        mailbox.buf[:] = original
 
 
 def _valid_descriptor(token: str) -> dict:

@@ -288,7 +288,11 @@ class StreamReader:
         ok &= words[:, ring.nwords + 1] == expected
         end = hi
         if not ok.all():
-            in_flight = ~ok & (idx.astype(np.int64) > after - cap)
+            # Newer than the writer's current lap: not yet visible, not lost.  (Compared in
+            # uint64 against a clipped limit: a corrupted counter may exceed int64.)
+            limit = after - cap
+            newer = (idx > np.uint64(min(limit, 2**64 - 1))) if limit >= 0 else ~ok
+            in_flight = ~ok & newer
             if in_flight.any():
                 stop = int(np.argmax(in_flight))
                 end = lo + stop
