@@ -122,10 +122,8 @@ def test_orphaned_segments_are_swept(runtime_dir) -> None:
         assert names <= shm_names()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        swept = set(sweep_orphans())
+        sweep_orphans()  # (a concurrent test run on the same machine may sweep them first)
         assert not (names & shm_names())
-        # (another test run on the same machine may sweep some of them first)
-        assert swept <= names or swept
 
 
 def test_commands_across_processes() -> None:
