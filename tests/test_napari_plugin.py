@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +123,24 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
     pytest.importorskip("napari")
     app = qt_app()
     from napari.components import ViewerModel
+    from napari.utils._proxies import PublicOnlyProxy
+    from napari_producer import dask_pyramid
 
     from webmon.napari.compat import grid
     from webmon.napari.widget import WebmonWidget
 
     viewer = ViewerModel()
+    viewer.add_image(dask_pyramid(4096), multiscale=True, contrast_limits=(0, 255))
     opened: list[str] = []
-    widget = WebmonWidget(viewer, dashboard_command=FAKE_DASHBOARD, open_url=opened.append)
-    try:
+    # napari gives dock widgets a proxy that warns on private attribute access.
+    proxy = PublicOnlyProxy(viewer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        widget = WebmonWidget(proxy, dashboard_command=FAKE_DASHBOARD, open_url=opened.append)
         widget.name_edit.setText("napari-widget")
         widget.publish_button.click()
+    try:
+        assert widget.viewer is viewer
         assert widget.publishing and widget.publish_button.text() == "Stop publishing"
         (token,) = [info.token for info in discover() if info.name == "napari-widget"]
         assert segments_of(token)

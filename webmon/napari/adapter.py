@@ -85,7 +85,7 @@ def attach(viewer: Any, name: str = "napari", *, app: str | None = None) -> Atta
     the producer name ``name`` until :meth:`Attachment.detach` (or the viewer's window
     closes, or the interpreter exits).  Call it on napari's (the GUI) thread."""
     attachment = Attachment(viewer, name, app=app)
-    _attachments.setdefault(id(viewer), []).append(attachment)
+    _attachments.setdefault(id(attachment.viewer), []).append(attachment)
     return attachment
 
 
@@ -94,7 +94,8 @@ def detach(target: Any) -> None:
     if isinstance(target, Attachment):
         target.detach()
         return
-    for attachment in list(_attachments.get(id(target), [])):
+    viewer = getattr(target, "__wrapped__", target)
+    for attachment in list(_attachments.get(id(viewer), [])):
         attachment.detach()
 
 
@@ -116,6 +117,9 @@ class Attachment:
     """One viewer publishing through one ``Publisher``.  Made by :func:`attach`."""
 
     def __init__(self, viewer: Any, name: str = "napari", *, app: str | None = None) -> None:
+        # napari hands plugin widgets a PublicOnlyProxy of the viewer, which warns on (and
+        # will refuse) private attributes and wraps every value it returns: use the viewer.
+        viewer = getattr(viewer, "__wrapped__", viewer)
         self.viewer = viewer
         self.pub = Publisher(name, app=app or f"napari {compat.NAPARI_VERSION}")
         self._closed = False

@@ -45,7 +45,8 @@ class WebmonWidget(QWidget):
                  *, dashboard_command: list[str] | None = None,
                  open_url: Callable[[str], Any] = webbrowser.open) -> None:
         super().__init__(parent)
-        self.viewer = napari_viewer
+        # napari passes a PublicOnlyProxy; the adapter works on the viewer itself.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.attachment: Attachment | None = None
         self.open_url = open_url
         self._relay = _Relay(self)
