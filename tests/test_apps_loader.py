@@ -28,6 +28,18 @@ def chunk_records(n: int, *, start: float = 1000.0, rate: float = 100.0,
     return records
 
 
+def test_sampler_keeps_an_even_share_across_increments() -> None:
+    sampler = loader.Sampler(per_second=200)
+    assert not sampler.follow(150.0) and sampler.stride == 1
+    records = chunk_records(1000)
+    assert len(sampler.sample(records)) == 1000
+    assert sampler.follow(1000.0) and sampler.stride == 5
+    kept = np.concatenate([sampler.sample(part) for part in np.array_split(records, 37)])
+    assert np.array_equal(kept["time"], records["time"][::5])  # split or not, the same
+    assert not sampler.follow(790.0)  # hysteresis: 4 would flip back and forth
+    assert sampler.follow(500.0) and sampler.stride == 3
+
+
 def test_throughput_measures_the_rate() -> None:
     frame = loader.throughput_frame(chunk_records(3000, rate=100.0))  # 30 s at 100 loads/s
     steady = frame[frame["time"] > (1000.0 + 5) * 1000.0]
@@ -96,7 +108,7 @@ def test_documents_build_and_fill_against_a_hub() -> None:
                 hub.tick()
                 session.update()
                 levels = doc.get_model_by_name("loader-levels").data
-                return (len(doc.get_model_by_name("loader-chunk-loads").data["time"]) > 300
+                return (len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) > 300
                         and len(doc.get_model_by_name("loader-frame-times").data["time"]) > 10
                         and len(levels["level"]) == 3
                         and EVIL in levels["layer_name"])  # the name comes with the state
@@ -104,8 +116,8 @@ def test_documents_build_and_fill_against_a_hub() -> None:
             wait_until(filled, timeout=15, interval=0.05, message="loader sources filled")
             levels = doc.get_model_by_name("loader-levels").data
             assert set(levels["layer_name"]) == {EVIL}  # text for the table; it escapes it
-            streamed = doc.get_model_by_name("loader-chunk-loads").data
-            assert 0 < streamed["sync"].sum() < len(streamed["sync"])  # both kinds of load
+            assert len(doc.get_model_by_name("loader-chunk-loads-sync").data["time"]) > 10
+            streamed = doc.get_model_by_name("loader-chunk-loads-async").data
             assert all(isinstance(column, np.ndarray) for column in streamed.values())
             assert "running" in doc.get_model_by_name("loader-state").text
             for name, single in singles:
@@ -123,7 +135,7 @@ def test_a_session_without_producer_builds_and_updates() -> None:
         session = Session(hub, doc)
         doc.add_root(loader.build(session))
         session.update()
-        assert len(doc.get_model_by_name("loader-chunk-loads").data["time"]) == 0
+        assert len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) == 0
         assert "no loader state" in doc.get_model_by_name("loader-state").text
         assert doc.get_model_by_name("loader-pause").disabled
     finally:

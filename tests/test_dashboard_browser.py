@@ -104,7 +104,7 @@ def test_each_tab_loads_without_errors_and_its_sources_grow(demo: str, page: Pag
     assert page.page.text_content("#webmon-producer-state") == "live"
 
     page.open(demo + "loader")
-    for name in ("loader-frame-times", "loader-chunk-loads"):
+    for name in ("loader-frame-times", "loader-chunk-loads-async"):
         page.grows(name)
     wait_until(lambda: page.length("loader-throughput") > 10, timeout=20, interval=0.2)
     wait_until(lambda: page.length("loader-levels") >= 1, timeout=20, interval=0.2)
@@ -154,8 +154,11 @@ def test_producer_strings_show_as_text(browser: Any) -> None:
 
             page.open(dashboard.url + "loader")
             # The layer's name, in the per-level table.
-            wait_until(lambda: page.cells().count(EVIL) == 3, timeout=20, interval=0.2,
-                       message="layer name shown in the per-level table")
+            try:
+                wait_until(lambda: page.cells().count(EVIL) == 3, timeout=40, interval=0.3,
+                           message="layer name shown in the per-level table")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; cells: {page.cells()}") from None
             time.sleep(0.5)
             assert page.page.evaluate("() => window.__xss") is None
             assert page.page.locator("img[src='x']").count() == 0

@@ -20,9 +20,7 @@ import pandas as pd
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
-    CDSView,
     ColumnDataSource,
-    CustomJSFilter,
     DataTable,
     Div,
     HoverTool,
@@ -78,7 +76,7 @@ LEVEL_RECORDS = 20_000
 
 # Only what the point charts draw and their hover shows: every column is one more binary
 # frame per tick for every open tab (layer and tile are in the per-level table instead).
-_CHUNK_COLUMNS = {"time": "f8", "load_ms": "f4", "nbytes": "f8", "sync": "u1", "level": "u2"}
+_CHUNK_COLUMNS = {"time": "f8", "load_ms": "f4", "nbytes": "f8", "level": "u2"}
 
 
 def _chunk_columns(records: np.ndarray) -> dict[str, np.ndarray]:
@@ -86,7 +84,6 @@ def _chunk_columns(records: np.ndarray) -> dict[str, np.ndarray]:
         "time": epoch_ms(records["time"]),
         "load_ms": np.ascontiguousarray(records["load_ms"]),
         "nbytes": records["nbytes"].astype(np.float64),
-        "sync": np.ascontiguousarray(records["sync"]),
         "level": np.ascontiguousarray(records["level"]),
     }
 
@@ -137,21 +134,62 @@ class FrameTimes:
                                rollover=POINTS)
 
 
+class Sampler:
+    """Keeps every ``stride``-th record of a stream, evenly across increments, where
+    ``stride`` follows the stream's rate so that at most ``per_second`` records a second
+    are kept."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.stride = 1
+        self._skip = 0  # records to drop before the next kept one
+
+    def follow(self, rate: float) -> bool:
+        """Adapt to ``rate`` records a second; True when the stride changed."""
+        stride = max(1, int(np.ceil(rate / self.per_second))) if self.per_second > 0 else 1
+        # Hysteresis: a rate hovering at a boundary must not flip the stride every tick.
+        if stride > self.stride or stride < self.stride - 1:
+            self.stride, self._skip = stride, 0
+            return True
+        return False
+
+    def sample(self, records: np.ndarray) -> np.ndarray:
+        if self.stride == 1:
+            return records
+        kept = records[self._skip::self.stride]
+        self._skip = (self._skip - len(records)) % self.stride
+        return kept
+
+    def reset(self) -> None:
+        self._skip = 0
+
+
 class ChunkLoads:
-    """Milliseconds per chunk and bytes per chunk, one point per load, asynchronous
+    """Milliseconds per chunk and bytes per chunk, one point per load; asynchronous
     (worker) and synchronous (drawing thread) loads in two colours.
 
-    One source for both charts and both kinds, split in the browser by a filter: every tick
-    costs each open tab one websocket message for all of it.
+    Two sources (asynchronous, synchronous) with a fixed colour each: a colour mapped per
+    point, or a filter splitting one source, costs the browser a pass over every point on
+    each update.  Above ``POINTS_PER_S`` loads a second the charts draw an even sample
+    (every k-th load, said in the title): drawing every point of a ten-second window at
+    1,000 loads a second keeps a browser's main thread busy (see docs/dashboard.md).  The
+    aggregations below always use every load.
     """
 
+    #: Most loads a second drawn as points (so at most ten times this many per chart);
+    #: 0 draws every load (up to ``POINTS``).
+    POINTS_PER_S = 100
+
     def __init__(self, session: Session) -> None:
-        self.cursor = session.cursor(CHUNK_LOADS, backfill=POINTS, limit=POINTS)
-        self.source = ColumnDataSource(empty_columns(_CHUNK_COLUMNS), name="loader-chunk-loads")
-        views = {
-            mode: CDSView(filter=CustomJSFilter(
-                code=f"return Array.from(source.data.sync, (s) => s {op} 0);"))
-            for mode, op in (("async", "=="), ("sync", "!="))
+        self.session = session
+        self.sampler = Sampler(self.POINTS_PER_S)
+        self.rollover = (int(self.POINTS_PER_S * WINDOW_S * 1.5) if self.POINTS_PER_S > 0
+                         else POINTS)
+        self.cursor = session.cursor(CHUNK_LOADS, backfill=self.rollover, limit=POINTS)
+        self.sources = {
+            mode: ColumnDataSource(empty_columns(_CHUNK_COLUMNS),
+                                   name=f"loader-chunk-loads-{mode}")
+            for mode in ("async", "sync")
         }
         tooltips = [("time", "@time{%H:%M:%S.%3N}"), ("load", "@load_ms{0.00} ms"),
                     ("bytes", "@nbytes{0,0}"), ("level", "@level")]
@@ -161,22 +199,36 @@ class ChunkLoads:
                                  tooltips=tooltips)
         self.sizes.x_range = self.times.x_range
         for fig, y in ((self.times, "load_ms"), (self.sizes, "nbytes")):
-            fig.scatter("time", y, source=self.source, view=views["async"], size=3,
-                        color=ASYNC_COLOR, legend_label="async (worker)")
-            fig.scatter("time", y, source=self.source, view=views["sync"], size=4,
-                        color=SYNC_COLOR, marker="triangle", legend_label="sync (drawing thread)")
-            fig.legend.location = "top_left"
+            fig.scatter("time", y, source=self.sources["async"], size=3, color=ASYNC_COLOR,
+                        legend_label="async (worker)")
+            fig.scatter("time", y, source=self.sources["sync"], size=4, color=SYNC_COLOR,
+                        marker="triangle", legend_label="sync (drawing thread)")
             fig.legend.click_policy = "hide"
+            fig.legend.location = "top_left"
             fig.legend.background_fill_alpha = 0.6
             lean(fig)
+        # One legend says it for both charts; each legend costs a repaint of its own.
+        self.sizes.legend.visible = False
         self.root = row(self.times, self.sizes, sizing_mode="stretch_width")
 
     def update(self) -> None:
         increment = self.cursor.read()
         if increment.reset:
-            self.source.data = empty_columns(_CHUNK_COLUMNS)
+            for source in self.sources.values():
+                source.data = empty_columns(_CHUNK_COLUMNS)
+            self.sampler.reset()
+        feed = self.session.feed
+        stats = feed.stream_stats().get(CHUNK_LOADS) if feed is not None else None
+        if stats is not None and self.sampler.follow(stats.rate):
+            note = "" if self.sampler.stride == 1 else f" (1 load in {self.sampler.stride})"
+            self.times.title.text = "Milliseconds per chunk" + note
+            self.sizes.title.text = "Bytes per chunk" + note
         if len(increment):
-            self.source.stream(_chunk_columns(increment.records), rollover=POINTS)
+            records = self.sampler.sample(increment.records)
+            is_sync = records["sync"] != 0
+            for mode, part in (("async", records[~is_sync]), ("sync", records[is_sync])):
+                if len(part):
+                    self.sources[mode].stream(_chunk_columns(part), rollover=self.rollover)
 
 
 # -- aggregations ------------------------------------------------------------------------
@@ -569,7 +621,8 @@ def build(session: Session) -> Any:
     histogram = session.add(LoadTimeHistogram(session))
     modes = session.add(SyncAsync(session))
     levels = session.add(LevelStatistics(session))
-    frames.root.x_range = chunks.times.x_range  # one sliding window for all point charts
+    # The frame-time chart keeps its own (equally sliding) x range: a shared range would
+    # repaint it, axes and all, whenever a chunk load arrives.
     share_time_axes(frames.root, chunks.times, chunks.sizes, throughput.root)
     return column(
         controls.root,

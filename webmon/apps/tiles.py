@@ -95,6 +95,8 @@ class TilesPanel:
         self._shown_level: LevelInfo | None = None
         self._shown_size = 256
         self._picture_generation: int | None = None  # the feed whose tiles the viewer shows
+        self._tiles_key: tuple[Any, ...] | None = None  # the picked level's tiles shown
+        self._known_shown = 0  # how many tiles the picked level shows
         side = column(self.layer, self.level, self.counts, self.note, self.controls.root,
                       width=SIDE_WIDTH, sizing_mode="stretch_height")
         self.root = row(self.viewer, side, sizing_mode="stretch_width")
@@ -166,8 +168,12 @@ class TilesPanel:
         self._shown = key
         shown = entry
         loaded = np.empty((0, 2), dtype=np.int64)
+        # At a picked level the tiles change only with new loads there, while the producer's
+        # view (the frame) changes with every state: resend the tiles only when they changed.
+        tiles_key = (self._generation, self.layer.value, self.level.value, distinct)
+        same_tiles = picked is not None and tiles_key == self._tiles_key
         if picked is not None:
-            if layer_id is not None:
+            if layer_id is not None and not same_tiles:
                 loaded = self.loaded.tiles(layer_id, picked.level, picked.tiles)
             shown = entry_at_level(entry, picked, loaded)
         try:
@@ -182,12 +188,17 @@ class TilesPanel:
         if not held:
             doc.hold("combine")  # one message and one redraw, even across a level change
         try:
-            self.viewer.show(inputs)
-            self.counts.text = self._counts_text(entry, picked, len(loaded))
+            if same_tiles:
+                self.viewer.view_rect = inputs.view_rect
+            else:
+                self.viewer.show(inputs)
+                self._known_shown = len(loaded)
+            self.counts.text = self._counts_text(entry, picked, self._known_shown)
             self.note.text = self._note_text(entry, picked, feed)
         finally:
             if not held:
                 doc.unhold()
+        self._tiles_key = tiles_key if picked is not None else None
         self._shown_level = LevelInfo(inputs.level, inputs.image_shape, inputs.shape_in_tiles)
         self._shown_size = inputs.tile_size
         self._picture_generation = self._generation
@@ -201,6 +212,7 @@ class TilesPanel:
             # Another producer (or a restart) with no tiles yet: the picture is not its.
             self.viewer.show(_NOTHING)
             self._picture_generation = None
+            self._tiles_key = None
             self._shown_level = None
         if feed is None:
             self.note.text = "<i>waiting for a producer</i>"

@@ -17,8 +17,10 @@ import numpy as np
 
 from webmon.schema import TILE_LOADED, TILE_LOADING, TILE_SEEN
 
-#: Tile rows and columns are packed into one int64 key per tile: row above, column below.
-_COL_BITS = 32
+#: Each load's tile is packed into one int64 key, level above row above column, so that one
+#: sorted array per layer holds every level and a level is a contiguous slice of it.
+_BITS = 21  # rows and columns below 2**21 (two million tiles a side)
+_MASK = (1 << _BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,9 @@ def entry_at_level(entry: Mapping[str, Any], info: LevelInfo,
     return {
         "layer": entry.get("layer", ""),
         "tile_config": config,
-        "tile_state": {TILE_SEEN: [], TILE_LOADING: [], TILE_LOADED: loaded.tolist(),
+        # An array, not a list: the viewer's helper takes either, and 50,000 tiles as
+        # Python lists would cost more than everything else in an update.
+        "tile_state": {TILE_SEEN: [], TILE_LOADING: [], TILE_LOADED: loaded,
                        "corners": corners},
     }
 
@@ -134,12 +138,12 @@ def entry_at_level(entry: Mapping[str, Any], info: LevelInfo,
 class LoadedTiles:
     """The distinct tiles ``chunk_loads`` records report loaded, per layer and level.
 
-    Fed the records a session's cursor returns, a few at a time; each (layer, level) keeps a
-    sorted array of packed tile keys, so adding is a merge and looking up is a slice.
+    Fed the records a session's cursor returns: once the whole history (one sort), then a
+    few a tick, each merged into a sorted array of packed keys without sorting it again.
     """
 
     def __init__(self) -> None:
-        self._keys: dict[tuple[int, int], np.ndarray] = {}
+        self._keys: dict[int, np.ndarray] = {}
         #: Load records taken in since the last clear.
         self.records = 0
 
@@ -148,35 +152,51 @@ class LoadedTiles:
         self.records = 0
 
     def add(self, records: np.ndarray | None) -> None:
-        """Take in ``chunk_loads`` records (fields ``layer``, ``level``, ``row``, ``col``)."""
+        """Take in ``chunk_loads`` records (fields ``layer``, ``level``, ``row``, ``col``).
+        Records of tiles outside any possible grid (negative, or past 2**21) are ignored."""
         if records is None or not len(records):
             return
         self.records += len(records)
-        layer = records["layer"].astype(np.int64)
-        level = records["level"].astype(np.int64)
-        keys = (records["row"].astype(np.int64) << _COL_BITS) | (
-            records["col"].astype(np.int64) & ((1 << _COL_BITS) - 1))
-        groups = (layer << 16) | level
-        for group in np.unique(groups):
-            mine = keys[groups == group]
-            index = (int(group >> 16), int(group & 0xFFFF))
-            known = self._keys.get(index)
-            self._keys[index] = np.unique(mine) if known is None else np.union1d(known, mine)
+        rows = records["row"].astype(np.int64)
+        cols = records["col"].astype(np.int64)
+        levels_ = records["level"].astype(np.int64)
+        valid = (rows >= 0) & (rows <= _MASK) & (cols >= 0) & (cols <= _MASK)
+        keys = (levels_ << (2 * _BITS)) | (rows << _BITS) | cols
+        layers = records["layer"]
+        if layers.min() == layers.max():  # the common case: one image layer
+            self._merge(int(layers[0]), keys[valid])
+            return
+        for layer in np.unique(layers):
+            self._merge(int(layer), keys[valid & (layers == layer)])
+
+    def _merge(self, layer: int, keys: np.ndarray) -> None:
+        new = np.unique(keys)
+        known = self._keys.get(layer)
+        if known is None or not len(known):
+            self._keys[layer] = new
+            return
+        at = np.searchsorted(known, new)
+        present = known[np.minimum(at, len(known) - 1)] == new
+        if not present.all():
+            self._keys[layer] = np.insert(known, at[~present], new[~present])
+
+    def _slice(self, layer: int, level: int) -> np.ndarray:
+        known = self._keys.get(layer)
+        if known is None:
+            return np.empty(0, dtype=np.int64)
+        lo, hi = np.searchsorted(known, [level << (2 * _BITS), (level + 1) << (2 * _BITS)])
+        return known[lo:hi]
 
     def count(self, layer: int, level: int) -> int:
-        known = self._keys.get((layer, level))
-        return 0 if known is None else len(known)
+        return len(self._slice(layer, level))
 
     def tiles(self, layer: int, level: int, grid: tuple[int, int] | None = None) -> np.ndarray:
         """``(n, 2)`` rows and columns loaded at ``level`` of ``layer``, within ``grid``
         (rows, cols) when given."""
-        known = self._keys.get((layer, level))
-        if known is None:
-            return np.empty((0, 2), dtype=np.int64)
-        rows = known >> _COL_BITS
-        cols = known & ((1 << _COL_BITS) - 1)
+        keys = self._slice(layer, level)
+        rows = (keys >> _BITS) & _MASK
+        cols = keys & _MASK
         out = np.stack([rows, cols], axis=1)
         if grid is not None:
-            inside = (rows >= 0) & (rows < grid[0]) & (cols < grid[1])
-            out = out[inside]
+            out = out[(rows < grid[0]) & (cols < grid[1])]
         return out

@@ -1,0 +1,145 @@
+"""Latency from ``append`` in a producer to the value being in the browser's data source.
+
+    python benchmarks/bench_latency.py [--hz 30] [--rate 1000] [--seconds 20]
+
+A producer process appends chunk-load records one by one at ``--rate`` per second, each
+stamped with ``time.time()`` as it is appended.  The dashboard (hub at ``--hz``) runs in this
+process; headless Chromium opens a page and wraps the ``stream_to`` method of the page's
+``loader-chunk-loads-async`` and ``-sync`` data sources, so that when a record's value has
+been appended to its source, ``performance.timeOrigin + performance.now()`` minus the
+record's stamp is its latency (the same machine, the same wall clock).  Records from the
+first ``--warmup`` seconds (including the backlog a new page receives) are not counted.
+
+Side by side in one run: the chunk-load charts alone (``/individual-loader-chunk-loads``)
+and the whole loader tab (``/loader``, which also draws frame times, throughput, the
+histogram and the per-level table), both as shipped (above ``ChunkLoads.POINTS_PER_S`` loads
+a second the point charts stream an even sample, so fewer records reach the page: the rate
+that did is printed), and the chunk-load charts drawing every record (the sampling switched
+off).  Printed: records per second received, p50, p90, p99 and max per page, their ratio to
+the targets (p50 <= 50 ms, p99 <= 150 ms), and the part of the latency that is only waiting
+for the next tick (half a tick period on average).  Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, producer, wait_until  # noqa: E402
+
+from webmon.apps import TABS  # noqa: E402
+from webmon.apps.loader import ChunkLoads  # noqa: E402
+from webmon.server import serve_in_thread  # noqa: E402
+
+PRODUCER = "latency"
+SOURCES = ["loader-chunk-loads-async", "loader-chunk-loads-sync"]
+TARGET_P50_MS = 50.0
+TARGET_P99_MS = 150.0
+
+INSTRUMENT = """(names) => {
+  window.__latencies = [];
+  window.__recording = false;
+  for (const name of names) {
+    const source = Bokeh.documents[0].get_model_by_name(name);
+    const original = source.stream_to.bind(source);
+    source.stream_to = (prop, data, rollover, options) => {
+      const result = original(prop, data, rollover, options);
+      const now = performance.timeOrigin + performance.now();
+      if (window.__recording && data.time != null) {
+        for (const stamp of data.time) { window.__latencies.push(now - stamp); }
+      }
+      return result;
+    };
+  }
+}"""
+
+
+def measure_page(browser, url: str, warmup: float, seconds: float) -> np.ndarray:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url)
+        page.wait_for_function(
+            f"() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
+            f"Bokeh.documents[0].get_model_by_name('{SOURCES[0]}') != null", timeout=60_000)
+        page.evaluate(INSTRUMENT, SOURCES)
+        time.sleep(warmup)
+        page.evaluate("() => { window.__recording = true; }")
+        time.sleep(seconds)
+        latencies = page.evaluate("() => { window.__recording = false; "
+                                  "return window.__latencies; }")
+    finally:
+        page.close()
+    if errors:
+        raise RuntimeError(f"page errors: {errors}")
+    return np.asarray(latencies, dtype=np.float64)
+
+
+def describe(name: str, latencies: np.ndarray, seconds: float) -> str:
+    p50, p90, p99 = np.percentile(latencies, [50, 90, 99])
+    return (f"  {name:<34} {len(latencies) / seconds:7.0f} rec/s  p50 {p50:6.1f}  p90 {p90:6.1f}"
+            f"  p99 {p99:6.1f}  max {latencies.max():7.1f} ms   p50/target "
+            f"{p50 / TARGET_P50_MS:4.2f}  p99/target {p99 / TARGET_P99_MS:4.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hz", type=float, default=30.0, help="hub ticks per second")
+    parser.add_argument("--rate", type=float, default=1000.0, help="records per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured per page")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    args = parser.parse_args()
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"{CHROMIUM} is needed for this benchmark")
+    from playwright.sync_api import sync_playwright
+
+    runtime = tempfile.mkdtemp(prefix="webmon-bench-")
+    os.chmod(runtime, 0o700)
+    os.environ["WEBMON_RUNTIME_DIR"] = runtime
+    print(f"bench_latency: hub at {args.hz:g} Hz, {args.rate:g} records/s appended one by one, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    shipped = ChunkLoads.POINTS_PER_S
+    pages = [
+        ("chunk loads alone", "individual-loader-chunk-loads", shipped),
+        ("whole loader tab", "loader", shipped),
+        ("chunk loads alone, every record", "individual-loader-chunk-loads", 0),
+    ]
+    results = {}
+    with producer(PRODUCER, "--rate", str(args.rate), "--fps", "60"), \
+            serve_in_thread(TABS, interval=1.0 / args.hz, producer=PRODUCER) as dashboard, \
+            sync_playwright() as playwright:
+        wait_until(lambda: dashboard.hub.feed(PRODUCER), message="producer followed")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name, path, points_per_s in pages:
+                # Read when a page's document is built, in this process (the server's).
+                ChunkLoads.POINTS_PER_S = points_per_s
+                results[name] = measure_page(browser, dashboard.url + path, args.warmup,
+                                             args.seconds)
+                print(describe(name, results[name], args.seconds), flush=True)
+        finally:
+            ChunkLoads.POINTS_PER_S = shipped
+            browser.close()
+    tick_ms = 1000.0 / args.hz
+    print(f"\nWaiting for the next tick alone accounts for {tick_ms / 2:.1f} ms on average "
+          f"(up to {tick_ms:.1f} ms).")
+    base = results["chunk loads alone"]
+    for other in ("whole loader tab", "chunk loads alone, every record"):
+        print(f"{other} / chunk loads alone: "
+              f"p50 {np.median(results[other]) / np.median(base):.2f}x, "
+              f"p99 {np.percentile(results[other], 99) / np.percentile(base, 99):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
