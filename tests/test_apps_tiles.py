@@ -128,6 +128,13 @@ def test_loaded_tiles_are_distinct_per_layer_and_level_and_kept_in_the_grid() ->
     assert {tuple(t) for t in known.tiles(1, 2)} == {(1, 1)}
     assert {tuple(t) for t in known.tiles(2, 0)} == {(3, 2)}
     assert known.tiles(2, 1).shape == (0, 2)
+    # Merging later batches keeps the tiles distinct and sorted; a negative row is no tile.
+    later = records[:2].copy()
+    later["row"] = [-1, 5]
+    known.add(later)
+    assert known.count(1, 0) == 6
+    assert {tuple(t) for t in known.tiles(1, 0, (8, 6))} == {(0, 0), (0, 1), (1, 0), (7, 5),
+                                                             (5, 1)}
     known.clear()
     assert known.count(1, 0) == 0 and known.records == 0
 
@@ -215,14 +222,22 @@ def test_layer_and_level_selection(hub: Hub) -> None:
         # The view rectangle is the producer's, at level 0 scale.
         assert viewer.view_rect == (724.0, 368.0, 1324.0, 1168.0)
 
-        # A new load at that level reaches the picture.
+        # The producer's view moves: the frame follows, the tiles are not sent again.
+        shows = tab.shows
         with Subscriber("select") as sub:
+            sub.call("set_camera", center=[1500.0, 1000.0])
+            tab.until(lambda: viewer.view_rect == (1200.0, 600.0, 1800.0, 1400.0),
+                      "the frame follows the producer's camera")
+            assert tab.shows == shows
+            # A new load at that level reaches the picture.
             sub.call("load", layer=1, level=0, row=3, col=3)
         tab.until(lambda: (3, 3, LOADED) in tab.tiles(), "a new load shown")
+        assert tab.shows == shows + 1
+        assert "recorded loaded <b>5</b>" in tab.model("tiles-counts").text
 
         # Picking the producer's own level shows its live state.
         tab.select("tiles-level", "1")
-        live = tiles_entry("image", BASE_1, LEVELS_1, 1, START_CENTER)
+        live = tiles_entry("image", BASE_1, LEVELS_1, 1, (1500.0, 1000.0))
         assert viewer.level == 1 and tab.tiles() == expected_tiles(live)
         assert "the producer's level now (picked)" in tab.model("tiles-note").text
 
