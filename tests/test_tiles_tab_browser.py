@@ -20,7 +20,7 @@ from tiles_producer import started
 
 from webmon import Subscriber
 from webmon.apps import TABS
-from webmon.schema import CAMERA, LOADER
+from webmon.schema import CAMERA
 from webmon.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -244,11 +244,10 @@ def test_clicking_a_tile_centres_the_demo_camera_on_it(demo: Any, open_tab: Any)
 def test_a_picked_level_shows_the_loads_recorded_there(demo: Any, open_tab: Any) -> None:
     url, sub = demo
     center = (40000.0, 24000.0)
-    move_camera(sub, center, 5)  # the demo loads the level-5 tiles of this view...
-    wait_until(lambda: (sub.state(LOADER)[0] or {}).get("in_flight") == 0, timeout=20,
-               interval=0.1, message="level 5 loaded")
-    move_camera(sub, center, 4)  # ...then draws level 4
     tab = open_tab(url + "individual-tiles")
+    move_camera(sub, center, 5)  # the demo loads the level-5 tiles of this view...
+    tab.wait(settled(tab, 5, center))
+    move_camera(sub, center, 4)  # ...then draws level 4
     tab.wait(settled(tab, 4, center))
     label = tab.js("Bokeh.documents[0].get_model_by_name('tiles-level').options"
                    ".find(([value]) => value == '5')[1]")
