@@ -109,6 +109,13 @@ def test_layers_state_has_stable_ids() -> None:
             (2, "dots", [3, 2]), (3, "small", [64, 32])]
 
 
+def test_state_interval_must_be_positive() -> None:
+    viewer, _ = make_viewer(dask_pyramid(4096))
+    with pytest.raises(ValueError, match="state_interval"):
+        attach(viewer, "napari-test", state_interval=0)
+    assert "napari-test" not in [info.name for info in discover()]
+
+
 def test_camera_and_dims_state_follow_the_viewer() -> None:
     viewer, _ = make_viewer(dask_pyramid(8192))
     with attached(viewer) as (att, sub):
@@ -188,17 +195,18 @@ def test_tiles_are_computed_only_while_wanted() -> None:
         assert version == 1 and "1" in value
 
 
-def test_numpy_pyramid_uses_256_pixel_tiles() -> None:
-    viewer, layer = make_viewer(numpy_pyramid(4096))
+def test_numpy_pyramid_is_not_wrapped_and_counts_as_loaded() -> None:
+    pyramid = numpy_pyramid(4096)
+    viewer, layer = make_viewer(pyramid)
     with attached(viewer) as (att, sub):
+        assert all(a is b for a, b in zip(layer.data, pyramid, strict=True))  # not wrapped
         look(viewer, (2000.0, 2000.0), 1.0)
         entry = tiles_of(att, sub)
         assert entry["tile_config"]["tile_size"] == 256
-        assert entry["tile_state"]["seen"] == expected_seen(layer, 256)
-        records = loads(att, sub)
-        (r0, c0), (r1, c1) = np.asarray(layer.corner_pixels)
-        at_level = records[records["level"] == layer.data_level]
-        assert at_level["nbytes"].sum() == (r1 - r0 + 1) * (c1 - c0 + 1)
+        seen = entry["tile_state"]["seen"]
+        assert seen == expected_seen(layer, 256)
+        assert entry["tile_state"]["loaded"] == seen  # in memory: loaded, nothing read
+        assert len(loads(att, sub)) == 0
 
 
 # -- reads ----------------------------------------------------------------------------------

@@ -5,9 +5,10 @@
 ``docs/schema.md``); ``docs/napari.md`` says what each value means for napari.
 
 Cost to napari.  Every hook on napari's events does a cheap check and returns: it marks
-what changed, and state is published at most every ``STATE_PERIOD_S`` (leading edge), by
-the Qt timer, or by :meth:`Attachment.poll`.  The ``tiles`` value is computed only while a
-subscriber wants it.  Reads are timed in the wrappers of ``timing``.
+what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
+when Qt runs (so never inside a draw), else from the hooks, and at once by
+:meth:`Attachment.poll`.  The ``tiles`` value is computed only while a subscriber wants it.
+Reads are timed in the wrappers of ``timing``.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ from .timing import ReadRecorder, TimedArray
 
 logger = logging.getLogger(__name__)
 
-#: State is published at most this often (10 Hz): by the Qt timer when Qt runs, else from
-#: the event hooks; Attachment.poll() publishes at once.
-STATE_PERIOD_S = 0.1
+#: State is published at most this often by default (5 Hz; ``attach(state_interval=)``): by
+#: the Qt timer when Qt runs, else from the event hooks; Attachment.poll() publishes at
+#: once.  Each publication costs a few hundred microseconds of napari's thread, mostly
+#: JSON and the transport's writes, so its rate is the adapter's main cost.
+STATE_INTERVAL_S = 0.2
 #: Queued read measurements become chunk_loads records (and loaded tiles) at most this
 #: often: the work is per batch more than per read, so batches are kept few.
-DRAIN_PERIOD_S = 0.25
+DRAIN_PERIOD_S = 0.5
 #: The loader state's read counters change with every read: published at most this often
 #: (a setting changed by a command or in napari is published at once).
 LOADER_PERIOD_S = 1.0
@@ -80,11 +83,13 @@ DIMS_EVENTS = ("ndim", "ndisplay", "order", "current_step")
 _attachments: dict[int, list[Attachment]] = {}
 
 
-def attach(viewer: Any, name: str = "napari", *, app: str | None = None) -> Attachment:
+def attach(viewer: Any, name: str = "napari", *, app: str | None = None,
+           state_interval: float = STATE_INTERVAL_S) -> Attachment:
     """Publish telemetry from ``viewer`` (a ``napari.Viewer`` or a ``ViewerModel``) under
     the producer name ``name`` until :meth:`Attachment.detach` (or the viewer's window
-    closes, or the interpreter exits).  Call it on napari's (the GUI) thread."""
-    attachment = Attachment(viewer, name, app=app)
+    closes, or the interpreter exits).  State (camera, tiles in view, ...) is published at
+    most every ``state_interval`` seconds.  Call it on napari's (the GUI) thread."""
+    attachment = Attachment(viewer, name, app=app, state_interval=state_interval)
     _attachments.setdefault(id(attachment.viewer), []).append(attachment)
     return attachment
 
@@ -109,6 +114,7 @@ class _Track:
     connections: list[tuple[Any, Callable]] = field(default_factory=list)
     recorder: ReadRecorder | None = None
     wrapped: list[TimedArray] | None = None
+    in_memory: frozenset[int] = frozenset()  # levels that are numpy arrays (not wrapped)
     tiles_key: tuple | None = None  # what the last tiles entry was computed from
     tiles_entry: dict[str, Any] | None = None
 
@@ -116,7 +122,11 @@ class _Track:
 class Attachment:
     """One viewer publishing through one ``Publisher``.  Made by :func:`attach`."""
 
-    def __init__(self, viewer: Any, name: str = "napari", *, app: str | None = None) -> None:
+    def __init__(self, viewer: Any, name: str = "napari", *, app: str | None = None,
+                 state_interval: float = STATE_INTERVAL_S) -> None:
+        if not state_interval > 0:
+            raise ValueError(f"state_interval must be above 0 seconds, got {state_interval!r}")
+        self.state_interval = float(state_interval)
         # napari hands plugin widgets a PublicOnlyProxy of the viewer, which warns on (and
         # will refuse) private attributes and wraps every value it returns: use the viewer.
         viewer = getattr(viewer, "__wrapped__", viewer)
@@ -264,7 +274,11 @@ class Attachment:
 
     def _wrap(self, track: _Track) -> None:
         """Follow a multiscale image layer's tiles, and time its reads by wrapping each of
-        its levels (unless another attachment already does)."""
+        its levels that is read from somewhere (unless another attachment already does).
+
+        Levels that are numpy arrays stay as they are: "reading" them takes a view of
+        memory, so timing it would cost napari time to measure nothing.
+        """
         layer = track.layer
         if not getattr(layer, "multiscale", False):
             return
@@ -274,7 +288,10 @@ class Attachment:
         ):
             return  # still ours
         self._unwrap(track)
-        grid = TileGrid.of_levels(_level_arrays(layer), tile_axes(self.viewer, layer))
+        originals = _level_arrays(layer)
+        track.in_memory = frozenset(
+            k for k, array in enumerate(originals) if isinstance(array, np.ndarray))
+        grid = TileGrid.of_levels(originals, tile_axes(self.viewer, layer))
         if track.recorder is None:
             track.recorder = ReadRecorder(track.id, grid, self._loads.extend,
                                           drawing_thread=self._drawing_thread,
@@ -282,12 +299,16 @@ class Attachment:
         else:  # new data on a layer already followed: same id, fresh tiles
             track.recorder.grid = grid
             track.recorder.loaded.clear()
+        if len(track.in_memory) == len(originals):
+            return
         if levels is None:
             logger.info("layer %r: levels not found; its reads are not timed", layer.name)
         elif any(isinstance(level, TimedArray) for level in levels):
             logger.info("layer %r: its reads are timed by another attachment", layer.name)
         else:
-            track.wrapped = [TimedArray(a, k, track.recorder) for k, a in enumerate(levels)]
+            track.wrapped = [array if k in track.in_memory else
+                             TimedArray(array, k, track.recorder)
+                             for k, array in enumerate(levels)]
             levels[:] = track.wrapped
 
     def _unwrap(self, track: _Track) -> None:
@@ -298,7 +319,8 @@ class Attachment:
         if levels is not None and len(levels) == len(track.wrapped) and all(
             now is ours for now, ours in zip(levels, track.wrapped, strict=True)
         ):
-            levels[:] = [timed.array for timed in track.wrapped]
+            levels[:] = [level.array if isinstance(level, TimedArray) else level
+                         for level in track.wrapped]
         track.wrapped = None
 
     def _update_axes(self) -> None:
@@ -472,7 +494,7 @@ class Attachment:
             return
         self._busy = True
         try:
-            self._next_flush = now + STATE_PERIOD_S
+            self._next_flush = now + self.state_interval
             if self._reads_dirty and (force or now >= self._next_drain):
                 self._reads_dirty = False  # cleared first: a read meanwhile sets it again
                 self._next_drain = now + DRAIN_PERIOD_S
@@ -589,9 +611,12 @@ class Attachment:
         seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
                                     (corner[1, ra], corner[1, ca]))
         known = track.recorder.loaded
-        loaded = known.tiles(level)
-        # napari's layer.loaded is False while an asynchronous slice is pending.
-        loading = known.missing(level, seen) if pending else []
+        if level in track.in_memory:
+            loaded, loading = seen, []  # in memory: every tile is loaded, those in view shown
+        else:
+            loaded = known.tiles(level)
+            # napari's layer.loaded is False while an asynchronous slice is pending.
+            loading = known.missing(level, seen) if pending else []
         base = grid.level_shapes[0]
         corners = view_corners_level0(self.viewer, self._planes.get(self.viewer, layer), base)
         if corners is None:  # 3-D display: the region napari sliced, in level-0 pixels
