@@ -231,8 +231,8 @@ def main() -> None:
               f"{r['publishing_us']:.1f} us of CPU per frame; with Qt this runs on the "
               "adapter's timer between draws")
     idle, busy = poll_cost(200 if args.quick else 1000)
-    print(f"Attachment.poll() (Qt timer, ~30 Hz): {idle:.1f} us with nothing pending, "
-          f"{busy:.1f} us after a zoom and a layer rename (camera, layers, tiles)")
+    print(f"Attachment.poll() (commands, then publish at once): {idle:.1f} us with nothing "
+          f"changed, {busy:.1f} us after a zoom and a layer rename (camera, layers, tiles)")
     print("overhead: per-frame difference with - without (same pose, same frame); noise: the "
           "same between the two viewers without webmon; wall: elapsed time; cpu: this "
           "thread's CPU time (not counting time other processes took the core, nor dask's "
