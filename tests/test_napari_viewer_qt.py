@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from procs import child_env
@@ -86,16 +87,54 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+DOCK_SCRIPT = textwrap.dedent("""
+    import json, sys, time, warnings
+    import napari
+    from npe2 import PluginManager, PluginManifest
+    from qtpy.QtWidgets import QApplication
+    from webmon import discover
+
+    # What the napari.manifest entry point does once webmon is installed.
+    manager = PluginManager.instance()
+    manager.register(PluginManifest.from_file(sys.argv[1]))
+    manager.enable("webmon")
+    viewer = napari.Viewer(show=True)
+    app = QApplication.instance()
+
+    def run(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    with warnings.catch_warnings():
+        # napari hands the widget a proxy that warns on private attribute access
+        warnings.simplefilter("error", FutureWarning)
+        dock, widget = viewer.window.add_plugin_dock_widget("webmon", "webmon monitor")
+        widget.name_edit.setText("napari-dock")
+        widget.publish_button.click()
+        run(0.3)
+        listed = [info.name for info in discover()]
+    viewer.close()
+    run(0.5)
+    print(json.dumps({"widget": type(widget).__name__, "listed": listed,
+                      "after_close": [info.name for info in discover()],
+                      "publishing_after_close": widget.publishing}), flush=True)
+""")
+
+
 def _qt_bindings() -> bool:
     probe = subprocess.run([sys.executable, "-c", "import qtpy.QtWidgets"],
                            capture_output=True, env=child_env())
     return probe.returncode == 0
 
 
-def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> None:
+def run_with_display(script: str, *args: str) -> dict:
+    """Run ``script`` in a child interpreter with a display; its last line of output is
+    JSON.  Skips when Qt bindings or a display are missing."""
     if not _qt_bindings():
         pytest.skip("no Qt bindings (install PySide6-Essentials, PyQt5 or PyQt6)")
-    command = [sys.executable, "-c", SCRIPT]
+    command = [sys.executable, "-c", script, *args]
     env = child_env()
     env.pop("QT_QPA_PLATFORM", None)  # offscreen has no OpenGL for napari's canvas
     if not os.environ.get("DISPLAY"):
@@ -105,10 +144,24 @@ def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> N
         command = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", *command]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> None:
+    report = run_with_display(SCRIPT)
     assert report["frames"] > 5 and report["frame_ms_positive"], report
     assert report["loads"] > 0 and report["sync_loads"] == report["loads"], report
     assert report["command"] == {"grid_visible": True} and report["grid"], report
     assert report["tiles_level"] == report["layer_level"], report
     assert report["detached"] and not report["producer_alive"], report
     assert report["segments_at_start"] >= 6 and report["leftover"] == [], report
+
+
+def test_plugin_dock_widget_in_napari_publishes_until_the_window_closes() -> None:
+    pytest.importorskip("npe2")
+    manifest = Path(__file__).resolve().parent.parent / "webmon" / "napari" / "napari.yaml"
+    report = run_with_display(DOCK_SCRIPT, str(manifest))
+    assert report["widget"] == "WebmonWidget"
+    assert "napari-dock" in report["listed"]
+    assert "napari-dock" not in report["after_close"]
+    assert report["publishing_after_close"] is False
