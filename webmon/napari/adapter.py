@@ -464,9 +464,10 @@ class Attachment:
     def poll(self) -> int:
         """Run the dashboard's pending commands and publish every pending change now.
 
-        The Qt timer calls this about 30 times a second; without Qt, call it from your own
-        loop (event hooks also run commands, but only when napari emits events).  Returns
-        how many commands ran.
+        With Qt, the adapter's timer runs commands about 30 times a second and publishes
+        every ``state_interval``; without Qt, call this from your own loop (the event hooks
+        also do both, throttled, but only when napari emits events).  Returns how many
+        commands ran.
         """
         if self._closed:
             return 0
