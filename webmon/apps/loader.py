@@ -341,12 +341,13 @@ class _Aggregate:
 
     def _shared(self, key: str, compute: Any, *version: Any) -> Any:
         """``compute()`` once per period (and ``version``) for all sessions on this
-        producer."""
+        producer.  Not keyed on the records held: sessions that the server updates in
+        different ticks of one period must still share one computation."""
         feed = self.session.feed
         history = feed.history(CHUNK_LOADS) if feed is not None else None
         if feed is None or history is None:
             return None
-        return feed.shared(key, (history.total, self.every.bucket(), *version), compute)
+        return feed.shared(key, (self.every.bucket(), *version), compute)
 
 
 class Throughput(_Aggregate):
