@@ -1,0 +1,112 @@
+"""The dashboard's tabs show a napari producer: a ``ViewerModel`` with a lazily computed
+multiscale image, attached with ``webmon.napari.attach`` in its own process, watched by
+``webmon dashboard`` in another, in a real Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dashboard_helpers import (
+    CHROMIUM_ARGS,
+    HERE,
+    CommandProcess,
+    child_env,
+    chromium_or_skip,
+    stop_process,
+    wait_until,
+)
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.browser
+
+NAME = "napari-dash"
+
+
+@pytest.fixture(scope="module")
+def napari_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = chromium_or_skip()
+    del executable
+    runtime = tmp_path_factory.mktemp("webmon-napari-run")
+    runtime.chmod(0o700)
+    env = {**child_env(), "WEBMON_RUNTIME_DIR": str(runtime)}
+    producer = subprocess.Popen([sys.executable, str(HERE / "napari_producer.py"), NAME],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=env)
+    try:
+        assert producer.stdout.readline().strip() == "READY"
+        with CommandProcess("dashboard", "--port", "0", "--interval", "100ms",
+                            env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
+            yield webmon.url(timeout=90)
+            assert webmon.terminate() == 0
+    finally:
+        stop_process(producer)
+
+
+@pytest.fixture(scope="module")
+def page(napari_dashboard: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_or_skip(),
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(f"uncaught: {e}"))
+        yield page
+        browser.close()
+
+
+def _open(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0",
+                           timeout=30_000)
+
+
+def _length(page: Any, name: str) -> int:
+    return page.evaluate("(name) => { const m = Bokeh.documents[0].get_model_by_name(name);"
+                         " return m == null ? -1 : m.get_length(); }", name)
+
+
+def _prop(page: Any, name: str, prop: str) -> Any:
+    return page.evaluate("([name, prop]) => { const m = Bokeh.documents[0]"
+                         ".get_model_by_name(name); return m == null ? null : "
+                         "(typeof m[prop] === 'object' ? m[prop] != null : m[prop]); }",
+                         [name, prop])
+
+
+def test_status_tab_lists_the_napari_producer(napari_dashboard: str, page: Any) -> None:
+    _open(page, napari_dashboard + "status")
+    wait_until(lambda: page.text_content("#webmon-producer-name") == NAME, timeout=20,
+               interval=0.2, message="napari producer in the header")
+    assert page.text_content("#webmon-producer-state") == "live"
+    wait_until(lambda: _length(page, "status-producers") == 1, interval=0.2)
+    assert page.errors == []
+
+
+def test_loader_tab_receives_napari_chunk_loads(napari_dashboard: str, page: Any) -> None:
+    _open(page, napari_dashboard + "loader")
+
+    def loads() -> int:  # sync and async reads are drawn from sources of their own
+        return sum(max(_length(page, f"loader-chunk-loads-{m}"), 0) for m in ("sync", "async"))
+
+    first = loads()
+    wait_until(lambda: loads() > first, timeout=30, interval=0.2,
+               message="napari's timed reads reach the loader tab")
+    wait_until(lambda: _length(page, "loader-levels") >= 1, timeout=30, interval=0.2)
+    assert page.errors == []
+
+
+def test_tiles_tab_draws_the_napari_layer(napari_dashboard: str, page: Any) -> None:
+    _open(page, napari_dashboard + "tiles")
+    wait_until(lambda: _prop(page, "tiles-viewer", "source") is not None, timeout=20,
+               interval=0.2)
+    wait_until(lambda: page.evaluate(
+        "() => Bokeh.documents[0].get_model_by_name('tiles-viewer').source.get_length()") > 0,
+        timeout=30, interval=0.2, message="the napari layer's tiles in the viewer")
+    assert _prop(page, "tiles-viewer", "layer_name")
+    assert page.errors == []
