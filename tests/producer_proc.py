@@ -25,15 +25,20 @@ def stress_record(seq: int) -> tuple:
     return (seq, 3 * seq, seq / 7.0, seq % 251, -(seq % 100003))
 
 
-def stress_batch(start: int, n: int) -> np.ndarray:
-    seq = np.arange(start, start + n, dtype=np.uint64)
-    out = np.empty(n, STRESS_DTYPE)
+def stress_records(seq: np.ndarray) -> np.ndarray:
+    """The records whose sequence numbers are ``seq``, every field derived from them."""
+    seq = seq.astype(np.uint64)
+    out = np.empty(len(seq), STRESS_DTYPE)
     out["seq"] = seq
     out["triple"] = 3 * seq.astype(np.int64)
     out["seventh"] = seq / 7.0
     out["tag"] = seq % 251
     out["neg"] = -(seq % 100003).astype(np.int32)
     return out
+
+
+def stress_batch(start: int, n: int) -> np.ndarray:
+    return stress_records(np.arange(start, start + n, dtype=np.uint64))
 
 
 def wait_for_stdin_eof(stop: threading.Event, go: threading.Event) -> None:
