@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from procs import child_env, started_process, stop_process  # noqa: F401 (re-exported)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PRODUCER_SCRIPT = HERE / "dashboard_producer.py"
@@ -28,46 +30,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 T = TypeVar("T")
 
 
-def child_env() -> dict[str, str]:
-    """This environment (and so the test's private runtime directory), with this checkout
-    importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
 @contextlib.contextmanager
 def producer(name: str, *args: str) -> Iterator[subprocess.Popen]:
     """Run ``dashboard_producer.py NAME ARGS`` until the block ends (then close its stdin,
     so it closes its Publisher and exits)."""
-    proc = subprocess.Popen(
-        [sys.executable, str(PRODUCER_SCRIPT), name, *args],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=child_env(),
-    )
-    try:
-        line = proc.stdout.readline()
-        if line.strip() != "READY":
-            proc.kill()
-            raise RuntimeError(f"producer {name!r} did not start: {line!r} {proc.stderr.read()}")
+    with started_process([sys.executable, str(PRODUCER_SCRIPT), name, *args],
+                         f"producer {name!r}") as proc:
         yield proc
-    finally:
-        stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            if proc.stdin is not None:
-                proc.stdin.close()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,

@@ -14,37 +14,55 @@ ROOT = HERE.parent
 
 
 def child_env() -> dict[str, str]:
+    """This environment (and so the test's private runtime directory), with this checkout and
+    the test helpers importable."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), str(HERE), env.get("PYTHONPATH", "")) if p)
     return env
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Close the child's stdin (the test producers then close their Publisher and exit) and
+    wait, killing it only if it hangs."""
+    if proc.poll() is None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 @contextlib.contextmanager
-def producer(mode: str, name: str, *args: object, python: str = sys.executable,
-             timeout: float = 30.0) -> Iterator[subprocess.Popen]:
-    """Run ``producer_proc.py`` and wait for its READY line; on exit close its stdin (it then
-    closes its Publisher and exits) and wait, killing it only if it hangs."""
+def started_process(command: list[str], what: str, timeout: float = 15.0
+                    ) -> Iterator[subprocess.Popen]:
+    """Run ``command`` until the block ends, once it has printed its READY line."""
     proc = subprocess.Popen(
-        [python, str(HERE / "producer_proc.py"), mode, name, *map(str, args)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=child_env(),
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=child_env(),
     )
     try:
         line = proc.stdout.readline()
         if line.strip() != "READY":
             proc.kill()
-            raise RuntimeError(f"producer did not start: {line!r} {proc.stderr.read()}")
+            raise RuntimeError(f"{what} did not start: {line!r} {proc.stderr.read()}")
         yield proc
     finally:
-        if proc.poll() is None:
-            try:
-                proc.stdin.close()
-                proc.wait(timeout=timeout)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            stream.close()
+        stop_process(proc, timeout)
+
+
+def producer(mode: str, name: str, *args: object, python: str = sys.executable,
+             timeout: float = 30.0) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """Run ``producer_proc.py MODE NAME ARGS`` (see that script) as a separate process."""
+    return started_process(
+        [python, str(HERE / "producer_proc.py"), mode, name, *map(str, args)],
+        "producer", timeout)
 
 
 def run_python(code: str, python: str = sys.executable, timeout: float = 60.0
