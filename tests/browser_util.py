@@ -146,39 +146,52 @@ def next_frames(page: Any, frames: int = 2) -> None:
     )
 
 
+# JavaScript: decode a PNG data URL in the page into its RGBA pixels (Chromium decodes it, so
+# the tests need no imaging library).
+_DECODE_PNG_JS = """
+    const decodePng = async (url) => {
+      const image = new Image()
+      image.src = url
+      await image.decode()
+      const canvas = document.createElement("canvas")
+      canvas.width = image.width
+      canvas.height = image.height
+      const ctx = canvas.getContext("2d")
+      ctx.drawImage(image, 0, 0)
+      return [ctx.getImageData(0, 0, image.width, image.height).data, image.width]
+    }
+"""
+
+
+def evaluate_on_png(page: Any, png: bytes, body: str, *args: Any) -> Any:
+    """Run the JavaScript statements ``body`` in ``page`` with ``pixels`` (RGBA bytes of the
+    PNG), ``width`` and ``args`` in scope, and return what it returns."""
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return page.evaluate(
+        "async ([url, args]) => {" + _DECODE_PNG_JS
+        + "const [pixels, width] = await decodePng(url)\n" + body + "}",
+        [url, list(args)],
+    )
+
+
 def count_colors(page: Any, png: bytes, colors: dict[str, tuple[int, int, int]],
                  tolerance: int = 10) -> dict[str, int]:
-    """How many pixels of a PNG screenshot are within ``tolerance`` of each colour.
-
-    Chromium itself decodes the PNG, so the tests need no imaging library.
-    """
-    data_url = "data:image/png;base64," + base64.b64encode(png).decode()
-    return page.evaluate(
-        """async ([url, colors, tolerance]) => {
-             const image = new Image()
-             image.src = url
-             await image.decode()
-             const canvas = document.createElement("canvas")
-             canvas.width = image.width
-             canvas.height = image.height
-             const ctx = canvas.getContext("2d")
-             ctx.drawImage(image, 0, 0)
-             const pixels = ctx.getImageData(0, 0, image.width, image.height).data
-             const counts = {}
-             for (const name of Object.keys(colors)) counts[name] = 0
-             for (let i = 0; i < pixels.length; i += 4) {
-               for (const [name, [r, g, b]] of Object.entries(colors)) {
-                 if (Math.abs(pixels[i] - r) <= tolerance
-                     && Math.abs(pixels[i + 1] - g) <= tolerance
-                     && Math.abs(pixels[i + 2] - b) <= tolerance) {
-                   counts[name]++
-                 }
-               }
-             }
-             return counts
-           }""",
-        [data_url, colors, tolerance],
-    )
+    """How many pixels of a PNG screenshot are within ``tolerance`` of each colour."""
+    return evaluate_on_png(page, png, """
+        const [colors, tolerance] = args
+        const counts = {}
+        for (const name of Object.keys(colors)) counts[name] = 0
+        for (let i = 0; i < pixels.length; i += 4) {
+          for (const [name, [r, g, b]] of Object.entries(colors)) {
+            if (Math.abs(pixels[i] - r) <= tolerance
+                && Math.abs(pixels[i + 1] - g) <= tolerance
+                && Math.abs(pixels[i + 2] - b) <= tolerance) {
+              counts[name]++
+            }
+          }
+        }
+        return counts
+    """, colors, tolerance)
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:

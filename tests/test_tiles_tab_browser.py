@@ -8,13 +8,19 @@ Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fail
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_util import blend, chromium_browser, count_colors, hex_rgb, next_frames
+from browser_util import (
+    blend,
+    chromium_browser,
+    count_colors,
+    evaluate_on_png,
+    hex_rgb,
+    next_frames,
+)
 from dashboard_helpers import CommandProcess, wait_until
 from tiles_producer import started
 
@@ -128,29 +134,18 @@ def open_tab(browser: Any) -> Iterator[Any]:
 def color_centroid(page: Any, png: bytes, color: str, tolerance: int = 10
                    ) -> tuple[int, float, float]:
     """How many pixels of ``png`` are within ``tolerance`` of ``color``, and their mean x, y."""
-    url = "data:image/png;base64," + base64.b64encode(png).decode()
-    return tuple(page.evaluate(
-        """async ([url, [r, g, b], tol]) => {
-             const image = new Image()
-             image.src = url
-             await image.decode()
-             const canvas = document.createElement("canvas")
-             canvas.width = image.width
-             canvas.height = image.height
-             const ctx = canvas.getContext("2d")
-             ctx.drawImage(image, 0, 0)
-             const px = ctx.getImageData(0, 0, image.width, image.height).data
-             let n = 0, sx = 0, sy = 0
-             for (let i = 0; i < px.length; i += 4) {
-               if (Math.abs(px[i] - r) <= tol && Math.abs(px[i + 1] - g) <= tol
-                   && Math.abs(px[i + 2] - b) <= tol) {
-                 const k = i / 4
-                 n++; sx += k % image.width; sy += Math.floor(k / image.width)
-               }
-             }
-             return [n, n ? sx / n : 0, n ? sy / n : 0]
-           }""",
-        [url, list(hex_rgb(color)), tolerance]))
+    return tuple(evaluate_on_png(page, png, """
+        const [[r, g, b], tol] = args
+        let n = 0, sx = 0, sy = 0
+        for (let i = 0; i < pixels.length; i += 4) {
+          if (Math.abs(pixels[i] - r) <= tol && Math.abs(pixels[i + 1] - g) <= tol
+              && Math.abs(pixels[i + 2] - b) <= tol) {
+            const k = i / 4
+            n++; sx += k % width; sy += Math.floor(k / width)
+          }
+        }
+        return [n, n ? sx / n : 0, n ? sy / n : 0]
+    """, list(hex_rgb(color)), tolerance))
 
 
 def zoom_for_level(level: int) -> float:
