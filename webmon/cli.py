@@ -83,10 +83,13 @@ def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = T
 
 def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard:
     from webmon.apps import TABS
+    from webmon.server.proxy_gate import from_environment
 
     return Dashboard(
         TABS, host=args.host, port=args.port, interval=args.interval, producer=producer,
         prefix=args.prefix, allow_websocket_origin=args.allow_websocket_origin,
+        # Started by an authenticating proxy (JupyterLab's launcher): only its requests.
+        auth_provider=from_environment(),
     )
 
 

@@ -1,13 +1,17 @@
-"""The two plain HTTP routes beside the Bokeh applications."""
+"""The two plain HTTP routes beside the Bokeh applications.
+
+Both are Bokeh ``AuthRequestHandler``s, so the server's auth hooks (the proxy gate,
+``proxy_gate.py``) apply to them as to Bokeh's own pages.
+"""
 
 from __future__ import annotations
 
 import json
 
-from tornado.web import RequestHandler
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 
-class RootRedirect(RequestHandler):
+class RootRedirect(AuthRequestHandler):
     """``/`` (or ``/<prefix>`` and ``/<prefix>/``) -> the first tab, by a relative redirect.
 
     A relative ``Location`` keeps working behind a proxy that adds its own prefix
@@ -31,7 +35,7 @@ def relative_location(path: str, target: str, query: str = "") -> str:
     return f"{location}?{query}" if query else location
 
 
-class IndividualPlots(RequestHandler):
+class IndividualPlots(AuthRequestHandler):
     """``/individual-plots.json``: title -> path of each component served alone.
 
     The same shape as the Dask dashboard's, so tools that list Dask's plots (the JupyterLab

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from bokeh.server.auth_provider import AuthProvider
 from bokeh.server.server import Server
 from tornado.ioloop import IOLoop
 
@@ -86,6 +87,7 @@ class Dashboard:
         producer: str | None = None,
         prefix: str = "",
         allow_websocket_origin: Sequence[str] | None = None,
+        auth_provider: AuthProvider | None = None,
         history: int = DEFAULT_HISTORY,
         hub: Hub | None = None,
         unused_session_lifetime_ms: int = UNUSED_SESSION_LIFETIME_MS,
@@ -98,6 +100,8 @@ class Dashboard:
         self.requested_port = port
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.allow_websocket_origin = list(allow_websocket_origin or [])
+        #: Bokeh auth hooks every page, session and websocket must pass (``proxy_gate``).
+        self.auth_provider = auth_provider
         self.hub = hub or Hub(interval=interval, producer=producer, history=history)
         self._session_opts = {
             "unused_session_lifetime_milliseconds": unused_session_lifetime_ms,
@@ -139,6 +143,12 @@ class Dashboard:
                     extra_patterns=patterns,
                     use_index=False,
                     redirect_root=False,
+                    # Bokeh copies the request's headers and cookies into the session token
+                    # it writes into the page; no tab uses them, and behind a proxy they
+                    # hold its login cookie and secret, which the page must not expose.
+                    include_headers=[],
+                    include_cookies=[],
+                    **({"auth_provider": self.auth_provider} if self.auth_provider else {}),
                     **self._session_opts,
                 )
                 break

@@ -1,0 +1,1 @@
+"""webmon in Jupyter: notebook panels and the dashboard behind the Jupyter server."""
