@@ -1,7 +1,8 @@
 """webmon: a live monitoring dashboard for napari and any Python application.
 
 The application publishes with :class:`Publisher`; the dashboard (``webmon dashboard``)
-reads with :class:`Subscriber`.  See the README for the commands.
+reads with :class:`Subscriber`.  See the README for the commands.  In a notebook,
+``webmon.show(name)`` shows one of the dashboard's panels (``webmon.panels()``) live.
 """
 
 from .shm import (
@@ -25,4 +26,21 @@ __all__ = [
     "WebmonError",
     "__version__",
     "discover",
+    "panels",
+    "show",
 ]
+
+#: Notebook helpers, imported on first use: a producer importing webmon never loads Bokeh.
+_JUPYTER = ("show", "panels")
+
+
+def __getattr__(name: str) -> object:
+    if name in _JUPYTER:
+        from webmon import jupyter
+
+        return getattr(jupyter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_JUPYTER])

@@ -1,0 +1,107 @@
+"""The panels a notebook can show: every dashboard tab, and every component the dashboard
+serves alone at ``/individual-<name>``.
+
+A panel's document holds only its layout: the dashboard's tab bar and producer header are
+page furniture (the header even rewrites the page's address), which a notebook cell has no
+use for.  Which producer a panel follows is chosen when it is shown instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bokeh.document import Document
+from bokeh.models import LayoutDOM
+
+from webmon.server import Hub, Session, Tab
+from webmon.server.registry import check_tabs, individual_title
+
+
+class UnknownPanelError(ValueError):
+    """``webmon.show()`` was given a name that is no panel; the message lists the panels."""
+
+    def __init__(self, name: object, valid: Sequence[str]) -> None:
+        self.name = name
+        self.valid = list(valid)
+        super().__init__(f"no webmon panel is called {name!r}; the panels are: "
+                         + ", ".join(self.valid))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One showable panel: a whole tab, or one component of a tab."""
+
+    name: str
+    title: str
+    kind: Literal["tab", "component"]
+    #: Creates the panel's components, registers each with the session, returns the layout.
+    build: Callable[[Session], LayoutDOM]
+
+
+def _component_builder(factory: Callable[[Session], object]) -> Callable[[Session], LayoutDOM]:
+    def build(session: Session) -> LayoutDOM:
+        return session.add(factory(session)).root  # type: ignore[arg-type]
+
+    return build
+
+
+def panel_table(tabs: Sequence[Tab]) -> dict[str, Panel]:
+    """Name -> panel for ``tabs``: each tab under its name, each component under its own.
+
+    A tab and a component may share a name (the tiles tab is its one ``tiles`` component);
+    the name then means the tab, which is what the dashboard serves at ``/<name>``.
+    """
+    check_tabs(tabs)
+    table: dict[str, Panel] = {tab.name: Panel(tab.name, tab.title, "tab", tab.build)
+                               for tab in tabs}
+    for tab in tabs:
+        for name, factory in tab.components.items():
+            table.setdefault(name, Panel(name, individual_title(name).removeprefix(
+                "Individual "), "component", _component_builder(factory)))
+    return table
+
+
+def default_table() -> dict[str, Panel]:
+    from webmon.apps import TABS
+
+    return panel_table(TABS)
+
+
+def panels() -> list[str]:
+    """Names of every panel ``webmon.show()`` accepts, sorted.
+
+    They are the dashboard's tabs (``status``, ``loader``, ``tiles``) and every component
+    the dashboard also serves alone at ``/individual-<name>`` (``loader-frame-times``,
+    ``status-streams``...).
+    """
+    return sorted(default_table())
+
+
+def find_panel(name: str, table: Mapping[str, Panel] | None = None) -> Panel:
+    """The panel called ``name``; :class:`UnknownPanelError` (a ``ValueError``) listing the
+    valid names otherwise."""
+    table = default_table() if table is None else table
+    panel = table.get(name) if isinstance(name, str) else None
+    if panel is None:
+        raise UnknownPanelError(name, sorted(table))
+    return panel
+
+
+def build_panel_document(hub: Hub, panel: Panel, producer: str | None, doc: Document,
+                         on_close: Callable[[], None] | None = None) -> Session:
+    """Fill ``doc`` with ``panel``, fed by ``hub``; the session closes (and ``on_close``
+    runs) when Bokeh destroys the document's session."""
+    session = Session(hub, doc, producer)
+
+    def destroyed(_context: object) -> None:
+        session.close()
+        if on_close is not None:
+            on_close()
+
+    doc.on_session_destroyed(destroyed)
+    root = panel.build(session)
+    doc.add_root(root)
+    doc.title = f"webmon · {panel.title}"
+    return session
