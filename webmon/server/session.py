@@ -18,6 +18,7 @@ import numpy as np
 from bokeh.document import Document
 from bokeh.models import LayoutDOM
 
+from .batching import release
 from .history import StreamHistory
 from .hub import Feed, Hub
 
@@ -153,7 +154,7 @@ class Session:
                     # One broken component must not freeze the rest of the tab.
                     log.exception("updating %s failed", type(component).__name__)
         finally:
-            self.doc.unhold()
+            release(self.doc)
 
     def close(self) -> None:
         """Stop updating; drop the components and their cursors."""

@@ -1,0 +1,165 @@
+"""One websocket message per session update, instead of one per change.
+
+Bokeh 3.9 sends every change of a document as its own PATCH-DOC message, even the changes
+collected under ``doc.hold("combine")``: ``unhold()`` replays them one by one and the
+server session sends each to every connection.  Each message costs this server about a
+millisecond whatever its size (a serializer over every model of the document, the
+encoding, and one awaited websocket frame per header, metadata, content and numpy
+buffer), and each reaches the browser as a separate update to apply and repaint.  A
+PATCH-DOC message carries a list of events, so :func:`release` sends all the changes of
+one update as one message per connection, encoded by a serializer that:
+
+* looks models up in the document only when a change actually refers to one (Bokeh's own
+  builds a reference for every model of the document for every message, although streams
+  and new column values never refer to a model), and
+* writes numpy arrays inline (base64 in the JSON) rather than as separate binary frames,
+  so a message is always three websocket frames.  The arrays of one tick are a few
+  hundred values; the browser decodes either form.
+
+This uses internals of Bokeh's server session (its change dispatch, its pending writes,
+its connections' socket), so it is checked against Bokeh when imported: bokeh is pinned
+to 3.9.2, and if those internals ever differ :data:`SUPPORTED` is False and
+:func:`release` falls back to ``doc.unhold()`` (one message per change, as before) with a
+warning.  ``tests/test_server_batching.py`` checks both the check and that a browser-side
+client applies every batched change.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import inspect
+import logging
+from typing import Any
+
+import bokeh
+from bokeh.core.serialization import Serializer
+from bokeh.document import Document
+from bokeh.document.events import DocumentPatchedEvent
+from bokeh.model import Model
+from bokeh.protocol.messages.patch_doc import PatchJson, patch_doc
+
+log = logging.getLogger(__name__)
+
+#: The Bokeh release these internals were read from.
+BOKEH_VERSION = "3.9.2"
+#: gzip level of arrays written inline.
+INLINE_COMPRESSION = 1
+
+
+def _check() -> str | None:
+    """None when Bokeh's internals are as this module expects, else what differs."""
+    try:
+        from bokeh.server.connection import ServerConnection
+        from bokeh.server.session import ServerSession
+
+        if bokeh.__version__ != BOKEH_VERSION:
+            return f"bokeh {bokeh.__version__} is not {BOKEH_VERSION}"
+        session_source = inspect.getsource(ServerSession)
+        for name in ("_pending_writes", "_subscribed_connections",
+                     "_current_patch_connection", "def _document_patched"):
+            if name not in session_source:
+                return f"ServerSession has no {name}"
+        if "self._socket.send_message(" not in inspect.getsource(
+                ServerConnection.send_patch_document):
+            return "ServerConnection.send_patch_document no longer uses _socket.send_message"
+        for name in ("get_ref", "has_ref", "add_ref"):
+            if not callable(getattr(Serializer, name, None)):
+                return f"Serializer has no {name}"
+        if "BytesRep(type=\"bytes\", data=data)" not in inspect.getsource(
+                Serializer._encode_bytes):
+            return "Serializer._encode_bytes no longer writes a BytesRep"
+        if "self.get_ref(obj)" not in inspect.getsource(Serializer.encode):
+            return "Serializer.encode no longer looks references up with get_ref"
+        if "synced_references" not in inspect.getsource(patch_doc.create):
+            return "patch_doc.create no longer uses the synced references"
+        return None
+    except Exception as exc:  # any surprise means: do not touch the internals
+        return f"{type(exc).__name__}: {exc}"
+
+
+#: Why batching is off, or None when it is on.
+UNSUPPORTED_REASON = _check()
+SUPPORTED = UNSUPPORTED_REASON is None
+if not SUPPORTED:
+    log.warning("sending each document change separately: %s", UNSUPPORTED_REASON)
+
+
+class _DocumentSerializer(Serializer):
+    """``Serializer(references=doc.models.synced_references)``, except that the references
+    are computed only if a model is actually met while encoding."""
+
+    def __init__(self, doc: Document, *, deferred: bool) -> None:
+        super().__init__(deferred=deferred)
+        self._doc = doc
+        self._synced: set[int] | None = None
+
+    def _is_synced(self, obj: Any) -> bool:
+        if self._synced is None:
+            self._synced = {id(model) for model in self._doc.models.synced_references}
+        return id(obj) in self._synced
+
+    def get_ref(self, obj: Any) -> Any:
+        ref = super().get_ref(obj)
+        if ref is None and isinstance(obj, Model) and self._is_synced(obj):
+            return obj.ref
+        return ref
+
+    def has_ref(self, obj: Any) -> bool:
+        return super().has_ref(obj) or (isinstance(obj, Model) and self._is_synced(obj))
+
+    def _encode_bytes(self, obj: bytes | memoryview) -> Any:
+        if self._deferred:
+            return super()._encode_bytes(obj)
+        # Inline, as Bokeh writes them (gzip, then base64; the browser gunzips), but with
+        # the fastest compression: Bokeh's default level 9 and its per-array settings
+        # lookup cost more than the few hundred bytes they save.
+        raw = obj.tobytes() if isinstance(obj, memoryview) else obj
+        packed = gzip.compress(raw, compresslevel=INLINE_COMPRESSION, mtime=1)
+        return {"type": "bytes", "data": base64.b64encode(packed).decode("ascii")}
+
+
+def patch_message(doc: Document, events: list[DocumentPatchedEvent], *,
+                  inline_arrays: bool = True) -> patch_doc:
+    """One PATCH-DOC message with ``events`` (all of ``doc``), as ``patch_doc.create``
+    builds it but with the lazy serializer; marks the new models it sent as synced."""
+    serializer = _DocumentSerializer(doc, deferred=not inline_arrays)
+    content = PatchJson(events=serializer.encode(events))
+    doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+    message = patch_doc(patch_doc.create_header(), {}, content)
+    message.add_buffers(*serializer.buffers)
+    return message
+
+
+def release(doc: Document) -> int:
+    """``doc.unhold()``, sending the held changes as one message per connection.
+
+    Must run with the document locked (in a Bokeh session callback).  Returns the number
+    of changes batched; 0 when it fell back to ``unhold()`` (no server session, not under
+    its lock, or Bokeh internals other than expected).
+    """
+    context = doc.session_context
+    server_session = getattr(context, "session", None) if context is not None else None
+    if (not SUPPORTED or server_session is None
+            or getattr(server_session, "_pending_writes", None) is None):
+        doc.unhold()
+        return 0
+    patched: list[DocumentPatchedEvent] = []
+    # unhold() replays the held changes: Python callbacks and every other listener run as
+    # usual; only the server session's "send this change" is collected instead.
+    server_session._document_patched = patched.append
+    try:
+        doc.unhold()
+    finally:
+        del server_session._document_patched
+    if not patched:
+        return 0
+    pending = server_session._pending_writes
+    for connection in list(server_session._subscribed_connections):
+        # As Bokeh does: a change the browser itself made is not echoed back to it.
+        events = [event for event in patched
+                  if not (event.setter is server_session
+                          and connection is server_session._current_patch_connection)]
+        if events:
+            pending.append(connection._socket.send_message(patch_message(doc, events)))
+    return len(patched)
