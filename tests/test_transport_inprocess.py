@@ -111,6 +111,37 @@ def test_state_limits_and_types() -> None:
         sub.close()
 
 
+def test_state_unchanged_keeps_its_version() -> None:
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        assert pub.set_state("k", {"a": [1, 2]}) == 1
+        assert pub.set_state("k", {"a": [1, 2]}) == 1  # same JSON: nothing written
+        assert sub.state("k") == ({"a": [1, 2]}, 1)
+        assert pub.set_state("k", {"a": [1, 3]}) == 2
+        assert pub.set_state("k", {"a": [1, 2]}) == 3  # back to an earlier value: new version
+        assert sub.state("k") == ({"a": [1, 2]}, 3)
+
+
+def test_state_json_publishes_encoded_bytes() -> None:
+    with Publisher("p", state_bytes=100) as pub, Subscriber("p") as sub:
+        assert pub.set_state_json("k", b'{"seen":[[1,2]],"name":"\\u00e9"}') == 1
+        assert sub.state("k") == ({"seen": [[1, 2]], "name": "\u00e9"}, 1)
+        assert pub.set_state("k", {"seen": [[1, 2]], "name": "\u00e9"}) == 1  # same bytes
+        with pytest.raises(TypeError, match="bytes of JSON"):
+            pub.set_state_json("k", '{"a":1}')  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="100-byte slot"):
+            pub.set_state_json("k", b"[" + b"1," * 100 + b"1]")
+        assert sub.state("k")[1] == 1
+
+
+def test_state_refuses_a_value_that_contains_itself() -> None:
+    loop: list = [1]
+    loop.append(loop)
+    with Publisher("p") as pub:
+        with pytest.raises(TypeError, match="JSON-serialisable"):
+            pub.set_state("k", loop)
+        assert "k" not in pub.state_keys
+
+
 def test_arrays_update_in_place_and_reshape() -> None:
     with Publisher("p") as pub:
         sub = Subscriber("p")

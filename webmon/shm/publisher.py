@@ -104,8 +104,19 @@ class Publisher:
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, key: str, value: Any) -> int:
-        """Publish the latest value of ``key`` (JSON-serialisable); returns its version."""
-        data = encode(key, value)
+        """Publish the latest value of ``key`` (JSON-serialisable); returns its version.
+
+        A value whose JSON is the same as the current one's is not written again and keeps
+        its version, so readers see no change."""
+        return self.set_state_json(key, encode(key, value))
+
+    def set_state_json(self, key: str, data: bytes) -> int:
+        """:meth:`set_state` for a value already encoded: ``data`` must be the UTF-8 JSON
+        of one value (readers refuse anything else).  For producers that build a large
+        value's JSON from cached parts instead of encoding all of it each time."""
+        if not isinstance(data, bytes):
+            raise TypeError(f"state {key!r}: set_state_json takes bytes of JSON, "
+                            f"not {type(data).__name__}")
         with self._lock:
             self._check_open()
             writer = self._state.get(key)

@@ -31,10 +31,16 @@ def _buffer_size(max_bytes: int) -> int:
     return layout.STATE_BUFFER_HEAD_SIZE + -(-max_bytes // 8) * 8
 
 
+#: One encoder for every value.  ``check_circular=False`` skips the id() bookkeeping of every
+#: list and dict, which costs more than the encoding itself on the nested lists of tiles
+#: state; a value that contains itself still fails, with a RecursionError.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
 def encode(key: str, value: Any) -> bytes:
     """JSON-encode a state value; TypeError for anything JSON cannot represent."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(value).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"state {key!r} must be JSON-serialisable: {exc}") from None
 
@@ -54,7 +60,8 @@ class StateWriter:
         self.segment = seg
         self.max_bytes = max_bytes
         self.version = 0
-        self.last: bytes | None = None  # kept to carry the value over when the slot grows
+        # The current value: compared with the next one, and carried over when the slot grows.
+        self.last: bytes | None = None
 
     @classmethod
     def create(cls, key: str, seg_name: str, max_bytes: int) -> StateWriter:
@@ -66,7 +73,11 @@ class StateWriter:
         return cls(key, seg, max_bytes)
 
     def write(self, data: bytes) -> int:
-        """Store already-encoded JSON; returns the new version."""
+        """Store already-encoded JSON; returns the new version.  The same bytes as the
+        current value are not written again: the version stays, and readers, which redraw
+        when it changes, have nothing to redo (comparing costs far less than the check)."""
+        if data == self.last:
+            return self.version
         check_fits(self.key, data, self.max_bytes)
         v = self.version + 1
         buf = self.segment.buf
