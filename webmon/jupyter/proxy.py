@@ -19,14 +19,18 @@ How a request gets in (the security model, also in ``docs/jupyter.md``):
   forwards; the dashboard refuses any request without it (``webmon.server.proxy_gate``).  So
   a local process, or a page on another site in a browser on this machine, that finds the
   dashboard's port gets 403: the only way in is the Jupyter server's authentication.
-* Websocket origins: jupyter-server-proxy forwards the browser's request headers as they
-  are, so the handshake reaching the dashboard carries the ``Origin`` of the page, which is
-  the Jupyter server's public address (``http://127.0.0.1:8888``, a JupyterHub's
-  ``https://hub.example.org``, an ssh tunnel's ``http://localhost:9999``...).  The
-  dashboard cannot know that address in advance, and it needs no second check: the Jupyter
-  server has already checked the origin, and without the secret nothing reaches a session.
-  So this dashboard accepts any ``Origin`` (``--allow-websocket-origin=*``), which is only
-  safe because of the secret; a dashboard started by hand keeps its strict default list.
+* Websocket origins: jupyter-server-proxy forwards the browser's handshake headers as they
+  are, ``Host`` and ``Origin`` both naming the Jupyter server as the browser reached it
+  (``127.0.0.1:8888``, a JupyterHub's ``hub.example.org``, an ssh tunnel's
+  ``localhost:9999``...), an address the dashboard cannot know in advance.  The Jupyter
+  server has already refused a handshake from another site's page (its own origin check,
+  as for kernels).  Tornado 6.6 accepts a handshake whose ``Origin`` matches its ``Host``
+  without consulting the allowed list, so in the usual case the list is never used; it
+  would refuse the proxied handshakes with older Tornado, or behind a Jupyter server
+  configured with ``allow_origin`` for an embedding site.  So this dashboard accepts any
+  ``Origin`` (``--allow-websocket-origin=*``): that adds nothing anyone can use, because
+  without the secret no handshake gets that far, and with it the request came through
+  the Jupyter server's checks.  A dashboard started by hand keeps its strict default list.
 * Bokeh's session token, written into each page, carries no request headers or cookies
   (``include_headers=[]``, ``include_cookies=[]`` in the server), so neither the secret
   nor the Jupyter login cookie reaches the page's JavaScript.
