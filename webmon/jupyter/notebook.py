@@ -18,7 +18,7 @@ moment into the notebook's output, and no server static route is needed.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bokeh.document import Document
 
@@ -28,10 +28,14 @@ from .catalog import Panel, build_panel_document, find_panel
 from .kernel_hub import KernelHub
 from .notebook_url import ProxyUrl, resolve_notebook_url
 
+if TYPE_CHECKING:
+    from bokeh.server.server import Server
+
 #: The hub every panel of this kernel reads through.
 KERNEL_HUB = KernelHub()
-#: Ids (in ``bokeh.io.state.curstate().uuid_to_server``) of the servers ``show`` started.
-_servers: list[str] = []
+#: Id (in ``bokeh.io.state.curstate().uuid_to_server``) -> panel name, of every server
+#: ``show`` started.
+_servers: dict[str, str] = {}
 _loaded = False
 
 
@@ -91,7 +95,8 @@ def show(name: str, *, notebook_url: str | ProxyUrl | None = None,
     from bokeh.io.state import curstate
 
     servers = curstate().uuid_to_server
-    _servers[:] = [s for s in _servers if s in servers]  # forget those Bokeh destroyed
+    for server_id in [s for s in _servers if s not in servers]:
+        del _servers[server_id]  # Bokeh destroyed it: its output was cleared
     before = set(servers)
     bokeh_show(
         partial(_panel_document, panel, producer), notebook_url=url,
@@ -100,7 +105,7 @@ def show(name: str, *, notebook_url: str | ProxyUrl | None = None,
         unused_session_lifetime_milliseconds=UNUSED_SESSION_LIFETIME_MS,
         check_unused_sessions_milliseconds=CHECK_UNUSED_SESSIONS_MS,
     )
-    _servers.extend(set(servers) - before)
+    _servers.update(dict.fromkeys(set(servers) - before, panel.name))
 
 
 def _panel_document(panel: Panel, producer: str | None, doc: Document) -> None:
@@ -118,12 +123,16 @@ def close() -> None:
     from bokeh.io.notebook import destroy_server
 
     while _servers:
-        destroy_server(_servers.pop())  # destroys its sessions, closing theirs here
+        server_id, _name = _servers.popitem()
+        destroy_server(server_id)  # destroys its sessions, which closes ours
     KERNEL_HUB.stop()
 
 
-def servers() -> int:
-    """How many panel servers this kernel runs (for tests and diagnostics)."""
+def shown() -> list[tuple[str, Server]]:
+    """``(panel name, Bokeh server)`` of every panel server of this kernel still running,
+    in the order shown (for diagnostics and tests)."""
     from bokeh.io.state import curstate
 
-    return sum(1 for server_id in _servers if server_id in curstate().uuid_to_server)
+    servers = curstate().uuid_to_server
+    return [(name, servers[server_id]) for server_id, name in _servers.items()
+            if server_id in servers]

@@ -1,0 +1,208 @@
+"""The example notebook, executed by nbclient in a real ipykernel against the demo producer it
+starts: every cell succeeds, its outputs carry BokehJS with the tile viewer's bundle and one
+server-app embed per panel, and each embed's server (inside the kernel) serves that panel,
+updates it while the producer runs, and refuses websockets from other origins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from procs import child_env, shm_names
+
+from webmon import discover
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "webmon_panels.ipynb"
+BUNDLE = ROOT / "webmon" / "dist" / "webmon.js"
+
+JS_MIME = "application/javascript"
+LOAD_MIME = "application/vnd.bokehjs_load.v0+json"
+EXEC_MIME = "application/vnd.bokehjs_exec.v0+json"
+HTML_MIME = "text/html"
+
+#: A model each panel of the example must contain, by name.
+PANEL_MARKERS = {
+    "loader": "loader-frame-times-figure",
+    "tiles": "tiles-viewer",
+    "status-streams": "status-streams-table",
+}
+
+pytestmark = pytest.mark.slow
+
+# Run in the kernel after the panels were shown: count every change of each panel's
+# documents (one per session) from now on.
+WATCH = """
+from webmon.jupyter import notebook as _wn
+_changes = {}
+for _name, _server in _wn.shown():
+    _changes[_name] = 0
+    for _session in _server.get_sessions():
+        def _count(event, name=_name):
+            _changes[name] += 1
+        _session.document.on_change(_count)
+"""
+
+REPORT = """
+import json as _json
+_hub = _wn.KERNEL_HUB.hub
+print(_json.dumps({
+    "changes": _changes,
+    "servers": [[name, server.address, server.port, len(server.get_sessions())]
+                for name, server in _wn.shown()],
+    "sessions": _hub.session_count if _hub is not None else 0,
+    "producers": _hub.names() if _hub is not None else [],
+}))
+"""
+
+CLOSE = """
+_wn.close()
+print(_json.dumps({"servers": len(_wn.shown()), "hub": _wn.KERNEL_HUB.hub is not None}))
+"""
+
+
+def _run(client: NotebookClient, nb: Any, source: str) -> dict[str, Any]:
+    """Execute ``source`` as a new cell of ``nb`` and return the JSON it printed."""
+    cell = nbformat.v4.new_code_cell(source)
+    nb.cells.append(cell)
+    client.execute_cell(cell, len(nb.cells) - 1)
+    text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+    return json.loads(text.strip().splitlines()[-1]) if text.strip() else {}
+
+
+def _segments_of(token: str) -> set[str]:
+    return {name for name in shm_names() if name.startswith(token)}
+
+
+def _squeeze(js: str) -> str:
+    """``js`` without its lines' indentation (Bokeh indents inlined bundles)."""
+    return "\n".join(line.strip() for line in js.splitlines())
+
+
+def _shown_name(cell: Any) -> str | None:
+    match = re.search(r"""webmon\.show\(\s*["']([^"']+)["']""", cell.source)
+    return match.group(1) if match else None
+
+
+def _server_url(outputs: list[Any]) -> str:
+    """The kernel server's address in a panel's autoload script."""
+    embeds = [o for o in outputs if EXEC_MIME in o.get("data", {})]
+    assert len(embeds) == 1, outputs
+    embed = embeds[0]
+    assert embed["metadata"][EXEC_MIME]["server_id"]  # how Bokeh destroys it on clear
+    html = embed["data"][HTML_MIME]
+    assert "/autoload.js?" in html and "resources=none" in html
+    match = re.search(r"bokeh-absolute-url=(http://[^&\"']+)", html)
+    assert match, html
+    return match.group(1)
+
+
+def _connect(url: str) -> Any:
+    """Open the panel like a page does: a Bokeh session over the server's websocket."""
+    from bokeh.client import pull_session
+
+    import webmon.tiles_extension  # noqa: F401  (the client must know the TileViewer model)
+
+    return pull_session(url=url)
+
+
+async def _handshake(ws_url: str, origin: str) -> int:
+    """HTTP status of a websocket handshake to the kernel's server from ``origin``."""
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    token = generate_jwt_token(generate_session_id())
+    request = HTTPRequest(ws_url, headers={"Origin": origin})
+    try:
+        conn = await websocket_connect(request, subprotocols=["bokeh", token])
+    except HTTPClientError as exc:
+        return exc.code
+    conn.close()
+    return 101
+
+
+def _handshake_status(ws_url: str, origin: str) -> int:
+    # A loop of its own: the Bokeh client sessions keep using this thread's current one.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_handshake(ws_url, origin))
+    finally:
+        loop.close()
+
+
+def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
+    nb = nbformat.read(EXAMPLE, as_version=4)
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    shows = {i: _shown_name(nb.cells[i]) for i in code if _shown_name(nb.cells[i])}
+    assert sorted(shows.values()) == sorted(PANEL_MARKERS)
+    client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(EXAMPLE.parent)}})
+    # The kernel inherits this test's private runtime directory (WEBMON_RUNTIME_DIR).
+    with client.setup_kernel(env=child_env()):
+        for i in code[:-1]:
+            client.execute_cell(nb.cells[i], i)  # raises CellExecutionError if a cell fails
+        (token,) = [info.token for info in discover() if info.name == "notebook-demo"]
+        assert _segments_of(token)
+
+        # The first panel loads BokehJS into the page, with the tile viewer's bundle inline.
+        first = nb.cells[min(shows)].outputs
+        loads = [o for o in first if LOAD_MIME in o.get("data", {})]
+        assert len(loads) == 1
+        bundle = _squeeze(BUNDLE.read_text("utf-8"))
+        assert bundle in _squeeze(loads[0]["data"][JS_MIME])
+        assert bundle in _squeeze(loads[0]["data"][LOAD_MIME])
+        # Every panel is one server-app embed; the load happens once per kernel.
+        urls = {}
+        for i, name in shows.items():
+            urls[name] = _server_url(nb.cells[i].outputs)
+            if i != min(shows):
+                assert not any(LOAD_MIME in o.get("data", {}) for o in nb.cells[i].outputs)
+        assert len(set(urls.values())) == 3
+
+        # Each embed's server serves its panel (the tile viewer's model included).
+        sessions = {name: _connect(url) for name, url in urls.items()}
+        try:
+            for name, session in sessions.items():
+                assert session.document.select_one({"name": PANEL_MARKERS[name]}) is not None
+            viewer = sessions["tiles"].document.select_one({"name": "tiles-viewer"})
+            assert type(viewer).__name__ == "TileViewer"
+
+            # ... and keeps it updating while the producer runs: count each document's
+            # changes over a few seconds of an idle kernel.
+            _run(client, nb, WATCH + "print('{}')")
+            time.sleep(4.0)
+            report = _run(client, nb, REPORT)
+            assert report["producers"] == ["notebook-demo"]
+            assert report["sessions"] == 3
+            for name in PANEL_MARKERS:
+                assert report["changes"][name] > 0, report
+            for name, address, port, count in report["servers"]:
+                assert address == "127.0.0.1"
+                assert count == 1
+                assert urls[name] == f"http://localhost:{port}"
+
+            # Only the notebook's origin may open a panel's websocket.
+            ws_url = urls["loader"].replace("http://", "ws://") + "/ws"
+            assert _handshake_status(ws_url, "http://evil.example") == 403
+            assert _handshake_status(ws_url, "http://localhost:8888") == 101
+        finally:
+            for session in sessions.values():
+                session.close()
+
+        # The last cell stops the producer.
+        client.execute_cell(nb.cells[code[-1]], code[-1])
+        stops = [o for o in nb.cells[code[-1]].outputs if o["output_type"] == "execute_result"]
+        assert stops and stops[0]["data"]["text/plain"] == "0"
+        closed = _run(client, nb, CLOSE)
+        assert closed == {"servers": 0, "hub": False}
+
+    assert discover() == []
+    assert _segments_of(token) == set()
