@@ -15,9 +15,11 @@ and the whole loader tab (``/loader``, which also draws frame times, throughput,
 histogram and the per-level table), both as shipped (above ``ChunkLoads.POINTS_PER_S`` loads
 a second the point charts stream an even sample, so fewer records reach the page: the rate
 that did is printed), and the chunk-load charts drawing every record (the sampling switched
-off).  Printed: records per second received, p50, p90, p99 and max per page, their ratio to
-the targets (p50 <= 50 ms, p99 <= 150 ms), and the part of the latency that is only waiting
-for the next tick (half a tick period on average).  The latency up to the server's
+off); and the first two again with ``webmon.server.batching`` switched off, so that each
+change of an update is its own websocket message, as Bokeh sends them (``--no-unbatched``
+leaves these out).  Printed: records per second received, p50, p90, p99 and max per page,
+their ratio to the targets (p50 <= 50 ms, p99 <= 150 ms), and the part of the latency that
+is only waiting for the next tick (half a tick period on average).  The latency up to the server's
 ``stream`` call for that page's session is printed beside ("in the server"): the rest is
 the websocket and the browser.  Nothing is asserted.
 """
@@ -41,7 +43,7 @@ from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, producer, wait_until  # n
 
 from webmon.apps import TABS  # noqa: E402
 from webmon.apps.loader import ChunkLoads  # noqa: E402
-from webmon.server import serve_in_thread  # noqa: E402
+from webmon.server import batching, serve_in_thread  # noqa: E402
 
 PRODUCER = "latency"
 SOURCES = ["loader-chunk-loads-async", "loader-chunk-loads-sync"]
@@ -132,6 +134,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="records per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured per page")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--no-unbatched", action="store_true",
+                        help="leave out the pages measured with a message per change")
     args = parser.parse_args()
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} is needed for this benchmark")
@@ -143,11 +147,17 @@ def main() -> None:
     print(f"bench_latency: hub at {args.hz:g} Hz, {args.rate:g} records/s appended one by one, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     shipped = ChunkLoads.POINTS_PER_S
+    # (name, path, points drawn per second, one message per update)
     pages = [
-        ("chunk loads alone", "individual-loader-chunk-loads", shipped),
-        ("whole loader tab", "loader", shipped),
-        ("chunk loads alone, every record", "individual-loader-chunk-loads", 0),
+        ("chunk loads alone", "individual-loader-chunk-loads", shipped, True),
+        ("whole loader tab", "loader", shipped, True),
+        ("chunk loads alone, every record", "individual-loader-chunk-loads", 0, True),
     ]
+    if not args.no_unbatched:
+        pages[2:2] = [
+            ("chunk loads, msg per change", "individual-loader-chunk-loads", shipped, False),
+            ("loader tab, msg per change", "loader", shipped, False),
+        ]
     results = {}
     with producer(PRODUCER, "--rate", str(args.rate), "--fps", "60"), \
             serve_in_thread(TABS, interval=1.0 / args.hz, producer=PRODUCER) as dashboard, \
@@ -156,23 +166,26 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             server = ServerSide()
-            for name, path, points_per_s in pages:
+            for name, path, points_per_s, batched in pages:
                 # Read when a page's document is built, in this process (the server's).
                 ChunkLoads.POINTS_PER_S = points_per_s
+                batching.ENABLED = batched
                 results[name], server_side = measure_page(
                     browser, dashboard.url + path, args.warmup, args.seconds, server)
                 print(describe(name, results[name], args.seconds, server_side), flush=True)
         finally:
             ChunkLoads.POINTS_PER_S = shipped
+            batching.ENABLED = True
             browser.close()
     tick_ms = 1000.0 / args.hz
     print(f"\nWaiting for the next tick alone accounts for {tick_ms / 2:.1f} ms on average "
           f"(up to {tick_ms:.1f} ms).")
     base = results["chunk loads alone"]
-    for other in ("whole loader tab", "chunk loads alone, every record"):
+    for other in [name for name, *_ in pages[1:]]:
         print(f"{other} / chunk loads alone: "
               f"p50 {np.median(results[other]) / np.median(base):.2f}x, "
               f"p99 {np.percentile(results[other], 99) / np.percentile(base, 99):.2f}x")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

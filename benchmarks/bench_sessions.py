@@ -12,9 +12,12 @@ the server back).  The server's CPU time (this process,
 * shared: one hub for the server reads shared memory once per tick and every session
   streams its increment (webmon's design);
 * per-session: every session has a hub of its own, i.e. its own Subscriber reading shared
-  memory every tick (the baseline: what "each tab reads the rings" would cost).
+  memory every tick (the baseline: what "each tab reads the rings" would cost);
+* shared, a message per change: webmon's design with ``webmon.server.batching`` switched
+  off, so that Bokeh sends each change of an update as its own websocket message (what
+  webmon did before batching; ``--no-unbatched`` leaves it out).
 
-Both tick at ``--hz``.  Printed: CPU per tick (CPU time over the wall time's number of
+All tick at ``--hz``.  Printed: CPU per tick (CPU time over the wall time's number of
 ticks at ``--hz``, so a server that falls behind does not look cheaper), per session per
 tick, the marginal cost of a session ((cost at N) - (cost at 1)) / (N - 1), the ratio of the
 two designs, and the tick and update rates actually reached.  The target
@@ -51,7 +54,7 @@ from dashboard_helpers import child_env, producer, wait_until  # noqa: E402
 from tornado.ioloop import IOLoop  # noqa: E402
 
 from webmon.apps import TABS  # noqa: E402
-from webmon.server import Hub, Session, Tab  # noqa: E402
+from webmon.server import Hub, Session, Tab, batching  # noqa: E402
 from webmon.server.app import build_tab_document  # noqa: E402
 
 PRODUCER = "bench"
@@ -229,6 +232,20 @@ class SharedDesign:
         self.server.stop()
 
 
+class UnbatchedDesign(SharedDesign):
+    """One hub for every session; each change sent as its own message, as Bokeh does."""
+
+    name = "unbatched"
+
+    def __init__(self, interval: float, tab: Tab) -> None:
+        batching.ENABLED = False
+        super().__init__(interval, tab)
+
+    def stop(self) -> None:
+        super().stop()
+        batching.ENABLED = True
+
+
 class PerSessionDesign:
     """A hub (a Subscriber reading shared memory every tick) for each session."""
 
@@ -335,6 +352,8 @@ def main() -> None:
     parser.add_argument("--tab", default="loader",
                         choices=[tab.name for tab in (*TABS, FLOOR)],
                         help="the tab each session shows; 'floor' streams one number per tick")
+    parser.add_argument("--no-unbatched", action="store_true",
+                        help="leave out the shared hub sending a message per change")
     parser.add_argument("--client", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -351,17 +370,29 @@ def main() -> None:
     with producer(PRODUCER, "--rate", args.rate, "--fps", "60"):
         shared = run_design(SharedDesign, tab, counts, args.hz, args.seconds, args.warmup)
         baseline = run_design(PerSessionDesign, tab, counts, args.hz, args.seconds, args.warmup)
+        unbatched = (None if args.no_unbatched else
+                     run_design(UnbatchedDesign, tab, counts, args.hz, args.seconds, args.warmup))
 
     print("\nCPU per tick (ms), shared hub vs a hub per session:")
     print(f"  {'sessions':>8}  {'shared':>8}  {'per-session':>11}  {'ratio':>6}")
     for a, b in zip(shared, baseline, strict=True):
         print(f"  {a['sessions']:>8}  {a['cpu_ms_per_tick']:8.2f}  {b['cpu_ms_per_tick']:11.2f}"
               f"  {b['cpu_ms_per_tick'] / a['cpu_ms_per_tick']:6.2f}")
+    if unbatched is not None:
+        print("\nCPU per tick (ms), shared hub: one message per update vs one per change:")
+        for a, b in zip(shared, unbatched, strict=True):
+            print(f"  {a['sessions']:>8}  {a['cpu_ms_per_tick']:8.2f}  {b['cpu_ms_per_tick']:11.2f}"
+                  f"  {b['cpu_ms_per_tick'] / a['cpu_ms_per_tick']:6.2f}")
     if len(counts) > 1:
         print("\nMarginal CPU of one more session, per tick (ms); target <= 0.5 for shared:")
         for (n, a), (_, b) in zip(marginal(shared), marginal(baseline), strict=True):
             print(f"  1 -> {n:>2} sessions: shared {a:6.3f}  per-session {b:6.3f}"
                   f"  ratio {b / a if a > 0 else float('nan'):5.2f}")
+        if unbatched is not None:
+            for (n, a), (_, b) in zip(marginal(shared), marginal(unbatched), strict=True):
+                print(f"  1 -> {n:>2} sessions: shared {a:6.3f}  shared, a message per change"
+                      f" {b:6.3f}  ratio {b / a if a > 0 else float('nan'):5.2f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ UNSUPPORTED_REASON = _check()
 SUPPORTED = UNSUPPORTED_REASON is None
 if not SUPPORTED:
     log.warning("sending each document change separately: %s", UNSUPPORTED_REASON)
+#: Set to False to send each change as its own message, as Bokeh does (the benchmarks
+#: measure both side by side).
+ENABLED = True
 
 
 class _DocumentSerializer(Serializer):
@@ -140,7 +143,7 @@ def release(doc: Document) -> int:
     """
     context = doc.session_context
     server_session = getattr(context, "session", None) if context is not None else None
-    if (not SUPPORTED or server_session is None
+    if (not (SUPPORTED and ENABLED) or server_session is None
             or getattr(server_session, "_pending_writes", None) is None):
         doc.unhold()
         return 0
