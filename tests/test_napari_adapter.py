@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -243,6 +244,31 @@ def test_reads_produce_chunk_loads_with_exact_bytes() -> None:
         loader, _ = sub.state("loader")
         assert loader["reads"] >= 2 and loader["bytes"] >= 512 * 50
         assert loader["async_slicing"] is False and loader["paused"] is False
+
+
+def test_tiles_json_is_the_compact_json_of_its_value() -> None:
+    """The tiles state is built as text from cached parts: it must be exactly what encoding
+    its value gives, escape the layer's name, list the tiles read, and not be rewritten
+    while nothing changed."""
+    viewer, layer = make_viewer(dask_pyramid(16384), name='tiles "quoted" \u00e9\\')
+    viewer.add_image(numpy_pyramid(4096), multiscale=True, name="in memory",
+                     contrast_limits=(0, 255))
+    with attached(viewer) as (att, sub):
+        look(viewer, (5000.0, 7000.0), 1.0)
+        look(viewer, (6000.0, 9000.0), 0.5)
+        value = tiles_of(att, sub)
+        text = att._tiles_json()
+        assert text == json.dumps(json.loads(text), separators=(",", ":")).encode()
+        assert json.loads(text) == sub.state(TILES)[0]
+        assert value["layer"] == 'tiles "quoted" \u00e9\\'
+        recorder = att._tracks[id(layer)].recorder
+        assert value["tile_state"]["loaded"] == recorder.loaded.tiles(layer.data_level)
+        assert len(value["tile_state"]["loaded"]) >= len(expected_seen(layer, 256))
+        assert set(sub.state(TILES)[0]) == {"1", "2"}
+        version = sub.state(TILES)[1]
+        att.poll()
+        att.poll()
+        assert sub.state(TILES)[1] == version  # nothing changed: nothing published
 
 
 def test_async_slicing_reads_are_recorded_as_async() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -128,6 +129,43 @@ def test_loaded_tiles_keep_the_latest_plane_and_a_bound() -> None:
     assert loaded.tiles(0) == [[2, 2]]
     assert loaded.tiles(1) == []
     assert loaded.missing(0, [[2, 2], [3, 3]]) == [[3, 3]]
+
+
+def test_loaded_tiles_json_follows_the_tiles() -> None:
+    loaded = LoadedTiles(cap=4)
+    assert loaded.json(0) == "[]"
+    loaded.add(0, (), np.array([0, 0, 1]), np.array([0, 1, 0]))
+    loaded.add(0, (), np.array([0, 2, 3]), np.array([0, 2, 12345]))  # (0, 0) read again
+    assert loaded.tiles(0) == [[1, 0], [0, 0], [2, 2], [3, 12345]]
+    assert loaded.json(0) == json.dumps(loaded.tiles(0), separators=(",", ":"))
+    loaded.add(0, ((1, 2),), np.array([5]), np.array([6]))
+    assert loaded.json(0) == "[[5,6]]"
+    loaded.clear()
+    assert loaded.json(0) == "[]"
+
+
+def test_drain_adds_runs_of_reads_like_one_read_at_a_time() -> None:
+    """drain() adds the tiles of consecutive reads of one level and plane together; the
+    loaded tiles must come out as if each read were added on its own."""
+    grid = TileGrid((1, 2), ((1024, 1024), (512, 512)), (256, 256))
+    reads = [(0, (0, range(0, 300), range(0, 300))), (0, (0, range(200, 600), range(0, 10))),
+             (1, (0, range(0, 300), range(0, 300))), (0, None),
+             (0, (1, range(0, 10), range(0, 10))),  # another plane of level 0: afresh
+             (1, (0, range(0, 10), range(300, 400)))]  # tile (0, 1) again: now the latest
+    batched = ReadRecorder(1, grid, lambda records: None, drawing_thread=0)
+    for level, region in reads:
+        batched.record(level, region, 100, 0.0, 0.001)
+    assert batched.drain() == len(reads)
+    one_by_one = LoadedTiles()
+    for level, region in reads:
+        if region is not None:
+            records = read_records(grid, layer=1, level=level, region=region, nbytes=100,
+                                   end_time=0.0, load_ms=1.0, sync=True, queued_ms=0.0)
+            one_by_one.add(level, ((region[0], region[0] + 1),), records["row"],
+                           records["col"])
+    assert batched.loaded.tiles(0) == one_by_one.tiles(0) == [[0, 0]]
+    assert batched.loaded.tiles(1) == one_by_one.tiles(1) == [[0, 0], [1, 0], [1, 1], [0, 1]]
+    assert batched.reads == len(reads) and batched.bytes == 100 * len(reads)
 
 
 # -- wrappers -------------------------------------------------------------------------------

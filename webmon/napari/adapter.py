@@ -8,7 +8,8 @@ Cost to napari.  Every hook on napari's events does a cheap check and returns: i
 what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
 when Qt runs (so never inside a draw), else from the hooks, and at once by
 :meth:`Attachment.poll`.  The ``tiles`` value is computed only while a subscriber wants it.
-Reads are timed in the wrappers of ``timing``.
+Reads are timed in the wrappers of ``timing``; the state values come from
+``state_values`` and ``tiles_state``, and are published by ``publishing``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from napari.layers import Image
 
 from webmon import Publisher
@@ -43,24 +42,24 @@ from webmon.schema import (
 
 from . import compat
 from .commands import ViewerCommands
-from .geometry import (
-    TRANSFORM_EVENTS,
-    PlaneMaps,
-    camera_level0,
-    reference_layer,
-    tile_axes,
-    view_corners_level0,
-    view_world,
-)
+from .frames import IDLE_GAP_S, FrameTimer
+from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
+from .publishing import StatePublisher
+from .qt_hooks import TIMER_INTERVAL_MS, QtHooks
+from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
-from .timing import ReadRecorder, TimedArray
+from .tiles_state import tiles_json
+from .timing import ReadRecorder
+from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
+
+__all__ = ["IDLE_GAP_S", "STATE_INTERVAL_S", "TIMER_INTERVAL_MS", "Attachment", "attach",
+           "detach"]
 
 logger = logging.getLogger(__name__)
 
 #: State is published at most this often by default (5 Hz; ``attach(state_interval=)``): by
 #: the Qt timer when Qt runs, else from the event hooks; Attachment.poll() publishes at
-#: once.  Each publication costs a few hundred microseconds of napari's thread, mostly
-#: JSON and the transport's writes, so its rate is the adapter's main cost.
+#: once.  Publishing is the adapter's main cost, so its rate is what the adapter costs.
 STATE_INTERVAL_S = 0.2
 #: Queued read measurements become chunk_loads records (and loaded tiles) at most this
 #: often: the work is per batch more than per read, so batches are kept few.
@@ -70,10 +69,6 @@ DRAIN_PERIOD_S = 0.5
 LOADER_PERIOD_S = 1.0
 #: Without Qt, event hooks run pending commands at most this often.
 COMMAND_PERIOD_S = 1 / 30
-#: The Qt timer's period: commands and pending state, about 30 times a second.
-TIMER_INTERVAL_MS = 33
-#: A draw starting this long after the previous one ended follows an idle canvas.
-IDLE_GAP_S = 0.25
 TILES_STATE_BYTES = 256 * 1024
 STREAM_CAPACITY = 65536
 
@@ -102,21 +97,6 @@ def detach(target: Any) -> None:
     viewer = getattr(target, "__wrapped__", target)
     for attachment in list(_attachments.get(id(viewer), [])):
         attachment.detach()
-
-
-@dataclass
-class _Track:
-    """A layer the attachment follows; ``recorder`` and ``wrapped`` for multiscale images
-    whose reads are timed."""
-
-    id: int
-    layer: Any
-    connections: list[tuple[Any, Callable]] = field(default_factory=list)
-    recorder: ReadRecorder | None = None
-    wrapped: list[TimedArray] | None = None
-    in_memory: frozenset[int] = frozenset()  # levels that are numpy arrays (not wrapped)
-    tiles_key: tuple | None = None  # what the last tiles entry was computed from
-    tiles_entry: dict[str, Any] | None = None
 
 
 class Attachment:
@@ -148,9 +128,7 @@ class Attachment:
         self._drawing_thread = threading.get_ident()
         self._frames = self.pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
         self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
-        self._tiles_bytes = TILES_STATE_BYTES
-        self.pub.reserve_state(TILES, self._tiles_bytes)
-        self._published: dict[str, Any] = {}
+        self._state = StatePublisher(self.pub, {TILES: TILES_STATE_BYTES})
         self._dirty: set[str] = set(_STATE_KEYS)
         self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
         self._counts_changed = False
@@ -160,16 +138,13 @@ class Attachment:
         self._next_commands = 0.0
         self._busy = False
         self._failed_once = False
-        self._tracks: dict[int, _Track] = {}
+        self._tracks: dict[int, Track] = {}
         self._layers: tuple | None = None  # the viewer's layers in order, until they change
         self._planes = PlaneMaps()
         self._next_id = 1
         self._connections: list[tuple[Any, Callable]] = []
-        self._timer: Any = None
-        self._canvas: Any = None
-        self._draw_started: float | None = None
-        self._last_draw_end: float | None = None
-        self.frames_recorded = 0
+        self._qt: QtHooks | None = None
+        self._frame_timer = FrameTimer()
 
         self.commands = ViewerCommands(viewer, self.layer_id, self._layer_by_id)
         self.pub.register_command(CMD_SET_CAMERA, self.commands.set_camera)
@@ -193,36 +168,13 @@ class Attachment:
         self._connect(compat.async_setting_events(), self._on_loader_setting)
         for layer in viewer.layers:
             self._track(layer)
-        self._start_qt()
+        self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
+                                 (self._on_draw_start, self._on_draw_end))
         self._flush(time.perf_counter())
 
     def _connect(self, emitter: Any, callback: Callable, into: list | None = None) -> None:
         emitter.connect(callback, position="last")  # after napari's own handlers
         (self._connections if into is None else into).append((emitter, callback))
-
-    def _start_qt(self) -> None:
-        """With a running Qt application: a timer for commands and state, and the frame
-        hooks on the vispy canvas when the viewer has one."""
-        try:
-            from qtpy.QtCore import QCoreApplication, QTimer
-        except Exception:  # napari installed without Qt bindings
-            return
-        app = QCoreApplication.instance()
-        if app is None:
-            return
-        self._timer = QTimer()
-        self._timer.setInterval(TIMER_INTERVAL_MS)
-        self._timer.timeout.connect(self._on_timer)
-        self._timer.start()
-        app.aboutToQuit.connect(self.detach)
-        self._quit_signal = app.aboutToQuit
-        canvas = compat.scene_canvas(self.viewer)
-        if canvas is not None:
-            # 'first' runs before vispy draws the scene, 'last' after napari's own on_draw
-            # (which updates the layers and may slice synchronously): the whole draw.
-            canvas.events.draw.connect(self._on_draw_start, position="first")
-            canvas.events.draw.connect(self._on_draw_end, position="last")
-            self._canvas = canvas
 
     # -- layers ---------------------------------------------------------------------------
 
@@ -240,7 +192,7 @@ class Attachment:
     def _track(self, layer: Any) -> None:
         if id(layer) in self._tracks:
             return
-        track = _Track(self._next_id, layer)
+        track = Track(self._next_id, layer)
         self._next_id += 1
         self._tracks[id(layer)] = track
         events = layer.events
@@ -259,81 +211,22 @@ class Attachment:
                 emitter = getattr(events, name, None)  # locked_data_level: napari >= 0.7.1
                 if emitter is not None:
                     self._connect(emitter, handler, track.connections)
-            self._wrap(track)
+            wrap_levels(track, self.viewer, self._new_recorder)
         self._changed(LAYERS)
+
+    def _new_recorder(self, layer_id: int, grid: TileGrid) -> ReadRecorder:
+        return ReadRecorder(layer_id, grid, self._loads.extend,
+                            drawing_thread=self._drawing_thread, on_read=self._on_read)
 
     def _untrack(self, layer: Any) -> None:
         track = self._tracks.pop(id(layer), None)
         if track is None:
             return
         for emitter, callback in track.connections:
-            _disconnect(emitter, callback)
-        self._unwrap(track)
+            disconnect(emitter, callback)
+        unwrap_levels(track)
         self._planes.forget(layer)
         self._changed(LAYERS)
-
-    def _wrap(self, track: _Track) -> None:
-        """Follow a multiscale image layer's tiles, and time its reads by wrapping each of
-        its levels that is read from somewhere (unless another attachment already does).
-
-        Levels that are numpy arrays stay as they are: "reading" them takes a view of
-        memory, so timing it would cost napari time to measure nothing.
-        """
-        layer = track.layer
-        if not getattr(layer, "multiscale", False):
-            return
-        levels = compat.multiscale_levels(layer)
-        if track.wrapped is not None and levels is not None and all(
-            now is ours for now, ours in zip(levels, track.wrapped, strict=False)
-        ):
-            return  # still ours
-        self._unwrap(track)
-        originals = _level_arrays(layer)
-        track.in_memory = frozenset(
-            k for k, array in enumerate(originals) if isinstance(array, np.ndarray))
-        grid = TileGrid.of_levels(originals, tile_axes(self.viewer, layer))
-        if track.recorder is None:
-            track.recorder = ReadRecorder(track.id, grid, self._loads.extend,
-                                          drawing_thread=self._drawing_thread,
-                                          on_read=self._on_read)
-        else:  # new data on a layer already followed: same id, fresh tiles
-            track.recorder.grid = grid
-            track.recorder.loaded.clear()
-        if len(track.in_memory) == len(originals):
-            return
-        if levels is None:
-            logger.info("layer %r: levels not found; its reads are not timed", layer.name)
-        elif any(isinstance(level, TimedArray) for level in levels):
-            logger.info("layer %r: its reads are timed by another attachment", layer.name)
-        else:
-            track.wrapped = [array if k in track.in_memory else
-                             TimedArray(array, k, track.recorder)
-                             for k, array in enumerate(levels)]
-            levels[:] = track.wrapped
-
-    def _unwrap(self, track: _Track) -> None:
-        """Put the original arrays back, unless the layer's data was replaced since."""
-        if track.wrapped is None:
-            return
-        levels = compat.multiscale_levels(track.layer)
-        if levels is not None and len(levels) == len(track.wrapped) and all(
-            now is ours for now, ours in zip(levels, track.wrapped, strict=True)
-        ):
-            levels[:] = [level.array if isinstance(level, TimedArray) else level
-                         for level in track.wrapped]
-        track.wrapped = None
-
-    def _update_axes(self) -> None:
-        for track in self._tracks.values():
-            recorder = track.recorder
-            if recorder is None:
-                continue
-            axes = tile_axes(self.viewer, track.layer)
-            if axes != recorder.grid.axes:
-                recorder.grid = TileGrid.of_levels(_level_arrays(track.layer), axes)
-                recorder.loaded.clear()
-
-    # -- napari event hooks: cheap, never raise into napari -------------------------------
 
     def _ordered_layers(self) -> tuple:
         """``tuple(viewer.layers)``, kept until the list changes: iterating napari's layer
@@ -341,6 +234,8 @@ class Attachment:
         if self._layers is None:
             self._layers = tuple(self.viewer.layers)
         return self._layers
+
+    # -- napari event hooks: cheap, never raise into napari -------------------------------
 
     def _on_layer_inserted(self, event: Any) -> None:
         self._layers = None
@@ -369,7 +264,7 @@ class Attachment:
     def _on_layer_data(self, event: Any) -> None:
         track = self._tracks.get(id(event.source))
         if track is not None:
-            self._guard(self._wrap, track)
+            self._guard(wrap_levels, track, self.viewer, self._new_recorder)
         self._changed(LAYERS)
         self._tick(commands=False)
 
@@ -385,7 +280,7 @@ class Attachment:
             if track.recorder is not None:
                 track.recorder.requested_at = now
         self._planes.invalidate()
-        self._guard(self._update_axes)
+        self._guard(update_tile_axes, self._tracks.values(), self.viewer)
         self._changed(DIMS)
         self._tick(commands=True)
 
@@ -397,12 +292,12 @@ class Attachment:
         self._reads_dirty = True  # may run on napari's slicing thread
 
     def _on_draw_start(self, event: Any = None) -> None:
-        self._draw_started = time.perf_counter()
+        self._frame_timer.draw_started()
 
     def _on_draw_end(self, event: Any = None) -> None:
-        started, self._draw_started = self._draw_started, None
-        if started is not None:
-            self.record_draw(started, time.perf_counter())
+        draw = self._frame_timer.draw_ended()
+        if draw is not None:
+            self.record_draw(*draw)
 
     def record_draw(self, started: float, ended: float) -> None:
         """Record one drawn frame (``time.perf_counter()`` seconds) in ``frame_times``.
@@ -413,14 +308,13 @@ class Attachment:
         end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
         time of this draw alone, since no frame was due in between.
         """
-        previous, self._last_draw_end = self._last_draw_end, ended
-        if previous is not None and started - previous < IDLE_GAP_S:
-            delta = ended - previous
-        else:
-            delta = ended - started
-        self._guard(self._frames.append, (time.time(), delta * 1000.0))
-        self.frames_recorded += 1
+        delta_ms = self._frame_timer.delta_ms(started, ended)
+        self._guard(self._frames.append, (time.time(), delta_ms))
         self._tick(commands=True)  # between frames: outside napari's slicing
+
+    @property
+    def frames_recorded(self) -> int:
+        return self._frame_timer.count
 
     def _on_timer(self) -> None:
         if compat.window_closed(self.viewer):
@@ -437,7 +331,7 @@ class Attachment:
     def _tick(self, commands: bool) -> None:
         """The cheap per-event check: without Qt, run commands and publish when due.  With
         Qt the timer does both, so nothing is published from inside napari's draws."""
-        if self._closed or self._busy or self._timer is not None:
+        if self._closed or self._busy or self._qt is not None:
             return
         now = time.perf_counter()
         if commands and now >= self._next_commands:
@@ -515,46 +409,20 @@ class Attachment:
                     self._guard(self._publish, key, value_of)
             self._guard(self._publish, CAMERA, self.camera_state)
             if self.pub.wanted(TILES):
-                self._guard(self._publish, TILES, self.tiles_state)
+                self._guard(self._publish_tiles)
         finally:
             self._busy = False
 
     def _publish(self, key: str, value_of: Callable[[], Any]) -> None:
-        value = value_of()
-        if self._published.get(key) == value:
-            return  # unchanged: a new version would only make readers redraw
-        try:
-            self.pub.set_state(key, value)
-        except ValueError:
-            if key != TILES:
-                raise
-            size = len(json.dumps(value, separators=(",", ":")))
-            while self._tiles_bytes < size:
-                self._tiles_bytes *= 2
-            logger.info("tiles state needs %d bytes; slot raised to %d", size, self._tiles_bytes)
-            self.pub.reserve_state(TILES, self._tiles_bytes)
-            self.pub.set_state(key, value)
-        self._published[key] = value
+        self._state.value(key, value_of())
+
+    def _publish_tiles(self) -> None:
+        self._state.json(TILES, self._tiles_json())
 
     # -- state values ---------------------------------------------------------------------
 
     def layers_state(self) -> list[dict[str, Any]]:
-        out = []
-        for layer in self._ordered_layers():
-            track = self._tracks.get(id(layer))
-            if track is None:
-                continue
-            multiscale = bool(getattr(layer, "multiscale", False))
-            out.append({
-                "id": track.id,
-                "name": str(layer.name),
-                "type": type(layer).__name__.lower(),
-                "visible": bool(layer.visible),
-                "shape": _shape(layer.data),
-                "multiscale": multiscale,
-                "data_level": int(layer.data_level) if multiscale else 0,
-            })
-        return out
+        return layers_state(self._ordered_layers(), self._tracks)
 
     def camera_state(self) -> dict[str, Any]:
         layer = reference_layer(self._ordered_layers())
@@ -562,84 +430,17 @@ class Attachment:
         return camera_level0(self.viewer, plane)
 
     def dims_state(self) -> dict[str, Any]:
-        dims = self.viewer.dims
-        return {"ndim": int(dims.ndim), "ndisplay": int(dims.ndisplay),
-                "current_step": [int(s) for s in dims.current_step]}
+        return dims_state(self.viewer)
 
     def loader_state(self) -> dict[str, Any]:
-        """napari's loading, as the ``loader`` state: ``paused`` and ``concurrency`` as in
-        the schema (napari never pauses; it runs one slice at a time, on the drawing thread
-        or, with async slicing, on one worker thread), then read counters."""
-        recorders = [t.recorder for t in self._tracks.values() if t.recorder is not None]
-        locked = {}
-        for track in self._tracks.values():
-            level = getattr(track.layer, "locked_data_level", None)
-            if level is not None:
-                locked[str(track.id)] = int(level)
-        return {
-            "paused": False,
-            "concurrency": 1,
-            "async_slicing": compat.async_slicing(),
-            "reads": sum(r.reads for r in recorders),
-            "sync_reads": sum(r.sync_reads for r in recorders),
-            "loads": sum(r.tiles for r in recorders),
-            "bytes": sum(r.bytes for r in recorders),
-            "reads_dropped": sum(r.dropped for r in recorders),
-            "grid_visible": bool(compat.grid(self.viewer).enabled),
-            "locked_levels": locked,
-        }
+        return loader_state(self.viewer, self._tracks.values())
 
     def tiles_state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for layer in self._ordered_layers():
-            track = self._tracks.get(id(layer))
-            if track is None or track.recorder is None:
-                continue
-            out[str(track.id)] = self._tiles_entry(track)
-        return out
+        """The ``tiles`` value as published (decoded from the JSON text it is built as)."""
+        return json.loads(self._tiles_json())
 
-    def _tiles_entry(self, track: _Track) -> dict[str, Any]:
-        layer, grid = track.layer, track.recorder.grid
-        level = int(layer.data_level)
-        corner = np.asarray(layer.corner_pixels)
-        pending = not getattr(layer, "loaded", True)
-        # Everything the entry depends on, cheap to gather: unchanged, the entry is reused.
-        key = (level, corner.tobytes(), track.recorder.loaded.version, pending, layer.name,
-               grid, view_world(self.viewer), self.viewer.dims.ndisplay)
-        if key == track.tiles_key and track.tiles_entry is not None:
-            return track.tiles_entry
-        ra, ca = grid.axes
-        seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
-                                    (corner[1, ra], corner[1, ca]))
-        known = track.recorder.loaded
-        if level in track.in_memory:
-            loaded, loading = seen, []  # in memory: every tile is loaded, those in view shown
-        else:
-            loaded = known.tiles(level)
-            # napari's layer.loaded is False while an asynchronous slice is pending.
-            loading = known.missing(level, seen) if pending else []
-        base = grid.level_shapes[0]
-        corners = view_corners_level0(self.viewer, self._planes.get(self.viewer, layer), base)
-        if corners is None:  # 3-D display: the region napari sliced, in level-0 pixels
-            factor = np.asarray(layer.downsample_factors)[level][[ra, ca]]
-            lo = corner[0, [ra, ca]] * factor
-            hi = np.minimum((corner[1, [ra, ca]] + 1) * factor, base)
-            corners = [[float(lo[0]), float(lo[1])], [float(hi[0]), float(hi[1])]]
-        track.tiles_key = key
-        track.tiles_entry = {
-            "layer": str(layer.name),
-            "tile_config": {
-                "base_shape": list(base),
-                "level_shapes": [list(s) for s in grid.level_shapes],
-                "level_index": level,
-                "image_shape": list(grid.level_shapes[level]),
-                "shape_in_tiles": list(grid.shape_in_tiles(level)),
-                "tile_size": grid.tile_sizes[level],
-            },
-            "tile_state": {"seen": seen, "loading": loading, "loaded": loaded,
-                           "corners": corners},
-        }
-        return track.tiles_entry
+    def _tiles_json(self) -> bytes:
+        return tiles_json(self.viewer, self._planes, self._ordered_layers(), self._tracks)
 
     # -- end ------------------------------------------------------------------------------
 
@@ -653,18 +454,9 @@ class Attachment:
         if self._closed:
             return
         self._closed = True
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer.timeout.disconnect(self._on_timer)
-            try:
-                self._quit_signal.disconnect(self.detach)
-            except (RuntimeError, TypeError):
-                pass
-            self._timer = None
-        if self._canvas is not None:
-            for callback in (self._on_draw_start, self._on_draw_end):
-                _disconnect(self._canvas.events.draw, callback)
-            self._canvas = None
+        if self._qt is not None:
+            self._qt.stop()
+            self._qt = None
         self._disconnect_all()
         self.pub.close()
         attachments = _attachments.get(id(self.viewer), [])
@@ -676,10 +468,10 @@ class Attachment:
     def _disconnect_all(self) -> None:
         for track in list(getattr(self, "_tracks", {}).values()):
             for emitter, callback in track.connections:
-                _disconnect(emitter, callback)
-            self._unwrap(track)
+                disconnect(emitter, callback)
+            unwrap_levels(track)
         for emitter, callback in getattr(self, "_connections", []):
-            _disconnect(emitter, callback)
+            disconnect(emitter, callback)
         self._connections = []
         self._tracks = {}
 
@@ -692,28 +484,3 @@ class Attachment:
     def __repr__(self) -> str:
         state = "detached" if self._closed else f"publishing as {self.pub.name!r}"
         return f"<webmon Attachment {state}, {len(self._tracks)} layers>"
-
-
-def _disconnect(emitter: Any, callback: Callable) -> None:
-    try:
-        emitter.disconnect(callback)
-    except (RuntimeError, TypeError, ValueError, ReferenceError):
-        pass  # already gone with the viewer
-
-
-def _level_arrays(layer: Any) -> list[Any]:
-    """A multiscale layer's original level arrays, seen through any timing wrapper."""
-    data = layer.data
-    levels = [data[k] for k in range(len(data))]
-    return [level.array if isinstance(level, TimedArray) else level for level in levels]
-
-
-def _shape(data: Any) -> list[int]:
-    shape = getattr(data, "shape", None)
-    if shape is not None:
-        return [int(n) for n in shape]
-    try:
-        return [len(data)]
-    except TypeError:
-        return []
-

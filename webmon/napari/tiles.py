@@ -204,35 +204,42 @@ class LoadedTiles:
     tiled, e.g. z or t) read last at that level: reading another plane starts the level
     afresh.  At most ``cap`` tiles per level are kept, the most recently read.  Every
     method takes a lock, so any thread may use it.
+
+    Each tile is held with its JSON text (``"[row,col]"``), made once when it is read:
+    :meth:`json` joins them, which costs a fraction of encoding the list each time the
+    tiles state is published (the list is most of that state).
     """
 
     def __init__(self, cap: int = LOADED_TILES_CAP) -> None:
         self.cap = cap
         self._lock = threading.Lock()
-        # level -> (plane, {row << 32 | col: batch number}): dict updates run in C.
-        self._levels: dict[int, tuple[tuple, dict[int, int]]] = {}
+        # level -> (plane, {row << 32 | col: "[row,col]"}): dicts keep insertion order, so
+        # the oldest read comes first, and their updates run in C.
+        self._levels: dict[int, tuple[tuple, dict[int, str]]] = {}
         self._lists: dict[int, list[list[int]]] = {}  # tiles() answers, until a change
-        self._batch = 0
+        self._json: dict[int, str] = {}  # json() answers, until a change
         #: Incremented by every change, so a reader can tell nothing changed cheaply.
         self.version = 0
 
     def add(self, level: int, plane: tuple, rows: np.ndarray, cols: np.ndarray) -> None:
         """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read."""
-        codes = ((np.asarray(rows, dtype=np.int64) << _COL_BITS)
-                 | np.asarray(cols, dtype=np.int64)).tolist()
+        rows_list = np.asarray(rows, dtype=np.int64).tolist()
+        cols_list = np.asarray(cols, dtype=np.int64).tolist()
+        codes = [(r << _COL_BITS) | c for r, c in zip(rows_list, cols_list, strict=True)]
+        texts = [f"[{r},{c}]" for r, c in zip(rows_list, cols_list, strict=True)]
         with self._lock:
             held = self._levels.get(level)
             if held is None or held[0] != plane:
                 held = self._levels[level] = (plane, {})
             known = held[1]
-            self._batch += 1
             for code in codes:  # re-reading a tile makes it the most recent
                 known.pop(code, None)
-            known.update(zip(codes, itertools.repeat(self._batch)))
-            if len(known) > self.cap:  # dicts keep insertion order: drop the oldest
+            known.update(zip(codes, texts, strict=True))
+            if len(known) > self.cap:  # drop the oldest
                 for code in list(itertools.islice(known, len(known) - self.cap)):
                     del known[code]
             self._lists.pop(level, None)
+            self._json.pop(level, None)
             self.version += 1
 
     def tiles(self, level: int) -> list[list[int]]:
@@ -247,6 +254,16 @@ class LoadedTiles:
                 self._lists[level] = listed
             return listed
 
+    def json(self, level: int) -> str:
+        """:meth:`tiles` of ``level`` as compact JSON text."""
+        with self._lock:
+            text = self._json.get(level)
+            if text is None:
+                held = self._levels.get(level)
+                text = "[" + ",".join(held[1].values() if held else ()) + "]"
+                self._json[level] = text
+            return text
+
     def missing(self, level: int, tiles: Iterable[list[int]]) -> list[list[int]]:
         """Those of ``tiles`` (``[row, col]``) not read at ``level``."""
         with self._lock:
@@ -258,4 +275,5 @@ class LoadedTiles:
         with self._lock:
             self._levels.clear()
             self._lists.clear()
+            self._json.clear()
             self.version += 1

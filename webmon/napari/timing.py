@@ -156,17 +156,35 @@ class ReadRecorder:
         if not reads:
             return 0
         records, offsets = records_of(reads, self.layer_id)
+        self.reads += len(reads)
+        self.sync_reads += sum(read.sync for read in reads)
+        self.bytes += sum(read.nbytes for read in reads)
+        # One LoadedTiles.add per run of reads of the same level and plane (napari reads
+        # the same plane frame after frame): the same tiles in the same order as one add
+        # per read, without its fixed cost per read.
+        run: list[int] = []
+        run_key: tuple | None = None
         for i, read in enumerate(reads):
-            self.reads += 1
-            self.sync_reads += int(read.sync)
-            self.bytes += read.nbytes
-            if read.region is not None and offsets[i + 1] > offsets[i]:
-                mine = records[offsets[i]:offsets[i + 1]]
-                self.loaded.add(read.level, read.plane(), mine["row"], mine["col"])
+            if read.region is None or offsets[i + 1] <= offsets[i]:
+                continue
+            key = (read.level, read.plane())
+            if key != run_key:
+                self._add_loaded(run_key, run, records, offsets)
+                run, run_key = [], key
+            run.append(i)
+        self._add_loaded(run_key, run, records, offsets)
         self.tiles += len(records)
         if len(records):
             self.sink(records)
         return len(reads)
+
+
+    def _add_loaded(self, key: tuple | None, run: list[int], records: np.ndarray,
+                    offsets: np.ndarray) -> None:
+        if key is None or not run:
+            return
+        mine = np.concatenate([records[offsets[i]:offsets[i + 1]] for i in run])
+        self.loaded.add(key[0], key[1], mine["row"], mine["col"])
 
 
 class TimedArray:
