@@ -86,14 +86,20 @@ def share_time_axes(*figs: figure) -> None:
 
 class Every:
     """True at most once per ``period`` seconds, on a clock shared by every session, so that
-    sessions recompute aggregations in the same tick and share the result."""
+    sessions recompute aggregations in the same tick and share the result.
 
-    def __init__(self, period: float) -> None:
+    ``phase`` (a fraction of the period) shifts that tick: aggregations given different
+    phases are computed in different ticks, so that no one tick of the server's IOLoop
+    computes all of them while every tab's next update waits.
+    """
+
+    def __init__(self, period: float, phase: float = 0.0) -> None:
         self.period = period
+        self.phase = phase
         self._bucket: int | None = None
 
     def bucket(self) -> int:
-        return int(time.monotonic() / self.period)
+        return int(time.monotonic() / self.period - self.phase)
 
     def due(self) -> bool:
         bucket = self.bucket()
