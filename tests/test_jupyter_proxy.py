@@ -426,6 +426,22 @@ def test_dashboard_is_served_through_the_proxy(setup: Setup) -> None:
     assert status == 200 and "javascript" in headers["Content-Type"] and b"webmon" in body
 
 
+def test_jupyterlab_launcher_lists_webmon_with_its_icon(setup: Setup) -> None:
+    base, auth = setup.jupyter.base, setup.jupyter.auth
+    status, _, body = request(base + "/server-proxy/servers-info", auth)
+    assert status == 200
+    entries = {e["name"]: e for e in json.loads(body)["server_processes"]}
+    entry = entries["webmon"]
+    assert entry["new_browser_tab"] is False
+    launcher = entry["launcher_entry"]
+    assert launcher["enabled"] and launcher["title"] == "webmon"
+    assert launcher["path_info"] == "webmon/"
+    status, headers, icon = request(base + launcher["icon_url"], auth)
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
+    assert icon == proxy.ICON.read_bytes()
+    assert request(base + "/server-proxy/servers-info")[0] in (302, 403)
+
+
 def test_proxy_requires_the_jupyter_servers_authentication(setup: Setup) -> None:
     request(setup.url, setup.jupyter.auth)  # the dashboard is running
     for path in ("", "status", "individual-plots.json", "static/js/bokeh.min.js"):
@@ -565,6 +581,37 @@ def test_tabs_load_and_update_through_the_proxy(setup: Setup, browser: Any) -> N
         page.wait_document("status-hub-ticks")
         page.grows("status-hub-ticks")
         assert page.errors == []
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_jupyterlab_launcher_item_opens_the_dashboard(setup: Setup, browser: Any) -> None:
+    page = Page(browser)
+    try:
+        page.page.goto(f"{setup.jupyter.base}/lab?token={setup.jupyter.token}",
+                       timeout=120_000)
+        card = page.page.locator(".jp-LauncherCard", has_text="webmon")
+        card.wait_for(timeout=120_000)
+        icon = card.locator("img, svg").first
+        assert icon.count() == 1
+        card.click()
+        # A JupyterLab tab with the dashboard in an iframe, through the proxy.
+        frame = page.page.frame_locator("iframe[src*='/webmon/']")
+        frame.locator("nav.webmon-tabs a.active").wait_for(
+            timeout=DASHBOARD_START_TIMEOUT_S * 1000)
+        assert frame.locator("nav.webmon-tabs a.active").inner_text() == "Status"
+        assert frame.locator("#webmon-producer-name").inner_text() == PRODUCER
+        dashboard = next(f for f in page.page.frames if "/webmon/" in f.url)
+        dashboard.wait_for_function(
+            "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
+            "Bokeh.documents[0].get_model_by_name('status-hub-ticks') != null",
+            timeout=60_000)
+        ticks = ("() => Bokeh.documents[0].get_model_by_name('status-hub-ticks')"
+                 ".get_length()")
+        first = dashboard.evaluate(ticks)
+        wait_until(lambda: dashboard.evaluate(ticks) > first, timeout=30, interval=0.2,
+                   message="the dashboard's sources growing in its JupyterLab tab")
     finally:
         page.close()
 
