@@ -206,3 +206,114 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
 
     assert discover() == []
     assert _segments_of(token) == set()
+
+
+# -- in a browser --------------------------------------------------------------------------
+BROWSER_PRODUCER = "notebook-browser"
+
+
+class _NotebookPage:
+    """Serves, on 127.0.0.1 and a port of its own, a page made of a notebook's outputs in
+    order, as the notebook's page holds them: the BokehJS load script, then each panel's
+    embed."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.files: dict[str, tuple[str, bytes]] = {}
+        files = self.files
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's spelling)
+                kind, body = files.get(self.path, ("text/plain", b"not found"))
+                self.send_response(200 if self.path in files else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def publish(self, outputs: list[Any]) -> None:
+        parts = []
+        for index, output in enumerate(outputs):
+            data = output.get("data", {})
+            if JS_MIME in data:  # the load script, as its own file (it is megabytes of JS)
+                self.files[f"/output-{index}.js"] = ("text/javascript",
+                                                     data[JS_MIME].encode("utf-8"))
+                parts.append(f'<script src="/output-{index}.js"></script>')
+            elif HTML_MIME in data:
+                parts.append(f"<div>{data[HTML_MIME]}</div>")
+        page = ("<!doctype html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+                "</head><body>{}</body></html>")
+        self.files["/"] = ("text/html", page.format("\n".join(parts)).encode("utf-8"))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.mark.browser
+def test_shown_panels_update_live_in_a_browser(runtime_dir: Path) -> None:
+    """The outputs of ``webmon.show`` rendered by Chromium from the notebook's origin: the
+    tile viewer draws (its bundle came inline with BokehJS), and the panels' data changes
+    while the producer runs, pushed by the kernel's servers."""
+    from browser_util import chromium_browser, require_chromium
+
+    from webmon.cli import demo_producer
+
+    require_chromium()
+    page_server = _NotebookPage()
+    origin = f"127.0.0.1:{page_server.port}"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        # No internet here: BokehJS inline instead of from the CDN.
+        "import webmon, webmon.jupyter\n"
+        "from bokeh.resources import INLINE\n"
+        "webmon.jupyter.load(INLINE)",
+        f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
+        f"producer={BROWSER_PRODUCER!r})",
+        f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
+    )]
+    client = NotebookClient(nb, timeout=180, kernel_name="python3")
+    try:
+        with demo_producer(BROWSER_PRODUCER), client.setup_kernel(env=child_env()):
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            page_server.publish([o for cell in nb.cells for o in cell.outputs])
+            with chromium_browser() as browser:
+                page = browser.new_page(viewport={"width": 1200, "height": 1600})
+                errors: list[str] = []
+                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+                page.on("response", lambda r: r.status >= 400 and errors.append(
+                    f"{r.status} {r.url}"))
+                page.goto(f"http://{origin}/")
+                model = ("Bokeh.documents.map(d => d.get_model_by_name({!r}))"
+                         ".find(m => m != null)")
+                frames, viewer = model.format("loader-frame-times"), model.format("tiles-viewer")
+                page.wait_for_function(
+                    f"() => window.Bokeh !== undefined && Bokeh.documents.length == 2 && "
+                    f"{viewer} != null && Bokeh.index.find_one({viewer})?.frames_drawn > 0 && "
+                    f"{frames}?.get_length() > 0", timeout=60_000)
+                first = page.evaluate(f"() => {frames}.data.time.at(-1)")
+                tiles = page.evaluate(f"() => {viewer}.view_rect")
+                # New frames reach the chart, and the camera's tour moves the view rectangle.
+                page.wait_for_function(f"() => {frames}.data.time.at(-1) > {first}",
+                                       timeout=20_000)
+                page.wait_for_function(
+                    f"() => JSON.stringify({viewer}.view_rect) != {json.dumps(json.dumps(tiles))}",
+                    timeout=30_000)
+                assert page.locator("canvas").count() >= 2  # the chart's and the viewer's
+                page.close()
+                assert errors == [], errors
+    finally:
+        page_server.close()
