@@ -108,6 +108,41 @@ def test_websocket_from_another_origin_is_refused() -> None:
         conn.close()
 
 
+def request(port: int, path: str, headers: dict[str, str]) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+WS_UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+def test_a_rebound_host_name_is_refused_on_loopback() -> None:
+    # DNS rebinding: another site's name resolved to 127.0.0.1.  Its page, websocket (whose
+    # Origin matches its Host, which Tornado accepts by itself) and routes are all refused.
+    with serve_in_thread(TABS) as dashboard:
+        port = dashboard.port
+        rebound = {"Host": f"evil.example:{port}"}
+        assert request(port, "/status", rebound) == 403
+        assert request(port, "/", rebound) == 403
+        assert request(port, "/individual-plots.json", rebound) == 403
+        assert request(port, "/status/ws", {
+            **WS_UPGRADE, **rebound, "Origin": f"http://evil.example:{port}"}) == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}",
+                     f"app.localhost:{port}"):
+            assert request(port, "/status", {"Host": host}) == 200, host
+
+
+def test_the_host_check_is_off_when_origins_are_named_for_a_proxy() -> None:
+    # Behind a reverse proxy that keeps the public Host, the user names its origin.
+    with serve_in_thread(TABS, allow_websocket_origin=["dash.example"]) as dashboard:
+        assert request(dashboard.port, "/status", {"Host": "dash.example"}) == 200
+
+
 def test_producer_strings_are_escaped_in_the_page() -> None:
     # The transport allows only plain producer names; the application name is free text.
     with producer("xss", "--app", EVIL, "--layer-name", EVIL), \

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from bokeh.server.auth_provider import AuthProvider
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import RequestHandler
+
+from .gate import RequestGate
 
 #: Environment variable holding the secret for a dashboard started behind a proxy.
 SECRET_ENV = "WEBMON_PROXY_SECRET"
@@ -32,13 +33,10 @@ SECRET_HEADER = "X-Webmon-Proxy-Secret"
 MIN_SECRET_LENGTH = 32
 
 
-class ProxySecretAuth(AuthProvider):
-    """Bokeh auth hooks admitting only requests that carry the proxy's secret.
+class ProxySecretAuth(RequestGate):
+    """Bokeh auth hooks admitting only requests that carry the proxy's secret."""
 
-    Every Bokeh page, session and websocket handler calls :attr:`get_user_async` from
-    ``prepare()``, before answering; raising 403 there refuses the request (a websocket
-    before its handshake).  The dashboard's own routes check it the same way.
-    """
+    reason = "only reachable through the proxy"
 
     def __init__(self, secret: str) -> None:
         if len(secret) < MIN_SECRET_LENGTH:
@@ -50,23 +48,6 @@ class ProxySecretAuth(AuthProvider):
     def admits(self, handler: RequestHandler) -> bool:
         given = handler.request.headers.get(SECRET_HEADER, "")
         return hmac.compare_digest(given.encode("utf-8", "replace"), self._secret)
-
-    @property
-    def get_user_async(self) -> Callable[[RequestHandler], Awaitable[str]]:
-        async def get_user(handler: RequestHandler) -> str:
-            if not self.admits(handler):
-                raise HTTPError(403, reason="only reachable through the proxy")
-            return "proxy"
-
-        return get_user
-
-    @property
-    def get_login_url(self) -> Callable[[RequestHandler], str]:
-        # Never reached (get_user_async refuses first); Bokeh requires a login hook.
-        def login_url(handler: RequestHandler) -> str:
-            raise HTTPError(403, reason="only reachable through the proxy")
-
-        return login_url
 
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> ProxySecretAuth | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import logging
 import socket
 import threading
@@ -22,6 +21,7 @@ from tornado.ioloop import IOLoop
 
 from .app import individual_paths, make_applications
 from .handlers import IndividualPlots, RootRedirect
+from .host_gate import LoopbackHostGate, is_loopback_name
 from .hub import DEFAULT_HISTORY, Hub
 from .registry import Tab
 
@@ -46,24 +46,23 @@ def websocket_origins(host: str, port: int, extra: Sequence[str] | None) -> list
     if extra:
         return list(extra)
     origins = [f"{_bracket(host)}:{port}"]
-    if _is_loopback(host):
+    if is_loopback_name(host):
         for alias in ("localhost", "127.0.0.1"):
             if f"{alias}:{port}" not in origins:
                 origins.append(f"{alias}:{port}")
     return origins
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def default_gate(host: str, allow_websocket_origin: Sequence[str]) -> AuthProvider | None:
+    """The Host check when serving on loopback with the default origins; else none (the user
+    serves beyond loopback, or names the origins a reverse proxy presents, deliberately)."""
+    if is_loopback_name(host) and not allow_websocket_origin:
+        return LoopbackHostGate()
+    return None
 
 
 def _free_port(host: str) -> int:
@@ -100,8 +99,9 @@ class Dashboard:
         self.requested_port = port
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.allow_websocket_origin = list(allow_websocket_origin or [])
-        #: Bokeh auth hooks every page, session and websocket must pass (``proxy_gate``).
-        self.auth_provider = auth_provider
+        #: Bokeh auth hooks every page, session and websocket must pass: the proxy's
+        #: (``proxy_gate``) when given, else on loopback the Host check (``host_gate``).
+        self.auth_provider = auth_provider or default_gate(host, self.allow_websocket_origin)
         self.hub = hub or Hub(interval=interval, producer=producer, history=history)
         self._session_opts = {
             "unused_session_lifetime_milliseconds": unused_session_lifetime_ms,
