@@ -1,6 +1,7 @@
 """What attaching webmon costs napari per draw, measured side by side in one run.
 
     python benchmarks/bench_napari_overhead.py [--seconds 20] [--rate 60] [--quick]
+    python benchmarks/bench_napari_overhead.py --compare REV [--rounds 3] [--seconds 10]
 
 Three ``ViewerModel``s show the same multiscale image (each its own copy, so none profits
 from another's reads); webmon is attached to one of them, and a subscriber wants the
@@ -21,25 +22,51 @@ Two images: an in-memory numpy pyramid (the adapter leaves in-memory levels unwr
 since nothing is read from them, so the difference is the cost of following the view and
 publishing) and a lazily computed dask pyramid (reads compute chunks and are timed, as with
 real data).  Nothing is asserted.
+
+``--compare REV`` measures webmon as of the git revision ``REV`` (exported to a temporary
+directory) and the working tree's webmon side by side: it runs this benchmark in a child
+process for each, alternating ``--rounds`` times so that both see the same machine load,
+and prints both with their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from napari.components import ViewerModel
 
-from webmon import Subscriber
-from webmon.napari import attach
-from webmon.napari.compat import camera, canvas_size
-from webmon.napari.headless import draw
+
+def _webmon_from(argv: list[str]) -> None:
+    """``--webmon-from DIR``: import webmon from ``DIR`` instead of the installed one (an
+    editable install's import hook would otherwise win over ``sys.path``)."""
+    if "--webmon-from" not in argv:
+        return
+    root = argv[argv.index("--webmon-from") + 1]
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not type(f).__module__.startswith("__editable__")]
+    sys.path.insert(0, root)
+
+
+_webmon_from(sys.argv)
+
+from napari.components import ViewerModel  # noqa: E402
+
+from webmon import Subscriber  # noqa: E402
+from webmon.napari import attach  # noqa: E402
+from webmon.napari.compat import camera, canvas_size  # noqa: E402
+from webmon.napari.headless import draw  # noqa: E402
 
 
 def _pattern(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -199,14 +226,92 @@ def poll_cost(repeats: int) -> tuple[float, float]:
     return statistics.median(idle) * 1e6, statistics.median(busy) * 1e6
 
 
+def result_json(rows: list[dict[str, Any]], poll: tuple[float, float]) -> dict[str, Any]:
+    """The numbers ``--compare`` tabulates, for each image: CPU-time overhead per frame
+    (mean, trimmed, median), the noise floor, publishing per frame and frame counts."""
+    out: dict[str, Any] = {"load": os.getloadavg()[0], "poll_idle_us": poll[0],
+                           "poll_busy_us": poll[1], "images": {}}
+    for r in rows:
+        us = {key: values[:, 1] for key, values in r["us"].items()}
+        over = summary(us["without"], us["with"])
+        out["images"][r["label"]] = {
+            "frames": r["frames"], "without_us": float(us["without"].mean()),
+            "overhead_mean": over[0], "overhead_trimmed": over[1], "overhead_median": over[2],
+            "noise_mean": summary(us["without"], us["without again"])[0],
+            "publishing_us": r["publishing_us"], "reads": r["loads"],
+            "tiles_versions": r["tiles_versions"]}
+    return out
+
+
+def compare(rev: str, rounds: int, seconds: float, rate: float) -> None:
+    """Webmon at ``rev`` and the working tree's, alternating in child processes."""
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="webmon-baseline-") as base:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "webmon"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", base], input=archive, check=True)
+        variants = {f"at {rev[:10]}": ["--webmon-from", base], "now": []}
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+        for k in range(rounds):
+            for name, extra in variants.items():
+                out = subprocess.run([sys.executable, __file__, "--seconds", str(seconds),
+                                      "--rate", str(rate), "--json", *extra],
+                                     check=True, capture_output=True, text=True).stdout
+                results[name].append(json.loads(out.strip().splitlines()[-1]))
+                print(f"round {k + 1}/{rounds}: webmon {name} measured "
+                      f"(load {results[name][-1]['load']:.1f})", flush=True)
+    import napari
+
+    print(f"\nnapari {napari.__version__}; {rounds} rounds of {seconds:g} s per image at "
+          f"{rate:g} Hz; CPU time of the drawing thread, microseconds per frame, mean of the "
+          "rounds (each round's value in brackets)")
+    before, after = (results[name] for name in variants)
+    fields = (("overhead_mean", "overhead (mean)"), ("overhead_trimmed", "overhead (trimmed)"),
+              ("overhead_median", "overhead (median)"), ("publishing_us", "of which publishing"),
+              ("noise_mean", "noise floor (mean)"), ("without_us", "napari alone"))
+    names = list(variants)
+    print(f"{'image':32} {'measure':22} {names[0]:>26} {names[1]:>26} {'ratio':>6}")
+    for image in before[0]["images"]:
+        for key, label in fields:
+            b = [r["images"][image][key] for r in before]
+            a = [r["images"][image][key] for r in after]
+            ratio = statistics.mean(a) / statistics.mean(b) if statistics.mean(b) else math.nan
+            print(f"{image:32} {label:22} {_cell(b):>26} {_cell(a):>26} {ratio:6.2f}")
+    for key, label in (("poll_idle_us", "poll(), nothing changed"),
+                       ("poll_busy_us", "poll() after zoom+rename")):
+        b, a = [r[key] for r in before], [r[key] for r in after]
+        print(f"{'(median, wall)':32} {label:22} {_cell(b):>26} {_cell(a):>26} "
+              f"{statistics.mean(a) / statistics.mean(b):6.2f}")
+    loads = [r["load"] for r in before + after]
+    print(f"load average (1 min) at the end of each child: {min(loads):.1f} to {max(loads):.1f}")
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.mean(values):.1f} [" + " ".join(f"{v:.0f}" for v in values) + "]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="3 s per image")
+    parser.add_argument("--compare", metavar="REV",
+                        help="measure webmon at this git revision and now, side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="with --compare (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line of results")
+    parser.add_argument("--webmon-from", metavar="DIR", help="import webmon from DIR")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else args.seconds
+    if args.compare:
+        compare(args.compare, args.rounds, seconds, args.rate)
+        return
     import napari
+
+    if args.json:
+        rows = [run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds, args.rate),
+                run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds, args.rate)]
+        print(json.dumps(result_json(rows, poll_cost(200 if args.quick else 1000))))
+        return
 
     print(f"napari {napari.__version__}; {seconds:g} s per image at {args.rate:g} Hz; "
           "times per frame (camera move + napari's per-draw update), in microseconds")

@@ -110,6 +110,19 @@ def test_layers_state_has_stable_ids() -> None:
             (2, "dots", [3, 2]), (3, "small", [64, 32])]
 
 
+def test_layers_state_follows_the_data_level() -> None:
+    viewer, layer = make_viewer(dask_pyramid(16384))
+    with attached(viewer) as (att, sub):
+        levels = []
+        for zoom in (1.0, 0.05, 1.0):  # napari's slicing changes the level: back and forth
+            look(viewer, (8000.0, 8000.0), zoom)
+            att.poll()
+            layers, _ = sub.state(LAYERS)
+            assert layers[0]["data_level"] == layer.data_level
+            levels.append(layer.data_level)
+        assert levels[0] == levels[2] != levels[1]
+
+
 def test_state_interval_must_be_positive() -> None:
     viewer, _ = make_viewer(dask_pyramid(4096))
     with pytest.raises(ValueError, match="state_interval"):

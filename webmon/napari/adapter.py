@@ -132,6 +132,8 @@ class Attachment:
         self._dirty: set[str] = set(_STATE_KEYS)
         self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
         self._counts_changed = False
+        self._levels_dirty = False
+        self._data_levels: tuple = ()
         self._next_loader = 0.0
         self._next_drain = 0.0
         self._next_flush = 0.0
@@ -198,14 +200,14 @@ class Attachment:
         events = layer.events
         self._connect(events.visible, self._on_layer_changed, track.connections)
         self._connect(events.name, self._on_layer_changed, track.connections)
-        self._connect(events.set_data, self._on_layer_changed, track.connections)
+        self._connect(events.set_data, self._on_layer_sliced, track.connections)
         for name in TRANSFORM_EVENTS:
             emitter = getattr(events, name, None)  # units: napari >= 0.6
             if emitter is not None:
                 self._connect(emitter, self._on_layer_moved, track.connections)
         if isinstance(layer, Image):
             self._connect(events.data, self._on_layer_data, track.connections)
-            handlers = {"reload": self._on_reload, "loaded": self._on_layer_changed,
+            handlers = {"reload": self._on_reload, "loaded": self._on_layer_sliced,
                         "locked_data_level": self._on_loader_setting}
             for name, handler in handlers.items():
                 emitter = getattr(events, name, None)  # locked_data_level: napari >= 0.7.1
@@ -253,8 +255,14 @@ class Attachment:
         self._tick(commands=True)
 
     def _on_layer_changed(self, event: Any = None) -> None:
-        # Also runs inside napari's slicing (set_data): no commands from here.
         self._changed(LAYERS)
+        self._tick(commands=False)
+
+    def _on_layer_sliced(self, event: Any = None) -> None:
+        # Runs inside napari's slicing (set_data, loaded), on every draw with napari 0.5:
+        # only the data levels can have changed, and they are compared when publishing,
+        # so the layers state is rebuilt only when one did.  No commands from here.
+        self._levels_dirty = True
         self._tick(commands=False)
 
     def _on_layer_moved(self, event: Any = None) -> None:
@@ -402,6 +410,12 @@ class Attachment:
             if LOADER in self._dirty:
                 self._counts_changed = False
                 self._next_loader = now + LOADER_PERIOD_S
+            if self._levels_dirty:
+                self._levels_dirty = False
+                levels = self._current_levels()
+                if levels != self._data_levels:
+                    self._data_levels = levels
+                    self._dirty.add(LAYERS)
             dirty, self._dirty = self._dirty, set()
             for key, value_of in ((LAYERS, self.layers_state), (DIMS, self.dims_state),
                                   (LOADER, self.loader_state)):
@@ -412,6 +426,10 @@ class Attachment:
                 self._guard(self._publish_tiles)
         finally:
             self._busy = False
+
+    def _current_levels(self) -> tuple:
+        return tuple(int(track.layer.data_level) for track in self._tracks.values()
+                     if getattr(track.layer, "multiscale", False))
 
     def _publish(self, key: str, value_of: Callable[[], Any]) -> None:
         self._state.value(key, value_of())

@@ -222,19 +222,23 @@ class LoadedTiles:
         self.version = 0
 
     def add(self, level: int, plane: tuple, rows: np.ndarray, cols: np.ndarray) -> None:
-        """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read."""
-        rows_list = np.asarray(rows, dtype=np.int64).tolist()
-        cols_list = np.asarray(cols, dtype=np.int64).tolist()
-        codes = [(r << _COL_BITS) | c for r, c in zip(rows_list, cols_list, strict=True)]
-        texts = [f"[{r},{c}]" for r, c in zip(rows_list, cols_list, strict=True)]
+        """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read, in order."""
+        codes = ((np.asarray(rows, dtype=np.int64) << _COL_BITS)
+                 | np.asarray(cols, dtype=np.int64))
+        # napari reads the tiles in view again and again: only each tile's last read in
+        # this batch matters (it becomes the most recent), so the loop below runs once per
+        # distinct tile, oldest last read first.
+        backwards = codes[::-1]
+        distinct, first = np.unique(backwards, return_index=True)
+        latest = distinct[np.argsort(-first, kind="stable")].tolist()
+        mask = (1 << _COL_BITS) - 1
         with self._lock:
             held = self._levels.get(level)
             if held is None or held[0] != plane:
                 held = self._levels[level] = (plane, {})
             known = held[1]
-            for code in codes:  # re-reading a tile makes it the most recent
-                known.pop(code, None)
-            known.update(zip(codes, texts, strict=True))
+            for code in latest:  # re-reading a tile makes it the most recent
+                known[code] = known.pop(code, None) or f"[{code >> _COL_BITS},{code & mask}]"
             if len(known) > self.cap:  # drop the oldest
                 for code in list(itertools.islice(known, len(known) - self.cap)):
                     del known[code]

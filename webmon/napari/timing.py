@@ -183,8 +183,13 @@ class ReadRecorder:
                     offsets: np.ndarray) -> None:
         if key is None or not run:
             return
-        mine = np.concatenate([records[offsets[i]:offsets[i + 1]] for i in run])
-        self.loaded.add(key[0], key[1], mine["row"], mine["col"])
+        if run[-1] - run[0] + 1 == len(run):  # consecutive reads: their records are too
+            picked = records[offsets[run[0]]:offsets[run[-1] + 1]]
+            rows, cols = picked["row"], picked["col"]
+        else:  # plain integer arrays: concatenating structured ones costs far more
+            rows = np.concatenate([records["row"][offsets[i]:offsets[i + 1]] for i in run])
+            cols = np.concatenate([records["col"][offsets[i]:offsets[i + 1]] for i in run])
+        self.loaded.add(key[0], key[1], rows, cols)
 
 
 class TimedArray:
