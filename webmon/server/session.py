@@ -1,10 +1,10 @@
 """One browser tab's view of the hub: its chosen producer, its cursors, its components.
 
 After each hub tick the session schedules one ``doc.add_next_tick_callback``; that callback
-runs every component's ``update()`` inside ``doc.hold("combine")``, so one tick becomes one
-websocket message per tab.  When Bokeh destroys the session (the tab closed, and
-``unused_session_lifetime_milliseconds`` passed) :meth:`Session.close` drops the hub
-listener, the components and their cursors.
+runs every component's ``update()`` inside ``doc.hold("combine")`` and sends what changed as
+one websocket message per tab (:mod:`.batching`; Bokeh alone would send one per change).
+When Bokeh destroys the session (the tab closed, and ``unused_session_lifetime_milliseconds``
+passed) :meth:`Session.close` drops the hub listener, the components and their cursors.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from bokeh.core.property.validation import validate
 from bokeh.document import Document
 from bokeh.models import LayoutDOM
 
@@ -141,6 +142,13 @@ class Session:
             return
         self.updates += 1
         self.doc.hold("combine")
+        # Without Bokeh's check of every value set or streamed against its property type
+        # (Bokeh's switch for update callbacks): for a few records it costs as much as the
+        # rest of a stream call, and these values come from webmon's own code.
+        with validate(False):
+            self._update_components()
+
+    def _update_components(self) -> None:
         try:
             for callback in self._before_update:
                 try:
