@@ -158,10 +158,11 @@ def test_producer_strings_show_as_text(browser: Any) -> None:
                 "() => { const m = Bokeh.documents[0].get_model_by_name('loader-levels');"
                 " return m == null ? [] : Array.from(m.data.layer_name ?? []); }").count(EVIL)
                 == 3, timeout=40, interval=0.3, message="layer name in the per-level source")
-            # Known bug, left open: the DataTable's cells can keep their first fill ("layer 1",
-            # drawn before the layer names were read) although the source changed (always
-            # seen with this markup name, sometimes with plain names: next test, xfail).
-            # Nothing is injected either way, as checked here.
+            # ... and its cells show it as text, in place of their first fill ("layer 1",
+            # drawn before the layer names were read) ...
+            wait_until(lambda: page.cells().count(EVIL) == 3, timeout=10, interval=0.3,
+                       message="layer name shown as text in the per-level table")
+            # ... injecting nothing.
             time.sleep(0.5)
             assert page.page.evaluate("() => window.__xss") is None
             assert page.page.locator("img[src='x']").count() == 0
@@ -170,18 +171,39 @@ def test_producer_strings_show_as_text(browser: Any) -> None:
             page.close()
 
 
-@pytest.mark.xfail(reason="known bug, issue open: the level table's cells can keep their "
-                          "first fill although its source changed", strict=False)
 def test_layer_names_replace_placeholders_in_the_level_table(browser: Any) -> None:
+    """The table's cells follow its source when new data keeps the number of rows (BokehJS
+    3.9 redraws a table only when its row indices change, bokeh/bokeh#15328)."""
     chromium_or_skip()
     with producer("names", "--layer-name", "named layer", "--rate", "200"), \
             serve_in_thread(TABS, interval=0.1) as dashboard:
         wait_until(lambda: dashboard.hub.feed("names"), message="producer followed")
+        # Every level loaded before the tab opens: the table's first fill already has all
+        # its rows, so no later fill changes their number.
+        def levels_loaded() -> int:
+            history = dashboard.hub.feed("names").history("chunk_loads")
+            return 0 if history is None else len(set(history.latest(1000)["level"].tolist()))
+
+        wait_until(lambda: levels_loaded() == 3, message="loads of every level")
         page = Page(browser)
         try:
             page.open(dashboard.url + "loader")
-            wait_until(lambda: page.cells().count("named layer") >= 1, timeout=20,
+            wait_until(lambda: page.cells().count("named layer") == 3, timeout=20,
                        interval=0.3, message="layer name shown in the per-level table")
+
+            def shown_loads() -> list[str]:
+                # The loads column of each row, whatever the order of the rows' elements.
+                return sorted(page.cells()[2::10])
+
+            first = shown_loads()
+            # The counts keep growing with the rows unchanged; the cells show the source's.
+            wait_until(lambda: shown_loads() != first, timeout=10, interval=0.3,
+                       message="load counts redrawn")
+            wait_until(lambda: shown_loads() == sorted(f"{n:,}" for n in page.page.evaluate(
+                "() => Array.from(Bokeh.documents[0].get_model_by_name('loader-levels')"
+                ".data.loads)")), timeout=10, interval=0.2,
+                message="cells showing the source's load counts")
+            assert page.errors == []
         finally:
             page.close()
 
