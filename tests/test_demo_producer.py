@@ -293,6 +293,6 @@ def test_tiles_slot_grows_when_a_value_outgrows_it(monkeypatch: pytest.MonkeyPat
             value, _ = sub.state(TILES)
             check_tiles_state(value)
             assert len(value["1"]["tile_state"]["seen"]) >= 20
-            assert demo._tiles_bytes > 512
+            assert demo._state.slot_bytes(TILES) > 512
         finally:
             demo.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
 
 import numpy as np
@@ -12,6 +13,7 @@ from procs import shm_names
 
 from webmon import CommandError, Publisher, Subscriber, WebmonError, discover
 from webmon.schema import CHUNK_DTYPE
+from webmon.shm.changes import ChangedState
 
 REC = (1.5, 2, 3, 4, 5, 6, 7.25, 1, 8.5)
 
@@ -140,6 +142,48 @@ def test_state_refuses_a_value_that_contains_itself() -> None:
         with pytest.raises(TypeError, match="JSON-serialisable"):
             pub.set_state("k", loop)
         assert "k" not in pub.state_keys
+
+
+def test_changed_state_skips_equal_values_and_grows_its_slots() -> None:
+    with Publisher("p", state_bytes=200) as pub, Subscriber("p") as sub:
+        state = ChangedState(pub, {"big": 100})
+        state.value("small", {"a": 1})
+        state.value("small", {"a": 1})
+        assert sub.state("small") == ({"a": 1}, 1)
+        state.value("small", None)
+        assert sub.state("small") == (None, 2)  # None is a value like any other
+        state.value("big", list(range(100)))  # about 290 bytes: the slot doubles twice
+        assert state.slot_bytes("big") == 400
+        assert sub.state("big") == (list(range(100)), 1)
+        state.json("big", b"[1,2]")
+        state.json("big", b"[1,2]")
+        assert sub.state("big") == ([1, 2], 2)
+        with pytest.raises(ValueError, match="200-byte slot"):
+            state.value("small", list(range(100)))  # not growable: the Publisher's limit
+        assert sub.state("small") == (None, 2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_alive_reads_proc_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subscriber.alive runs on every hub tick: one read of /proc/<pid>/stat tells both
+    that the process is no zombie and that its pid was not reused."""
+    from webmon.shm import discovery
+
+    opened: list[str] = []
+
+    def counting_open(path: str, *args: object, **kwargs: object) -> object:
+        opened.append(str(path))
+        return open(path, *args, **kwargs)
+
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        monkeypatch.setattr(discovery, "open", counting_open, raising=False)
+        assert sub.alive
+        assert opened == [f"/proc/{os.getpid()}/stat"]
+        sub._start_time = (sub._start_time or 0) + 1  # as if the pid now were another's
+        assert not sub.alive
+        pub.close()
+        sub._start_time -= 1
+        assert not sub.alive  # closed: heartbeat stopped
 
 
 def test_arrays_update_in_place_and_reshape() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from webmon.demo.producer import run
+from webmon.demo.frame_loop import run
 
 
 def main(argv: list[str] | None = None) -> None:

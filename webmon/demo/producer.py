@@ -1,26 +1,18 @@
-"""The demo producer: a frame loop that tours the image, loads its tiles and publishes.
+"""The demo producer: each frame tours the image, loads its tiles and publishes.
 
 Everything it publishes follows ``webmon.schema`` (documented in ``docs/schema.md``), the
 same schema the napari adapter publishes, so the dashboard cannot tell them apart except by
-the producer's name and application.
+the producer's name and application.  ``frame_loop`` paces it and runs it as a program.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import signal
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from webmon import Publisher, __version__
+from webmon.cpu_meter import CpuMeter
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
 from webmon.demo.tour import Tour, default_waypoints
@@ -41,6 +33,7 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
+from webmon.shm.changes import ChangedState
 
 logger = logging.getLogger(__name__)
 
@@ -57,29 +50,6 @@ CAMERA_ANGLES = [0.0, 0.0, 90.0]
 #: a strip along an image edge, zoomed far out, can hold a thousand tiles in view.
 TILES_STATE_BYTES = 256 * 1024
 STREAM_CAPACITY = 65536
-
-
-class CpuMeter:
-    """This process's CPU use (all threads) as a percentage of one core, over a window."""
-
-    def __init__(self, window: float = 2.0) -> None:
-        self.window = window
-        self._samples: deque[tuple[float, float]] = deque()
-        self.started_wall = time.perf_counter()
-        self.started_cpu = time.process_time()
-        self._samples.append((self.started_wall, self.started_cpu))
-
-    def percent(self) -> float:
-        now, cpu = time.perf_counter(), time.process_time()
-        self._samples.append((now, cpu))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
-            self._samples.popleft()
-        then, cpu_then = self._samples[0]
-        return 100.0 * (cpu - cpu_then) / max(now - then, 1e-9)
-
-    def total(self) -> tuple[float, float]:
-        """``(cpu seconds, wall seconds)`` since the meter started."""
-        return (time.process_time() - self.started_cpu, time.perf_counter() - self.started_wall)
 
 
 class DemoProducer:
@@ -114,12 +84,10 @@ class DemoProducer:
         loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
         self.loader = TileLoader(self.image, layer_id=IMAGE_LAYER_ID, on_record=loads.append,
                                  workers=workers, cache_tiles=cache_tiles)
-        self._tiles_bytes = TILES_STATE_BYTES
-        pub.reserve_state(TILES, self._tiles_bytes)
+        self._state = ChangedState(pub, {TILES: TILES_STATE_BYTES})
         self.grid_visible = False
         self.cpu = CpuMeter()
         self.sight: Sight = sight(self.tour.view, self.image, canvas_shape)
-        self._published: dict[str, Any] = {}
         self._next_state = 0.0
         self._state_due = True
         pub.register_command(CMD_PAUSE, self.pause)
@@ -152,20 +120,7 @@ class DemoProducer:
             self._publish(TILES, self.tiles_state())
 
     def _publish(self, key: str, value: Any) -> None:
-        if self._published.get(key) == value:
-            return  # unchanged: a new version would only make readers redraw for nothing
-        try:
-            self.pub.set_state(key, value)
-        except ValueError:
-            if key != TILES:
-                raise
-            size = len(json.dumps(value, separators=(",", ":")))
-            while self._tiles_bytes < size:
-                self._tiles_bytes *= 2
-            logger.info("tiles state needs %d bytes; slot raised to %d", size, self._tiles_bytes)
-            self.pub.reserve_state(TILES, self._tiles_bytes)
-            self.pub.set_state(key, value)
-        self._published[key] = value
+        self._state.value(key, value)  # skipped when unchanged; the tiles slot grows
 
     # -- state values -------------------------------------------------------------------------
 
@@ -300,115 +255,3 @@ def _parse_center(center: Any) -> tuple[float, float]:
     if not isinstance(center, (list, tuple)) or len(center) != 2:
         raise ValueError(f"center must be [y, x] in level-0 pixels, got {center!r}")
     return (_parse_number("center[0]", center[0]), _parse_number("center[1]", center[1]))
-
-
-class FrameClock:
-    """Paces a loop at ``rate`` Hz and measures the real interval between frames."""
-
-    def __init__(self, rate: float = FRAME_RATE) -> None:
-        self.period = 1.0 / rate
-        self._last_end = time.perf_counter()
-        self._deadline = self._last_end + self.period
-        self.count = 0
-        self.total_ms = 0.0
-        self.worst_ms = 0.0
-        self.recent_ms: deque[float] = deque(maxlen=4096)
-
-    def frame_done(self) -> float:
-        """Mark the end of a frame; returns milliseconds since the previous one ended."""
-        end = time.perf_counter()
-        delta_ms = (end - self._last_end) * 1000.0
-        self._last_end = end
-        self.count += 1
-        self.total_ms += delta_ms
-        self.worst_ms = max(self.worst_ms, delta_ms)
-        self.recent_ms.append(delta_ms)
-        return delta_ms
-
-    def wait(self, stop: threading.Event) -> None:
-        """Sleep until the next frame is due (or ``stop`` is set)."""
-        now = time.perf_counter()
-        if self._deadline < now - self.period:
-            self._deadline = now  # fell behind by more than a frame: don't race to catch up
-        delay = self._deadline - now
-        if delay > 0:
-            stop.wait(delay)
-        self._deadline += self.period
-
-
-def run_frames(
-    demo: DemoProducer,
-    stop: threading.Event,
-    duration: float | None = None,
-    clock: FrameClock | None = None,
-) -> FrameClock:
-    """Run frames until ``stop`` is set or ``duration`` seconds have passed."""
-    clock = clock or FrameClock()
-    started = previous = time.perf_counter()
-    while not stop.is_set():
-        now = time.perf_counter()
-        if duration is not None and now - started >= duration:
-            break
-        # Tour time follows the wall clock, but a long stall (a debugger, a suspended
-        # laptop) should not make the camera leap.
-        demo.step(min(now - previous, 0.25))
-        previous = now
-        demo.frames.append((time.time(), clock.frame_done()))
-        clock.wait(stop)
-    return clock
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Set ``stop`` on SIGINT and SIGTERM while inside, when on the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
-        return
-    previous = {}
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def summary(demo: DemoProducer, clock: FrameClock) -> str:
-    cpu, wall = demo.cpu.total()
-    stats = demo.loader.stats
-    recent = np.array(clock.recent_ms) if clock.recent_ms else np.zeros(1)
-    mean_ms = clock.total_ms / max(clock.count, 1)
-    return (
-        f"{clock.count} frames in {wall:.1f} s (mean interval {mean_ms:.2f} ms, p99 of the "
-        f"last {len(clock.recent_ms)} {np.percentile(recent, 99):.2f} ms, worst "
-        f"{clock.worst_ms:.1f} ms); {stats.loads} tiles loaded ({stats.sync_loads} sync), "
-        f"{stats.load_seconds:.2f} s computing them; cache {stats.hits} hits, "
-        f"{stats.misses} misses, {stats.cancelled} requests cancelled; CPU {cpu:.2f} s = "
-        f"{100.0 * cpu / max(wall, 1e-9):.1f}% of one core"
-    )
-
-
-def run(
-    name: str = "demo",
-    *,
-    duration: float | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """Run the demo producer until ``duration`` passes, ``stop`` is set, SIGINT or SIGTERM.
-
-    The Publisher is always closed on the way out, so no shared-memory segment is left.
-    """
-    stop = stop if stop is not None else threading.Event()
-    with _stop_on_signals(stop), Publisher(name, app=APP) as pub:
-        demo = DemoProducer(pub)
-        logger.info("demo producer %r running, pid %d", name, os.getpid())
-        try:
-            clock = run_frames(demo, stop, duration)
-        finally:
-            demo.close()
-        logger.info("%s", summary(demo, clock))

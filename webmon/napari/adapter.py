@@ -9,7 +9,7 @@ what changed.  State is published at most every ``state_interval`` seconds: by t
 when Qt runs (so never inside a draw), else from the hooks, and at once by
 :meth:`Attachment.poll`.  The ``tiles`` value is computed only while a subscriber wants it.
 Reads are timed in the wrappers of ``timing``; the state values come from
-``state_values`` and ``tiles_state``, and are published by ``publishing``.
+``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
+from webmon.shm.changes import ChangedState
 
 from . import compat
 from .commands import ViewerCommands
 from .frames import IDLE_GAP_S, FrameTimer
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
-from .publishing import StatePublisher
 from .qt_hooks import TIMER_INTERVAL_MS, QtHooks
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
@@ -128,7 +128,7 @@ class Attachment:
         self._drawing_thread = threading.get_ident()
         self._frames = self.pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
         self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
-        self._state = StatePublisher(self.pub, {TILES: TILES_STATE_BYTES})
+        self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
         self._dirty: set[str] = set(_STATE_KEYS)
         self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
         self._counts_changed = False

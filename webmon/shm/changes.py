@@ -1,9 +1,11 @@
-"""State publishing for the napari adapter: only what changed, into slots that grow.
+"""Publishing state only when it changed, into slots that grow: the producers' common use
+of :meth:`Publisher.set_state`.
 
-Values are compared with what was last published and skipped when equal (a new version
-would only make the dashboard redraw).  Small values are compared as values (cheaper than
-encoding them); the ``tiles`` value arrives as JSON text (``tiles_state``) and is compared
-as bytes.  A JSON value larger than its slot gets a slot twice as large, as often as needed.
+A new version makes every reader decode and redraw, so a value equal to the one published
+last is skipped.  Values are compared as values, which costs less than encoding them; a
+value a producer builds as JSON text itself is compared as bytes.  Keys given a growable
+slot get one twice as large, as often as needed, when a value outgrows it (a view zoomed
+far out can hold a thousand tiles); other keys keep the Publisher's limit.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from webmon import Publisher
+from .publisher import Publisher
+from .state import encode
 
 logger = logging.getLogger(__name__)
 
 
-class StatePublisher:
-    """Publishes the state of one attachment through ``pub``."""
+class ChangedState:
+    """Publishes the state of one producer through ``pub``, skipping unchanged values.
 
-    def __init__(self, pub: Publisher, json_slots: dict[str, int]) -> None:
-        """``json_slots``: the keys published as JSON text, with their first slot size."""
+    ``growable``: keys whose slot grows to fit, with the size to reserve at first.
+    """
+
+    def __init__(self, pub: Publisher, growable: dict[str, int] | None = None) -> None:
         self.pub = pub
-        self._slots = dict(json_slots)
+        self._slots = dict(growable or {})
         for key, size in self._slots.items():
             pub.reserve_state(key, size)
         self._values: dict[str, Any] = {}
@@ -32,16 +37,15 @@ class StatePublisher:
         """Publish ``value`` unless it equals the value published last."""
         if key in self._values and self._values[key] == value:
             return
-        self.pub.set_state(key, value)
+        self.json(key, encode(key, value))
         self._values[key] = value
 
     def json(self, key: str, data: bytes) -> None:
-        """Publish the JSON ``data`` unless it is the text published last, growing the slot
-        of ``key`` when it does not fit."""
+        """Publish the JSON ``data`` unless it is the text published last."""
         if self._texts.get(key) == data:
             return
-        size = self._slots.get(key, self.pub.state_bytes)
-        if len(data) > size:
+        size = self._slots.get(key)
+        if size is not None and len(data) > size:
             while size < len(data):
                 size *= 2
             logger.info("%s state needs %d bytes; slot raised to %d", key, len(data), size)
@@ -49,3 +53,7 @@ class StatePublisher:
             self._slots[key] = size
         self.pub.set_state_json(key, data)
         self._texts[key] = data
+
+    def slot_bytes(self, key: str) -> int | None:
+        """The current slot size of a growable key."""
+        return self._slots.get(key)

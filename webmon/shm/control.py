@@ -74,22 +74,16 @@ class Control:
 
     def claim(self, name: str) -> int | None:
         """Producer only: the slot for ``name``, allocating one; None when the table is full."""
-        i = self._index.get(name)
-        if i is not None:
-            return i
-        raw = name.encode()[: layout.INTEREST_NAME]
-        for i in range(self.slots):
-            found = self._name_at(i)
-            if found == raw or not found:
-                if not found:
-                    off = self._slot_offset(i)
-                    self.segment.buf[off: off + len(raw)] = raw
-                self._index[name] = i
-                return i
-        return None
+        return self._slot(name, allocate=True)
 
     def find(self, name: str) -> int | None:
         """Subscriber: the slot the producer gave ``name``, if any yet."""
+        return self._slot(name, allocate=False)
+
+    def _slot(self, name: str, allocate: bool) -> int | None:
+        """The slot holding ``name`` (remembered once found).  Names fill the table from
+        the front and are never removed, so the scan stops at the first empty slot, which
+        ``allocate`` takes for ``name``."""
         i = self._index.get(name)
         if i is not None:
             return i
@@ -97,10 +91,14 @@ class Control:
         for i in range(self.slots):
             found = self._name_at(i)
             if not found:
-                return None
-            if found == raw:
-                self._index[name] = i
-                return i
+                if not allocate:
+                    return None
+                off = self._slot_offset(i)
+                self.segment.buf[off: off + len(raw)] = raw
+            elif found != raw:
+                continue
+            self._index[name] = i
+            return i
         return None
 
     def mark_wanted(self, slot: int, when: float) -> None:

@@ -104,18 +104,27 @@ class ProducerInfo:
         return names
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
+def _proc_stat(pid: int) -> tuple[bytes, int | None] | None:
+    """``(state letter, start time in clock ticks since boot)`` from one read of
+    ``/proc/<pid>/stat`` (Linux); None when it cannot be read."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
+    # The command name in parentheses may hold spaces and ')': fields start after the last.
     fields = stat[stat.rfind(b")") + 2:].split()
     try:
-        return int(fields[19])
+        start: int | None = int(fields[19])
     except (IndexError, ValueError):
-        return None
+        start = None
+    return (fields[0] if fields else b""), start
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
+    stat = _proc_stat(pid)
+    return None if stat is None else stat[1]
 
 
 def process_alive(pid: int, start_time: int | None) -> bool:
@@ -129,14 +138,10 @@ def process_alive(pid: int, start_time: int | None) -> bool:
     except PermissionError:
         return False  # another user's process now has this pid: ours is gone
     if sys.platform.startswith("linux"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            if stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3] in (b"Z", b"X"):
-                return False
-        except OSError:
+        stat = _proc_stat(pid)  # one read: a subscriber asks on every hub tick
+        if stat is None or stat[0] in (b"Z", b"X"):
             return False
-        if start_time is not None and process_start_time(pid) != start_time:
+        if start_time is not None and stat[1] != start_time:
             return False
     return True
 
