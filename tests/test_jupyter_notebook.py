@@ -91,17 +91,17 @@ def _shown_name(cell: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _server_url(outputs: list[Any]) -> str:
-    """The kernel server's address in a panel's autoload script."""
+def _embed(outputs: list[Any]) -> tuple[str, str]:
+    """The kernel server's address in a panel's autoload script, and the server's id."""
     embeds = [o for o in outputs if EXEC_MIME in o.get("data", {})]
     assert len(embeds) == 1, outputs
     embed = embeds[0]
-    assert embed["metadata"][EXEC_MIME]["server_id"]  # how Bokeh destroys it on clear
+    server_id = embed["metadata"][EXEC_MIME]["server_id"]  # how Bokeh destroys it on clear
     html = embed["data"][HTML_MIME]
     assert "/autoload.js?" in html and "resources=none" in html
     match = re.search(r"bokeh-absolute-url=(http://[^&\"']+)", html)
     assert match, html
-    return match.group(1)
+    return match.group(1), server_id
 
 
 def _connect(url: str) -> Any:
@@ -160,9 +160,9 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
         assert bundle in _squeeze(loads[0]["data"][JS_MIME])
         assert bundle in _squeeze(loads[0]["data"][LOAD_MIME])
         # Every panel is one server-app embed; the load happens once per kernel.
-        urls = {}
+        urls, server_ids = {}, {}
         for i, name in shows.items():
-            urls[name] = _server_url(nb.cells[i].outputs)
+            urls[name], server_ids[name] = _embed(nb.cells[i].outputs)
             if i != min(shows):
                 assert not any(LOAD_MIME in o.get("data", {}) for o in nb.cells[i].outputs)
         assert len(set(urls.values())) == 3
@@ -193,9 +193,25 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
             ws_url = urls["loader"].replace("http://", "ws://") + "/ws"
             assert _handshake_status(ws_url, "http://evil.example") == 403
             assert _handshake_status(ws_url, "http://localhost:8888") == 101
+
+            # Clearing an output makes the page run destroy_server for its server id (Bokeh's
+            # classic notebook extension and jupyter_bokeh both do): that panel's sessions
+            # close at once, the others keep going.
+            _run(client, nb, "import bokeh.io.notebook as ion\n"
+                             f"ion.destroy_server({server_ids['loader']!r})\nprint('{{}}')")
+            report = _run(client, nb, REPORT)
+            assert sorted(name for name, *_ in report["servers"]) == ["status-streams", "tiles"]
+            assert report["sessions"] == 2
         finally:
             for session in sessions.values():
                 session.close()
+
+        # A page that closes releases its sessions a few seconds later.
+        deadline = time.monotonic() + 30
+        while (report := _run(client, nb, REPORT))["sessions"] > 0:
+            assert time.monotonic() < deadline, report
+            time.sleep(0.5)
+        assert report["producers"] == ["notebook-demo"]  # the hub still runs, for a while
 
         # The last cell stops the producer.
         client.execute_cell(nb.cells[code[-1]], code[-1])

@@ -89,18 +89,43 @@ def find_panel(name: str, table: Mapping[str, Panel] | None = None) -> Panel:
     return panel
 
 
+class PanelSession(Session):
+    """A panel's session, which also notices that Bokeh destroyed its document without
+    telling it.
+
+    The server's expiry of an unused session (its page closed) runs the document's
+    ``on_session_destroyed`` callbacks.  A cleared output makes the page call
+    ``bokeh.io.notebook.destroy_server``, which destroys the session without them; the
+    document then has no session context, which this session checks at each hub tick,
+    before it would schedule an update on the destroyed document.
+    """
+
+    def __init__(self, hub: Hub, doc: Document, producer: str | None,
+                 on_close: Callable[[], None] | None) -> None:
+        self._context_seen = doc.session_context is not None
+        self._on_close = on_close
+        super().__init__(hub, doc, producer)
+        doc.on_session_destroyed(lambda _context: self.close())
+
+    def _on_tick(self) -> None:
+        if self._context_seen and self.doc.session_context is None:
+            self.close()
+            return
+        super()._on_tick()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        if self._on_close is not None:
+            self._on_close()
+
+
 def build_panel_document(hub: Hub, panel: Panel, producer: str | None, doc: Document,
                          on_close: Callable[[], None] | None = None) -> Session:
     """Fill ``doc`` with ``panel``, fed by ``hub``; the session closes (and ``on_close``
-    runs) when Bokeh destroys the document's session."""
-    session = Session(hub, doc, producer)
-
-    def destroyed(_context: object) -> None:
-        session.close()
-        if on_close is not None:
-            on_close()
-
-    doc.on_session_destroyed(destroyed)
+    runs, once) when Bokeh destroys the document's session, whichever way it does."""
+    session = PanelSession(hub, doc, producer, on_close)
     root = panel.build(session)
     doc.add_root(root)
     doc.title = f"webmon · {panel.title}"
