@@ -44,8 +44,8 @@ def load(resources: Any = None) -> None:
 
     :func:`show` calls it once per kernel.  Call it yourself to choose the resources, such as
     ``bokeh.resources.INLINE`` on a machine without internet access (the default follows
-    Bokeh's ``BOKEH_RESOURCES`` setting, the CDN unless set); the tile viewer's bundle is
-    inlined in every mode except ``server``.
+    Bokeh's ``BOKEH_RESOURCES`` setting, the CDN unless set).  With both, the tile viewer's
+    bundle is inlined into the output.
     """
     global _loaded
     # Register every model the panels use (TileViewer among them) before the notebook load,
@@ -124,7 +124,7 @@ def close() -> None:
 
     while _servers:
         server_id, _name = _servers.popitem()
-        destroy_server(server_id)  # destroys its sessions, which closes ours
+        destroy_server(server_id)  # as a cleared output does: its sessions go with it
     KERNEL_HUB.stop()
 
 
