@@ -6,6 +6,11 @@
    hops: a ``multiprocessing.Manager().dict()`` proxy assignment and ``multiprocessing.Queue``.
 2. ``share_array`` of a 64 MiB array against ``numpy.copyto`` of the same array.
 3. Subscriber read throughput from a producer in another process.
+4. ``set_state`` of a tiles-like value (570 loaded tiles, about 5 KB of JSON): as state was
+   written before (``json.dumps`` with its circular-reference check, a BLAKE2b check, the
+   copy: layout version 1, reproduced here), as it is now, with an unchanged value, and
+   pre-encoded with ``set_state_json``; and the parts (encoding, BLAKE2b against the CRC-32
+   of ``bytes_check`` now, the copy).
 
 Medians over repeats; the ratios are what to compare across machines.  Nothing is asserted.
 """
@@ -13,7 +18,10 @@ Medians over repeats; the ratios are what to compare across machines.  Nothing i
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import time
@@ -23,6 +31,9 @@ import numpy as np
 
 from webmon import Publisher, Subscriber
 from webmon.schema import CHUNK_DTYPE
+from webmon.shm import layout
+from webmon.shm.checksum import bytes_check
+from webmon.shm.state import StateWriter, encode
 
 RECORD = (1.5e9, 1, 2, 30, 40, 262144, 3.25, 0, 0.5)
 
@@ -172,6 +183,89 @@ def _reread(sub: Subscriber, total: int) -> None:
     sub.read("chunk_loads")
 
 
+def tiles_value(shift: int) -> dict:
+    """A tiles state as the napari adapter publishes it: a few tiles in view, 570 read."""
+    return {"1": {"layer": "image", "tile_config": {
+        "base_shape": [65536, 65536], "level_shapes": [[65536 >> k] * 2 for k in range(9)],
+        "level_index": 3, "image_shape": [8192, 8192], "shape_in_tiles": [32, 32],
+        "tile_size": 256},
+        "tile_state": {"seen": [[r, c] for r in range(2) for c in range(3)], "loading": [],
+                       "loaded": [[(i * 7 + shift) % 32, i % 32] for i in range(570)],
+                       "corners": [[1024.5 + shift, 2048.25], [1536.5, 2816.75]]}}}
+
+
+def blake2b_check(seq: int, data: bytes) -> int:
+    """The state check of layout version 1."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(seq.to_bytes(8, "little"))
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+    return int.from_bytes(h.digest(), "little") or 1
+
+
+def write_as_before(writer: StateWriter, data: bytes) -> None:
+    """``StateWriter.write`` of layout version 1: no comparison, BLAKE2b check."""
+    v = writer.version + 1
+    buf = writer.segment.buf
+    off = layout.STATE_HEADER + (v % 2) * (layout.STATE_BUFFER_HEAD_SIZE + writer.max_bytes)
+    head = layout.STATE_BUFFER_HEAD_SIZE
+    buf[off + head: off + head + len(data)] = data
+    layout.STATE_BUFFER_HEAD.pack_into(buf, off, v, len(data), blake2b_check(v, data))
+    writer.segment.u64(layout.STATE_VERSION).value = v
+    writer.version = v
+
+
+def bench_state(quick: bool) -> list[tuple[str, float]]:
+    """Per-call cost of publishing state, each variant alternating two different values
+    (so that every call writes) except the unchanged one."""
+    n = 500 if quick else 3000
+    repeats = 5 if quick else 15
+    values = [tiles_value(0), tiles_value(1)]
+    texts = [encode("tiles", v) for v in values]
+    rows = []
+    with Publisher("bench-state") as pub:
+        pub.set_state("tiles", values[0])
+        writer = pub._state["tiles"]
+
+        def before() -> None:
+            for i in range(n):
+                data = json.dumps(values[i % 2], separators=(",", ":"),
+                                  allow_nan=False).encode()
+                write_as_before(writer, data)
+        before()
+        writer.last = None  # what write_as_before wrote is not what write() remembers
+
+        def now() -> None:
+            for i in range(n):
+                pub.set_state("tiles", values[i % 2])
+
+        def unchanged() -> None:
+            for _ in range(n):
+                pub.set_state("tiles", values[0])
+
+        def pre_encoded() -> None:
+            for i in range(n):
+                pub.set_state_json("tiles", texts[i % 2])
+
+        rows.append(("set_state, encoded as before", per_item(before, n, repeats)))
+        rows.append(("set_state now", per_item(now, n, repeats)))
+        rows.append(("set_state, value unchanged", per_item(unchanged, n, repeats)))
+        rows.append(("set_state_json (pre-encoded)", per_item(pre_encoded, n, repeats)))
+    value, data = values[0], texts[0]
+    buf = bytearray(len(data))
+    parts = [
+        ("json.dumps as before", lambda: json.dumps(value, separators=(",", ":"),
+                                                    allow_nan=False).encode()),
+        ("encode() now (no circular check)", lambda: encode("tiles", value)),
+        ("BLAKE2b check, as before", lambda: blake2b_check(7, data)),
+        ("bytes_check now (CRC-32)", lambda: bytes_check(7, data)),
+        ("copy into a buffer", lambda: buf.__setitem__(slice(None), data)),
+    ]
+    for name, fn in parts:
+        rows.append((name, per_item(lambda fn=fn: [fn() for _ in range(n)], n, repeats)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
@@ -204,6 +298,19 @@ def main() -> None:
     print(f"\n{'Subscriber.read':<64}{'per record':>12}{'records/s':>14}")
     for name, secs in rows:
         print(f"{name:<64}{secs * 1e6:>9.3f} µs{1 / secs:>14,.0f}")
+
+    rows = bench_state(quick)
+    nbytes = len(encode("tiles", tiles_value(0)))
+    print(f"\n{f'state, {nbytes:,} bytes of JSON':<48}{'median':>12}")
+    for name, secs in rows:
+        print(f"{name:<48}{secs * 1e6:>10.2f} µs")
+    t = dict(rows)
+    print(f"\n  before / now = {t['set_state, encoded as before'] / t['set_state now']:.2f}x   "
+          f"before / pre-encoded = "
+          f"{t['set_state, encoded as before'] / t['set_state_json (pre-encoded)']:.1f}x   "
+          f"BLAKE2b / CRC-32 = "
+          f"{t['BLAKE2b check, as before'] / t['bytes_check now (CRC-32)']:.1f}x")
+    print(f"  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,45 @@ def test_state_reader_survives_any_mutation(state_segment, changes) -> None:
         reader.close()
 
 
+def test_torn_state_values_are_never_accepted() -> None:
+    """A reader that copies a buffer while the producer rewrites it gets the new head over
+    a mix of the new and the old bytes: the check must refuse every such mix, and the
+    reader fall back to the other buffer's whole value."""
+    name = new_token() + "k1"
+    writer = StateWriter.create("k", name, 4096)
+    reader = StateReader("k", Segment.attach(name))
+    try:
+        rng = np.random.default_rng(5)
+        off = layout.STATE_HEADER + 1 * (layout.STATE_BUFFER_HEAD_SIZE + 4096)  # buffer 1
+        start = off + layout.STATE_BUFFER_HEAD_SIZE
+        refused = 0
+        for trial in range(60):
+            # Values of one length, as consecutive tiles or camera states are.
+            old, middle, new = ({"tiles": rng.integers(0, 99, 300).tolist(), "n": trial}
+                                for _ in range(3))
+            old_b, new_b = encode("k", old), encode("k", new)
+            writer.version = 0
+            writer.last = None
+            writer.write(old_b)  # version 1, buffer 1
+            writer.write(encode("k", middle))  # version 2, buffer 0
+            writer.write(new_b)  # version 3, buffer 1 again
+            n = min(len(old_b), len(new_b))
+            for cut in sorted({0, 1, 8, n // 2, n - 1, *rng.integers(0, n, 8).tolist()}):
+                torn = new_b[:cut] + old_b[cut:len(new_b)]
+                if torn == new_b:
+                    continue
+                writer.segment.buf[start: start + len(torn)] = torn
+                reader._cached = (0, None)
+                value, version = reader.get()
+                assert (value, version) == (middle, 2)
+                refused += 1
+        assert refused > 500
+    finally:
+        reader.close()
+        writer.close()
+        Segment.attach(name).unlink()
+
+
 @pytest.fixture(scope="module")
 def array_segment():
     name = new_token() + "a1"

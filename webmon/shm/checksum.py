@@ -20,11 +20,14 @@ Either way the sequence word is part of the checked bytes and is also compared w
 the reader expects, so stale bytes from an earlier lap are rejected outright; a torn mix of
 two different records passes Adler-32 with a chance of about 2**-32.  The top bit of a slot's
 sequence word says which check it carries.
+
+State values and command messages carry a CRC-32 of their sequence number, length and bytes
+(:func:`bytes_check`), and readers compare the sequence number in their head as well.
 """
 
 from __future__ import annotations
 
-import hashlib
+import struct
 import zlib
 
 import numpy as np
@@ -68,10 +71,20 @@ def single_checks(data: np.ndarray) -> np.ndarray:
     return (b << np.uint64(16)) | a
 
 
+_HEAD = struct.Struct("<QQ")
+_SET = 1 << 32  # set in every check, so an all-zero (never written) head never verifies
+
+
 def bytes_check(seq: int, data: bytes | memoryview) -> int:
-    """Check of a variable-length value (state, command messages)."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update(seq.to_bytes(8, "little"))
-    h.update(len(data).to_bytes(8, "little"))
-    h.update(data)
-    return int.from_bytes(h.digest(), "little") or 1
+    """Check of a variable-length value (state, command messages): CRC-32 of the sequence
+    number, the length and the bytes.
+
+    What it must catch is a torn value: bytes of two writes of the same buffer, mixed
+    because a reader copied while the producer rewrote it.  CRC-32 detects every change
+    confined to 32 consecutive bits and any other with a chance of about 2**-32 to miss,
+    like the Adler-32 of single records, and the sequence number in the head is compared
+    too.  It runs at memory speed in zlib (a 5 KB tiles value in under a microsecond),
+    where the BLAKE2b used before took ten to fifteen times longer and was most of the
+    cost of publishing a value already encoded.
+    """
+    return zlib.crc32(data, zlib.crc32(_HEAD.pack(seq, len(data)))) | _SET

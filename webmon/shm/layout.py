@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from .segment import Segment
 
 MAGIC = b"WEBMONSH"
-LAYOUT_VERSION = 1
+#: 2: state values and command messages are checked with CRC-32 (BLAKE2b in 1).
+LAYOUT_VERSION = 2
 
 CONTROL, STREAM, STATE, ARRAY, MAILBOX = 1, 2, 3, 4, 5
 KIND_NAMES = {CONTROL: "control", STREAM: "stream", STATE: "state", ARRAY: "array",
