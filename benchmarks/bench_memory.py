@@ -7,13 +7,15 @@ Runs the demo producer (``python -m webmon.demo``) and a dashboard following it 
 answers this script's requests for its Python-side counts), opens the status, loader and
 tiles tabs in headless Chromium (Playwright), and every ``--sample`` seconds records:
 
-* the dashboard server's RSS (``/proc/<pid>/status`` VmRSS), its Python objects tracked by
-  the garbage collector after a collection, its open sessions and the rows held by the
-  server-side ``ColumnDataSource``\\ s of every session;
-* the producer's RSS;
+* the dashboard server's RSS (``/proc/<pid>/status`` VmRSS; also its private part, RssAnon,
+  and the shared memory it has touched, RssShmem), the part of the hub's history rings
+  written so far (numpy's zeroed rings become resident page by page as records first reach
+  them), its Python objects tracked by the garbage collector after a collection, its open
+  sessions and the rows held by the server-side ``ColumnDataSource``\\ s of every session;
+* the producer's RSS, RssAnon and RssShmem;
 * for each of the three pages: the JS heap in use (CDP ``Runtime.getHeapUsage``), DOM nodes
   and event listeners (CDP ``Performance.getMetrics``), and the rows held by the page's
-  Bokeh data sources (total, and the largest source).
+  Bokeh data sources (their total; each one's is compared at the end).
 
 From 20 % to 45 % of the run, a fourth page is opened on each tab in turn, kept ~6 s and
 closed again, so that the later samples show whether closed sessions gave their memory back
@@ -23,7 +25,11 @@ what the page keeps, not what it has not collected yet.
 
 Printed: a table over time, then for each series the median of the first minute, the median
 of the last minute, their ratio, and the slope over the second half of the run per minute
-(absolute and relative to the first minute's median).  Nothing is asserted.
+(absolute and relative to the first minute's median); then the data sources of each page
+whose length changed over the second half.  ``--trace`` also runs the server under
+``tracemalloc`` and prints the source lines whose allocations grew most over the second
+half (tracing costs the server CPU and memory of its own: read its RSS from a run without
+it).  Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -55,23 +61,27 @@ CHURN_HOLD_S = 6.0
 PRODUCER = f"memdemo{os.getpid()}"
 
 SOURCES_JS = """() => {
-  let total = 0, largest = 0, count = 0
+  const lengths = {}
   for (const doc of Bokeh.documents)
     for (const m of doc.all_models)
-      if (m.data !== undefined && typeof m.get_length === "function") {
-        const n = m.get_length() ?? 0
-        total += n; largest = Math.max(largest, n); count++
-      }
-  return [total, largest, count]
+      if (m.data !== undefined && typeof m.get_length === "function")
+        lengths[m.name ?? m.id] = m.get_length() ?? 0
+  return lengths
 }"""
 
 
 # -- the dashboard server, in a child process ---------------------------------------------
-def serve(producer: str, interval: float) -> None:
+def serve(producer: str, interval: float, trace: bool) -> None:
     """Serve the dashboard following ``producer``; print its URL, then answer each line read
-    on stdin with one JSON line of counts (computed on the server's loop); stop at EOF."""
+    on stdin with one JSON line (computed on the server's loop): counts for ``counts``, the
+    allocations that grew most since the last ``mark`` for ``growth``; stop at EOF."""
     import asyncio
     import logging
+    import tracemalloc
+
+    if trace:
+        tracemalloc.start()
+    marked: list[Any] = []
 
     from bokeh.models import ColumnDataSource
     from tornado.ioloop import IOLoop
@@ -97,13 +107,39 @@ def serve(producer: str, interval: float) -> None:
             for model in session.document.models:
                 if isinstance(model, ColumnDataSource):
                     rows += max((len(v) for v in model.data.values()), default=0)
+        # The part of the hub's history rings written so far: numpy's zeroed rings take
+        # memory page by page as records first reach them.  (Read without ``history()``,
+        # which would mark the stream as wanted.)
+        history = sum(min(h.total, h.capacity) * h.dtype.itemsize
+                      for feed in dashboard.hub.feeds()
+                      for h in getattr(feed, "_histories", {}).values())
+        history += min(dashboard.hub.ticks.total, dashboard.hub.ticks.capacity) \
+            * dashboard.hub.ticks.dtype.itemsize
         print(json.dumps({"objects": objects, "sessions": dashboard.hub.session_count,
                           "bokeh_sessions": len(sessions), "rows": rows,
+                          "history_mb": history / 2**20,
                           "report_ms": (time.perf_counter() - started) * 1000}), flush=True)
 
+    def mark() -> None:
+        gc.collect()
+        marked[:] = [tracemalloc.take_snapshot()] if trace else []
+        print(json.dumps({"marked": trace}), flush=True)
+
+    def growth() -> None:
+        gc.collect()
+        top = []
+        if trace and marked:
+            diff = tracemalloc.take_snapshot().compare_to(marked[0], "lineno")
+            diff.sort(key=lambda stat: stat.size_diff, reverse=True)
+            top = [[str(stat.traceback), stat.size_diff, stat.count_diff]
+                   for stat in diff[:12]]
+        print(json.dumps({"growth": top}), flush=True)
+
+    requests = {"counts": report, "mark": mark, "growth": growth}
+
     def read_requests() -> None:
-        for _line in sys.stdin:
-            loop.add_callback(report)
+        for line in sys.stdin:
+            loop.add_callback(requests[line.strip()])
         loop.add_callback(loop.stop)
 
     threading.Thread(target=read_requests, daemon=True).start()
@@ -114,9 +150,11 @@ def serve(producer: str, interval: float) -> None:
 
 
 class ServerProcess:
-    def __init__(self, producer: str, interval: float, env: dict[str, str]) -> None:
+    def __init__(self, producer: str, interval: float, env: dict[str, str],
+                 trace: bool) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", producer, "--interval", f"{interval}s"],
+            [sys.executable, __file__, "--serve", producer, "--interval", f"{interval}s",
+             *(["--trace"] if trace else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.url = self._reply(timeout=60)["url"]
 
@@ -132,10 +170,10 @@ class ServerProcess:
             raise RuntimeError(f"the dashboard process did not answer ({self.proc.poll()})")
         return json.loads(result["line"])
 
-    def counts(self) -> dict[str, Any]:
-        self.proc.stdin.write("\n")
+    def ask(self, request: str) -> dict[str, Any]:
+        self.proc.stdin.write(request + "\n")
         self.proc.stdin.flush()
-        return self._reply(timeout=30)
+        return self._reply(timeout=60)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -147,12 +185,16 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory of ``pid`` in MB: all of it, its private (anonymous) part, and the
+    shared memory it has touched (the transport's segments)."""
+    found = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssShmem"):
+                found[key] = int(value.split()[0]) / 1024.0
+    return {"mb": found["VmRSS"], "anon": found["RssAnon"], "shm": found["RssShmem"]}
 
 
 # -- the browser --------------------------------------------------------------------------
@@ -170,14 +212,16 @@ class Tab:
         self.cdp.send("Performance.enable")
 
     def sample(self) -> dict[str, float]:
+        """Memory of the page, after a garbage collection; ``self.sources`` keeps the length of
+        each of its data sources."""
         self.cdp.send("HeapProfiler.collectGarbage")
         heap = self.cdp.send("Runtime.getHeapUsage")
         metrics = {m["name"]: m["value"]
                    for m in self.cdp.send("Performance.getMetrics")["metrics"]}
-        total, largest, _count = self.page.evaluate(SOURCES_JS)
+        self.sources: dict[str, int] = self.page.evaluate(SOURCES_JS)
         return {"heap_mb": heap["usedSize"] / 2**20, "nodes": metrics.get("Nodes", 0),
-                "listeners": metrics.get("JSEventListeners", 0), "rows": total,
-                "largest": largest}
+                "listeners": metrics.get("JSEventListeners", 0),
+                "rows": sum(self.sources.values())}
 
     def close(self) -> None:
         self.page.close()
@@ -201,10 +245,15 @@ COLUMNS = [
     ("min", 5, "t_min", "{:.1f}"),
     ("load", 5, "load", "{:.1f}"),
     ("srv MB", 7, "server_mb", "{:.1f}"),
+    ("srv anon", 7, "server_anon", "{:.1f}"),
+    ("srv shm", 7, "server_shm", "{:.1f}"),
+    ("hist MB", 7, "server_history", "{:.2f}"),
     ("objects", 8, "server_objects", "{:,.0f}"),
     ("sess", 4, "sessions", "{:.0f}"),
     ("srv rows", 8, "server_rows", "{:,.0f}"),
     ("prod MB", 7, "producer_mb", "{:.1f}"),
+    ("prod anon", 7, "producer_anon", "{:.1f}"),
+    ("prod shm", 7, "producer_shm", "{:.1f}"),
 ] + [
     (f"{tab[:4]} {what}", width, f"{tab}_{key}", fmt)
     for tab in TABS_OPENED
@@ -247,7 +296,7 @@ def summarize(samples: list[dict[str, float]], minutes: float) -> None:
               f"{relative:>10.2%}")
 
 
-def run(minutes: float, sample_s: float, interval: float) -> None:
+def run(minutes: float, sample_s: float, interval: float, trace: bool) -> None:
     runtime = Path(tempfile.mkdtemp(prefix="webmon-bench-memory-"))
     runtime.chmod(0o700)
     env = {**child_env(), "WEBMON_RUNTIME_DIR": str(runtime)}
@@ -260,17 +309,27 @@ def run(minutes: float, sample_s: float, interval: float) -> None:
 
         wait_until(lambda: any(i.name == PRODUCER for i in discover()), timeout=60,
                    interval=0.2, message="demo producer published")
-        server = ServerProcess(PRODUCER, interval, env)
+        server = ServerProcess(PRODUCER, interval, env, trace)
         print(f"dashboard pid {server.proc.pid} at {server.url}; producer pid {producer.pid}; "
               f"{minutes:g} min, a sample every {sample_s:g} s; tabs opened and closed from "
               f"{CHURN_START * minutes:.1f} to {CHURN_END * minutes:.1f} min", flush=True)
         with chromium() as browser:
             tabs = {name: Tab(browser, server.url + name) for name in TABS_OPENED}
-            samples = measure(browser, server, producer, tabs, minutes, sample_s)
+            samples, halfway = measure(browser, server, producer, tabs, minutes, sample_s)
             errors = [e for tab in tabs.values() for e in tab.errors]
             for tab in tabs.values():
                 tab.close()
         summarize(samples, minutes)
+        print("\nData sources whose length changed over the second half (halfway -> end):")
+        for name, tab in tabs.items():
+            changed = {source: (halfway[name].get(source, 0), n)
+                       for source, n in tab.sources.items() if halfway[name].get(source) != n}
+            print(f"  {name}: " + (", ".join(f"{source} {a:,} -> {b:,}" for source, (a, b)
+                                             in sorted(changed.items())) or "none"))
+        if trace:
+            print("\nServer allocations that grew most over the second half (tracemalloc):")
+            for where, size, count in server.ask("growth")["growth"]:
+                print(f"  {size / 1024:+10,.1f} KiB {count:+8,d} blocks  {where}")
         if errors:
             print(f"\npage errors: {len(errors)}; first: {errors[0]}")
     finally:
@@ -291,7 +350,9 @@ def run(minutes: float, sample_s: float, interval: float) -> None:
 
 
 def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
-            tabs: dict[str, Tab], minutes: float, sample_s: float) -> list[dict[str, float]]:
+            tabs: dict[str, Tab], minutes: float, sample_s: float,
+            ) -> tuple[list[dict[str, float]], dict[str, dict[str, int]]]:
+    """Sample until the run's end; also return each page's source lengths at half time."""
     start = time.monotonic()
     duration = minutes * 60.0
     samples: list[dict[str, float]] = []
@@ -299,6 +360,7 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
     churn_until = 0.0
     churn_count = 0
     next_sample = start
+    halfway: dict[str, dict[str, int]] = {}
     print_header()
 
     def elapsed() -> float:
@@ -317,12 +379,13 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
             churn_until = elapsed() + CHURN_HOLD_S
 
     def take() -> dict[str, float]:
-        values: dict[str, float] = {"t_min": elapsed() / 60.0, "load": os.getloadavg()[0],
-                                    "server_mb": rss_mb(server.proc.pid),
-                                    "producer_mb": rss_mb(producer.pid)}
-        counts = server.counts()
+        values: dict[str, float] = {"t_min": elapsed() / 60.0, "load": os.getloadavg()[0]}
+        for who, pid in (("server", server.proc.pid), ("producer", producer.pid)):
+            for key, value in rss_mb(pid).items():
+                values[f"{who}_{key}"] = value
+        counts = server.ask("counts")
         values.update(server_objects=counts["objects"], sessions=counts["sessions"],
-                      server_rows=counts["rows"])
+                      server_rows=counts["rows"], server_history=counts["history_mb"])
         for name, tab in tabs.items():
             for key, value in tab.sample().items():
                 values[f"{name}_{key}"] = value
@@ -332,7 +395,12 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
         if time.monotonic() >= next_sample:
             samples.append(take())
             print_row(samples[-1])
-            next_sample += sample_s
+            # After a slow sample (the machine busy), the next is one period later, not a
+            # burst of catch-up samples.
+            next_sample = max(next_sample + sample_s, time.monotonic() + sample_s / 2)
+            if not halfway and elapsed() >= duration / 2:
+                halfway = {name: dict(tab.sources) for name, tab in tabs.items()}
+                server.ask("mark")
         churn()
         tabs["status"].page.wait_for_timeout(250)  # lets Playwright deliver page events
     if churned is not None:
@@ -341,7 +409,7 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
     print_row(samples[-1])
     print(f"(tabs opened and closed: {churn_count}; load average at the end "
           f"{os.getloadavg()[0]:.2f})")
-    return samples
+    return samples, halfway
 
 
 def main() -> None:
@@ -350,15 +418,17 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--interval", default="100ms",
                         help="the dashboard's update period (default 100ms)")
+    parser.add_argument("--trace", action="store_true",
+                        help="run the server under tracemalloc; print what grew")
     parser.add_argument("--serve", metavar="PRODUCER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from webmon.cli import parse_interval
 
     interval = parse_interval(args.interval)
     if args.serve:
-        serve(args.serve, interval)
+        serve(args.serve, interval, args.trace)
     else:
-        run(args.minutes, args.sample, interval)
+        run(args.minutes, args.sample, interval, args.trace)
 
 
 if __name__ == "__main__":
