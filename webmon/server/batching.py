@@ -86,6 +86,8 @@ if not SUPPORTED:
 #: Set to False to send each change as its own message, as Bokeh does (the benchmarks
 #: measure both side by side).
 ENABLED = True
+#: Numpy arrays inline in the message's JSON (True) or as Bokeh's binary frames (False).
+INLINE_ARRAYS = True
 
 
 class _DocumentSerializer(Serializer):
@@ -164,5 +166,6 @@ def release(doc: Document) -> int:
                   if not (event.setter is server_session
                           and connection is server_session._current_patch_connection)]
         if events:
-            pending.append(connection._socket.send_message(patch_message(doc, events)))
+            message = patch_message(doc, events, inline_arrays=INLINE_ARRAYS)
+            pending.append(connection._socket.send_message(message))
     return len(patched)

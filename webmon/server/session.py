@@ -1,10 +1,11 @@
 """One browser tab's view of the hub: its chosen producer, its cursors, its components.
 
-After each hub tick the session schedules one ``doc.add_next_tick_callback``; that callback
-runs every component's ``update()`` inside ``doc.hold("combine")`` and sends what changed as
-one websocket message per tab (:mod:`.batching`; Bokeh alone would send one per change).
-When Bokeh destroys the session (the tab closed, and ``unused_session_lifetime_milliseconds``
-passed) :meth:`Session.close` drops the hub listener, the components and their cursors.
+After each hub tick the session schedules one callback on the IOLoop, under the document's
+lock (as ``doc.add_next_tick_callback`` would).  It runs every component's ``update()``
+inside ``doc.hold("combine")`` and sends what changed as one websocket message per tab
+(:mod:`.batching`; Bokeh alone would send one per change).  When Bokeh destroys the session
+(the tab closed, and ``unused_session_lifetime_milliseconds`` passed) :meth:`Session.close`
+drops the hub listener, the components and their cursors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from bokeh.core.property.validation import validate
 from bokeh.document import Document
 from bokeh.models import LayoutDOM
+from tornado.ioloop import IOLoop
 
 from .batching import release
 from .history import StreamHistory
@@ -133,7 +135,15 @@ class Session:
         if self._pending or self._closed:
             return  # the previous update has not run yet: it will read this tick's data too
         self._pending = True
-        self.doc.add_next_tick_callback(self.update)
+        context = self.doc.session_context
+        server_session = getattr(context, "session", None) if context is not None else None
+        if server_session is not None:
+            # What doc.add_next_tick_callback ends up doing (run under the document's lock,
+            # then send the changes), without Bokeh's bookkeeping of removable callbacks:
+            # a fifth of the CPU of a tab's update, measured with 16 loader tabs.
+            IOLoop.current().add_callback(server_session.with_document_locked, self.update)
+        else:
+            self.doc.add_next_tick_callback(self.update)  # a document outside a server
 
     def update(self) -> None:
         """Bring every component up to date, as one combined change of the document."""
