@@ -166,6 +166,13 @@ def test_drain_adds_runs_of_reads_like_one_read_at_a_time() -> None:
     assert batched.loaded.tiles(0) == one_by_one.tiles(0) == [[0, 0]]
     assert batched.loaded.tiles(1) == one_by_one.tiles(1) == [[0, 0], [1, 0], [1, 1], [0, 1]]
     assert batched.reads == len(reads) and batched.bytes == 100 * len(reads)
+    # Level 0 holds plane 1 now; a batch that reads plane 0 and then plane 1 again must
+    # leave only the tiles of the last plane-1 reads.
+    for level, region in ((0, (0, range(0, 10), range(0, 10))),
+                          (0, (1, range(300, 310), range(0, 10)))):
+        batched.record(level, region, 100, 0.0, 0.001)
+    batched.drain()
+    assert batched.loaded.tiles(0) == [[1, 0]]
 
 
 # -- wrappers -------------------------------------------------------------------------------

@@ -221,8 +221,10 @@ class LoadedTiles:
         #: Incremented by every change, so a reader can tell nothing changed cheaply.
         self.version = 0
 
-    def add(self, level: int, plane: tuple, rows: np.ndarray, cols: np.ndarray) -> None:
-        """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read, in order."""
+    def add(self, level: int, plane: tuple, rows: np.ndarray, cols: np.ndarray,
+            fresh: bool = False) -> None:
+        """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read, in order;
+        ``fresh``: after reads of another plane, so the level starts afresh."""
         codes = ((np.asarray(rows, dtype=np.int64) << _COL_BITS)
                  | np.asarray(cols, dtype=np.int64))
         # napari reads the tiles in view again and again: only each tile's last read in
@@ -234,7 +236,7 @@ class LoadedTiles:
         mask = (1 << _COL_BITS) - 1
         with self._lock:
             held = self._levels.get(level)
-            if held is None or held[0] != plane:
+            if held is None or held[0] != plane or fresh:
                 held = self._levels[level] = (plane, {})
             known = held[1]
             for code in latest:  # re-reading a tile makes it the most recent

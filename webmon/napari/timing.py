@@ -159,37 +159,36 @@ class ReadRecorder:
         self.reads += len(reads)
         self.sync_reads += sum(read.sync for read in reads)
         self.bytes += sum(read.nbytes for read in reads)
-        # One LoadedTiles.add per run of reads of the same level and plane (napari reads
-        # the same plane frame after frame): the same tiles in the same order as one add
-        # per read, without its fixed cost per read.
-        run: list[int] = []
-        run_key: tuple | None = None
+        # One LoadedTiles.add per level, not per read (napari reads two levels in turn, the
+        # one drawn and a coarse one): the same tiles in the same order as adding each read
+        # in turn.  Reading another plane starts a level afresh, so of each level's reads
+        # only those since its last change of plane count.
+        by_level: dict[int, list[int]] = {}
         for i, read in enumerate(reads):
-            if read.region is None or offsets[i + 1] <= offsets[i]:
-                continue
-            key = (read.level, read.plane())
-            if key != run_key:
-                self._add_loaded(run_key, run, records, offsets)
-                run, run_key = [], key
-            run.append(i)
-        self._add_loaded(run_key, run, records, offsets)
+            if read.region is not None and offsets[i + 1] > offsets[i]:
+                by_level.setdefault(read.level, []).append(i)
+        for level, picked in by_level.items():
+            planes = [reads[i].plane() for i in picked]
+            first = len(picked)
+            while first > 0 and planes[first - 1] == planes[-1]:
+                first -= 1
+            self._add_loaded(level, planes[-1], picked[first:], records, offsets,
+                             fresh=first > 0)
         self.tiles += len(records)
         if len(records):
             self.sink(records)
         return len(reads)
 
 
-    def _add_loaded(self, key: tuple | None, run: list[int], records: np.ndarray,
-                    offsets: np.ndarray) -> None:
-        if key is None or not run:
-            return
-        if run[-1] - run[0] + 1 == len(run):  # consecutive reads: their records are too
-            picked = records[offsets[run[0]]:offsets[run[-1] + 1]]
-            rows, cols = picked["row"], picked["col"]
+    def _add_loaded(self, level: int, plane: tuple, picked: list[int], records: np.ndarray,
+                    offsets: np.ndarray, fresh: bool) -> None:
+        if picked[-1] - picked[0] + 1 == len(picked):  # consecutive reads: their records too
+            some = records[offsets[picked[0]]:offsets[picked[-1] + 1]]
+            rows, cols = some["row"], some["col"]
         else:  # plain integer arrays: concatenating structured ones costs far more
-            rows = np.concatenate([records["row"][offsets[i]:offsets[i + 1]] for i in run])
-            cols = np.concatenate([records["col"][offsets[i]:offsets[i + 1]] for i in run])
-        self.loaded.add(key[0], key[1], rows, cols)
+            rows = np.concatenate([records["row"][offsets[i]:offsets[i + 1]] for i in picked])
+            cols = np.concatenate([records["col"][offsets[i]:offsets[i + 1]] for i in picked])
+        self.loaded.add(level, plane, rows, cols, fresh=fresh)
 
 
 class TimedArray:
