@@ -75,6 +75,28 @@ _HEAD = struct.Struct("<QQ")
 _SET = 1 << 32  # set in every check, so an all-zero (never written) head never verifies
 
 
+def write_checked(buf: memoryview, off: int, head: struct.Struct, seq: int,
+                  data: bytes) -> None:
+    """Write ``data`` after a ``(seq, length, check)`` head at ``off``: the bytes first,
+    the head last, so a head always describes bytes already written."""
+    start = off + head.size
+    buf[start: start + len(data)] = data
+    head.pack_into(buf, off, seq, len(data), bytes_check(seq, data))
+
+
+def read_checked(buf: memoryview, off: int, head: struct.Struct, seq: int,
+                 max_length: int) -> bytes | None:
+    """The bytes :func:`write_checked` wrote at ``off`` for ``seq``, or None when the head
+    names another sequence number, an impossible length, or the check fails (not written
+    yet, or torn by a write in progress)."""
+    got, length, check = head.unpack_from(buf, off)
+    if got != seq or length > max_length:
+        return None
+    start = off + head.size
+    data = bytes(buf[start: start + length])
+    return data if bytes_check(seq, data) == check else None
+
+
 def bytes_check(seq: int, data: bytes | memoryview) -> int:
     """Check of a variable-length value (state, command messages): CRC-32 of the sequence
     number, the length and the bytes.

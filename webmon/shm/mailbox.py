@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import layout
-from .checksum import bytes_check
+from .checksum import read_checked, write_checked
 from .errors import CommandError, WebmonError
 from .segment import Segment
 
@@ -55,22 +55,12 @@ class _Rings:
         return layout.MAILBOX_HEADER + (ring * self.slots + seq % self.slots) * self.slot_bytes
 
     def put(self, ring: int, seq: int, data: bytes) -> None:
-        off = self._offset(ring, seq)
-        buf = self.seg.buf
-        start = off + layout.MESSAGE_HEAD_SIZE
-        buf[start: start + len(data)] = data
-        layout.MESSAGE_HEAD.pack_into(buf, off, seq, len(data), bytes_check(seq, data))
+        write_checked(self.seg.buf, self._offset(ring, seq), layout.MESSAGE_HEAD, seq, data)
 
     def get(self, ring: int, seq: int) -> bytes | None:
         """The verified message ``seq`` of a ring, or None (not there, not yet, or torn)."""
-        off = self._offset(ring, seq)
-        buf = self.seg.buf
-        got, length, check = layout.MESSAGE_HEAD.unpack_from(buf, off)
-        if got != seq or length > self.payload_max:
-            return None
-        start = off + layout.MESSAGE_HEAD_SIZE
-        data = bytes(buf[start: start + length])
-        return data if bytes_check(seq, data) == check else None
+        return read_checked(self.seg.buf, self._offset(ring, seq), layout.MESSAGE_HEAD, seq,
+                            self.payload_max)
 
     def count(self, which: int) -> int:
         return self.seg.u64(which).value

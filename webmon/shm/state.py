@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from . import layout
-from .checksum import bytes_check
+from .checksum import read_checked, write_checked
 from .errors import WebmonError
 from .segment import Segment
 
@@ -80,11 +80,8 @@ class StateWriter:
             return self.version
         check_fits(self.key, data, self.max_bytes)
         v = self.version + 1
-        buf = self.segment.buf
         off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
-        head = layout.STATE_BUFFER_HEAD_SIZE
-        buf[off + head: off + head + len(data)] = data
-        layout.STATE_BUFFER_HEAD.pack_into(buf, off, v, len(data), bytes_check(v, data))
+        write_checked(self.segment.buf, off, layout.STATE_BUFFER_HEAD, v, data)
         self.segment.u64(layout.STATE_VERSION).value = v
         self.version = v
         self.last = data
@@ -134,14 +131,8 @@ class StateReader:
         )
 
     def _read_buffer(self, v: int) -> bytes | None:
-        buf = self.segment.buf
         off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
-        got_v, length, check = layout.STATE_BUFFER_HEAD.unpack_from(buf, off)
-        if got_v != v or length > self.max_bytes:
-            return None
-        start = off + layout.STATE_BUFFER_HEAD_SIZE
-        data = bytes(buf[start: start + length])
-        return data if bytes_check(v, data) == check else None
+        return read_checked(self.segment.buf, off, layout.STATE_BUFFER_HEAD, v, self.max_bytes)
 
     def _decode(self, v: int, data: bytes) -> tuple[Any, int]:
         try:
