@@ -205,9 +205,11 @@ class Tab:
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        started = time.monotonic()
         self.page.goto(url)
         self.page.wait_for_function(
             "() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=60_000)
+        self.open_s = time.monotonic() - started
         self.cdp = self.page.context.new_cdp_session(self.page)
         self.cdp.send("Performance.enable")
 
@@ -357,6 +359,8 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
     duration = minutes * 60.0
     samples: list[dict[str, float]] = []
     churned: Tab | None = None
+    churn_failures: list[str] = []
+    churn_open_s: list[float] = []
     churn_until = 0.0
     churn_count = 0
     next_sample = start
@@ -374,9 +378,17 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
         in_window = CHURN_START * duration <= elapsed() < CHURN_END * duration
         if churned is None and in_window:
             name = TABS_OPENED[churn_count % len(TABS_OPENED)]
-            churned = Tab(browser, server.url + name)
             churn_count += 1
             churn_until = elapsed() + CHURN_HOLD_S
+            pages = len(browser.contexts)
+            try:
+                churned = Tab(browser, server.url + name)
+                churn_open_s.append(churned.open_s)
+            except Exception as error:  # a page that never showed its document: say so
+                churn_failures.append(f"{name} at {elapsed() / 60:.1f} min: "
+                                      f"{str(error).splitlines()[0]}")
+                for context in browser.contexts[pages:]:
+                    context.close()
 
     def take() -> dict[str, float]:
         values: dict[str, float] = {"t_min": elapsed() / 60.0, "load": os.getloadavg()[0]}
@@ -407,8 +419,11 @@ def measure(browser: Any, server: ServerProcess, producer: subprocess.Popen,
         churned.close()
     samples.append(take())
     print_row(samples[-1])
-    print(f"(tabs opened and closed: {churn_count}; load average at the end "
-          f"{os.getloadavg()[0]:.2f})")
+    slowest = f"{max(churn_open_s):.1f} s" if churn_open_s else "-"
+    print(f"(tabs opened and closed: {churn_count}, slowest to show its document: {slowest}; "
+          f"load average at the end {os.getloadavg()[0]:.2f})")
+    for failure in churn_failures:
+        print(f"tab that did not open: {failure}")
     return samples, halfway
 
 
