@@ -63,8 +63,9 @@ logger = logging.getLogger(__name__)
 STATE_INTERVAL_S = 0.2
 #: Queued read measurements become chunk_loads records (and loaded tiles) at most this
 #: often: the work is per batch more than per read (a batch of 40 reads costs about three
-#: times what one of 2 reads does), so batches are kept few.  The dashboard's loader tab works in one-second
-#: steps, and each record keeps the time its read ended, so only the delay changes.
+#: times what one of 2 reads does), so batches are kept few.  The dashboard's loader tab
+#: works in one-second steps, and each record keeps the time its read ended, so only the
+#: delay changes.
 DRAIN_PERIOD_S = 1.0
 #: The loader state's read counters change with every read: published at most this often
 #: (a setting changed by a command or in napari is published at once).

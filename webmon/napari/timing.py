@@ -132,29 +132,39 @@ class ReadRecorder:
     def record(self, level: int, region: Region | None, nbytes: int,
                started: float, finished: float) -> None:
         """One read of ``level`` covering ``region``, from ``started`` to ``finished``
-        (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes."""
-        sync = threading.get_ident() == self.drawing_thread
-        requested = self.requested_at
-        queued_ms = 0.0
-        if not sync and requested is not None and requested <= started:
-            queued_ms = (started - requested) * 1000.0
+        (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes.
+
+        This runs inside napari's slicing, so it only queues the raw facts, as a plain
+        tuple; :meth:`drain` makes them into records."""
         if len(self._pending) >= self.MAX_PENDING:
             self.dropped += 1
         else:
-            self._pending.append(Read(self.grid, level, region, int(nbytes), time.time(),
-                                      (finished - started) * 1000.0, sync, queued_ms))
+            self._pending.append((self.grid, level, region, nbytes, started, finished,
+                                  threading.get_ident(), self.requested_at))
         self.on_read()
+
+    def _read(self, raw: tuple, epoch: float) -> Read:
+        """The :class:`Read` of a queued tuple; ``epoch``: time.time() - perf_counter()."""
+        grid, level, region, nbytes, started, finished, thread, requested = raw
+        sync = thread == self.drawing_thread
+        queued_ms = 0.0
+        if not sync and requested is not None and requested <= started:
+            queued_ms = (started - requested) * 1000.0
+        return Read(grid, level, region, int(nbytes), finished + epoch,
+                    (finished - started) * 1000.0, sync, queued_ms)
 
     def drain(self) -> int:
         """Publish the reads queued since the last drain; returns how many there were."""
-        reads = []
+        raw = []
         while True:
             try:
-                reads.append(self._pending.popleft())
+                raw.append(self._pending.popleft())
             except IndexError:
                 break
-        if not reads:
+        if not raw:
             return 0
+        epoch = time.time() - time.perf_counter()  # a read's end, in epoch seconds
+        reads = [self._read(item, epoch) for item in raw]
         records, offsets = records_of(reads, self.layer_id)
         self.reads += len(reads)
         self.sync_reads += sum(read.sync for read in reads)
