@@ -155,3 +155,17 @@ def test_history_is_not_needed_for_aggregates_before_data() -> None:
             assert len(doc.get_model_by_name("loader-throughput").data["time"]) == 0
     finally:
         hub.stop()
+
+
+def test_chunk_legend_does_not_follow_the_streamed_sources() -> None:
+    # BokehJS rebuilds a legend's entries whenever anything they refer to changes: entries
+    # that reach the streamed sources would be rebuilt on every update of the tab.
+    session = Session(Hub(interval=1.0), Document())
+    chunks = loader.ChunkLoads(session)
+    session.doc.add_root(chunks.root)
+    [legend] = chunks.times.legend
+    assert [item.label["value"] for item in legend.items] == [
+        "async (worker)", "sync (drawing thread)"]
+    reached = {model for item in legend.items for model in item.references()}
+    assert not reached & set(chunks.sources.values())
+    assert not chunks.sizes.legend  # one legend says it for both charts

@@ -165,6 +165,15 @@ class Sampler:
         self._skip = 0
 
 
+# A legend entry's visibility, copied to the renderers it stands for (by name).
+_FOLLOW_VISIBLE = """
+for (const name of names) {
+  const renderer = cb_obj.document.get_model_by_name(name);
+  if (renderer != null) { renderer.visible = cb_obj.visible; }
+}
+"""
+
+
 class ChunkLoads:
     """Milliseconds per chunk and bytes per chunk, one point per load; asynchronous
     (worker) and synchronous (drawing thread) loads in two colours.
@@ -199,17 +208,32 @@ class ChunkLoads:
         self.sizes = time_figure("Bytes per chunk", "bytes", name="loader-chunk-bytes-figure",
                                  tooltips=tooltips)
         self.sizes.x_range = self.times.x_range
+        styles = {"async": {"size": 3, "color": ASYNC_COLOR},
+                  "sync": {"size": 4, "color": SYNC_COLOR, "marker": "triangle"}}
         for fig, y in ((self.times, "load_ms"), (self.sizes, "nbytes")):
-            fig.scatter("time", y, source=self.sources["async"], size=3, color=ASYNC_COLOR,
-                        legend_label="async (worker)")
-            fig.scatter("time", y, source=self.sources["sync"], size=4, color=SYNC_COLOR,
-                        marker="triangle", legend_label="sync (drawing thread)")
-            fig.legend.click_policy = "hide"
-            fig.legend.location = "top_left"
-            fig.legend.background_fill_alpha = 0.6
-            lean(fig)
-        # One legend says it for both charts; each legend costs a repaint of its own.
-        self.sizes.legend.visible = False
+            for mode, style in styles.items():
+                fig.scatter("time", y, source=self.sources[mode], name=f"{fig.name}-{mode}",
+                            **style)
+        # One legend, on the first chart, says it for both.  Its entries are drawn by glyphs
+        # of their own on a source that never changes: BokehJS 3.9 rebuilds a legend's
+        # entries (a canvas and DOM elements each) whenever anything they refer to changes,
+        # so entries of the streamed renderers were rebuilt on every update of the tab.
+        # Hiding an entry hides that kind of load in both charts, found by name: a
+        # reference to them from the entry (js_link) would make the legend follow their
+        # sources again.
+        key = ColumnDataSource(empty_columns(_CHUNK_COLUMNS))
+        labels = {"async": "async (worker)", "sync": "sync (drawing thread)"}
+        for mode, style in styles.items():
+            entry = self.times.scatter("time", "load_ms", source=key, legend_label=labels[mode],
+                                       name=f"loader-chunk-key-{mode}", **style)
+            entry.js_on_change("visible", CustomJS(
+                args={"names": [f"{fig.name}-{mode}" for fig in (self.times, self.sizes)]},
+                code=_FOLLOW_VISIBLE))
+        self.times.legend.click_policy = "hide"
+        self.times.legend.location = "top_left"
+        self.times.legend.background_fill_alpha = 0.6
+        lean(self.times)
+        lean(self.sizes)
         self.root = row(self.times, self.sizes, sizing_mode="stretch_width")
 
     def update(self) -> None:
