@@ -21,7 +21,8 @@ leaves these out).  Printed: records per second received, p50, p90, p99 and max 
 their ratio to the targets (p50 <= 50 ms, p99 <= 150 ms), and the part of the latency that
 is only waiting for the next tick (half a tick period on average).  The latency up to the server's
 ``stream`` call for that page's session is printed beside ("in the server"): the rest is
-the websocket and the browser.  Nothing is asserted.
+the websocket and the browser; beside it too, the share of the time the page's main thread
+was busy (Chromium's task duration).  Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -94,9 +95,17 @@ class ServerSide:
         return out
 
 
+def main_thread_seconds(cdp) -> float:  # noqa: ANN001
+    """Seconds the page's main thread has spent in tasks (Chromium's own count)."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+
+
 def measure_page(browser, url: str, warmup: float, seconds: float,
-                 server: ServerSide) -> tuple[np.ndarray, np.ndarray]:
+                 server: ServerSide) -> tuple[np.ndarray, np.ndarray, float]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
@@ -106,26 +115,30 @@ def measure_page(browser, url: str, warmup: float, seconds: float,
             f"Bokeh.documents[0].get_model_by_name('{SOURCES[0]}') != null", timeout=60_000)
         page.evaluate(INSTRUMENT, SOURCES)
         time.sleep(warmup)
+        busy0 = main_thread_seconds(cdp)
         page.evaluate("() => { window.__recording = true; }")
         server.recording = True
         time.sleep(seconds)
         server_side = server.take()
         latencies = page.evaluate("() => { window.__recording = false; "
                                   "return window.__latencies; }")
+        busy = (main_thread_seconds(cdp) - busy0) / seconds
     finally:
         page.close()
     if errors:
         raise RuntimeError(f"page errors: {errors}")
-    return np.asarray(latencies, dtype=np.float64), server_side
+    return np.asarray(latencies, dtype=np.float64), server_side, busy
 
 
-def describe(name: str, latencies: np.ndarray, seconds: float, server: np.ndarray) -> str:
+def describe(name: str, latencies: np.ndarray, seconds: float, server: np.ndarray,
+             busy: float) -> str:
     p50, p90, p99 = np.percentile(latencies, [50, 90, 99])
     s50, s99 = np.percentile(server, [50, 99]) if len(server) else (np.nan, np.nan)
     return (f"  {name:<32} {len(latencies) / seconds:5.0f} rec/s  p50 {p50:6.1f}  p90 {p90:6.1f}"
             f"  p99 {p99:6.1f}  max {latencies.max():7.1f} ms   p50/target "
             f"{p50 / TARGET_P50_MS:4.2f}  p99/target {p99 / TARGET_P99_MS:4.2f}"
-            f"   (in the server: p50 {s50:5.1f}, p99 {s99:5.1f})")
+            f"   (in the server: p50 {s50:5.1f}, p99 {s99:5.1f};"
+            f" page's main thread busy {100 * busy:3.0f}%)")
 
 
 def main() -> None:
@@ -170,9 +183,10 @@ def main() -> None:
                 # Read when a page's document is built, in this process (the server's).
                 ChunkLoads.POINTS_PER_S = points_per_s
                 batching.ENABLED = batched
-                results[name], server_side = measure_page(
+                results[name], server_side, busy = measure_page(
                     browser, dashboard.url + path, args.warmup, args.seconds, server)
-                print(describe(name, results[name], args.seconds, server_side), flush=True)
+                print(describe(name, results[name], args.seconds, server_side, busy),
+                      flush=True)
         finally:
             ChunkLoads.POINTS_PER_S = shipped
             batching.ENABLED = True

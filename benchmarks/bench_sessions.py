@@ -22,7 +22,8 @@ ticks at ``--hz``, so a server that falls behind does not look cheaper), per ses
 tick, the marginal cost of a session ((cost at N) - (cost at 1)) / (N - 1), the ratio of the
 designs, and the tick and update rates actually reached; and the CPU per round (every
 session updated once, hub ticks included), whose marginal cost is the robust figure when a
-loaded machine updates sessions less often than ``--hz``.  The target
+loaded machine updates sessions less often than ``--hz``.  ``--alternate N`` instead
+switches between batching variants every 3 s in one server with N sessions.  The target
 for webmon's design is a marginal cost of at most 0.5 ms of CPU per session per tick.
 Nothing is asserted.
 """
@@ -349,6 +350,53 @@ def marginal(rows: list[dict[str, float]],
             for row in rows[1:]]
 
 
+#: ``--alternate``: variants of the shared design switched in one running server.
+VARIANTS = {
+    "one message per update": {"ENABLED": True, "INLINE_ARRAYS": True},
+    "arrays as binary frames": {"ENABLED": True, "INLINE_ARRAYS": False},
+    "a message per change": {"ENABLED": False, "INLINE_ARRAYS": True},
+}
+
+
+def alternate(tab: Tab, count: int, hz: float, seconds: float, repeats: int) -> None:
+    """Switch between VARIANTS every ``seconds`` in one server with ``count`` sessions, so
+    that a machine whose load drifts treats them alike; CPU per round of updates."""
+    import statistics
+
+    design = SharedDesign(1.0 / hz, tab)
+    rounds: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    client = subprocess.Popen(
+        [sys.executable, __file__, "--client", design.server.ws_url, str(count)],
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: design.server.call(design.sessions) == count, timeout=60,
+                   message=f"{count} sessions connected")
+        time.sleep(2.0)
+        for _ in range(repeats):
+            for name, settings in VARIANTS.items():
+                design.server.call(lambda s=settings: [setattr(batching, k, v)
+                                                      for k, v in s.items()])
+                time.sleep(0.5)
+                updates0, cpu0 = design.server.call(design.updates), time.process_time()
+                time.sleep(seconds)
+                cpu1, updates1 = time.process_time(), design.server.call(design.updates)
+                rounds[name].append((cpu1 - cpu0) * 1000.0 / max((updates1 - updates0) / count,
+                                                                 1e-9))
+    finally:
+        client.terminate()
+        client.wait()
+        for key, value in VARIANTS["one message per update"].items():
+            setattr(batching, key, value)
+        design.stop()
+    base = statistics.median(rounds["one message per update"])
+    print(f"\nCPU per round (every one of {count} sessions updated once), medians of "
+          f"{repeats} runs of {seconds:g} s alternated:")
+    for name, values in rounds.items():
+        median = statistics.median(values)
+        print(f"  {name:<26} {median:7.2f} ms  ({median / count:5.3f} ms per session)"
+              f"  x{median / base:4.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", default="1,8,32")
@@ -361,6 +409,8 @@ def main() -> None:
                         help="the tab each session shows; 'floor' streams one number per tick")
     parser.add_argument("--no-unbatched", action="store_true",
                         help="leave out the shared hub sending a message per change")
+    parser.add_argument("--alternate", type=int, metavar="N",
+                        help="instead: N sessions, the batching variants alternated")
     parser.add_argument("--client", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -374,6 +424,11 @@ def main() -> None:
     os.environ["WEBMON_RUNTIME_DIR"] = runtime
     print(f"bench_sessions: {args.tab} tab, {args.hz:g} Hz, {args.rate} chunk loads/s, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    if args.alternate:
+        with producer(PRODUCER, "--rate", args.rate, "--fps", "60"):
+            alternate(tab, args.alternate, args.hz, 3.0, 5)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     with producer(PRODUCER, "--rate", args.rate, "--fps", "60"):
         shared = run_design(SharedDesign, tab, counts, args.hz, args.seconds, args.warmup)
         baseline = run_design(PerSessionDesign, tab, counts, args.hz, args.seconds, args.warmup)
