@@ -3,9 +3,10 @@
     python benchmarks/bench_napari_overhead.py [--seconds 20] [--rate 60] [--quick]
     python benchmarks/bench_napari_overhead.py --baseline REV [--seconds 20]
 
-Three ``ViewerModel``s show the same multiscale image (each its own copy, so none profits
-from another's reads); webmon is attached to one of them, and a subscriber wants the
-``tiles`` state, so the adapter does all its work (tiles computed and published).  Each
+Three ``ViewerModel``s (four with ``--baseline``) show the same multiscale image (each its
+own copy, so none profits from another's reads); webmon is attached to one of them, and a
+subscriber wants the ``tiles`` state, so the adapter does all its work (tiles computed and
+published).  Each
 frame moves every camera along the same pan-and-zoom tour and calls napari's per-draw
 update (``layer._update_draw`` through ``webmon.napari.headless.draw``, as napari's canvas
 does on every draw), rotating which viewer goes first.  The time of "move the camera +
