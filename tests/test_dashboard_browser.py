@@ -111,6 +111,23 @@ def test_each_tab_loads_without_errors_and_its_sources_grow(demo: str, page: Pag
     assert page.errors == []
 
 
+def test_status_tables_follow_their_sources(demo: str, page: Page) -> None:
+    # The producer's uptime changes every second and the tables refresh every second with
+    # as many rows as before: the cells must follow (BokehJS 3.9 alone kept the first fill).
+    page.open(demo + "status")
+
+    def shown_uptime() -> str | None:
+        uptime = page.page.evaluate(
+            "() => Bokeh.documents[0].get_model_by_name('status-producers').data.uptime[0]")
+        return uptime if uptime and uptime in page.cells() else None
+
+    first = wait_until(shown_uptime, timeout=20, interval=0.2, message="uptime in the cells")
+    later = wait_until(lambda: (u := shown_uptime()) and u != first and u, timeout=20,
+                       interval=0.2, message=f"a later uptime than {first!r} in the cells")
+    assert later != first
+    assert page.errors == []
+
+
 def test_tabs_navigate_through_their_links(demo: str, page: Page) -> None:
     page.open(demo + "status")
     page.page.click("nav.webmon-tabs a:text('Loader')")

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 
 import numpy as np
 from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
     DataRange1d,
+    DataTable,
     DatetimeTicker,
     DatetimeTickFormatter,
     GlyphRenderer,
@@ -23,6 +26,23 @@ CHART_HEIGHT = 230
 ASYNC_COLOR = "#1f77b4"
 SYNC_COLOR = "#e8590c"
 PLAIN_COLOR = "#2b8a3e"
+
+
+def data_table(source: ColumnDataSource, **options: object) -> DataTable:
+    """A read-only table of ``source`` whose cells follow every new ``data``.
+
+    BokehJS 3.9 redraws a table's cells only when its view's row indices change
+    (bokeh/bokeh#15328): new data with as many rows as before (counts that grow, names that
+    replace a placeholder) left the cells as first drawn.  The table is redrawn on every new
+    data, once BokehJS has recomputed the indices (its own handler runs after this one,
+    within the same task).
+    """
+    options = {"index_position": None, "sizing_mode": "stretch_width", "reorderable": False,
+               **options}
+    table = DataTable(source=source, **options)
+    source.js_on_change("data", CustomJS(
+        args={"view": table.view}, code="queueMicrotask(() => view.change.emit())"))
+    return table
 
 
 def empty_columns(spec: Mapping[str, str]) -> dict[str, np.ndarray]:

@@ -22,7 +22,6 @@ from bokeh.models import (
     Button,
     ColumnDataSource,
     CustomJS,
-    DataTable,
     Div,
     HoverTool,
     LinearAxis,
@@ -53,6 +52,7 @@ from .common import (
     SYNC_COLOR,
     WINDOW_S,
     Every,
+    data_table,
     empty_columns,
     epoch_ms,
     lean,
@@ -539,16 +539,8 @@ class LevelStatistics(_Aggregate):
             TableColumn(field="async", title="async", formatter=count),
             TableColumn(field="sync", title="sync", formatter=count),
         ]
-        table = DataTable(source=self.source, columns=columns, index_position=None,
-                          sizing_mode="stretch_width", height=CHART_HEIGHT,
-                          name="loader-levels-table", reorderable=False)
-        # BokehJS 3.9 redraws a table's cells only when its CDSView's row indices change
-        # (bokeh/bokeh#15328): new data with as many rows as before (the layer names read
-        # after the first fill, every count after the levels are all seen) left the cells
-        # as first drawn.  Redraw on every new data, once BokehJS has recomputed the
-        # indices (its handler runs after this one, within the same task).
-        self.source.js_on_change("data", CustomJS(
-            args={"view": table.view}, code="queueMicrotask(() => view.change.emit())"))
+        table = data_table(self.source, columns=columns, height=CHART_HEIGHT,
+                           name="loader-levels-table")
         title = Div(text=f"<b>Per layer and level</b> (last {LEVEL_RECORDS:,} loads)")
         self.root = column(title, table, sizing_mode="stretch_width")
 

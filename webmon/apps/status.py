@@ -21,7 +21,15 @@ from webmon.server import Session, Tab
 from webmon.server.hub import Feed
 from webmon.server.text import escape, format_duration
 
-from .common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean, time_figure
+from .common import (
+    PLAIN_COLOR,
+    Every,
+    data_table,
+    empty_columns,
+    epoch_ms,
+    lean,
+    time_figure,
+)
 
 #: Tables refresh this often (their numbers are seconds and rates).
 TABLE_PERIOD_S = 1.0
@@ -31,9 +39,8 @@ TICK_SPAN_S = 60.0
 
 def _table(source: ColumnDataSource, columns: list[tuple[str, str, Any]], name: str,
            height: int) -> DataTable:
-    return DataTable(
-        source=source, name=name, index_position=None, sizing_mode="stretch_width",
-        height=height, reorderable=False,
+    return data_table(
+        source, name=name, height=height,
         columns=[TableColumn(field=field, title=title, formatter=formatter)
                  for field, title, formatter in columns],
     )
