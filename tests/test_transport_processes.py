@@ -14,7 +14,7 @@ import pytest
 from conftest import IN_CI, python_interpreters
 from procs import HERE, child_env, producer, run_python, shm_names
 
-from webmon import CommandError, Subscriber, discover
+from webmon import CommandError, ProducerInfo, Subscriber, discover
 from webmon.shm import sweep_orphans
 
 ATTACH_AND_EXIT = """
@@ -69,9 +69,22 @@ def test_ci_has_every_python() -> None:
         assert sys.version_info[1] in versions
 
 
+def settled_producer(timeout: float = 10.0) -> ProducerInfo:
+    """The one producer, once it has created its last key: the "serve" producer creates
+    the state "wanted" in its loop, after printing READY, and rewrites its descriptor then,
+    so a test that unlinks or reads the descriptor before that races with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = discover()
+        if found and "wanted" in found[0].state:
+            return found[0]
+        assert time.monotonic() < deadline, "the producer never published 'wanted'"
+        time.sleep(0.01)
+
+
 def test_sigkilled_producer_is_forgotten_and_cleaned(runtime_dir) -> None:
     with producer("serve", "victim") as proc:
-        info = discover()[0]
+        info = settled_producer()
         names = set(info.segment_names())
         assert names <= shm_names()
         sub = Subscriber(info)
@@ -114,7 +127,7 @@ def test_orphaned_segments_are_swept(runtime_dir) -> None:
     """Segments whose descriptor vanished (say, /tmp was wiped) are recognised by the pid
     stamped in each segment and removed once that process is dead."""
     with producer("serve", "orphan") as proc:
-        info = discover()[0]
+        info = settled_producer()
         names = set(info.segment_names())
         assert sweep_orphans() == []  # described and alive: untouched
         os.unlink(info.path)
