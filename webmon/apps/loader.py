@@ -12,7 +12,6 @@ per ``AGGREGATE_PERIOD_S`` and shared by every open tab (``Feed.shared``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,6 +44,7 @@ from webmon.schema import (
 from webmon.server import Session, Tab
 from webmon.server.text import describe, escape
 
+from .commands import CommandReply
 from .common import (
     ASYNC_COLOR,
     CHART_HEIGHT,
@@ -589,7 +589,8 @@ class LoaderControls:
         self.workers = Spinner(title="", value=4, low=1, high=64, step=1, width=80,
                                name="loader-workers")
         self.apply = Button(label="Set workers", name="loader-set-workers", width=110)
-        self.reply = Div(text="", name="loader-reply")
+        self.replies = CommandReply(session, "loader-reply")
+        self.reply = self.replies.div
         # Bokeh passes the click event to callbacks whose signature accepts one; these
         # methods take none.
         self.pause.on_click(self._pause)
@@ -630,31 +631,7 @@ class LoaderControls:
         self.send(CMD_SET_CONCURRENCY, workers=int(self.workers.value or 1))
 
     def send(self, command: str, **kwargs: Any) -> None:
-        """Send ``command`` to the producer shown; its reply appears when it comes."""
-        name = self.session.producer
-        if name is None:
-            self.reply.text = "<i>no producer to send to</i>"
-            return
-        self.reply.text = f"<i>{escape(command)}: sent…</i>"
-        future = self.session.hub.call(name, command, **kwargs)
-        doc = self.session.doc
-
-        def done(fut: Any) -> None:
-            if not self.session.closed:
-                doc.add_next_tick_callback(partial(self._show_reply, command, fut))
-
-        future.add_done_callback(done)
-
-    def _show_reply(self, command: str, future: Any) -> None:
-        if future.cancelled():
-            error: BaseException | str | None = "cancelled (the dashboard is stopping)"
-        else:
-            error = future.exception()
-        if error is not None:
-            self.reply.text = (f"<span style='color:#b71c1c'>{escape(command)} failed: "
-                               f"{escape(error)}</span>")
-        else:
-            self.reply.text = f"{escape(command)} → {escape(describe(future.result(), 300))}"
+        self.replies.send(command, **kwargs)
 
 
 # -- the tab -----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ register (napari has no ``pause``) are disabled.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from bokeh.layouts import column, row
@@ -16,11 +15,9 @@ from bokeh.models import Button, Checkbox, Div
 
 from webmon.schema import CMD_PAUSE, CMD_RESUME, CMD_SET_CAMERA, CMD_SHOW_GRID, LOADER
 from webmon.server import Session
-from webmon.server.text import describe, escape
 
+from .commands import CommandReply
 from .tiles_levels import tile_center
-
-_ERROR_STYLE = "color:#b71c1c"
 
 
 def describe_producer_state(loader: Any) -> str:
@@ -49,7 +46,9 @@ class TileCommands:
         self.pause = Button(label="Pause", name="tiles-pause", width=90)
         self.resume = Button(label="Resume", name="tiles-resume", width=90)
         self.state = Div(text="", name="tiles-producer-state")
-        self.reply = Div(text="", name="tiles-reply", sizing_mode="stretch_width")
+        self.replies = CommandReply(session, "tiles-reply", on_failure=self._failed,
+                                    sizing_mode="stretch_width")
+        self.reply = self.replies.div
         # Bokeh passes the click event to callbacks whose signature accepts one; these take none.
         self.pause.on_click(self._pause)
         self.resume.on_click(self._resume)
@@ -130,33 +129,9 @@ class TileCommands:
             self.grid.active = value
 
     def send(self, command: str, **kwargs: Any) -> None:
-        """Send ``command`` to the producer shown; its reply appears when it comes."""
-        name = self.session.producer
-        if name is None:
-            self.reply.text = "<i>no producer to send to</i>"
-            return
-        self.reply.text = f"<i>{escape(command)}: sent…</i>"
-        future = self.session.hub.call(name, command, **kwargs)
-        doc = self.session.doc
+        self.replies.send(command, **kwargs)
 
-        def done(fut: Any) -> None:
-            # Runs wherever the future completes; the document is only touched on its own
-            # next tick, under its lock.
-            if not self.session.closed:
-                doc.add_next_tick_callback(partial(self._show_reply, command, fut))
-
-        future.add_done_callback(done)
-
-    def _show_reply(self, command: str, future: Any) -> None:
-        if future.cancelled():
-            error: BaseException | str | None = "cancelled (the dashboard is stopping)"
-        else:
-            error = future.exception()
-        if error is not None:
-            if command == CMD_SHOW_GRID:
-                self._grid_expected = None
-                self._loader_key = (None, -1)  # show the producer's setting again
-            self.reply.text = (f"<span style='{_ERROR_STYLE}'>{escape(command)} failed: "
-                               f"{escape(error)}</span>")
-        else:
-            self.reply.text = f"{escape(command)} → {escape(describe(future.result(), 300))}"
+    def _failed(self, command: str) -> None:
+        if command == CMD_SHOW_GRID:
+            self._grid_expected = None
+            self._loader_key = (None, -1)  # show the producer's setting again
