@@ -194,3 +194,25 @@ def test_chromium_gets_every_change_in_one_message_per_update(server: Any) -> No
         wait_for(page, "() => Bokeh.documents[0].get_model_by_name('counter').text == 'done'")
         assert page.evaluate(READ_PAGE) == changes.state()
         assert errors == []
+
+
+def test_inline_array_encodings_are_reused_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import gzip
+
+    monkeypatch.setattr(batching, "_remembered", {})
+    column = np.arange(40, dtype=np.float64)
+    first = batching._packed(column.tobytes())
+    # Another session's copy of the same increment: the same text, not encoded again.
+    assert batching._packed(column.copy().tobytes()) is first
+    assert gzip.decompress(base64.b64decode(first)) == column.tobytes()
+    other = batching._packed((column + 1).tobytes())
+    assert other != first and len(batching._remembered) == 2
+    # Large arrays (a new tab's backfill) are encoded each time, never kept.
+    big = np.zeros(batching._REMEMBER_BYTES // 8 + 1).tobytes()
+    assert gzip.decompress(base64.b64decode(batching._packed(big))) == big
+    assert big not in batching._remembered
+    # At most _REMEMBER_COUNT at a time.
+    for k in range(batching._REMEMBER_COUNT + 5):
+        batching._packed(np.full(4, k, dtype=np.int32).tobytes())
+    assert len(batching._remembered) <= batching._REMEMBER_COUNT
