@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from procs import child_env, started_process, stop_process  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +38,17 @@ def producer(name: str, *args: str) -> Iterator[subprocess.Popen]:
     with started_process([sys.executable, str(PRODUCER_SCRIPT), name, *args],
                          f"producer {name!r}") as proc:
         yield proc
+
+
+def require_jupyterlab() -> None:
+    """Skip without JupyterLab (the test extra installs it); under CI, fail instead."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        message = "JupyterLab is not installed (pip install -e '.[test]' installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,

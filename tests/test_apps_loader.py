@@ -110,13 +110,14 @@ def test_documents_build_and_fill_against_a_hub() -> None:
                 levels = doc.get_model_by_name("loader-levels").data
                 return (len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) > 300
                         and len(doc.get_model_by_name("loader-frame-times").data["time"]) > 10
+                        # the charts sample above 100 loads/s: sync loads come in slower
+                        and len(doc.get_model_by_name("loader-chunk-loads-sync").data["time"]) > 10
                         and len(levels["level"]) == 3
                         and EVIL in levels["layer_name"])  # the name comes with the state
 
             wait_until(filled, timeout=15, interval=0.05, message="loader sources filled")
             levels = doc.get_model_by_name("loader-levels").data
             assert set(levels["layer_name"]) == {EVIL}  # text for the table; it escapes it
-            assert len(doc.get_model_by_name("loader-chunk-loads-sync").data["time"]) > 10
             streamed = doc.get_model_by_name("loader-chunk-loads-async").data
             assert all(isinstance(column, np.ndarray) for column in streamed.values())
             assert "running" in doc.get_model_by_name("loader-state").text

@@ -15,6 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from dashboard_helpers import require_jupyterlab
 from nbclient import NotebookClient
 from procs import child_env, shm_names
 
@@ -349,6 +350,7 @@ def test_panels_live_in_jupyterlab(tmp_path: Path, runtime_dir: Path) -> None:
     """JupyterLab itself, in Chromium: Run All on a notebook showing two panels; the load
     output brings BokehJS and the tile viewer, each panel's output loads it from the kernel,
     the viewer draws and the chart takes new frames."""
+    require_jupyterlab()
     import os
     import secrets
     import subprocess

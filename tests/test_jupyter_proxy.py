@@ -38,6 +38,7 @@ from dashboard_helpers import (
     PRODUCER_SCRIPT,
     child_env,
     chromium_or_skip,
+    require_jupyterlab,
     stop_process,
     wait_until,
 )
@@ -587,6 +588,7 @@ def test_tabs_load_and_update_through_the_proxy(setup: Setup, browser: Any) -> N
 
 @pytest.mark.browser
 def test_jupyterlab_launcher_item_opens_the_dashboard(setup: Setup, browser: Any) -> None:
+    require_jupyterlab()
     page = Page(browser)
     try:
         page.page.goto(f"{setup.jupyter.base}/lab?token={setup.jupyter.token}",
