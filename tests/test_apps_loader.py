@@ -110,8 +110,10 @@ def test_documents_build_and_fill_against_a_hub() -> None:
                 levels = doc.get_model_by_name("loader-levels").data
                 return (len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) > 300
                         and len(doc.get_model_by_name("loader-frame-times").data["time"]) > 10
-                        # the charts sample above 100 loads/s: sync loads come in slower
-                        and len(doc.get_model_by_name("loader-chunk-loads-sync").data["time"]) > 10
+                        # Above 100 loads/s the charts keep every n-th load, and this
+                        # producer's sync loads are every 10th: once the stride is set they
+                        # may never be kept, so only those from before it are certain.
+                        and len(doc.get_model_by_name("loader-chunk-loads-sync").data["time"]) > 0
                         and len(levels["level"]) == 3
                         and EVIL in levels["layer_name"])  # the name comes with the state
 
