@@ -172,3 +172,9 @@ def test_chunk_legend_does_not_follow_the_streamed_sources() -> None:
     reached = {model for item in legend.items for model in item.references()}
     assert not reached & set(chunks.sources.values())
     assert not chunks.sizes.legend  # one legend says it for both charts
+    # BokehJS draws an entry's marker from its renderer's first row: each needs one (at
+    # NaN, so that the charts never show it).
+    for item in legend.items:
+        [renderer] = item.renderers
+        data = renderer.data_source.data
+        assert len(data["time"]) == 1 and np.isnan(data["time"][0])

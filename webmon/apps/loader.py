@@ -221,7 +221,9 @@ class ChunkLoads:
         # Hiding an entry hides that kind of load in both charts, found by name: a
         # reference to them from the entry (js_link) would make the legend follow their
         # sources again.
-        key = ColumnDataSource(empty_columns(_CHUNK_COLUMNS))
+        # One row, at NaN (never drawn, no range counts it): BokehJS draws a legend entry's
+        # marker from the renderer's first row, and with no row it drew none.
+        key = ColumnDataSource({"time": [np.nan], "load_ms": [np.nan]})
         labels = {"async": "async (worker)", "sync": "sync (drawing thread)"}
         for mode, style in styles.items():
             entry = self.times.scatter("time", "load_ms", source=key, legend_label=labels[mode],
