@@ -16,6 +16,7 @@ from typing import Any
 import nbformat
 import pytest
 from dashboard_helpers import require_jupyterlab
+from jupyter_util import jupyter_server
 from nbclient import NotebookClient
 from procs import child_env, shm_names
 
@@ -337,74 +338,30 @@ def test_shown_panels_update_live_in_a_browser(runtime_dir: Path) -> None:
         page_server.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.browser
 def test_panels_live_in_jupyterlab(tmp_path: Path, runtime_dir: Path) -> None:
     """JupyterLab itself, in Chromium: Run All on a notebook showing two panels; the load
     output brings BokehJS and the tile viewer, each panel's output loads it from the kernel,
     the viewer draws and the chart takes new frames."""
     require_jupyterlab()
-    import os
-    import secrets
-    import subprocess
-    import sys
-    import urllib.request
-
     from browser_util import chromium_browser, require_chromium
 
     from webmon.cli import demo_producer
 
     require_chromium()
-    port, token = _free_port(), secrets.token_hex(16)
-    origin = f"127.0.0.1:{port}"
-    for name in ("config", "runtime", "data", "root"):
-        (tmp_path / name).mkdir()
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
-        "import webmon, webmon.jupyter\n"
-        "from bokeh.resources import INLINE\n"
-        "webmon.jupyter.load(INLINE)",
-        f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
-        f"producer={BROWSER_PRODUCER!r})",
-        f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
-    )]
-    nbformat.write(nb, tmp_path / "root" / "panels.ipynb")
-    # Private Jupyter directories; the installation's own (which enable JupyterLab and the
-    # python3 kernel of this environment) still apply.
-    env = {**{k: v for k, v in child_env().items()
-              if k not in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_NO_CONFIG")},
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"), "JUPYTER_PLATFORM_DIRS": "1"}
-    args = [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-            f"--ServerApp.root_dir={tmp_path / 'root'}"]
-    if os.geteuid() == 0:  # containers; Jupyter refuses root without it
-        args.append("--ServerApp.allow_root=True")
-    with open(tmp_path / "jupyter.log", "wb") as log:
-        jupyter = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert jupyter.poll() is None, (tmp_path / "jupyter.log").read_text()
-            try:
-                urllib.request.urlopen(urllib.request.Request(
-                    f"http://{origin}/api/status",
-                    headers={"Authorization": f"token {token}"}), timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Jupyter server did not answer"
-                time.sleep(0.25)
+    with jupyter_server(tmp_path) as jupyter:
+        origin, token = jupyter.origin, jupyter.token
+        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
+            "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+            "import webmon, webmon.jupyter\n"
+            "from bokeh.resources import INLINE\n"
+            "webmon.jupyter.load(INLINE)",
+            f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
+            f"producer={BROWSER_PRODUCER!r})",
+            f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
+        )]
+        nbformat.write(nb, tmp_path / "root" / "panels.ipynb")
         with demo_producer(BROWSER_PRODUCER), chromium_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             errors: list[str] = []
@@ -435,6 +392,3 @@ def test_panels_live_in_jupyterlab(tmp_path: Path, runtime_dir: Path) -> None:
             ours = [e for e in errors
                     if re.search(r"bokeh|webmon|tile|websocket|autoload|uncaught", e, re.I)]
             assert ours == [], errors
-    finally:
-        jupyter.terminate()  # shuts its kernels down
-        jupyter.wait(60)

@@ -8,7 +8,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from bokeh.document import Document
 from bokeh.models import Div
+from jupyter_util import jupyter_server
 from procs import child_env
 
 import webmon
@@ -314,14 +314,6 @@ def test_the_kernel_hub_period() -> None:
 
 
 # -- through a Jupyter server's proxy, as under JupyterHub -------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_a_panel_through_the_single_user_servers_proxy(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,48 +322,14 @@ def test_a_panel_through_the_single_user_servers_proxy(tmp_path: Path,
     ``/user/alice/proxy/{port}/``, and the kernel's server opens a session to pages from the
     hub's address only (the Jupyter server authenticates; the origin is the kernel server's
     check)."""
-    import os
-    import secrets
-    import urllib.request
-
     import bokeh.io.notebook as bokeh_notebook
     from bokeh.io.state import curstate
     from tornado.httpclient import AsyncHTTPClient, HTTPRequest
     from tornado.websocket import websocket_connect
 
-    port, token, prefix = _free_port(), secrets.token_hex(16), "/user/alice/"
-    for name in ("config", "runtime", "data", "root"):
-        (tmp_path / name).mkdir()
-    env = {**{k: v for k, v in child_env().items()
-              if k not in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_NO_CONFIG")},
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"), "JUPYTER_PLATFORM_DIRS": "1"}
-    args = [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--ServerApp.base_url={prefix}", f"--IdentityProvider.token={token}",
-            "--ServerApp.open_browser=False", f"--ServerApp.root_dir={tmp_path / 'root'}"]
-    if os.geteuid() == 0:  # containers; Jupyter refuses root without it
-        args.append("--ServerApp.allow_root=True")
-    public = f"http://127.0.0.1:{port}"
-    auth = {"Authorization": f"token {token}"}
-    with open(tmp_path / "jupyter.log", "wb") as log:
-        jupyter = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert jupyter.poll() is None, (tmp_path / "jupyter.log").read_text()
-            try:
-                status = urllib.request.urlopen(urllib.request.Request(
-                    f"{public}{prefix}api/status", headers=auth), timeout=5).status
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the Jupyter server did not answer"
-            time.sleep(0.25)
-
+    prefix = "/user/alice/"
+    with jupyter_server(tmp_path, base_url=prefix) as jupyter:
+        port, public, auth = jupyter.port, f"http://{jupyter.origin}", jupyter.auth
         published: list[tuple[dict[str, Any], dict[str, Any]]] = []
         monkeypatch.setattr(bokeh_notebook, "publish_display_data",
                             lambda data, metadata=None, **kw: published.append((data, metadata)))
@@ -409,9 +367,6 @@ def test_a_panel_through_the_single_user_servers_proxy(tmp_path: Path,
                 bokeh_notebook.destroy_server(server_id)
 
         src, kernel_port, autoload, hub_page, other_page = _on_a_loop(scenario)
-    finally:
-        jupyter.terminate()
-        jupyter.wait(60)
     assert src.startswith(f"{public}{prefix}proxy/{kernel_port}/autoload.js?")
     assert f"{public}{prefix}proxy/{kernel_port}" in autoload  # where the page's websocket goes
     assert (hub_page, other_page) == (True, False)
