@@ -57,8 +57,11 @@ def test_compose_follows_numpy_basic_indexing() -> None:
         ((Ellipsis, slice(-100, None)), (slice(1, 4), 7)),
         ((np.int64(2),), (slice(None, None, -2), slice(0, 10))),
         ((slice(None, None, 2),), (Ellipsis,)),
+        ((np.int64(1), slice(None), slice(None, None, -3)), (slice(2, 9), slice(1, -1))),
+        ((4, 299, 0),),
     ]
-    for first, second in indexes:
+    for first, *rest in indexes:
+        second = rest[0] if rest else ()
         region = compose(compose(full_region(shape), first), second)
         expected = a[first][second]
         got_positions = np.zeros(shape, bool)
@@ -75,6 +78,8 @@ def test_compose_refuses_what_it_cannot_follow() -> None:
     assert compose(region, (Ellipsis, Ellipsis)) is None
     assert compose(region, (1, 2, 3)) is None
     assert compose(region, (True,)) is None
+    assert compose(region, (True, slice(None))) is None  # numpy: a mask, not position 1
+    assert compose(region, (20, 0)) is None  # out of bounds, on every axis at once
     assert compose(region, (20,)) is None  # out of bounds
 
 

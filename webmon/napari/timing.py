@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .tiles import LoadedTiles, Read, TileGrid, records_of
+from .tiles import READ_DTYPE, LoadedTiles, TileGrid, records_of_batch, region_box, region_plane
 
 #: One entry per data axis: an ``int`` where the index picked one position (the axis is
 #: gone from the result), a ``range`` of positions where it sliced.
@@ -48,12 +48,17 @@ def compose(region: Region | None, index: Any) -> Region | None:
     if region is None:
         return None
     items = index if isinstance(index, tuple) else (index,)
-    if len(items) == len(region) and all(type(item) is slice for item in items):
-        # napari's usual first index: a slice on every axis of the level.
+    if len(items) == len(region):
+        # napari's usual first index: a slice (or a position) on every axis of the level,
+        # composed in C.  It raises on an axis already indexed to one position, an
+        # Ellipsis or a position out of range; the general case below handles those.
         try:
-            return tuple(entry[item] for entry, item in zip(region, items, strict=True))
-        except TypeError:  # an axis already indexed to one position: the general case
+            composed = tuple(map(range.__getitem__, region, items))
+        except (TypeError, IndexError):
             pass
+        else:
+            if bool not in map(type, items):  # True indexes as 1 here, but not in numpy
+                return composed
     live = [axis for axis, entry in enumerate(region) if isinstance(entry, range)]
     ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
     if len(ellipses) > 1:
@@ -143,62 +148,66 @@ class ReadRecorder:
                                   threading.get_ident(), self.requested_at))
         self.on_read()
 
-    def _read(self, raw: tuple, epoch: float) -> Read:
-        """The :class:`Read` of a queued tuple; ``epoch``: time.time() - perf_counter()."""
-        grid, level, region, nbytes, started, finished, thread, requested = raw
-        sync = thread == self.drawing_thread
-        queued_ms = 0.0
-        if not sync and requested is not None and requested <= started:
-            queued_ms = (started - requested) * 1000.0
-        return Read(grid, level, region, int(nbytes), finished + epoch,
-                    (finished - started) * 1000.0, sync, queued_ms)
-
     def drain(self) -> int:
-        """Publish the reads queued since the last drain; returns how many there were."""
-        raw = []
-        while True:
-            try:
-                raw.append(self._pending.popleft())
-            except IndexError:
-                break
+        """Publish the reads queued since the last drain; returns how many there were.
+
+        This runs about once a second on the drawing thread, with a second's reads (napari
+        0.5 reads on every view change, so over a hundred while panning), hence one pass
+        over them in Python and the rest vectorised."""
+        pending = self._pending
+        # len() first: reads queued meanwhile (from napari's slicing thread) wait their turn.
+        raw = [pending.popleft() for _ in range(len(pending))]
         if not raw:
             return 0
         epoch = time.time() - time.perf_counter()  # a read's end, in epoch seconds
-        reads = [self._read(item, epoch) for item in raw]
-        records, offsets = records_of(reads, self.layer_id)
-        self.reads += len(reads)
-        self.sync_reads += sum(read.sync for read in reads)
-        self.bytes += sum(read.nbytes for read in reads)
-        # One LoadedTiles.add per level, not per read (napari reads two levels in turn, the
-        # one drawn and a coarse one): the same tiles in the same order as adding each read
-        # in turn.  Reading another plane starts a level afresh, so of each level's reads
-        # only those since its last change of plane count.
-        by_level: dict[int, list[int]] = {}
-        for i, read in enumerate(reads):
-            if read.region is not None and offsets[i + 1] > offsets[i]:
-                by_level.setdefault(read.level, []).append(i)
-        for level, picked in by_level.items():
-            planes = [reads[i].plane() for i in picked]
-            first = len(picked)
-            while first > 0 and planes[first - 1] == planes[-1]:
-                first -= 1
-            self._add_loaded(level, planes[-1], picked[first:], records, offsets,
-                             fresh=first > 0)
+        drawing = self.drawing_thread
+        rows, planes = [], []
+        for grid, level, region, nbytes, started, finished, thread, requested in raw:
+            sync = thread == drawing
+            queued_ms = 0.0
+            if not sync and requested is not None and requested <= started:
+                queued_ms = (started - requested) * 1000.0
+            rows.append((level, *region_box(region, grid.axes), grid.tile_sizes[level],
+                         nbytes, finished + epoch, (finished - started) * 1000.0, sync,
+                         queued_ms))
+            planes.append(region_plane(region, grid.axes))
+        batch = np.array(rows, READ_DTYPE)
+        records, offsets = records_of_batch(batch, self.layer_id)
+        self.reads += len(raw)
+        self.sync_reads += int(np.count_nonzero(batch["sync"]))
+        self.bytes += int(batch["nbytes"].sum())
+        self._add_loaded(batch, planes, records, offsets)
         self.tiles += len(records)
         if len(records):
             self.sink(records)
-        return len(reads)
+        return len(raw)
 
-
-    def _add_loaded(self, level: int, plane: tuple, picked: list[int], records: np.ndarray,
-                    offsets: np.ndarray, fresh: bool) -> None:
-        if picked[-1] - picked[0] + 1 == len(picked):  # consecutive reads: their records too
-            some = records[offsets[picked[0]]:offsets[picked[-1] + 1]]
-            rows, cols = some["row"], some["col"]
-        else:  # plain integer arrays: concatenating structured ones costs far more
-            rows = np.concatenate([records["row"][offsets[i]:offsets[i + 1]] for i in picked])
-            cols = np.concatenate([records["col"][offsets[i]:offsets[i + 1]] for i in picked])
-        self.loaded.add(level, plane, rows, cols, fresh=fresh)
+    def _add_loaded(self, batch: np.ndarray, planes: list[tuple], records: np.ndarray,
+                    offsets: np.ndarray) -> None:
+        """One LoadedTiles.add per level, not per read (napari reads two levels in turn, the
+        one drawn and a coarse one): the same tiles in the same order as adding each read
+        in turn.  Reading another plane starts a level afresh, so of each level's reads only
+        those since its last change of plane count."""
+        tiled = records["row"] >= 0  # a read of an unknown region has no tile
+        levels = records["level"]
+        if not any(planes):  # 2-D data, napari's usual case: every read is in one plane
+            for level in np.unique(levels[tiled]).tolist():
+                mine = tiled & (levels == level)
+                self.loaded.add(level, (), records["row"][mine], records["col"][mine])
+            return
+        by_level: dict[int, list[int]] = {}
+        for i, level in enumerate(batch["level"].tolist()):
+            if batch["known"][i] and offsets[i + 1] > offsets[i]:
+                by_level.setdefault(level, []).append(i)
+        for level, picked in by_level.items():
+            last = planes[picked[-1]]
+            first = len(picked)
+            while first > 0 and planes[picked[first - 1]] == last:
+                first -= 1
+            ranges = [records[offsets[i]:offsets[i + 1]] for i in picked[first:]]
+            rows = np.concatenate([part["row"] for part in ranges])
+            cols = np.concatenate([part["col"] for part in ranges])
+            self.loaded.add(level, last, rows, cols, fresh=first > 0)
 
 
 class TimedArray:
@@ -279,8 +288,15 @@ class TimedArray:
 class PendingRead:
     """A selection of a :class:`TimedArray` not read yet (lazy, or a numpy view).
 
-    Indexing it selects further; ``np.asarray`` (or ``compute()``) reads it, timed.
+    Indexing it selects further; ``np.asarray`` (or ``compute()``) reads it, timed.  It
+    has no ``__getattr__`` forwarding to the lazy array, unlike :class:`TimedArray`: numpy
+    looks for ``__array_struct__`` and ``__array_interface__`` on every ``np.asarray``, and
+    a ``__getattr__`` refusing them cost more than the rest of a timed read.  napari only
+    indexes what slicing returns and converts it with ``np.asarray``; ``lazy`` is the
+    wrapped selection, for anything else.
     """
+
+    __slots__ = ("lazy", "region", "source")
 
     def __init__(self, lazy: Any, region: Region | None, source: TimedArray) -> None:
         self.lazy = lazy
@@ -303,6 +319,10 @@ class PendingRead:
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    @property
+    def chunks(self) -> Any:
+        return getattr(self.lazy, "chunks", None)
+
     def __len__(self) -> int:
         return len(self.lazy)
 
@@ -316,11 +336,6 @@ class PendingRead:
 
     def compute(self) -> np.ndarray:
         return self.source._materialised(self.lazy, self.region)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("lazy", "region", "source"):
-            raise AttributeError(name)
-        return getattr(self.lazy, name)
 
     def __repr__(self) -> str:
         return f"PendingRead(level={self.source.level}, {self.lazy!r})"
