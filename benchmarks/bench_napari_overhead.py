@@ -1,7 +1,7 @@
 """What attaching webmon costs napari per draw, measured side by side in one run.
 
-    python benchmarks/bench_napari_overhead.py [--seconds 20] [--rate 60] [--quick]
-    python benchmarks/bench_napari_overhead.py --baseline REV [--seconds 20]
+    python benchmarks/bench_napari_overhead.py [--seconds 60] [--rate 60] [--quick]
+    python benchmarks/bench_napari_overhead.py --baseline REV [--seconds 60]
 
 Three ``ViewerModel``s (four with ``--baseline``) show the same multiscale image (each its
 own copy, so none profits from another's reads); webmon is attached to one of them, and a
@@ -61,10 +61,12 @@ def _pattern(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def _block(block_info: dict | None = None, factor: int = 1) -> np.ndarray:
+    # One grey per chunk (a checkerboard of chunks): cheap to make, so the frame's time is
+    # napari's and dask's own work rather than pixel arithmetic, whose variance would
+    # swamp the difference measured.  webmon's cost does not depend on what a read costs.
     (y0, y1), (x0, x1) = block_info[None]["array-location"]
-    rows = np.arange(y0, y1, dtype=np.int64)[:, None] * factor
-    cols = np.arange(x0, x1, dtype=np.int64)[None, :] * factor
-    return _pattern(rows, cols)
+    grey = 64 + 96 * ((y0 // 256 + x0 // 256) % 2) + factor % 32
+    return np.full((y1 - y0, x1 - x0), grey, dtype=np.uint8)
 
 
 def dask_pyramid(size: int, chunk: int = 256) -> list[Any]:
@@ -113,7 +115,10 @@ def run(label: str, make: Any, size: int, seconds: float, rate: float,
     viewers = []
     for _ in keys:
         viewer = ViewerModel()
-        viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255))
+        # cache=False: napari's dask cache is one for all viewers, so what one viewer finds
+        # cached would depend on what the others' reads evicted, and that difference between
+        # viewers, not webmon, would dominate the comparison.
+        viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
         viewers.append(viewer)
     packages = {"with": (attach, Subscriber)}
     if before:
@@ -193,12 +198,13 @@ def count_cpu(obj: Any, method: str) -> list:
     return total
 
 
-def summary(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """Per-frame differences b - a (same pose, same frame): mean, mean without the 2 %
-    largest and smallest (stray scheduling stalls), median."""
+def summary(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
+    """Per-frame differences b - a (same pose, same frame): mean, its standard error, mean
+    without the 2 % largest and smallest (stray scheduling stalls), median."""
     d = np.sort(b - a)
     cut = len(d) // 50
-    return float(d.mean()), float(d[cut: len(d) - cut].mean()), float(np.median(d))
+    return (float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))),
+            float(d[cut: len(d) - cut].mean()), float(np.median(d)))
 
 
 def poll_cost(repeats: int, attach: Any, subscriber: Any) -> tuple[float, float]:
@@ -250,24 +256,37 @@ def baseline_package(rev: str, into: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="3 s per image")
     parser.add_argument("--baseline", metavar="REV",
                         help="also measure webmon as of this git revision, side by side")
+    parser.add_argument("--image", choices=("both", "numpy", "dask"), default="both",
+                        help="which image to measure (default both)")
+    parser.add_argument("--dask-threads", action="store_true",
+                        help="compute chunks on dask's thread pool (default: on the drawing "
+                             "thread, which takes the pool's scheduling jitter out of the "
+                             "frames)")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else args.seconds
+    import dask
     import napari
+
+    if not args.dask_threads:
+        dask.config.set(scheduler="synchronous")
 
     with tempfile.TemporaryDirectory(prefix="webmon-before-") as tmp:
         before = baseline_package(args.baseline, tmp) if args.baseline else None
         print(f"napari {napari.__version__}; {seconds:g} s per image at {args.rate:g} Hz; "
               "times per frame (camera move + napari's per-draw update), in microseconds"
               + (f"; 'with before': webmon at {args.baseline}" if before else ""))
-        rows = [run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds, args.rate,
-                    before),
-                run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds,
-                    args.rate, before)]
+        rows = []
+        if args.image in ("both", "numpy"):
+            rows.append(run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds,
+                            args.rate, before))
+        if args.image in ("both", "dask"):
+            rows.append(run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds,
+                            args.rate, before))
         repeats = 200 if args.quick else 1000
         polls = {"with": poll_cost(repeats, attach, Subscriber)}
         if before:
@@ -277,8 +296,9 @@ def main() -> None:
 
 def report(rows: list[dict[str, Any]], polls: dict[str, tuple[float, float]]) -> None:
     print(f"{'image':32} {'clock':5} {'webmon':11} {'frames':>6} {'without':>9} {'with':>9} "
-          f"{'ratio':>6} {'overhead: mean':>15} {'trimmed':>8} {'median':>7}   "
-          f"{'noise: mean':>11} {'trimmed':>8} {'median':>7} {'reads':>6} {'tiles':>6}")
+          f"{'ratio':>6} {'overhead: mean':>14} {'±':>5} {'trimmed':>8} {'median':>7}   "
+          f"{'noise: mean':>11} {'±':>5} {'trimmed':>8} {'median':>7} {'loads':>6} "
+          f"{'tiles':>6}")
     for r in rows:
         for column, clock in ((0, "wall"), (1, "cpu")):
             us = {key: values[:, column] for key, values in r["us"].items()}
@@ -290,12 +310,14 @@ def report(rows: list[dict[str, Any]], polls: dict[str, tuple[float, float]]) ->
                 loads, tiles = r["counts"][key]
                 print(f"{r['label']:32} {clock:5} {key:11} {r['frames']:6d} {plain.mean():9.1f} "
                       f"{watched.mean():9.1f} {watched.mean() / plain.mean():6.3f} "
-                      f"{over[0]:15.1f} {over[1]:8.1f} {over[2]:7.1f}   {noise[0]:11.1f} "
-                      f"{noise[1]:8.1f} {noise[2]:7.1f} {loads:6d} {tiles:6d}")
+                      f"{over[0]:14.1f} {over[1]:5.1f} {over[2]:8.1f} {over[3]:7.1f}   "
+                      f"{noise[0]:11.1f} {noise[1]:5.1f} {noise[2]:8.1f} {noise[3]:7.1f} "
+                      f"{loads:6d} {tiles:6d}")
     for r in rows:
         for key, (per_frame, calls, per_call) in r["publishing"].items():
             print(f"{r['label']}, {key}: publishing state and read records "
-                  f"(Attachment._flush, {calls} times in {r['wall']:.1f} s) took {per_frame:.1f} "
+                  f"(Attachment._flush, {calls} times in {r['wall']:.1f} s, "
+                  f"{r['frames'] / r['wall']:.0f} frames/s) took {per_frame:.1f} "
                   f"us of CPU per frame, {per_call:.0f} us per publication; with Qt this "
                   "runs on the adapter's timer between draws")
         if "with before" in r["publishing"]:
@@ -304,18 +326,20 @@ def report(rows: list[dict[str, Any]], polls: dict[str, tuple[float, float]]) ->
             then = summary(cpu["without"], cpu["with before"])
             pub_now, pub_then = r["publishing"]["with"], r["publishing"]["with before"]
             print(f"{r['label']}: now / before (CPU): overhead mean {_ratio(now[0], then[0])}, "
-                  f"trimmed {_ratio(now[1], then[1])}; publishing per frame "
+                  f"trimmed {_ratio(now[2], then[2])}; publishing per frame "
                   f"{_ratio(pub_now[0], pub_then[0])}, per publication "
                   f"{_ratio(pub_now[2], pub_then[2])}")
     for key, (idle, busy) in polls.items():
         print(f"Attachment.poll() ({key}; commands, then publish at once): {idle:.1f} us with "
               f"nothing changed, {busy:.1f} us after a zoom and a layer rename (camera, "
               "layers, tiles)")
-    print("overhead: per-frame difference with - without (same pose, same frame); noise: the "
+    print("overhead: per-frame difference with - without (same pose, same frame), ± its "
+          "standard error; noise: the "
           "same between the two viewers without webmon; wall: elapsed time; cpu: this "
           "thread's CPU time (not counting time other processes took the core, nor dask's "
-          "worker threads); 'reads' = chunk_loads records; 'tiles' = versions of the tiles "
-          f"state published; load average at the end: {os.getloadavg()[0]:.1f}")
+          "worker threads); 'loads' = chunk_loads records (one per tile a read covered); "
+          "'tiles' = versions of the tiles state published; load average at the end: "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 def _ratio(now: float, before: float) -> str:

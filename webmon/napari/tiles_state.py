@@ -47,21 +47,41 @@ def entry_json(viewer: Any, planes: PlaneMaps, track: Track) -> str:
            recorder.grid, view_world(viewer), viewer.dims.ndisplay)
     if key == track.tiles_key and track.tiles_json is not None:
         return track.tiles_json
-    name, config, seen, loading, corners = entry_parts(viewer, planes, track, level, corner,
-                                                        pending)
+    name, seen, loading, corners = entry_parts(viewer, planes, track, level, corner, pending)
     # Levels in memory show the tiles in view as loaded; read levels the tiles read.
     loaded = _encode(seen) if level in track.in_memory else recorder.loaded.json(level)
-    text = (f'{{"layer":{_encode(name)},"tile_config":{_encode(config)},"tile_state":'
+    text = (f'{{"layer":{_encode(name)},"tile_config":{config_json(track, level)},'
+            '"tile_state":'
             f'{{"seen":{_encode(seen)},"loading":{_encode(loading)},"loaded":{loaded},'
             f'"corners":{_encode(corners)}}}}}')
     track.tiles_key, track.tiles_json = key, text
     return text
 
 
+def config_json(track: Track, level: int) -> str:
+    """The ``tile_config`` of ``level`` as JSON text, kept per level until the layer's tile
+    grid changes (the view moves on every draw; the levels' geometry does not)."""
+    grid = track.recorder.grid
+    if track.config_texts is None or track.config_texts[0] is not grid:
+        track.config_texts = (grid, {})
+    texts = track.config_texts[1]
+    text = texts.get(level)
+    if text is None:
+        text = texts[level] = _encode({
+            "base_shape": list(grid.level_shapes[0]),
+            "level_shapes": [list(s) for s in grid.level_shapes],
+            "level_index": level,
+            "image_shape": list(grid.level_shapes[level]),
+            "shape_in_tiles": list(grid.shape_in_tiles(level)),
+            "tile_size": grid.tile_sizes[level],
+        })
+    return text
+
+
 def entry_parts(viewer: Any, planes: PlaneMaps, track: Track, level: int, corner: np.ndarray,
-                pending: bool) -> tuple[str, dict[str, Any], list, list, list]:
-    """Everything of one layer's entry but its ``loaded`` list: the layer's name, its
-    ``tile_config``, and the ``seen``, ``loading`` and ``corners`` of its ``tile_state``."""
+                pending: bool) -> tuple[str, list, list, list]:
+    """Everything of one layer's entry but its ``tile_config`` and ``loaded`` list: the
+    layer's name, and the ``seen``, ``loading`` and ``corners`` of its ``tile_state``."""
     layer, grid = track.layer, track.recorder.grid
     ra, ca = grid.axes
     seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
@@ -77,12 +97,4 @@ def entry_parts(viewer: Any, planes: PlaneMaps, track: Track, level: int, corner
         lo = corner[0, [ra, ca]] * factor
         hi = np.minimum((corner[1, [ra, ca]] + 1) * factor, base)
         corners = [[float(lo[0]), float(lo[1])], [float(hi[0]), float(hi[1])]]
-    config = {
-        "base_shape": list(base),
-        "level_shapes": [list(s) for s in grid.level_shapes],
-        "level_index": level,
-        "image_shape": list(grid.level_shapes[level]),
-        "shape_in_tiles": list(grid.shape_in_tiles(level)),
-        "tile_size": grid.tile_sizes[level],
-    }
-    return str(layer.name), config, seen, loading, corners
+    return str(layer.name), seen, loading, corners

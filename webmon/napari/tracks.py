@@ -36,6 +36,7 @@ class Track:
     in_memory: frozenset[int] = frozenset()  # levels that are numpy arrays (not wrapped)
     tiles_key: tuple | None = None  # what the last tiles entry was computed from
     tiles_json: str | None = None  # that entry, as JSON text
+    config_texts: tuple[TileGrid, dict[int, str]] | None = None  # tile_config JSON per level
 
 
 #: Makes the recorder of a newly wrapped layer: ``(layer id, grid) -> ReadRecorder``.
