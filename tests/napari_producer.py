@@ -17,8 +17,10 @@ Imported, it gives the tests their pyramids and viewers.
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -28,10 +30,11 @@ import uuid
 from typing import Any
 
 # napari saves changed settings (the tests toggle async slicing) to its config file; keep
-# that file out of the user's home.
-os.environ.setdefault(
-    "NAPARI_CONFIG", os.path.join(tempfile.mkdtemp(prefix="webmon-napari-"), "settings.yaml")
-)
+# that file out of the user's home, in a directory removed when this process ends.
+if "NAPARI_CONFIG" not in os.environ:
+    _config_dir = tempfile.mkdtemp(prefix="webmon-napari-")
+    atexit.register(shutil.rmtree, _config_dir, ignore_errors=True)
+    os.environ["NAPARI_CONFIG"] = os.path.join(_config_dir, "settings.yaml")
 
 import numpy as np  # noqa: E402
 
