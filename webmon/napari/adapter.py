@@ -133,7 +133,6 @@ class Attachment:
         self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
         self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
         self._dirty: set[str] = set(_STATE_KEYS)
-        self._reads_dirty = False  # set from napari's slicing thread too: a plain flag
         self._counts_changed = False
         self._levels_dirty = False
         self._data_levels: tuple = ()
@@ -221,7 +220,7 @@ class Attachment:
 
     def _new_recorder(self, layer_id: int, grid: TileGrid) -> ReadRecorder:
         return ReadRecorder(layer_id, grid, self._loads.extend,
-                            drawing_thread=self._drawing_thread, on_read=self._on_read)
+                            drawing_thread=self._drawing_thread)
 
     def _untrack(self, layer: Any) -> None:
         track = self._tracks.pop(id(layer), None)
@@ -298,9 +297,6 @@ class Attachment:
     def _on_loader_setting(self, event: Any = None) -> None:
         self._changed(LOADER, LAYERS)
         self._tick(commands=True)
-
-    def _on_read(self) -> None:
-        self._reads_dirty = True  # may run on napari's slicing thread
 
     def _on_draw_start(self, event: Any = None) -> None:
         self._frame_timer.draw_started()
@@ -401,8 +397,7 @@ class Attachment:
         self._busy = True
         try:
             self._next_flush = now + self.state_interval
-            if self._reads_dirty and (force or now >= self._next_drain):
-                self._reads_dirty = False  # cleared first: a read meanwhile sets it again
+            if (force or now >= self._next_drain) and self._reads_queued():
                 self._next_drain = now + DRAIN_PERIOD_S
                 for track in self._tracks.values():
                     if track.recorder is not None:
@@ -429,6 +424,12 @@ class Attachment:
                 self._guard(self._publish_tiles)
         finally:
             self._busy = False
+
+    def _reads_queued(self) -> bool:
+        # Asked when publishing rather than told on each read: napari 0.5 reads on every
+        # draw, and a callback per read cost more than this check a few times a second.
+        return any(track.recorder is not None and track.recorder.queued
+                   for track in self._tracks.values())
 
     def _current_levels(self) -> tuple:
         return tuple(int(track.layer.data_level) for track in self._tracks.values()

@@ -97,12 +97,11 @@ class ReadRecorder:
 
     :meth:`record` runs inside napari's slicing (on the drawing thread, or napari's slicing
     thread with async slicing), so it only queues the measurement; :meth:`drain`, called by
-    the adapter when it publishes (on the drawing thread, about 10 times a second), turns
+    the adapter when it publishes (on the drawing thread, about once a second), turns
     the queued reads into records, hands them to ``sink`` in one batch (a ``CHUNK_DTYPE``
-    array) and updates the loaded tiles and counters.  ``on_read`` is called after each
-    read, possibly from napari's slicing thread, so it must be cheap and thread-safe.
-    ``drawing_thread`` is the thread napari draws and slices synchronously on; a read on
-    any other thread is recorded as asynchronous.
+    array) and updates the loaded tiles and counters; :attr:`queued` says whether there is
+    anything to drain.  ``drawing_thread`` is the thread napari draws and slices
+    synchronously on; a read on any other thread is recorded as asynchronous.
     """
 
     #: Reads queued beyond this many (nobody drained them) are dropped and counted.
@@ -115,14 +114,12 @@ class ReadRecorder:
         sink: Callable[[np.ndarray], None],
         *,
         drawing_thread: int,
-        on_read: Callable[[], None] = lambda: None,
         loaded: LoadedTiles | None = None,
     ) -> None:
         self.layer_id = layer_id
         self.grid = grid  # replaced whole (never mutated) when the displayed axes change
         self.sink = sink
         self.drawing_thread = drawing_thread
-        self.on_read = on_read
         self.loaded = loaded if loaded is not None else LoadedTiles()
         #: ``time.perf_counter()`` of napari's latest slice request for this layer.
         self.requested_at: float | None = None
@@ -134,19 +131,24 @@ class ReadRecorder:
         self.bytes = 0
         self.dropped = 0
 
+    @property
+    def queued(self) -> int:
+        """How many reads wait for :meth:`drain`."""
+        return len(self._pending)
+
     def record(self, level: int, region: Region | None, nbytes: int,
                started: float, finished: float) -> None:
         """One read of ``level`` covering ``region``, from ``started`` to ``finished``
         (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes.
 
-        This runs inside napari's slicing, so it only queues the raw facts, as a plain
-        tuple; :meth:`drain` makes them into records."""
-        if len(self._pending) >= self.MAX_PENDING:
+        This runs inside napari's slicing, on every draw with napari 0.5, so it only
+        queues the raw facts, as a plain tuple; :meth:`drain` makes them into records."""
+        pending = self._pending
+        if len(pending) >= self.MAX_PENDING:
             self.dropped += 1
         else:
-            self._pending.append((self.grid, level, region, nbytes, started, finished,
-                                  threading.get_ident(), self.requested_at))
-        self.on_read()
+            pending.append((self.grid, level, region, nbytes, started, finished,
+                            threading.get_ident(), self.requested_at))
 
     def drain(self) -> int:
         """Publish the reads queued since the last drain; returns how many there were.
@@ -220,7 +222,9 @@ class TimedArray:
         self.array = array
         self.level = level
         self.recorder = recorder
-        self._in_memory = isinstance(array, np.ndarray)
+        # A numpy level returns views when indexed; anything else returning a numpy array
+        # read it there.
+        self._reads_on_indexing = not isinstance(array, np.ndarray)
         # napari asks for these thousands of times a second; dask computes its shape from
         # its chunks on every call, so they are read once (an array's shape is fixed).
         self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
@@ -239,9 +243,17 @@ class TimedArray:
         return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
+        # The timed path runs on every read napari makes (on every draw with napari 0.5),
+        # so it is written out with as few calls as it can be.
         started = time.perf_counter()
         result = self.array[index]
-        return self._result(result, compose(self._full, index), started)
+        region = compose(self._full, index)
+        if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
+            # An array that reads on indexing (zarr, h5py, ...): this call was the read.
+            self.recorder.record(self.level, region, result.nbytes, started,
+                                 time.perf_counter())
+            return result
+        return PendingRead(result, region, self)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -253,24 +265,10 @@ class TimedArray:
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
 
-    def _result(self, result: Any, region: Region | None, started: float) -> Any:
-        if not self._in_memory and isinstance(result, (np.ndarray, np.generic)):
-            # An array that reads on indexing (zarr, h5py, ...): this call was the read.
-            self.recorder.record(self.level, region, result.nbytes, started,
-                                 time.perf_counter())
-            return result
-        return PendingRead(result, region, self)
-
-    def _materialised(self, lazy: Any, region: Region | None) -> np.ndarray:
-        started = time.perf_counter()
-        arr = np.asarray(lazy)
-        self.recorder.record(self.level, region, arr.nbytes, started, time.perf_counter())
-        return arr
-
     def __getattr__(self, name: str) -> Any:
         # Dunder names are not forwarded: np.asarray would otherwise find the wrapped
         # array's __array_interface__ and read it untimed.
-        if name.startswith("__") or name in ("array", "level", "recorder", "_in_memory",
+        if name.startswith("__") or name in ("array", "level", "recorder", "_reads_on_indexing",
                                              "_full", "_absent", "shape", "dtype", "ndim"):
             raise AttributeError(name)
         if name in self._absent:
@@ -329,13 +327,25 @@ class PendingRead:
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.lazy[index]
-        return self.source._result(result, compose(self.region, index), started)
+        region = compose(self.region, index)
+        source = self.source
+        if source._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
+            source.recorder.record(source.level, region, result.nbytes, started,
+                                   time.perf_counter())
+            return result
+        return PendingRead(result, region, source)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return _converted(self.source._materialised(self.lazy, self.region), dtype, copy)
+        started = time.perf_counter()
+        arr = np.asarray(self.lazy)
+        source = self.source
+        source.recorder.record(source.level, self.region, arr.nbytes, started,
+                               time.perf_counter())
+        return arr if dtype is None and not copy else _converted(arr, dtype, copy)
 
     def compute(self) -> np.ndarray:
-        return self.source._materialised(self.lazy, self.region)
+        """Read the selection (timed), as a numpy array."""
+        return self.__array__()
 
     def __repr__(self) -> str:
         return f"PendingRead(level={self.source.level}, {self.lazy!r})"
