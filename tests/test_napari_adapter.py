@@ -123,32 +123,6 @@ def test_layers_state_follows_the_data_level() -> None:
         assert levels[0] == levels[2] != levels[1]
 
 
-def test_a_costly_publication_postpones_the_next() -> None:
-    """Publishing keeps to its share of napari's time: after one that took 3 ms the hooks
-    publish nothing for a while (3 ms / PUBLISH_BUDGET, capped at MAX_BACKOFF_S)."""
-    from webmon.napari.adapter import MAX_BACKOFF_S
-
-    viewer, layer = make_viewer(dask_pyramid(4096))
-    with attached(viewer) as (att, sub):
-        att.poll()
-        cheap = att.camera_state
-
-        def costly() -> dict:
-            time.sleep(0.003)
-            return cheap()
-
-        att.camera_state = costly
-        att.poll()
-        assert att._next_flush - time.perf_counter() > MAX_BACKOFF_S - 0.5
-        att.camera_state = cheap
-        _, version = sub.state(LAYERS)
-        layer.name = "renamed"  # a hook marks the layers state and would publish when due
-        assert sub.state(LAYERS)[1] == version
-        att.poll()  # poll() publishes at once, and a cheap publication waits little
-        assert sub.state(LAYERS)[0][0]["name"] == "renamed"
-        assert att._next_flush - time.perf_counter() < 1.0
-
-
 def test_state_interval_must_be_positive() -> None:
     viewer, _ = make_viewer(dask_pyramid(4096))
     with pytest.raises(ValueError, match="state_interval"):

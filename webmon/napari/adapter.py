@@ -5,12 +5,11 @@
 ``docs/schema.md``); ``docs/napari.md`` says what each value means for napari.
 
 Cost to napari.  Every hook on napari's events does a cheap check and returns: it marks
-what changed.  State is published at most every ``state_interval`` seconds, and with at most
-``PUBLISH_BUDGET`` of napari's time: by the Qt timer when Qt runs (so never inside a draw),
-else from the hooks, and at once by :meth:`Attachment.poll`.  The ``tiles`` value is
-computed only while a subscriber wants it.  Reads are timed in the wrappers of ``timing``;
-the state values come from ``state_values`` and ``tiles_state``, and are published by
-``webmon.shm.changes``.
+what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
+when Qt runs (so never inside a draw), else from the hooks, and at once by
+:meth:`Attachment.poll`.  The ``tiles`` value is computed only while a subscriber wants it.
+Reads are timed in the wrappers of ``timing``; the state values come from
+``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
 """
 
 from __future__ import annotations
@@ -53,8 +52,8 @@ from .tiles_state import tiles_json
 from .timing import ReadRecorder
 from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
 
-__all__ = ["IDLE_GAP_S", "PUBLISH_BUDGET", "STATE_INTERVAL_S", "TIMER_INTERVAL_MS",
-           "Attachment", "attach", "detach"]
+__all__ = ["IDLE_GAP_S", "STATE_INTERVAL_S", "TIMER_INTERVAL_MS", "Attachment", "attach",
+           "detach"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +61,6 @@ logger = logging.getLogger(__name__)
 #: the Qt timer when Qt runs, else from the event hooks; Attachment.poll() publishes at
 #: once.  Publishing is the adapter's main cost, so its rate is what the adapter costs.
 STATE_INTERVAL_S = 0.2
-#: And at most this share of napari's thread goes to publishing: after a publication that
-#: took ``t`` seconds, the next waits at least ``t / PUBLISH_BUDGET`` (a 0.4 ms publication,
-#: the next 0.4 s later), up to ``MAX_BACKOFF_S``.  Publications are cheap when napari reads
-#: little, so this binds only when many reads are recorded and the tiles state is large
-#: (napari 0.5 re-reading a lazily computed image on every draw), and there it keeps
-#: publishing to about 1 ms of napari's time per second while the dashboard updates less
-#: often.
-PUBLISH_BUDGET = 0.001
-MAX_BACKOFF_S = 2.0
 #: Queued read measurements become chunk_loads records (and loaded tiles) at most this
 #: often: the work is per batch more than per read (a batch of 40 reads costs about three
 #: times what one of 2 reads does), so batches are kept few.  The dashboard's loader tab
@@ -405,7 +395,6 @@ class Attachment:
         if self._closed or self._busy:
             return
         self._busy = True
-        started = time.perf_counter()
         try:
             self._next_flush = now + self.state_interval
             if (force or now >= self._next_drain) and self._reads_queued():
@@ -435,11 +424,6 @@ class Attachment:
                 self._guard(self._publish_tiles)
         finally:
             self._busy = False
-            # Wall-clock time, not the thread's CPU time: that ticks in 15.6 ms steps on
-            # Windows, and on a busy machine backing off further is what a monitor should do.
-            spent = time.perf_counter() - started
-            self._next_flush = max(self._next_flush,
-                                   now + min(spent / PUBLISH_BUDGET, MAX_BACKOFF_S))
 
     def _reads_queued(self) -> bool:
         # Asked when publishing rather than told on each read: napari 0.5 reads on every
