@@ -180,6 +180,33 @@ def test_drain_adds_runs_of_reads_like_one_read_at_a_time() -> None:
     assert batched.loaded.tiles(0) == [[1, 0]]
 
 
+def test_drain_of_2d_reads_orders_tiles_like_one_read_at_a_time() -> None:
+    """With 2-D data drain() works on the distinct rectangles of tiles read; napari reads
+    the same ones again and again, and every tile must still end up at its last read."""
+    rng = np.random.default_rng(5)
+    grid = TileGrid((0, 1), ((4096, 4096), (2048, 2048)), (256, 128))
+    rects = [(int(rng.integers(0, 2)), int(rng.integers(0, 1500)), int(rng.integers(1, 700)),
+              int(rng.integers(0, 1500)), int(rng.integers(1, 700))) for _ in range(6)]
+    reads = []
+    for _ in range(80):  # a few rectangles, read in a random order with repeats
+        level, y, h, x, w = rects[int(rng.integers(0, len(rects)))]
+        reads.append((level, (range(y, y + h), range(x, x + w))))
+    reads.append((0, (range(5, 5), range(0, 100))))  # empty: no tile
+    reads.append((1, None))  # unknown region: a record, no tile
+    batched = ReadRecorder(1, grid, lambda records: None, drawing_thread=0)
+    one_by_one = LoadedTiles()
+    for level, region in reads:
+        batched.record(level, region, 100, 0.0, 0.001)
+        if region is not None:
+            records = read_records(grid, layer=1, level=level, region=region, nbytes=100,
+                                   end_time=0.0, load_ms=1.0, sync=True, queued_ms=0.0)
+            one_by_one.add(level, (), records["row"], records["col"])
+    assert batched.drain() == len(reads)
+    for level in (0, 1):
+        assert batched.loaded.tiles(level) == one_by_one.tiles(level)
+    assert len(one_by_one.tiles(0)) + len(one_by_one.tiles(1)) > 20
+
+
 # -- wrappers -------------------------------------------------------------------------------
 
 def test_numpy_level_reads_are_recorded_when_materialised() -> None:

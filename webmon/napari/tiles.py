@@ -23,7 +23,7 @@ DEFAULT_TILE_SIZE = 256
 #: ``LoadedTiles`` remembers at most this many tiles per level (the most recently read).
 LOADED_TILES_CAP = 4096
 #: Tile rows and columns are packed into one integer as ``row << 32 | col``.
-_COL_BITS = 32
+COL_BITS = 32
 
 
 def tile_size(array: Any, axes: tuple[int, int]) -> int:
@@ -257,22 +257,27 @@ class LoadedTiles:
             fresh: bool = False) -> None:
         """Tiles ``rows[i], cols[i]`` of ``level`` in ``plane`` were just read, in order;
         ``fresh``: after reads of another plane, so the level starts afresh."""
-        codes = ((np.asarray(rows, dtype=np.int64) << _COL_BITS)
+        codes = ((np.asarray(rows, dtype=np.int64) << COL_BITS)
                  | np.asarray(cols, dtype=np.int64)).tolist()
+        self.add_codes(level, plane, codes, fresh)
+
+    def add_codes(self, level: int, plane: tuple, codes: list[int],
+                  fresh: bool = False) -> None:
+        """:meth:`add` with each tile given as ``row << 32 | col``."""
         # napari reads the tiles in view again and again: only each tile's last read in
         # this batch matters (it becomes the most recent), so the loop below runs once per
         # distinct tile, oldest last read first.  dict.fromkeys of the codes backwards keeps
         # each tile's last read, most recent first.
         latest = list(dict.fromkeys(reversed(codes)))
         latest.reverse()
-        mask = (1 << _COL_BITS) - 1
+        mask = (1 << COL_BITS) - 1
         with self._lock:
             held = self._levels.get(level)
             if held is None or held[0] != plane or fresh:
                 held = self._levels[level] = (plane, {})
             known = held[1]
             for code in latest:  # re-reading a tile makes it the most recent
-                known[code] = known.pop(code, None) or f"[{code >> _COL_BITS},{code & mask}]"
+                known[code] = known.pop(code, None) or f"[{code >> COL_BITS},{code & mask}]"
             if len(known) > self.cap:  # drop the oldest
                 for code in list(itertools.islice(known, len(known) - self.cap)):
                     del known[code]
@@ -287,8 +292,8 @@ class LoadedTiles:
             listed = self._lists.get(level)
             if listed is None:
                 held = self._levels.get(level)
-                mask = (1 << _COL_BITS) - 1
-                listed = [] if held is None else [[c >> _COL_BITS, c & mask] for c in held[1]]
+                mask = (1 << COL_BITS) - 1
+                listed = [] if held is None else [[c >> COL_BITS, c & mask] for c in held[1]]
                 self._lists[level] = listed
             return listed
 
@@ -307,7 +312,7 @@ class LoadedTiles:
         with self._lock:
             held = self._levels.get(level)
             known = {} if held is None else held[1]
-            return [rc for rc in tiles if (rc[0] << _COL_BITS | rc[1]) not in known]
+            return [rc for rc in tiles if (rc[0] << COL_BITS | rc[1]) not in known]
 
     def clear(self) -> None:
         with self._lock:

@@ -28,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from .tiles import READ_DTYPE, LoadedTiles, TileGrid, records_of_batch, region_box, region_plane
+from .tiles import (
+    COL_BITS,
+    READ_DTYPE,
+    LoadedTiles,
+    TileGrid,
+    records_of_batch,
+    region_box,
+    region_plane,
+)
 
 #: One entry per data axis: an ``int`` where the index picked one position (the axis is
 #: gone from the result), a ``range`` of positions where it sliced.
@@ -142,7 +150,8 @@ class ReadRecorder:
         (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes.
 
         This runs inside napari's slicing, on every draw with napari 0.5, so it only
-        queues the raw facts, as a plain tuple; :meth:`drain` makes them into records."""
+        queues the raw facts, as a plain tuple; :meth:`drain` makes them into records.
+        ``PendingRead.__array__``, napari's usual read, does the same inline."""
         pending = self._pending
         if len(pending) >= self.MAX_PENDING:
             self.dropped += 1
@@ -190,12 +199,8 @@ class ReadRecorder:
         one drawn and a coarse one): the same tiles in the same order as adding each read
         in turn.  Reading another plane starts a level afresh, so of each level's reads only
         those since its last change of plane count."""
-        tiled = records["row"] >= 0  # a read of an unknown region has no tile
-        levels = records["level"]
         if not any(planes):  # 2-D data, napari's usual case: every read is in one plane
-            for level in np.unique(levels[tiled]).tolist():
-                mine = tiled & (levels == level)
-                self.loaded.add(level, (), records["row"][mine], records["col"][mine])
+            self._add_loaded_2d(batch)
             return
         by_level: dict[int, list[int]] = {}
         for i, level in enumerate(batch["level"].tolist()):
@@ -210,6 +215,27 @@ class ReadRecorder:
             rows = np.concatenate([part["row"] for part in ranges])
             cols = np.concatenate([part["col"] for part in ranges])
             self.loaded.add(level, last, rows, cols, fresh=first > 0)
+
+
+    def _add_loaded_2d(self, batch: np.ndarray) -> None:
+        """:meth:`_add_loaded` when every read is in one plane, by the reads' rectangles of
+        tiles: napari 0.5 reads the same few rectangles again and again (the coarse level
+        on every draw), so only the distinct ones are turned into tiles, each at its last
+        read, which gives each tile the same place as adding read after read would."""
+        size = batch["size"]
+        y0, y1, x0, x1 = batch["y0"], batch["y1"], batch["x0"], batch["x1"]
+        some = batch["known"] & (y1 > y0) & (x1 > x0)
+        rects = list(zip(batch["level"][some].tolist(), (y0[some] // size[some]).tolist(),
+                         ((y1[some] - 1) // size[some]).tolist(),
+                         (x0[some] // size[some]).tolist(),
+                         ((x1[some] - 1) // size[some]).tolist(), strict=True))
+        by_level: dict[int, list[tuple]] = {}
+        for rect in reversed(list(dict.fromkeys(reversed(rects)))):  # by last read
+            by_level.setdefault(rect[0], []).append(rect)
+        for level, picked in by_level.items():
+            codes = [row << COL_BITS | col for _, r0, r1, c0, c1 in picked
+                     for row in range(r0, r1 + 1) for col in range(c0, c1 + 1)]
+            self.loaded.add_codes(level, (), codes)
 
 
 class TimedArray:
@@ -247,7 +273,17 @@ class TimedArray:
         # so it is written out with as few calls as it can be.
         started = time.perf_counter()
         result = self.array[index]
-        region = compose(self._full, index)
+        # compose()'s first case, inline: napari's index is a slice on every axis.
+        full = self._full
+        items = index if type(index) is tuple else (index,)
+        region = None
+        if len(items) == len(full):
+            try:
+                region = tuple(map(range.__getitem__, full, items))
+            except (TypeError, IndexError):
+                pass
+        if region is None or bool in map(type, items):
+            region = compose(full, index)
         if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
             # An array that reads on indexing (zarr, h5py, ...): this call was the read.
             self.recorder.record(self.level, region, result.nbytes, started,
@@ -338,9 +374,16 @@ class PendingRead:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
         arr = np.asarray(self.lazy)
+        finished = time.perf_counter()
+        # ReadRecorder.record, inline: this runs on every draw with napari 0.5.
         source = self.source
-        source.recorder.record(source.level, self.region, arr.nbytes, started,
-                               time.perf_counter())
+        recorder = source.recorder
+        pending = recorder._pending
+        if len(pending) < recorder.MAX_PENDING:
+            pending.append((recorder.grid, source.level, self.region, arr.nbytes, started,
+                            finished, threading.get_ident(), recorder.requested_at))
+        else:
+            recorder.dropped += 1
         return arr if dtype is None and not copy else _converted(arr, dtype, copy)
 
     def compute(self) -> np.ndarray:
