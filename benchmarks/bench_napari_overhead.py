@@ -1,6 +1,7 @@
 """What attaching webmon costs napari per draw, measured side by side in one run.
 
     python benchmarks/bench_napari_overhead.py [--seconds 60] [--rate 60] [--quick]
+        [--image {both,numpy,dask}] [--no-tiles] [--dask-threads]
     python benchmarks/bench_napari_overhead.py --baseline REV [--seconds 60]
 
 Three ``ViewerModel``s (four with ``--baseline``) show the same multiscale image (each its
@@ -114,7 +115,7 @@ def frame(viewer: Any, center: tuple[float, float], zoom: float) -> tuple[float,
 
 
 def run(label: str, make: Any, size: int, seconds: float, rate: float,
-        before: Any = None) -> dict[str, Any]:
+        before: Any = None, tiles: bool = True) -> dict[str, Any]:
     """Viewers on the same tour: two without webmon (their difference is the noise floor
     of this machine), one with it and, given the baseline package ``before``, one with
     webmon as it was."""
@@ -154,7 +155,7 @@ def run(label: str, make: Any, size: int, seconds: float, rate: float,
                 for total in publishing.values():
                     total[:] = [0.0, 0]
             now = time.perf_counter()
-            if now >= next_want:  # the dashboard renews its interest about once a second
+            if tiles and now >= next_want:  # the dashboard renews its interest each second
                 for sub in subs.values():
                     sub.want("tiles")
                 next_want = now + 1.0
@@ -270,6 +271,8 @@ def main() -> None:
                         help="also measure webmon as of this git revision, side by side")
     parser.add_argument("--image", choices=("both", "numpy", "dask"), default="both",
                         help="which image to measure (default both)")
+    parser.add_argument("--no-tiles", action="store_true",
+                        help="nobody wants the tiles state (the tile viewer tab is closed)")
     parser.add_argument("--dask-threads", action="store_true",
                         help="compute chunks on dask's thread pool (default: on the drawing "
                              "thread, which takes the pool's scheduling jitter out of the "
@@ -290,10 +293,10 @@ def main() -> None:
         rows = []
         if args.image in ("both", "numpy"):
             rows.append(run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds,
-                            args.rate, before))
+                            args.rate, before, tiles=not args.no_tiles))
         if args.image in ("both", "dask"):
             rows.append(run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds,
-                            args.rate, before))
+                            args.rate, before, tiles=not args.no_tiles))
         repeats = 200 if args.quick else 1000
         polls = {"with": poll_cost(repeats, attach, Subscriber)}
         if before:
