@@ -15,18 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from browser_util import CHROMIUM, CHROMIUM_ARGS, IN_CI  # noqa: F401 (re-exported)
 from procs import child_env, started_process, stop_process  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PRODUCER_SCRIPT = HERE / "dashboard_producer.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run",
-]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_util import chromium_browser
 from dashboard_helpers import (
-    CHROMIUM_ARGS,
     CommandProcess,
     chromium_or_skip,
     producer,
@@ -29,13 +29,8 @@ EVIL = '<img src=x onerror="window.__xss=1">'
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium_browser() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

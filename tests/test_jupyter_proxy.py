@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_util import chromium_browser
 from dashboard_helpers import (
-    CHROMIUM_ARGS,
     PRODUCER_SCRIPT,
     child_env,
-    chromium_or_skip,
     require_jupyterlab,
     stop_process,
     wait_until,
@@ -503,13 +502,8 @@ def test_dashboard_listens_on_loopback_only_and_refuses_direct_requests(setup: S
 # -- in Chromium -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium_browser() as launched:
+        yield launched
 
 
 class Page:
