@@ -150,8 +150,7 @@ class ReadRecorder:
         (``time.perf_counter()`` seconds), that returned ``nbytes`` bytes.
 
         This runs inside napari's slicing, on every draw with napari 0.5, so it only
-        queues the raw facts, as a plain tuple; :meth:`drain` makes them into records.
-        ``PendingRead.__array__``, napari's usual read, does the same inline."""
+        queues the raw facts, as a plain tuple; :meth:`drain` makes them into records."""
         pending = self._pending
         if len(pending) >= self.MAX_PENDING:
             self.dropped += 1
@@ -269,27 +268,9 @@ class TimedArray:
         return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
-        # The timed path runs on every read napari makes (on every draw with napari 0.5),
-        # so it is written out with as few calls as it can be.
         started = time.perf_counter()
         result = self.array[index]
-        # compose()'s first case, inline: napari's index is a slice on every axis.
-        full = self._full
-        items = index if type(index) is tuple else (index,)
-        region = None
-        if len(items) == len(full):
-            try:
-                region = tuple(map(range.__getitem__, full, items))
-            except (TypeError, IndexError):
-                pass
-        if region is None or bool in map(type, items):
-            region = compose(full, index)
-        if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
-            # An array that reads on indexing (zarr, h5py, ...): this call was the read.
-            self.recorder.record(self.level, region, result.nbytes, started,
-                                 time.perf_counter())
-            return result
-        return PendingRead(result, region, self)
+        return self._result(result, compose(self._full, index), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -300,6 +281,15 @@ class TimedArray:
         self.recorder.record(self.level, self._full, arr.nbytes,
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
+
+    def _result(self, result: Any, region: Region | None, started: float) -> Any:
+        """What indexing returns: ``result`` itself if that was the read (an array that
+        reads on indexing, such as zarr or h5py, returned numpy), else a PendingRead."""
+        if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
+            self.recorder.record(self.level, region, result.nbytes, started,
+                                 time.perf_counter())
+            return result
+        return PendingRead(result, region, self)
 
     def __getattr__(self, name: str) -> Any:
         # Dunder names are not forwarded: np.asarray would otherwise find the wrapped
@@ -363,27 +353,14 @@ class PendingRead:
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.lazy[index]
-        region = compose(self.region, index)
-        source = self.source
-        if source._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
-            source.recorder.record(source.level, region, result.nbytes, started,
-                                   time.perf_counter())
-            return result
-        return PendingRead(result, region, source)
+        return self.source._result(result, compose(self.region, index), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
         arr = np.asarray(self.lazy)
-        finished = time.perf_counter()
-        # ReadRecorder.record, inline: this runs on every draw with napari 0.5.
         source = self.source
-        recorder = source.recorder
-        pending = recorder._pending
-        if len(pending) < recorder.MAX_PENDING:
-            pending.append((recorder.grid, source.level, self.region, arr.nbytes, started,
-                            finished, threading.get_ident(), recorder.requested_at))
-        else:
-            recorder.dropped += 1
+        source.recorder.record(source.level, self.region, arr.nbytes, started,
+                               time.perf_counter())
         return arr if dtype is None and not copy else _converted(arr, dtype, copy)
 
     def compute(self) -> np.ndarray:
