@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import selectors
 import socket
@@ -41,7 +42,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -291,22 +292,30 @@ class PerSessionDesign:
         self.server.stop()
 
 
-def measure(design: Any, count: int, seconds: float, warmup: float) -> dict[str, float]:
+@contextlib.contextmanager
+def connected_clients(design: Any, count: int) -> Iterator[None]:
+    """A client process holding ``count`` sessions open on ``design``'s server, all
+    connected, for the duration of the block."""
     client = subprocess.Popen(
         [sys.executable, __file__, "--client", design.server.ws_url, str(count)],
         env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: design.server.call(design.sessions) == count, timeout=60,
                    message=f"{count} sessions connected")
+        yield
+    finally:
+        client.terminate()
+        client.wait()
+
+
+def measure(design: Any, count: int, seconds: float, warmup: float) -> dict[str, float]:
+    with connected_clients(design, count):
         time.sleep(warmup)
         ticks0, updates0 = design.server.call(lambda: (design.ticks(), design.updates()))
         cpu0, wall0 = time.process_time(), time.monotonic()
         time.sleep(seconds)
         cpu1, wall1 = time.process_time(), time.monotonic()
         ticks1, updates1 = design.server.call(lambda: (design.ticks(), design.updates()))
-    finally:
-        client.terminate()
-        client.wait()
     wall = wall1 - wall0
     nominal_ticks = wall / design.interval
     cpu_ms = (cpu1 - cpu0) * 1000.0
@@ -358,6 +367,21 @@ VARIANTS = {
 }
 
 
+def alternate_rounds(design: Any, count: int, seconds: float, repeats: int,
+                     rounds: dict[str, list[float]]) -> None:
+    """``repeats`` times each of VARIANTS for ``seconds``: CPU per round into ``rounds``."""
+    for _ in range(repeats):
+        for name, settings in VARIANTS.items():
+            design.server.call(lambda s=settings: [setattr(batching, k, v)
+                                                  for k, v in s.items()])
+            time.sleep(0.5)
+            updates0, cpu0 = design.server.call(design.updates), time.process_time()
+            time.sleep(seconds)
+            cpu1, updates1 = time.process_time(), design.server.call(design.updates)
+            rounds[name].append((cpu1 - cpu0) * 1000.0 / max((updates1 - updates0) / count,
+                                                             1e-9))
+
+
 def alternate(tab: Tab, count: int, hz: float, seconds: float, repeats: int) -> None:
     """Switch between VARIANTS every ``seconds`` in one server with ``count`` sessions, so
     that a machine whose load drifts treats them alike; CPU per round of updates."""
@@ -365,26 +389,11 @@ def alternate(tab: Tab, count: int, hz: float, seconds: float, repeats: int) -> 
 
     design = SharedDesign(1.0 / hz, tab)
     rounds: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    client = subprocess.Popen(
-        [sys.executable, __file__, "--client", design.server.ws_url, str(count)],
-        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: design.server.call(design.sessions) == count, timeout=60,
-                   message=f"{count} sessions connected")
-        time.sleep(2.0)
-        for _ in range(repeats):
-            for name, settings in VARIANTS.items():
-                design.server.call(lambda s=settings: [setattr(batching, k, v)
-                                                      for k, v in s.items()])
-                time.sleep(0.5)
-                updates0, cpu0 = design.server.call(design.updates), time.process_time()
-                time.sleep(seconds)
-                cpu1, updates1 = time.process_time(), design.server.call(design.updates)
-                rounds[name].append((cpu1 - cpu0) * 1000.0 / max((updates1 - updates0) / count,
-                                                                 1e-9))
+        with connected_clients(design, count):
+            time.sleep(2.0)
+            alternate_rounds(design, count, seconds, repeats, rounds)
     finally:
-        client.terminate()
-        client.wait()
         for key, value in VARIANTS["one message per update"].items():
             setattr(batching, key, value)
         design.stop()

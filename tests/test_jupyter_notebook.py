@@ -231,6 +231,19 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
 BROWSER_PRODUCER = "notebook-browser"
 
 
+def _panel_cells(origin: str) -> list[Any]:
+    """Cells that load BokehJS inline (no internet here, so not from the CDN) and show two
+    panels of ``BROWSER_PRODUCER`` for a notebook page served from ``origin``."""
+    return [nbformat.v4.new_code_cell(source) for source in (
+        "import webmon, webmon.jupyter\n"
+        "from bokeh.resources import INLINE\n"
+        "webmon.jupyter.load(INLINE)",
+        f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
+        f"producer={BROWSER_PRODUCER!r})",
+        f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
+    )]
+
+
 class _NotebookPage:
     """Serves, on 127.0.0.1 and a port of its own, a page made of a notebook's outputs in
     order, as the notebook's page holds them: the BokehJS load script, then each panel's
@@ -293,15 +306,7 @@ def test_shown_panels_update_live_in_a_browser(runtime_dir: Path) -> None:
     page_server = _NotebookPage()
     origin = f"127.0.0.1:{page_server.port}"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
-        # No internet here: BokehJS inline instead of from the CDN.
-        "import webmon, webmon.jupyter\n"
-        "from bokeh.resources import INLINE\n"
-        "webmon.jupyter.load(INLINE)",
-        f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
-        f"producer={BROWSER_PRODUCER!r})",
-        f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
-    )]
+    nb.cells = _panel_cells(origin)
     client = NotebookClient(nb, timeout=180, kernel_name="python3")
     try:
         with demo_producer(BROWSER_PRODUCER), client.setup_kernel(env=child_env()):
@@ -353,14 +358,7 @@ def test_panels_live_in_jupyterlab(tmp_path: Path, runtime_dir: Path) -> None:
         origin, token = jupyter.origin, jupyter.token
         nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
             "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-        nb.cells = [nbformat.v4.new_code_cell(source) for source in (
-            "import webmon, webmon.jupyter\n"
-            "from bokeh.resources import INLINE\n"
-            "webmon.jupyter.load(INLINE)",
-            f"webmon.show('loader-frame-times', notebook_url={origin!r}, "
-            f"producer={BROWSER_PRODUCER!r})",
-            f"webmon.show('tiles', notebook_url={origin!r}, producer={BROWSER_PRODUCER!r})",
-        )]
+        nb.cells = _panel_cells(origin)
         nbformat.write(nb, tmp_path / "root" / "panels.ipynb")
         with demo_producer(BROWSER_PRODUCER), chromium_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
