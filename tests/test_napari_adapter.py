@@ -130,9 +130,24 @@ def test_state_interval_must_be_positive() -> None:
     assert "napari-test" not in [info.name for info in discover()]
 
 
+def test_camera_is_published_while_wanted() -> None:
+    # Nothing in the dashboard reads the camera, and it changes on every draw while the
+    # view moves: it is computed only while a subscriber wants it, as the tiles are.
+    viewer, _ = make_viewer(dask_pyramid(8192))
+    with attached(viewer) as (att, sub):
+        look(viewer, (1000.0, 3000.0), 0.5)
+        att.poll()
+        assert sub.state("camera") == (None, 0)
+        assert sub.want("camera")
+        att.poll()
+        cam, version = sub.state("camera")
+        assert cam["center"] == [1000.5, 3000.5] and version == 1
+
+
 def test_camera_and_dims_state_follow_the_viewer() -> None:
     viewer, _ = make_viewer(dask_pyramid(8192))
     with attached(viewer) as (att, sub):
+        sub.want("camera")
         look(viewer, (1000.0, 3000.0), 0.5)
         att.poll()
         cam, _ = sub.state("camera")
@@ -149,6 +164,7 @@ def test_camera_state_is_in_level0_pixels_of_a_scaled_layer() -> None:
     viewer.add_image(dask_pyramid(4096), multiscale=True, scale=(0.5, 0.5),
                      translate=(100.0, 200.0), contrast_limits=(0, 255))
     with attached(viewer) as (att, sub):
+        sub.want("camera")
         cam_model = camera(viewer)
         cam_model.center = (0.0, 100.0 + 0.5 * 1000, 200.0 + 0.5 * 2000)
         cam_model.zoom = 4.0  # screen px per world unit = 2 per level-0 pixel

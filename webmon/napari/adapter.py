@@ -7,8 +7,8 @@
 Cost to napari.  Every hook on napari's events does a cheap check and returns: it marks
 what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
 when Qt runs (so never inside a draw), else from the hooks, and at once by
-:meth:`Attachment.poll`.  The ``tiles`` value is computed only while a subscriber wants it.
-Reads are timed in the wrappers of ``timing``; the state values come from
+:meth:`Attachment.poll`.  The ``camera`` and ``tiles`` values are computed only while a
+subscriber wants them.  Reads are timed in the wrappers of ``timing``; the state values come from
 ``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
 """
 
@@ -390,7 +390,8 @@ class Attachment:
 
     def _flush(self, now: float, force: bool = False) -> None:
         """Publish what changed: the keys marked by napari's events, and the camera and the
-        tiles in view (if wanted), which are recomputed each time and compared instead.
+        tiles in view (each only while a subscriber wants it), which are recomputed each time and
+        compared instead.
         Read counters wait for ``LOADER_PERIOD_S`` unless ``force``."""
         if self._closed or self._busy:
             return
@@ -419,7 +420,10 @@ class Attachment:
                                   (LOADER, self.loader_state)):
                 if key in dirty:
                     self._guard(self._publish, key, value_of)
-            self._guard(self._publish, CAMERA, self.camera_state)
+            # The camera and the tiles in view change with every draw while the view moves,
+            # and nothing in the dashboard reads the camera: both only while wanted.
+            if self.pub.wanted(CAMERA):
+                self._guard(self._publish, CAMERA, self.camera_state)
             if self.pub.wanted(TILES):
                 self._guard(self._publish_tiles)
         finally:
