@@ -171,14 +171,15 @@ class ReadRecorder:
             return 0
         epoch = time.time() - time.perf_counter()  # a read's end, in epoch seconds
         drawing = self.drawing_thread
-        rows, planes = [], []
+        rows, boxes, planes = [], [], []
         for grid, level, region, nbytes, started, finished, thread, requested in raw:
             sync = thread == drawing
             queued_ms = 0.0
             if not sync and requested is not None and requested <= started:
                 queued_ms = (started - requested) * 1000.0
-            rows.append((level, *region_box(region, grid.axes), grid.tile_sizes[level],
-                         nbytes, finished + epoch, (finished - started) * 1000.0, sync,
+            box = (level, *region_box(region, grid.axes), grid.tile_sizes[level])
+            boxes.append(box)
+            rows.append((*box, nbytes, finished + epoch, (finished - started) * 1000.0, sync,
                          queued_ms))
             planes.append(region_plane(region, grid.axes))
         batch = np.array(rows, READ_DTYPE)
@@ -186,7 +187,10 @@ class ReadRecorder:
         self.reads += len(raw)
         self.sync_reads += int(np.count_nonzero(batch["sync"]))
         self.bytes += int(batch["nbytes"].sum())
-        self._add_loaded(batch, planes, records, offsets)
+        if any(planes):
+            self._add_loaded(batch, planes, records, offsets)
+        else:  # 2-D data, napari's usual case: every read is in one plane
+            self._add_loaded_2d(boxes)
         self.tiles += len(records)
         if len(records):
             self.sink(records)
@@ -198,9 +202,6 @@ class ReadRecorder:
         one drawn and a coarse one): the same tiles in the same order as adding each read
         in turn.  Reading another plane starts a level afresh, so of each level's reads only
         those since its last change of plane count."""
-        if not any(planes):  # 2-D data, napari's usual case: every read is in one plane
-            self._add_loaded_2d(batch)
-            return
         by_level: dict[int, list[int]] = {}
         for i, level in enumerate(batch["level"].tolist()):
             if batch["known"][i] and offsets[i + 1] > offsets[i]:
@@ -215,24 +216,21 @@ class ReadRecorder:
             cols = np.concatenate([part["col"] for part in ranges])
             self.loaded.add(level, last, rows, cols, fresh=first > 0)
 
-
-    def _add_loaded_2d(self, batch: np.ndarray) -> None:
-        """:meth:`_add_loaded` when every read is in one plane, by the reads' rectangles of
-        tiles: napari 0.5 reads the same few rectangles again and again (the coarse level
-        on every draw), so only the distinct ones are turned into tiles, each at its last
-        read, which gives each tile the same place as adding read after read would."""
-        size = batch["size"]
-        y0, y1, x0, x1 = batch["y0"], batch["y1"], batch["x0"], batch["x1"]
-        some = batch["known"] & (y1 > y0) & (x1 > x0)
-        rects = list(zip(batch["level"][some].tolist(), (y0[some] // size[some]).tolist(),
-                         ((y1[some] - 1) // size[some]).tolist(),
-                         (x0[some] // size[some]).tolist(),
-                         ((x1[some] - 1) // size[some]).tolist(), strict=True))
+    def _add_loaded_2d(self, boxes: list[tuple]) -> None:
+        """:meth:`_add_loaded` when every read is in one plane, from each read's ``(level,
+        known, y0, y1, x0, x1, tile size)``.  napari 0.5 reads the same few rectangles
+        again and again (the coarse level on every draw), so only the distinct ones are
+        turned into tiles, each at its last read, which gives each tile the same place as
+        adding read after read would.  Plain Python: this runs about once a second, after
+        napari's work has taken the caches, where each numpy call costs several
+        microseconds more than the arithmetic of a few dozen rectangles."""
         by_level: dict[int, list[tuple]] = {}
-        for rect in reversed(list(dict.fromkeys(reversed(rects)))):  # by last read
-            by_level.setdefault(rect[0], []).append(rect)
+        for level, known, y0, y1, x0, x1, size in reversed(dict.fromkeys(reversed(boxes))):
+            if known and y1 > y0 and x1 > x0:
+                by_level.setdefault(level, []).append(
+                    (y0 // size, (y1 - 1) // size, x0 // size, (x1 - 1) // size))
         for level, picked in by_level.items():
-            codes = [row << COL_BITS | col for _, r0, r1, c0, c1 in picked
+            codes = [row << COL_BITS | col for r0, r1, c0, c1 in picked
                      for row in range(r0, r1 + 1) for col in range(c0, c1 + 1)]
             self.loaded.add_codes(level, (), codes)
 
