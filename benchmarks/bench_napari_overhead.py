@@ -1,7 +1,7 @@
 """What attaching webmon costs napari per draw, measured side by side in one run.
 
     python benchmarks/bench_napari_overhead.py [--seconds 60] [--rate 60] [--quick]
-        [--image {both,numpy,dask}] [--no-tiles] [--dask-threads]
+        [--image {both,numpy,dask}] [--no-tiles] [--dask-threads] [--state-interval S]
     python benchmarks/bench_napari_overhead.py --baseline REV [--seconds 60]
 
 Three ``ViewerModel``s (four with ``--baseline``) show the same multiscale image (each its
@@ -36,6 +36,13 @@ these layers (it is shared by the viewers, so each one's hits depended on the ot
 evictions), dask computes on the drawing thread unless ``--dask-threads``, and each chunk is
 one grey, cheap to make (webmon's cost does not depend on what a read costs).  Each mean is
 printed with its standard error; a 4-minute run gets it to about 7 us.
+
+The standard error does not cover everything: work in one viewer's frame leaves the caches
+cold for the viewer drawn next, and which viewer follows which, and where each viewer's
+objects lie in memory, weigh on the differences for a whole run.  Two runs of the same code
+minutes apart gave 69 +- 4 and 3 +- 4 us (napari 0.5.6, dask).  Use it to compare two
+versions side by side (``--baseline``), above all by the publishing time measured around
+it; ``bench_napari_publish_cost.py`` measures what webmon costs a draw.
 """
 
 from __future__ import annotations
@@ -115,7 +122,8 @@ def frame(viewer: Any, center: tuple[float, float], zoom: float) -> tuple[float,
 
 
 def run(label: str, make: Any, size: int, seconds: float, rate: float,
-        before: Any = None, tiles: bool = True) -> dict[str, Any]:
+        before: Any = None, tiles: bool = True, state_interval: float | None = None
+        ) -> dict[str, Any]:
     """Viewers on the same tour: two without webmon (their difference is the noise floor
     of this machine), one with it and, given the baseline package ``before``, one with
     webmon as it was."""
@@ -134,7 +142,8 @@ def run(label: str, make: Any, size: int, seconds: float, rate: float,
     attachments, subs, publishing = {}, {}, {}
     for key, (attach_fn, subscriber) in packages.items():
         name = f"bench-napari-{uuid.uuid4().hex[:6]}"
-        attachments[key] = attach_fn(viewers[keys.index(key)], name)
+        options = {"state_interval": state_interval} if state_interval and key == "with" else {}
+        attachments[key] = attach_fn(viewers[keys.index(key)], name, **options)
         publishing[key] = count_cpu(attachments[key], "_flush")
         subs[key] = subscriber(name)
     times: dict[str, list[float]] = {key: [] for key in keys}
@@ -273,6 +282,9 @@ def main() -> None:
                         help="which image to measure (default both)")
     parser.add_argument("--no-tiles", action="store_true",
                         help="nobody wants the tiles state (the tile viewer tab is closed)")
+    parser.add_argument("--state-interval", type=float, metavar="S",
+                        help="attach(state_interval=S) for the attached viewer (not the "
+                             "baseline's): state published at most every S seconds")
     parser.add_argument("--dask-threads", action="store_true",
                         help="compute chunks on dask's thread pool (default: on the drawing "
                              "thread, which takes the pool's scheduling jitter out of the "
@@ -293,10 +305,12 @@ def main() -> None:
         rows = []
         if args.image in ("both", "numpy"):
             rows.append(run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds,
-                            args.rate, before, tiles=not args.no_tiles))
+                            args.rate, before, tiles=not args.no_tiles,
+                            state_interval=args.state_interval))
         if args.image in ("both", "dask"):
             rows.append(run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds,
-                            args.rate, before, tiles=not args.no_tiles))
+                            args.rate, before, tiles=not args.no_tiles,
+                            state_interval=args.state_interval))
         repeats = 200 if args.quick else 1000
         polls = {"with": poll_cost(repeats, attach, Subscriber)}
         if before:
