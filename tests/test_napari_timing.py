@@ -252,6 +252,29 @@ def test_dask_level_time_covers_the_compute_not_the_indexing() -> None:
     assert records["load_ms"].sum() >= 39.0
 
 
+def test_a_chain_of_indexing_is_recorded_as_the_region_it_selects() -> None:
+    # The wrappers keep the indices napari applies and compose them when draining.
+    level = np.zeros((1024, 1024), dtype=np.uint16)
+    rec, sink = recorder([level])
+    timed = TimedArray(level, 0, rec)
+    selection = timed[256:1024, 0:1024][0:300, 512:700]
+    assert selection.region == (range(256, 556), range(512, 700))
+    assert selection.shape == (300, 188)
+    np.asarray(selection)
+    stepped = timed[100:900, 200:1000][50:300:2, 10]
+    assert stepped.region == (range(150, 400, 2), 210)
+    np.asarray(stepped)
+    assert rec.drain() == 2
+    records = sink.records
+    first, second = records[:2], records[2:]  # two tiles each, in the order read
+    assert sorted(zip(first["row"].tolist(), first["col"].tolist(), strict=True)) == [
+        (1, 2), (2, 2)]
+    assert first["nbytes"].sum() == 300 * 188 * 2
+    assert sorted(zip(second["row"].tolist(), second["col"].tolist(), strict=True)) == [
+        (0, 0), (1, 0)]
+    assert second["nbytes"].sum() == 125 * 2
+
+
 def test_arrays_that_read_on_indexing_are_timed_there() -> None:
     data = np.arange(512 * 512, dtype=np.uint8).reshape(512, 512)
     store = ReadsOnIndexing(data, (128, 128))

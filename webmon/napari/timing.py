@@ -8,13 +8,17 @@ napari chooses the same levels, corners and chunk-aligned regions as before.  Wh
 * An array that reads when indexed (zarr, h5py, any array returning a numpy array from
   ``__getitem__``): the ``__getitem__`` call itself.
 * A lazy array (dask, tensorstore) and an in-memory numpy array: indexing returns a
-  :class:`PendingRead` that composes further indexing, and the read is timed when napari
+  :class:`PendingRead` that keeps further indexing, and the read is timed when napari
   materialises it with ``np.asarray`` (napari's slicing does exactly this).  For dask that
   is the ``compute`` of the selected chunks; for numpy it is taking the view, which is why
   in-memory levels show near-zero times: nothing is read.
 
-The bytes recorded are those of the array the read returned.  Only numpy, the standard
-library and ``webmon.schema`` are imported here.
+The bytes recorded are those of the array the read returned.  A read only queues what was
+measured, with the indices applied; :meth:`ReadRecorder.drain` composes them into the region
+read, once a second for all of a second's reads: inside napari's frame the wrappers' code
+and data are cold after napari's work, and every step there costs several times what it
+costs in that loop.  Only numpy, the standard library and ``webmon.schema`` are imported
+here.
 """
 
 from __future__ import annotations
@@ -151,11 +155,21 @@ class ReadRecorder:
 
         This runs inside napari's slicing, on every draw with napari 0.5, so it only
         queues the raw facts, as a plain tuple; :meth:`drain` makes them into records."""
+        self.record_indexed(level, region, (), nbytes, started, finished)
+
+    def record_indexed(self, level: int, region: Region | None, indices: tuple,
+                       nbytes: int, started: float, finished: float) -> None:
+        """:meth:`record` of the part of ``region`` that ``indices``, applied one after the
+        other, select: the wrappers' reads, whose indices are composed in :meth:`drain`.
+
+        A read inside napari's frame finds the wrapper's code and data cold after napari's
+        work: there, composing an index cost ten times what it costs in drain's loop, which
+        runs once a second over all of a second's reads."""
         pending = self._pending
         if len(pending) >= self.MAX_PENDING:
             self.dropped += 1
         else:
-            pending.append((self.grid, level, region, nbytes, started, finished,
+            pending.append((self.grid, level, region, indices, nbytes, started, finished,
                             threading.get_ident(), self.requested_at))
 
     def drain(self) -> int:
@@ -172,7 +186,9 @@ class ReadRecorder:
         epoch = time.time() - time.perf_counter()  # a read's end, in epoch seconds
         drawing = self.drawing_thread
         rows, boxes, planes = [], [], []
-        for grid, level, region, nbytes, started, finished, thread, requested in raw:
+        for grid, level, region, indices, nbytes, started, finished, thread, requested in raw:
+            for index in indices:
+                region = compose(region, index)
             sync = thread == drawing
             queued_ms = 0.0
             if not sync and requested is not None and requested <= started:
@@ -268,7 +284,7 @@ class TimedArray:
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.array[index]
-        return self._result(result, compose(self._full, index), started)
+        return self._result(result, (index,), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -280,14 +296,15 @@ class TimedArray:
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
 
-    def _result(self, result: Any, region: Region | None, started: float) -> Any:
+    def _result(self, result: Any, indices: tuple, started: float) -> Any:
         """What indexing returns: ``result`` itself if that was the read (an array that
-        reads on indexing, such as zarr or h5py, returned numpy), else a PendingRead."""
+        reads on indexing, such as zarr or h5py, returned numpy), else a PendingRead.
+        ``indices``: the indexing that selected ``result`` from the whole level."""
         if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
-            self.recorder.record(self.level, region, result.nbytes, started,
-                                 time.perf_counter())
+            self.recorder.record_indexed(self.level, self._full, indices, result.nbytes,
+                                         started, time.perf_counter())
             return result
-        return PendingRead(result, region, self)
+        return PendingRead(result, indices, self)
 
     def __getattr__(self, name: str) -> Any:
         # Dunder names are not forwarded: np.asarray would otherwise find the wrapped
@@ -318,12 +335,20 @@ class PendingRead:
     wrapped selection, for anything else.
     """
 
-    __slots__ = ("lazy", "region", "source")
+    __slots__ = ("indices", "lazy", "source")
 
-    def __init__(self, lazy: Any, region: Region | None, source: TimedArray) -> None:
+    def __init__(self, lazy: Any, indices: tuple, source: TimedArray) -> None:
         self.lazy = lazy
-        self.region = region
+        self.indices = indices  # applied in turn to the whole level, they select ``lazy``
         self.source = source
+
+    @property
+    def region(self) -> Region | None:
+        """The region of the whole level selected (see :func:`compose`)."""
+        region = self.source._full
+        for index in self.indices:
+            region = compose(region, index)
+        return region
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -351,14 +376,14 @@ class PendingRead:
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.lazy[index]
-        return self.source._result(result, compose(self.region, index), started)
+        return self.source._result(result, (*self.indices, index), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
         arr = np.asarray(self.lazy)
         source = self.source
-        source.recorder.record(source.level, self.region, arr.nbytes, started,
-                               time.perf_counter())
+        source.recorder.record_indexed(source.level, source._full, self.indices, arr.nbytes,
+                                       started, time.perf_counter())
         return arr if dtype is None and not copy else _converted(arr, dtype, copy)
 
     def compute(self) -> np.ndarray:
