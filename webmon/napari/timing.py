@@ -261,9 +261,11 @@ class TimedArray:
         self.array = array
         self.level = level
         self.recorder = recorder
-        # A numpy level returns views when indexed; anything else returning a numpy array
-        # read it there.
-        self._reads_on_indexing = not isinstance(array, np.ndarray)
+        # A numpy level returns views when indexed and a dask level lazy arrays: indexing
+        # them reads nothing, so it is not timed (a read inside napari's frame pays for
+        # every step).  Anything else returning a numpy array read it there.
+        self._reads_on_indexing = not (isinstance(array, np.ndarray)
+                                       or hasattr(type(array), "__dask_graph__"))
         # napari asks for these thousands of times a second; dask computes its shape from
         # its chunks on every call, so they are read once (an array's shape is fixed).
         self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
@@ -282,6 +284,8 @@ class TimedArray:
         return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
+        if not self._reads_on_indexing:  # lazy or in memory: nothing read yet
+            return PendingRead(self.array[index], (index,), self)
         started = time.perf_counter()
         result = self.array[index]
         return self._result(result, (index,), started)
@@ -376,7 +380,10 @@ class PendingRead:
     def __getitem__(self, index: Any) -> Any:
         started = time.perf_counter()
         result = self.lazy[index]
-        return self.source._result(result, (*self.indices, index), started)
+        source = self.source
+        if not source._reads_on_indexing:
+            return PendingRead(result, (*self.indices, index), source)
+        return source._result(result, (*self.indices, index), started)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
