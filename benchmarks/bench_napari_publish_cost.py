@@ -1,7 +1,9 @@
-"""What one publication by the adapter costs napari: in its own frame and in the frames after.
+"""What webmon costs napari per draw, in parts: publishing, its effect on the frames after it,
+the timed reads and the slicing hook.
 
     python benchmarks/bench_napari_publish_cost.py [--seconds 120] [--image {numpy,dask}]
-        [--no-tiles] [--every 12] [--drain-every 5] [--lags 6] [--save FILE.npz]
+        [--no-tiles] [--every 12] [--drain-every 5] [--lags 6] [--baseline REV]
+        [--save FILE.npz]
 
 One ``ViewerModel`` with webmon attached, and a subscriber wanting the tiles state (as the
 tiles tab does), follows the pan-and-zoom tour of ``bench_napari_overhead.py`` (same image,
@@ -27,9 +29,13 @@ at every lag) x publications / frames.  The excess is printed per lag with its s
 error over publications, so whether ``--lags`` reaches far enough shows (the last lags
 should be about zero).
 
-The hooks and the timed reads, which run in every frame, are not in this figure: compare a
-viewer whose adapter never publishes with a plain one, side by side
-(``bench_napari_overhead.py --state-interval 1e9``).  Nothing is asserted.
+The timed reads are measured by switching them on and off at random from frame to frame:
+the layer's levels are swapped between webmon's wrappers and the arrays they wrap (napari
+reads them from that list on every slice), and frames with and without timed reads are
+compared, each less the mean of the frames around it.  ``--baseline REV`` adds a third
+kind of frame, read through the wrappers of webmon as of a git revision, so two versions of
+the read path are compared in the same frames.  The hook napari's slicing calls is measured
+around it.  Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -37,8 +43,11 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import tempfile
+import threading
 import time
 import uuid
+from typing import Any
 
 import bench_napari_overhead as tour
 import dask
@@ -56,16 +65,17 @@ BEFORE = 3  # frames before a publication that make its baseline
 
 
 def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
-           drain_every: int) -> dict[str, np.ndarray]:
+           drain_every: int, before: Any = None) -> dict[str, np.ndarray]:
     """Per frame: CPU microseconds, publications made in it, their CPU microseconds,
-    whether napari sliced the layer (read its data) in it and whether its reads were timed;
-    and the hook's own CPU microseconds per frame."""
+    whether napari sliced the layer (read its data) in it and how its reads went (0: not
+    timed, 1: timed, 2: timed by the wrappers of ``before``, a baseline webmon package); and
+    the hook's own CPU microseconds per frame."""
     size = SIZES[image]
     make = tour.dask_pyramid if image == "dask" else tour.numpy_pyramid
     viewer = ViewerModel()
     viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
     name = f"bench-publish-{uuid.uuid4().hex[:6]}"
-    # Publications at fixed frames, not when a clock says they are due: with the adapter's
+    # Publications at chosen frames, not when a clock says they are due: with the adapter's
     # own deadline, the frame that publishes is the first whose hook runs after it, so a
     # fast frame just before it is likelier, which biases the comparison (seen: 450 us).
     attachment = attach(viewer, name, state_interval=1e9)
@@ -87,11 +97,20 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
     levels = compat.multiscale_levels(layer)
     timed = list(levels)
     bare = [level.array if isinstance(level, TimedArray) else level for level in timed]
+    variants = [bare, timed]
+    if before is not None:
+        old = before.napari
+        old_recorder = old.timing.ReadRecorder(
+            1, old.tiles.TileGrid.of_levels(bare, (0, 1)), lambda records: None,
+            drawing_thread=threading.get_ident())
+        variants.append([old.timing.TimedArray(array, k, old_recorder)
+                         if isinstance(level, TimedArray) else array
+                         for k, (array, level) in enumerate(zip(bare, timed, strict=True))])
     cam, canvas = camera(viewer), canvas_size(viewer)
     warmup, frames = int(rate), int(seconds * rate)
     cpu, published, published_cpu = (np.zeros(frames), np.zeros(frames, int),
                                      np.zeros(frames))
-    sliced_in, timed_in = np.zeros(frames, bool), np.zeros(frames, bool)
+    sliced_in, timed_in = np.zeros(frames, bool), np.zeros(frames, np.int8)
     next_want = 0.0
     # Gaps of every - 2 to every + 2 frames, at random: at fixed gaps the publications would
     # fall on the same phase of the tour (its periods are multiples of 12 frames) and
@@ -110,11 +129,14 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
             center, zoom = tour.pose(i / rate, size, canvas)
             if i == next_publication:
                 attachment._next_flush = 0.0  # publish from the first hook in this frame
-                attachment._next_drain = 0.0 if publications % drain_every == 0 else math.inf
+                drain = publications % drain_every == 0
+                attachment._next_drain = 0.0 if drain else math.inf
+                if drain and before is not None:  # its queue as long as the adapter's
+                    old_recorder._pending.clear()
                 publications += 1
                 next_publication += int(rng.integers(every - 2, every + 3))
-            reads_timed = bool(rng.integers(0, 2))
-            levels[:] = timed if reads_timed else bare
+            reads_timed = int(rng.integers(0, len(variants)))
+            levels[:] = variants[reads_timed]
             seconds_before, calls_before = publishing
             slices_before = slices[0]
             began = time.thread_time()
@@ -200,13 +222,18 @@ def main() -> None:
                              "about once a second)")
     parser.add_argument("--lags", type=int, default=6,
                         help="frames after a publication (default 6; at most --every - 6)")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also frames read through webmon's wrappers as of this git "
+                             "revision")
     parser.add_argument("--save", metavar="FILE.npz", help="also save the per-frame figures")
     args = parser.parse_args()
     import napari
 
     dask.config.set(scheduler="synchronous")
-    run = record(args.image, args.seconds, args.rate, not args.no_tiles, args.every,
-                 args.drain_every)
+    with tempfile.TemporaryDirectory(prefix="webmon-before-") as tmp:
+        before = tour.baseline_package(args.baseline, tmp) if args.baseline else None
+        run = record(args.image, args.seconds, args.rate, not args.no_tiles, args.every,
+                     args.drain_every, before)
     if args.save:
         np.savez(args.save, **run)
     report(run, args, napari.__version__)
@@ -237,8 +264,8 @@ def report(run: dict[str, np.ndarray], args: argparse.Namespace, version: str) -
     # frames are left out, as their variance would only add noise).
     quiet = sliced & (published == 0)
     residual = cpu - local_mean(np.where(quiet, cpu, np.nan))
-    with_reads = residual[quiet & timed & ~np.isnan(residual)]
-    without = residual[quiet & ~timed & ~np.isnan(residual)]
+    known = quiet & ~np.isnan(residual)
+    with_reads, without = residual[known & (timed == 1)], residual[known & (timed == 0)]
     # Per frame sliced; per frame drawn, times the share of frames that napari sliced in.
     share = np.count_nonzero(sliced) / frames
     reads = (with_reads.mean() - without.mean()) * share
@@ -252,6 +279,14 @@ def report(run: dict[str, np.ndarray], args: argparse.Namespace, version: str) -
           f"{reads_se:.1f} ({len(with_reads)} frames with, {len(without)} without; "
           f"{share:.0%} of frames sliced) + the slicing hook {hooks:.1f} (measured around "
           f"it) = {total:.1f} ± {total_se:.1f}")
+    if (timed == 2).any():
+        before = residual[known & (timed == 2)]
+        change = before.mean() - with_reads.mean()
+        change_se = math.sqrt(before.var(ddof=1) / len(before)
+                              + with_reads.var(ddof=1) / len(with_reads))
+        print(f"timed reads of the baseline: {(before.mean() - without.mean()) * share:.1f} us "
+              f"per frame ({len(before)} frames); the baseline's cost more than this code's "
+              f"by {change * share:.1f} ± {change_se * share:.1f}")
 
 if __name__ == "__main__":
     main()
