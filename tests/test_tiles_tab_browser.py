@@ -8,6 +8,7 @@ Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fail
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,7 +249,12 @@ def test_a_picked_level_shows_the_loads_recorded_there(demo: Any, open_tab: Any)
                    ".find(([value]) => value == '5')[1]")
     tab.page.select_option("select[name=tiles-level]", label=label)
     tab.wait(f"{MODEL_JS}.level == 5")
-    assert "Showing level 5, not the producer's level (4)" in tab.text("tiles-note")
+    # The viewer switches level in the browser; the note comes with the server's next
+    # update, once the pick has reached it.
+    note = "Showing level 5, not the producer's level (4)"
+    tab.wait("Bokeh.documents[0].get_model_by_name('tiles-note').text"
+             f".includes({json.dumps(note)})")
+    assert note in tab.text("tiles-note")
     states = tab.js(f"Array.from({MODEL_JS}.source.data.state)")
     assert states and set(states) == {1}, "only loaded tiles are known at a picked level"
     counts = count_colors(tab.page, tab.shot(), {"loaded": hex_rgb(LOADED)})
