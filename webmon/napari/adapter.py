@@ -8,8 +8,8 @@ Cost to napari.  Every hook on napari's events does a cheap check and returns: i
 what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
 when Qt runs (so never inside a draw), else from the hooks, and at once by
 :meth:`Attachment.poll`.  The ``camera`` and ``tiles`` values are computed only while a
-subscriber wants them.  Reads are timed in the wrappers of ``timing``; the state values come from
-``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
+subscriber wants them.  Reads are timed in the wrappers of ``timing``; the state values come
+from ``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
 """
 
 from __future__ import annotations
@@ -390,9 +390,9 @@ class Attachment:
 
     def _flush(self, now: float, force: bool = False) -> None:
         """Publish what changed: the keys marked by napari's events, and the camera and the
-        tiles in view (each only while a subscriber wants it), which are recomputed each time and
-        compared instead.
-        Read counters wait for ``LOADER_PERIOD_S`` unless ``force``."""
+        tiles in view (each only while a subscriber wants it), which are recomputed each
+        time and compared instead.  Read counters wait for ``LOADER_PERIOD_S`` unless
+        ``force``."""
         if self._closed or self._busy:
             return
         self._busy = True

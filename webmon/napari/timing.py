@@ -98,6 +98,13 @@ def compose(region: Region | None, index: Any) -> Region | None:
     return tuple(new)
 
 
+def compose_all(region: Region | None, indices: tuple) -> Region | None:
+    """:func:`compose` of each of ``indices`` in turn (napari indexes a selection again)."""
+    for index in indices:
+        region = compose(region, index)
+    return region
+
+
 def _converted(arr: np.ndarray, dtype: Any, copy: bool | None) -> np.ndarray:
     if dtype is not None and arr.dtype != np.dtype(dtype):
         return arr.astype(dtype)
@@ -187,8 +194,7 @@ class ReadRecorder:
         drawing = self.drawing_thread
         rows, boxes, planes = [], [], []
         for grid, level, region, indices, nbytes, started, finished, thread, requested in raw:
-            for index in indices:
-                region = compose(region, index)
+            region = compose_all(region, indices)
             sync = thread == drawing
             queued_ms = 0.0
             if not sync and requested is not None and requested <= started:
@@ -284,11 +290,7 @@ class TimedArray:
         return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
-        if not self._reads_on_indexing:  # lazy or in memory: nothing read yet
-            return PendingRead(self.array[index], (index,), self)
-        started = time.perf_counter()
-        result = self.array[index]
-        return self._result(result, (index,), started)
+        return self._index(self.array, (index,))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -300,11 +302,15 @@ class TimedArray:
                              started, time.perf_counter())
         return _converted(arr, dtype, copy)
 
-    def _result(self, result: Any, indices: tuple, started: float) -> Any:
-        """What indexing returns: ``result`` itself if that was the read (an array that
-        reads on indexing, such as zarr or h5py, returned numpy), else a PendingRead.
-        ``indices``: the indexing that selected ``result`` from the whole level."""
-        if self._reads_on_indexing and isinstance(result, (np.ndarray, np.generic)):
+    def _index(self, array: Any, indices: tuple) -> Any:
+        """``array[indices[-1]]``, where ``array`` is this level (or a selection of it by
+        ``indices[:-1]``): itself if that was the read (an array that reads on indexing,
+        such as zarr or h5py, returned numpy), timed, else a PendingRead."""
+        if not self._reads_on_indexing:  # lazy or in memory: nothing read yet, no clock
+            return PendingRead(array[indices[-1]], indices, self)
+        started = time.perf_counter()
+        result = array[indices[-1]]
+        if isinstance(result, (np.ndarray, np.generic)):
             self.recorder.record_indexed(self.level, self._full, indices, result.nbytes,
                                          started, time.perf_counter())
             return result
@@ -349,10 +355,7 @@ class PendingRead:
     @property
     def region(self) -> Region | None:
         """The region of the whole level selected (see :func:`compose`)."""
-        region = self.source._full
-        for index in self.indices:
-            region = compose(region, index)
-        return region
+        return compose_all(self.source._full, self.indices)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -378,12 +381,7 @@ class PendingRead:
         return len(self.lazy)
 
     def __getitem__(self, index: Any) -> Any:
-        started = time.perf_counter()
-        result = self.lazy[index]
-        source = self.source
-        if not source._reads_on_indexing:
-            return PendingRead(result, (*self.indices, index), source)
-        return source._result(result, (*self.indices, index), started)
+        return self.source._index(self.lazy, (*self.indices, index))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
