@@ -101,6 +101,21 @@ def numpy_pyramid(size: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(base[:: 2**k, :: 2**k]) for k in range(levels)]
 
 
+#: The two images of the tour: how to make each, and its side in pixels.
+IMAGES = {"numpy": (numpy_pyramid, 8192), "dask": (dask_pyramid, 65536)}
+
+
+def tour_viewer(make: Any, size: int) -> Any:
+    """A ``ViewerModel`` showing ``make(size)`` as a multiscale image."""
+    viewer = ViewerModel()
+    # cache=False: napari's dask cache is one for all viewers, so what one viewer finds
+    # cached would depend on what the others' reads evicted, and that difference between
+    # viewers, not webmon, would dominate a comparison; and a run's own hits would depend
+    # on where the tour has been.
+    viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
+    return viewer
+
+
 def pose(t: float, size: int, canvas: tuple[int, int]) -> tuple[tuple[float, float], float]:
     """The tour at ``t`` seconds: zooming between the whole image and 2 screen pixels per
     pixel every 20 s while drifting across the image."""
@@ -128,14 +143,7 @@ def run(label: str, make: Any, size: int, seconds: float, rate: float,
     of this machine), one with it and, given the baseline package ``before``, one with
     webmon as it was."""
     keys = ["without", "without again", "with"] + (["with before"] if before else [])
-    viewers = []
-    for _ in keys:
-        viewer = ViewerModel()
-        # cache=False: napari's dask cache is one for all viewers, so what one viewer finds
-        # cached would depend on what the others' reads evicted, and that difference between
-        # viewers, not webmon, would dominate the comparison.
-        viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
-        viewers.append(viewer)
+    viewers = [tour_viewer(make, size) for _ in keys]
     packages = {"with": (attach, Subscriber)}
     if before:
         packages["with before"] = (before.napari.attach, before.Subscriber)
@@ -304,11 +312,11 @@ def main() -> None:
               + (f"; 'with before': webmon at {args.baseline}" if before else ""))
         rows = []
         if args.image in ("both", "numpy"):
-            rows.append(run("numpy 8192^2 (in memory)", numpy_pyramid, 8192, seconds,
+            rows.append(run("numpy 8192^2 (in memory)", *IMAGES["numpy"], seconds,
                             args.rate, before, tiles=not args.no_tiles,
                             state_interval=args.state_interval))
         if args.image in ("both", "dask"):
-            rows.append(run("dask 65536^2 (computed chunks)", dask_pyramid, 65536, seconds,
+            rows.append(run("dask 65536^2 (computed chunks)", *IMAGES["dask"], seconds,
                             args.rate, before, tiles=not args.no_tiles,
                             state_interval=args.state_interval))
         repeats = 200 if args.quick else 1000

@@ -52,7 +52,6 @@ from typing import Any
 import bench_napari_overhead as tour
 import dask
 import numpy as np
-from napari.components import ViewerModel
 
 from webmon import Subscriber
 from webmon.napari import attach, compat
@@ -60,7 +59,6 @@ from webmon.napari.compat import camera, canvas_size
 from webmon.napari.headless import draw
 from webmon.napari.timing import TimedArray
 
-SIZES = {"numpy": 8192, "dask": 65536}
 BEFORE = 3  # frames before a publication that make its baseline
 
 
@@ -70,10 +68,8 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
     whether napari sliced the layer (read its data) in it and how its reads went (0: not
     timed, 1: timed, 2: timed by the wrappers of ``before``, a baseline webmon package); and
     the hook's own CPU microseconds per frame."""
-    size = SIZES[image]
-    make = tour.dask_pyramid if image == "dask" else tour.numpy_pyramid
-    viewer = ViewerModel()
-    viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
+    make, size = tour.IMAGES[image]
+    viewer = tour.tour_viewer(make, size)
     name = f"bench-publish-{uuid.uuid4().hex[:6]}"
     # Publications at chosen frames, not when a clock says they are due: with the adapter's
     # own deadline, the frame that publishes is the first whose hook runs after it, so a
@@ -211,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=60.0)
-    parser.add_argument("--image", choices=tuple(SIZES), default="dask")
+    parser.add_argument("--image", choices=tuple(tour.IMAGES), default="dask")
     parser.add_argument("--no-tiles", action="store_true",
                         help="nobody wants the tiles state (the tile viewer tab is closed)")
     parser.add_argument("--every", type=int, default=12, metavar="N",
