@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from webmon.napari.recorder import ReadRecorder
+from webmon.napari.regions import compose, full_region
 from webmon.napari.tiles import LoadedTiles, TileGrid, read_records, tile_size
-from webmon.napari.timing import PendingRead, ReadRecorder, TimedArray, compose, full_region
+from webmon.napari.timing import PendingRead, TimedArray
 from webmon.schema import CHUNK_DTYPE
 
 

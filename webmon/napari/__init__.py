@@ -3,8 +3,8 @@
 ``attach(viewer)`` starts publishing from a ``napari.Viewer`` or a
 ``napari.components.ViewerModel`` (napari 0.5 or newer) and returns an ``Attachment``;
 ``detach(attachment_or_viewer)`` stops.  The names are imported on first use, so the
-napari-free helpers in this package (``tiles``, ``timing``, ``dashboard``) import without
-napari.
+napari-free helpers in this package (``tiles``, ``regions``, ``recorder``, ``timing``,
+``dashboard``) import without napari.
 """
 
 from __future__ import annotations

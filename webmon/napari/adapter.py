@@ -8,8 +8,9 @@ Cost to napari.  Every hook on napari's events does a cheap check and returns: i
 what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
 when Qt runs (so never inside a draw), else from the hooks, and at once by
 :meth:`Attachment.poll`.  The ``camera`` and ``tiles`` values are computed only while a
-subscriber wants them.  Reads are timed in the wrappers of ``timing``; the state values come
-from ``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.
+subscriber wants them.  Reads are timed in the wrappers of ``timing`` and recorded by
+``recorder``; the state values come from ``state_values`` and ``tiles_state``, and are
+published by ``webmon.shm.changes``.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ from .commands import ViewerCommands
 from .frames import IDLE_GAP_S, FrameTimer
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
 from .qt_hooks import TIMER_INTERVAL_MS, QtHooks
+from .recorder import ReadRecorder
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
 from .tiles_state import tiles_json
-from .timing import ReadRecorder
 from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
 
 __all__ = ["IDLE_GAP_S", "STATE_INTERVAL_S", "TIMER_INTERVAL_MS", "Attachment", "attach",

@@ -17,8 +17,9 @@ import numpy as np
 
 from . import compat
 from .geometry import tile_axes
+from .recorder import ReadRecorder
 from .tiles import TileGrid
-from .timing import ReadRecorder, TimedArray
+from .timing import TimedArray
 
 logger = logging.getLogger(__name__)
 
