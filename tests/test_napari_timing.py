@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from webmon.napari.recorder import ReadRecorder
-from webmon.napari.regions import compose, full_region
+from webmon.napari.regions import compose, compose_all, full_region
 from webmon.napari.tiles import LoadedTiles, TileGrid, read_records, tile_size
 from webmon.napari.timing import PendingRead, TimedArray
 from webmon.schema import CHUNK_DTYPE
@@ -83,6 +83,24 @@ def test_compose_refuses_what_it_cannot_follow() -> None:
     assert compose(region, (True, slice(None))) is None  # numpy: a mask, not position 1
     assert compose(region, (20, 0)) is None  # out of bounds, on every axis at once
     assert compose(region, (20,)) is None  # out of bounds
+
+
+def test_compose_all_is_compose_in_turn() -> None:
+    """compose_all skips napari 0.5's second index of two whole slices; the result must
+    be what composing every index gives, whatever the selection's axes."""
+    shape = (5, 300, 400)
+    whole = (slice(None), slice(None))
+    chains = [
+        ((slice(2, 4), slice(10, 250), slice(20, 380)), whole),
+        ((1, slice(10, 250), slice(20, 380)), whole),
+        ((slice(10, 250), 1), whole, (slice(3, 9),)),
+        ((slice(None), slice(None, None, -2), 7), whole, whole),
+    ]
+    for chain in chains:
+        expected = full_region(shape)
+        for index in chain:
+            expected = compose(expected, index)
+        assert compose_all(full_region(shape), chain) == expected, chain
 
 
 # -- tile geometry -------------------------------------------------------------------------
@@ -183,8 +201,8 @@ def test_drain_adds_runs_of_reads_like_one_read_at_a_time() -> None:
 
 
 def test_drain_of_2d_reads_orders_tiles_like_one_read_at_a_time() -> None:
-    """With 2-D data drain() works on the distinct rectangles of tiles read; napari reads
-    the same ones again and again, and every tile must still end up at its last read."""
+    """With 2-D data drain() finds each level's distinct tiles at once; napari reads the
+    same ones again and again, and every tile must still end up at its last read."""
     rng = np.random.default_rng(5)
     grid = TileGrid((0, 1), ((4096, 4096), (2048, 2048)), (256, 128))
     rects = [(int(rng.integers(0, 2)), int(rng.integers(0, 1500)), int(rng.integers(1, 700)),

@@ -151,13 +151,12 @@ class PlaneMaps:
         self._maps.pop(id(layer), None)
 
 
-def view_corners_level0(viewer: Any, plane: PlaneMap, base_shape: tuple[int, int]
-                        ) -> list[list[float]] | None:
-    """The part of the layer in view: ``[[y0, x0], [y1, x1]]`` in its level-0 pixels,
-    clipped to the image, end exclusive; None in 3-D display."""
-    if viewer.dims.ndisplay != 2:
-        return None
-    y0, x0, y1, x1 = view_world(viewer)
+def view_corners_level0(world: tuple[float, float, float, float], plane: PlaneMap,
+                        base_shape: tuple[int, int]) -> list[list[float]]:
+    """The part of the layer in view, given the :func:`view_world` rectangle of a 2-D
+    canvas: ``[[y0, x0], [y1, x1]]`` in its level-0 pixels, clipped to the image, end
+    exclusive."""
+    y0, x0, y1, x1 = world
     points = [plane.to_data(y, x) for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
     rows = [p[0] for p in points]
     cols = [p[1] for p in points]

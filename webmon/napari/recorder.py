@@ -98,36 +98,57 @@ class ReadRecorder:
         """Publish the reads queued since the last drain; returns how many there were.
 
         This runs about once a second on the drawing thread, with a second's reads (napari
-        0.5 reads on every view change, so over a hundred while panning), hence one pass
-        over them in Python and the rest vectorised."""
+        0.5 reads on every view change, so over a hundred while panning, each over a dozen
+        tiles or more), hence one call per read where its index must be followed and the
+        rest vectorised."""
         pending = self._pending
         # len() first: reads queued meanwhile (from napari's slicing thread) wait their turn.
         raw = [pending.popleft() for _ in range(len(pending))]
         if not raw:
             return 0
         epoch = time.time() - time.perf_counter()  # a read's end, in epoch seconds
+        # One column per field (zip transposes in C), and a call per read only where the
+        # read's own index must be followed: a tuple per read and numpy converting them to
+        # a structured array cost as much again.
+        grids, levels, regions, indices, nbytes, started, finished, threads, requested = (
+            zip(*raw, strict=True))
+        regions = list(map(compose_all, regions, indices))
+        grid = grids[0]
+        if grids.count(grid) == len(grids):  # the displayed axes did not change meanwhile
+            axes, sizes = grid.axes, np.array(grid.tile_sizes)[list(levels)]
+            boxes = [region_box(region, axes) for region in regions]
+            planes = [region_plane(region, axes) for region in regions]
+        else:
+            sizes = [g.tile_sizes[level] for g, level in zip(grids, levels, strict=True)]
+            boxes = [region_box(r, g.axes) for r, g in zip(regions, grids, strict=True)]
+            planes = [region_plane(r, g.axes) for r, g in zip(regions, grids, strict=True)]
+        batch = np.empty(len(raw), READ_DTYPE)
+        batch["level"] = levels
+        for field, column in zip(("known", "y0", "y1", "x0", "x1"), zip(*boxes, strict=True),
+                                 strict=True):
+            batch[field] = column
+        batch["size"] = sizes
+        batch["nbytes"] = nbytes
+        ended = np.array(finished)
+        batch["end_time"] = ended + epoch
+        batch["load_ms"] = (ended - np.array(started)) * 1000.0
         drawing = self.drawing_thread
-        rows, boxes, planes = [], [], []
-        for grid, level, region, indices, nbytes, started, finished, thread, requested in raw:
-            region = compose_all(region, indices)
-            sync = thread == drawing
-            queued_ms = 0.0
-            if not sync and requested is not None and requested <= started:
-                queued_ms = (started - requested) * 1000.0
-            box = (level, *region_box(region, grid.axes), grid.tile_sizes[level])
-            boxes.append(box)
-            rows.append((*box, nbytes, finished + epoch, (finished - started) * 1000.0, sync,
-                         queued_ms))
-            planes.append(region_plane(region, grid.axes))
-        batch = np.array(rows, READ_DTYPE)
+        sync = [thread == drawing for thread in threads]
+        batch["sync"] = sync
+        batch["queued_ms"] = 0.0
+        if not all(sync):  # napari sliced asynchronously: how long each read waited
+            for i, (in_sync, asked, began) in enumerate(zip(sync, requested, started,
+                                                            strict=True)):
+                if not in_sync and asked is not None and asked <= began:
+                    batch["queued_ms"][i] = (began - asked) * 1000.0
         records, offsets = records_of_batch(batch, self.layer_id)
         self.reads += len(raw)
         self.sync_reads += int(np.count_nonzero(batch["sync"]))
         self.bytes += int(batch["nbytes"].sum())
         if any(planes):
             self._add_loaded(batch, planes, records, offsets)
-        else:  # 2-D data, napari's usual case: every read is in one plane
-            self._add_loaded_2d(boxes)
+        elif len(records):  # 2-D data, napari's usual case: every read is in one plane
+            self._add_loaded_2d(records, set(levels))
         self.tiles += len(records)
         if len(records):
             self.sink(records)
@@ -153,20 +174,19 @@ class ReadRecorder:
             cols = np.concatenate([part["col"] for part in ranges])
             self.loaded.add(level, last, rows, cols, fresh=first > 0)
 
-    def _add_loaded_2d(self, boxes: list[tuple]) -> None:
-        """:meth:`_add_loaded` when every read is in one plane, from each read's ``(level,
-        known, y0, y1, x0, x1, tile size)``.  napari 0.5 reads the same few rectangles
-        again and again (the coarse level on every draw), so only the distinct ones are
-        turned into tiles, each at its last read, which gives each tile the same place as
-        adding read after read would.  Plain Python: this runs about once a second, after
-        napari's work has taken the caches, where each numpy call costs several
-        microseconds more than the arithmetic of a few dozen rectangles."""
-        by_level: dict[int, list[tuple]] = {}
-        for level, known, y0, y1, x0, x1, size in reversed(dict.fromkeys(reversed(boxes))):
-            if known and y1 > y0 and x1 > x0:
-                by_level.setdefault(level, []).append(
-                    (y0 // size, (y1 - 1) // size, x0 // size, (x1 - 1) // size))
-        for level, picked in by_level.items():
-            codes = [row << COL_BITS | col for r0, r1, c0, c1 in picked
-                     for row in range(r0, r1 + 1) for col in range(c0, c1 + 1)]
-            self.loaded.add_codes(level, (), codes)
+    def _add_loaded_2d(self, records: np.ndarray, levels: set[int]) -> None:
+        """:meth:`_add_loaded` when every read is in one plane: each level's tiles in the
+        order of their records (read after read), which LoadedTiles.add_codes reduces to
+        each tile's last read, as adding read after read would.  ``levels``: the levels
+        read.  napari 0.5 reads the tiles in view on every draw, over a thousand records a
+        second, hence numpy to pick them; and dict.fromkeys to find the distinct ones
+        rather than np.unique: inside napari's frame each numpy call costs several
+        microseconds, and np.unique makes a dozen."""
+        rows = records["row"]
+        known = rows >= 0  # a read of an unknown region has row -1
+        codes = (rows.astype(np.int64) << COL_BITS | records["col"])[known]
+        of_level = records["level"][known]
+        for level in levels:
+            picked = codes[of_level == level].tolist()
+            if picked:
+                self.loaded.add_codes(level, (), picked)

@@ -69,8 +69,18 @@ def compose(region: Region | None, index: Any) -> Region | None:
     return tuple(new)
 
 
+#: What napari 0.5 indexes a 2-D selection with again: all of it.
+_WHOLE_2D = (slice(None), slice(None))
+
+
 def compose_all(region: Region | None, indices: tuple) -> Region | None:
-    """:func:`compose` of each of ``indices`` in turn (napari indexes a selection again)."""
+    """:func:`compose` of each of ``indices`` in turn (napari indexes a selection again).
+
+    An index of two whole slices is skipped: napari 0.5 applies one to every read, and
+    composing it would cost as much as the read's own index.  It selects everything of a
+    selection with two axes or more, and ``indices`` are ones the array accepted (with
+    fewer axes it would have raised before anything was read)."""
     for index in indices:
-        region = compose(region, index)
+        if index != _WHOLE_2D:
+            region = compose(region, index)
     return region

@@ -42,12 +42,15 @@ def entry_json(viewer: Any, planes: PlaneMaps, track: Track) -> str:
     level = int(layer.data_level)
     corner = np.asarray(layer.corner_pixels)
     pending = not getattr(layer, "loaded", True)
+    # The world rectangle in view on a 2-D canvas; None in 3-D display.
+    world = view_world(viewer) if viewer.dims.ndisplay == 2 else None
     # Everything the entry depends on, cheap to gather: unchanged, the entry is reused.
     key = (level, corner.tobytes(), recorder.loaded.version, pending, layer.name,
-           recorder.grid, view_world(viewer), viewer.dims.ndisplay)
+           recorder.grid, world)
     if key == track.tiles_key and track.tiles_json is not None:
         return track.tiles_json
-    name, seen, loading, corners = entry_parts(viewer, planes, track, level, corner, pending)
+    name, seen, loading, corners = entry_parts(viewer, planes, track, level, corner, pending,
+                                               world)
     # Levels in memory show the tiles in view as loaded; read levels the tiles read.
     loaded = _encode(seen) if level in track.in_memory else recorder.loaded.json(level)
     text = (f'{{"layer":{_encode(name)},"tile_config":{config_json(track, level)},'
@@ -79,9 +82,11 @@ def config_json(track: Track, level: int) -> str:
 
 
 def entry_parts(viewer: Any, planes: PlaneMaps, track: Track, level: int, corner: np.ndarray,
-                pending: bool) -> tuple[str, list, list, list]:
+                pending: bool, world: tuple[float, float, float, float] | None
+                ) -> tuple[str, list, list, list]:
     """Everything of one layer's entry but its ``tile_config`` and ``loaded`` list: the
-    layer's name, and the ``seen``, ``loading`` and ``corners`` of its ``tile_state``."""
+    layer's name, and the ``seen``, ``loading`` and ``corners`` of its ``tile_state``.
+    ``world``: the :func:`view_world` rectangle of a 2-D canvas, None in 3-D display."""
     layer, grid = track.layer, track.recorder.grid
     ra, ca = grid.axes
     seen = grid.tiles_in_pixels(level, (corner[0, ra], corner[0, ca]),
@@ -91,8 +96,9 @@ def entry_parts(viewer: Any, planes: PlaneMaps, track: Track, level: int, corner
         # napari's layer.loaded is False while an asynchronous slice is pending.
         loading = track.recorder.loaded.missing(level, seen)
     base = grid.level_shapes[0]
-    corners = view_corners_level0(viewer, planes.get(viewer, layer), base)
-    if corners is None:  # 3-D display: the region napari sliced, in level-0 pixels
+    if world is not None:
+        corners = view_corners_level0(world, planes.get(viewer, layer), base)
+    else:  # 3-D display: the region napari sliced, in level-0 pixels
         factor = np.asarray(layer.downsample_factors)[level][[ra, ca]]
         lo = corner[0, [ra, ca]] * factor
         hi = np.minimum((corner[1, [ra, ca]] + 1) * factor, base)

@@ -73,7 +73,10 @@ class TimedArray:
         return self.shape[0]
 
     def __getitem__(self, index: Any) -> Any:
-        return self._index(self.array, (index,))
+        if self._reads_on_indexing:
+            return self._index(self.array, (index,))
+        # Lazy or in memory: nothing is read yet.  Inline, as napari indexes every draw.
+        return PendingRead(self.array[index], (index,), self)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
@@ -86,11 +89,11 @@ class TimedArray:
         return _converted(arr, dtype, copy)
 
     def _index(self, array: Any, indices: tuple) -> Any:
-        """``array[indices[-1]]``, where ``array`` is this level (or a selection of it by
-        ``indices[:-1]``): itself if that was the read (an array that reads on indexing,
-        such as zarr or h5py, returned numpy), timed, else a PendingRead."""
-        if not self._reads_on_indexing:  # lazy or in memory: nothing read yet, no clock
-            return PendingRead(array[indices[-1]], indices, self)
+        """``array[indices[-1]]`` for a level that reads on indexing (zarr, h5py), where
+        ``array`` is the level (or a selection of it by ``indices[:-1]``): timed, as it is
+        the read when it returns numpy; a PendingRead when it returned something lazy.
+        (A lazy or in-memory level reads nothing when indexed: the two ``__getitem__`` make
+        its PendingRead themselves, a call less on every draw.)"""
         started = time.perf_counter()
         result = array[indices[-1]]
         if isinstance(result, (np.ndarray, np.generic)):
@@ -164,7 +167,10 @@ class PendingRead:
         return len(self.lazy)
 
     def __getitem__(self, index: Any) -> Any:
-        return self.source._index(self.lazy, (*self.indices, index))
+        source = self.source
+        if source._reads_on_indexing:
+            return source._index(self.lazy, (*self.indices, index))
+        return PendingRead(self.lazy[index], (*self.indices, index), source)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         started = time.perf_counter()
