@@ -8,7 +8,7 @@ import pytest
 from bokeh.document import Document
 from dashboard_helpers import producer, wait_until
 
-from webmon.apps import loader
+from webmon.apps import loader, loader_stats
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
 from webmon.server import Hub, Session
 
@@ -41,25 +41,25 @@ def test_sampler_keeps_an_even_share_across_increments() -> None:
 
 
 def test_throughput_measures_the_rate() -> None:
-    frame = loader.throughput_frame(chunk_records(3000, rate=100.0))  # 30 s at 100 loads/s
+    frame = loader_stats.throughput_frame(chunk_records(3000, rate=100.0))  # 30 s at 100 loads/s
     steady = frame[frame["time"] > (1000.0 + 5) * 1000.0]
     assert len(steady) > 50
     assert np.allclose(steady["loads_per_s"], 100.0, atol=5.0)
     assert np.allclose(steady["mb_per_s"], 100.0, atol=5.0)  # 1 MB per load
     # The span ends at the newest record and covers RATE_SPAN_S.
     span = (frame["time"].iloc[-1] - frame["time"].iloc[0]) / 1000.0
-    assert loader.RATE_SPAN_S - 1 <= span <= loader.RATE_SPAN_S + 1
+    assert loader_stats.RATE_SPAN_S - 1 <= span <= loader_stats.RATE_SPAN_S + 1
 
 
 def test_throughput_falls_to_zero_when_loads_stop() -> None:
     records = chunk_records(500, rate=100.0)  # 5 s of loads, then nothing
-    frame = loader.throughput_frame(records, now=float(records["time"][-1]) + 10.0)
+    frame = loader_stats.throughput_frame(records, now=float(records["time"][-1]) + 10.0)
     assert frame["loads_per_s"].iloc[-1] == 0.0
     assert frame["loads_per_s"].max() == pytest.approx(100.0, abs=5.0)
 
 
 def test_level_statistics() -> None:
-    stats = loader.level_statistics(chunk_records(600), {1: EVIL, 2: "labels"})
+    stats = loader_stats.level_statistics(chunk_records(600), {1: EVIL, 2: "labels"})
     assert list(zip(stats["layer"], stats["level"], strict=True)) == [
         (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
     assert stats["loads"].sum() == 600
@@ -71,17 +71,17 @@ def test_level_statistics() -> None:
 
 def test_histogram_and_mode_summary() -> None:
     records = chunk_records(1000, sync_every=4)
-    hist = loader.load_histogram(records, bins=10)
+    hist = loader_stats.load_histogram(records, bins=10)
     assert hist["async"].sum() + hist["sync"].sum() == 1000
     assert hist["sync"].sum() == 250
     assert np.array_equal(hist["total"], hist["async"] + hist["sync"])
-    summary = loader.mode_summary(records)
+    summary = loader_stats.mode_summary(records)
     assert list(summary["mode"]) == ["async", "sync"]
     assert list(summary["loads"]) == [750, 250]
 
 
 def test_mode_summary_without_sync_loads() -> None:
-    summary = loader.mode_summary(chunk_records(10, sync_every=10**6)[1:])
+    summary = loader_stats.mode_summary(chunk_records(10, sync_every=10**6)[1:])
     assert list(summary["loads"]) == [9, 0]
 
 

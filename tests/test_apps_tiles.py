@@ -31,7 +31,7 @@ from webmon.apps.tiles_levels import (
 )
 from webmon.schema import CAMERA, CHUNK_DTYPE, LOADER
 from webmon.server import Hub, Session, serve_in_thread
-from webmon.server import hub as hub_module
+from webmon.server import feed as feed_module
 from webmon.server.serve import call_on_loop
 from webmon.tiles_extension import LOADED, tiles_entry_to_inputs
 
@@ -356,7 +356,7 @@ def test_a_producer_that_dies_leaves_its_last_picture(hub: Hub,
 
 def test_tiles_are_asked_for_only_while_the_tab_is_open(
         hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub_module, "INTEREST_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(feed_module, "INTEREST_TIMEOUT_S", 0.3)
     with started("interest"), Subscriber("interest") as sub:
         def wanted() -> bool | None:
             value, _version = sub.state("wanted")

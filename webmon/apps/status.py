@@ -18,7 +18,7 @@ from bokeh.models import (
 )
 
 from webmon.server import Session, Tab
-from webmon.server.hub import Feed
+from webmon.server.feed import Feed
 from webmon.server.text import escape, format_duration
 
 from .common import (

@@ -5,7 +5,8 @@ Tabs (``webmon.apps``) use :class:`Session` (and through it the :class:`Hub`); t
 touch the transport.
 """
 
-from .hub import Feed, Hub
+from .feed import Feed
+from .hub import Hub
 from .registry import Tab
 from .serve import DEFAULT_PORT, Dashboard, serve_in_thread
 from .session import Component, Increment, Session, StreamCursor

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bokeh.models import ColumnDataSource, CustomJS, Select
 
-from .hub import Feed
+from .feed import Feed
 from .session import Session
 from .text import format_duration
 

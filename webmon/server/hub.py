@@ -6,7 +6,8 @@ some session asked for, and then tells its listeners (one per Bokeh session) tha
 something new.  Each session copies only the records past its own cursor, so opening another
 browser tab costs a copy of the increment, not another pass over shared memory.
 
-Commands from the browser go through :meth:`Hub.call`, which runs ``Subscriber.call`` in a
+Each producer is a :class:`~webmon.server.feed.Feed`.  Commands from the browser go through
+:meth:`Hub.call`, which runs ``Subscriber.call`` in a
 thread pool: a producer that is slow to poll never blocks the IOLoop.
 """
 
@@ -16,16 +17,15 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import numpy as np
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from .feed import Feed
 from .history import StreamHistory
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_HISTORY = 100_000
 #: How often the hub lists producers and checks that followed ones are alive.
 DISCOVER_INTERVAL_S = 1.0
-#: A state key (or stream) is read and "wanted" while a session asked for it this recently.
-INTEREST_TIMEOUT_S = 5.0
-#: How often interest is renewed in the producer (the transport forgets after a few seconds).
-WANT_RENEW_S = 1.0
 #: Producers that have gone are still listed (as gone) up to this many.
 KEEP_GONE = 16
-#: The window over which a stream's rate is measured.
-RATE_WINDOW_S = 2.0
 
 #: What the hub records about its own ticks, for the status tab.
 TICK_DTYPE = np.dtype([("time", "<f8"), ("tick_ms", "<f4"), ("sessions", "<u4")])
@@ -66,170 +60,6 @@ class _WebmonTransport:
         from webmon import Subscriber
 
         return Subscriber(info)
-
-
-@dataclass
-class StreamStats:
-    """What the hub knows about one stream of one producer."""
-
-    written: int = 0  # records the producer appended, as of the last read
-    received: int = 0  # records the hub got
-    lost: int = 0  # records overwritten before the hub read them (after it attached)
-    rate: float = 0.0  # records per second over the last RATE_WINDOW_S
-
-
-class Feed:
-    """One producer process (a name and a pid) as the hub follows it.
-
-    A producer that restarts under the same name is a new feed with a new ``generation``,
-    so sessions can tell that their cursors point into a history that no longer grows.
-    """
-
-    def __init__(self, info: Any, subscriber: Any, generation: int, history: int) -> None:
-        self.info = info
-        self.generation = generation
-        self.alive = True
-        self.gone_at: float | None = None
-        self._sub = subscriber
-        self._history_capacity = history
-        self._histories: dict[str, StreamHistory] = {}
-        self._stats: dict[str, StreamStats] = {}
-        self._rate_samples: dict[str, deque[tuple[float, int]]] = {}
-        self._attached: set[str] = set()
-        self._state: dict[str, tuple[Any, int]] = {}
-        self._interest: dict[str, float] = {}
-        self._wanted_at: dict[str, float] = {}
-        self._shared: dict[Hashable, tuple[Hashable, Any]] = {}
-        self._command_lock = threading.Lock()
-        self._heartbeat = info.heartbeat
-
-    # -- identity ----------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def pid(self) -> int:
-        return self.info.pid
-
-    @property
-    def app(self) -> str:
-        return self.info.app
-
-    @property
-    def started(self) -> float:
-        return self.info.started
-
-    @property
-    def heartbeat(self) -> float:
-        """Epoch seconds of the producer's last heartbeat, as of the last refresh."""
-        return self._heartbeat
-
-    @property
-    def commands(self) -> list[str]:
-        return list(self.info.commands)
-
-    def stream_names(self) -> list[str]:
-        return sorted(self.info.streams)
-
-    # -- what sessions read ------------------------------------------------------------
-    def history(self, stream: str) -> StreamHistory | None:
-        """The hub's history of ``stream``; None until its first records arrived."""
-        self._interest[stream] = time.monotonic()
-        return self._histories.get(stream)
-
-    def stream_stats(self) -> dict[str, StreamStats]:
-        return dict(self._stats)
-
-    def state(self, key: str) -> tuple[Any, int]:
-        """``(value, version)`` of a state key as of the last tick; ``(None, 0)`` before the
-        first read.  Asking registers interest: the hub reads the key from the next tick on,
-        for as long as someone keeps asking."""
-        self._interest[key] = time.monotonic()
-        return self._state.get(key, (None, 0))
-
-    def shared(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
-        """``compute()``, computed once per ``version`` for every session of this feed.
-
-        Tabs use it for aggregations (rolling rates, per-level statistics) that would
-        otherwise be recomputed by each open browser tab.
-        """
-        cached = self._shared.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        value = compute()
-        self._shared[key] = (version, value)
-        return value
-
-    # -- what the hub does -------------------------------------------------------------
-    def poll(self, now: float) -> None:
-        """Read every stream into its history and every state key of interest."""
-        sub = self._sub
-        for stream in self.info.streams:
-            batch = sub.read(stream)
-            stats = self._stats.setdefault(stream, StreamStats())
-            if stream in self._attached:
-                stats.lost += batch.lost
-            else:
-                # Records overwritten before the hub attached were never the hub's to lose.
-                self._attached.add(stream)
-            stats.written = batch.end
-            if len(batch.records):
-                stats.received += len(batch.records)
-                history = self._histories.get(stream)
-                if history is None:
-                    history = StreamHistory(batch.records.dtype, self._history_capacity)
-                    self._histories[stream] = history
-                history.append(batch.records)
-            samples = self._rate_samples.setdefault(stream, deque())
-            samples.append((now, batch.end))
-            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
-                samples.popleft()
-            first_t, first_n = samples[0]
-            stats.rate = (batch.end - first_n) / (now - first_t) if now > first_t else 0.0
-        for key, asked in list(self._interest.items()):
-            if now - asked > INTEREST_TIMEOUT_S:
-                del self._interest[key]
-                continue
-            if key in self.info.state:
-                self._state[key] = sub.state(key)
-            if now - self._wanted_at.get(key, -WANT_RENEW_S) >= WANT_RENEW_S:
-                if sub.want(key):
-                    self._wanted_at[key] = now
-
-    def refresh(self, now: float) -> bool:
-        """Re-read the descriptor (new streams, keys, commands) and the heartbeat.  Returns
-        False once the producer is gone, after a last read of what it left in its rings."""
-        if not self._sub.alive:
-            self.poll(now)  # the mappings outlive the process: keep its last records
-            return False
-        self.info = self._sub.info
-        self._heartbeat = self._sub.heartbeat
-        return True
-
-    def mark_gone(self) -> None:
-        if self.alive:
-            self.alive = False
-            self.gone_at = time.time()
-            log.info("producer %r (pid %d) is gone", self.name, self.pid)
-
-    def call(self, command: str, timeout: float, kwargs: dict[str, Any]) -> Any:
-        """Run a command in the producer; blocks, so the hub calls it from its thread pool."""
-        with self._command_lock:
-            if not self.alive:
-                raise LookupError(f"producer {self.name!r} (pid {self.pid}) is gone")
-            return self._sub.call(command, timeout=timeout, **kwargs)
-
-    def close(self) -> None:
-        """Release the shared memory; waits for a command in flight, so never on the IOLoop
-        while one may be (the hub closes feeds from its thread pool)."""
-        self.mark_gone()
-        with self._command_lock:
-            self._sub.close()
-
-    def __repr__(self) -> str:
-        return (f"<Feed {self.name!r} pid {self.pid} generation {self.generation} "
-                f"{'live' if self.alive else 'gone'}>")
 
 
 class TickStats:

@@ -22,8 +22,9 @@ from bokeh.models import LayoutDOM
 from tornado.ioloop import IOLoop
 
 from .batching import release
+from .feed import Feed
 from .history import StreamHistory
-from .hub import Feed, Hub
+from .hub import Hub
 
 log = logging.getLogger(__name__)
 
