@@ -34,7 +34,9 @@ the layer's levels are swapped between webmon's wrappers and the arrays they wra
 reads them from that list on every slice), and frames with and without timed reads are
 compared, each less the mean of the frames around it.  ``--baseline REV`` adds a third
 kind of frame, read through the wrappers of webmon as of a git revision, so two versions of
-the read path are compared in the same frames.  The hook napari's slicing calls is measured
+the read path are compared in the same frames.  Where napari's frame varies much from one
+frame to the next, this comparison needs very long runs; ``bench_napari_read_cost.py``
+compares slices of the same view instead, with a fraction of the error.  The hook napari's slicing calls is measured
 around it.  Nothing is asserted.
 """
 
@@ -47,6 +49,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from typing import Any
 
 import bench_napari_overhead as tour
@@ -199,7 +202,8 @@ def local_mean(frames: np.ndarray, half: int = 4) -> np.ndarray:
     padded = np.pad(frames, half, constant_values=np.nan)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).copy()
     windows[:, half] = np.nan
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window of NaNs: its mean is NaN
         return np.nanmean(windows, axis=1)
 
 
