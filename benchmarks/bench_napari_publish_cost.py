@@ -36,8 +36,8 @@ compared, each less the mean of the frames around it.  ``--baseline REV`` adds a
 kind of frame, read through the wrappers of webmon as of a git revision, so two versions of
 the read path are compared in the same frames.  Where napari's frame varies much from one
 frame to the next, this comparison needs very long runs; ``bench_napari_read_cost.py``
-compares slices of the same view instead, with a fraction of the error.  The hook napari's slicing calls is measured
-around it.  Nothing is asserted.
+compares slices of the same view instead, with a fraction of the error.  The hook napari's
+slicing calls is measured around it.  Nothing is asserted.
 """
 
 from __future__ import annotations
