@@ -57,18 +57,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from napari.components import ViewerModel
 
 from webmon import Subscriber
-from webmon.napari import attach
+from webmon.napari import attach, compat
 from webmon.napari.compat import camera, canvas_size
 from webmon.napari.headless import draw
+from webmon.napari.timing import TimedArray
 
 
 def _pattern(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -277,6 +279,37 @@ def baseline_package(rev: str, into: str) -> Any:
     package = importlib.import_module("webmon_before")
     importlib.import_module("webmon_before.napari.adapter")
     return package
+
+
+class ReadVariants(NamedTuple):
+    """What napari can read a layer through, swapped in place in ``levels``, the layer's
+    own list of levels (napari reads the levels from it on every slice)."""
+
+    levels: list
+    #: 0: the arrays webmon wraps; 1: webmon's wrappers; 2 (with a baseline): the wrappers
+    #: of the baseline webmon package.
+    variants: list[list]
+    #: The baseline wrappers' recorder (its queue is for clearing), or None.
+    old_recorder: Any
+
+
+def read_variants(layer: Any, before: Any = None) -> ReadVariants:
+    """The levels of ``layer`` (attached) with and without webmon's wrappers, and through
+    the wrappers of ``before`` (a :func:`baseline_package`) if given."""
+    levels = compat.multiscale_levels(layer)
+    timed = list(levels)
+    bare = [level.array if isinstance(level, TimedArray) else level for level in timed]
+    variants = [bare, timed]
+    old_recorder = None
+    if before is not None:
+        old = before.napari
+        old_recorder = old.timing.ReadRecorder(
+            1, old.tiles.TileGrid.of_levels(bare, (0, 1)), lambda records: None,
+            drawing_thread=threading.get_ident())
+        variants.append([old.timing.TimedArray(array, k, old_recorder)
+                         if isinstance(level, TimedArray) else array
+                         for k, (array, level) in enumerate(zip(bare, timed, strict=True))])
+    return ReadVariants(levels, variants, old_recorder)
 
 
 def main() -> None:

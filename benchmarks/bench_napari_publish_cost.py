@@ -46,7 +46,6 @@ import argparse
 import gc
 import math
 import tempfile
-import threading
 import time
 import uuid
 import warnings
@@ -57,10 +56,9 @@ import dask
 import numpy as np
 
 from webmon import Subscriber
-from webmon.napari import attach, compat
+from webmon.napari import attach
 from webmon.napari.compat import camera, canvas_size
 from webmon.napari.headless import draw
-from webmon.napari.timing import TimedArray
 
 BEFORE = 3  # frames before a publication that make its baseline
 
@@ -93,18 +91,8 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
     # The timed reads are switched on and off at random, frame by frame, by swapping the
     # layer's levels between the adapter's wrappers and the arrays they wrap (napari reads
     # the levels from that list on every slice): frames with and without them, compared.
-    levels = compat.multiscale_levels(layer)
-    timed = list(levels)
-    bare = [level.array if isinstance(level, TimedArray) else level for level in timed]
-    variants = [bare, timed]
-    if before is not None:
-        old = before.napari
-        old_recorder = old.timing.ReadRecorder(
-            1, old.tiles.TileGrid.of_levels(bare, (0, 1)), lambda records: None,
-            drawing_thread=threading.get_ident())
-        variants.append([old.timing.TimedArray(array, k, old_recorder)
-                         if isinstance(level, TimedArray) else array
-                         for k, (array, level) in enumerate(zip(bare, timed, strict=True))])
+    levels, variants, old_recorder = tour.read_variants(layer, before)
+    timed = variants[1]
     cam, canvas = camera(viewer), canvas_size(viewer)
     warmup, frames = int(rate), int(seconds * rate)
     cpu, published, published_cpu = (np.zeros(frames), np.zeros(frames, int),
@@ -130,7 +118,7 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
                 attachment._next_flush = 0.0  # publish from the first hook in this frame
                 drain = publications % drain_every == 0
                 attachment._next_drain = 0.0 if drain else math.inf
-                if drain and before is not None:  # its queue as long as the adapter's
+                if drain and old_recorder is not None:  # its queue as long as the adapter's
                     old_recorder._pending.clear()
                 publications += 1
                 next_publication += int(rng.integers(every - 2, every + 3))

@@ -32,7 +32,6 @@ import argparse
 import gc
 import math
 import tempfile
-import threading
 import time
 import uuid
 from typing import Any
@@ -41,10 +40,9 @@ import bench_napari_overhead as tour
 import dask
 import numpy as np
 
-from webmon.napari import attach, compat
+from webmon.napari import attach
 from webmon.napari.compat import camera, canvas_size
 from webmon.napari.headless import draw
-from webmon.napari.timing import TimedArray
 
 RATE = 60.0  # the tour's poses, as at 60 frames a second (the run itself is not paced)
 
@@ -63,18 +61,8 @@ def record(image: str, seconds: float, before: Any = None) -> dict[str, np.ndarr
         slices[0] += 1
 
     layer.events.set_data.connect(sliced)
-    levels = compat.multiscale_levels(layer)
-    timed = list(levels)
-    bare = [level.array if isinstance(level, TimedArray) else level for level in timed]
-    variants = [bare, timed]
-    if before is not None:
-        old = before.napari
-        old_recorder = old.timing.ReadRecorder(
-            1, old.tiles.TileGrid.of_levels(bare, (0, 1)), lambda records: None,
-            drawing_thread=threading.get_ident())
-        variants.append([old.timing.TimedArray(array, k, old_recorder)
-                         if isinstance(level, TimedArray) else array
-                         for k, (array, level) in enumerate(zip(bare, timed, strict=True))])
+    levels, variants, old_recorder = tour.read_variants(layer, before)
+    bare, timed = variants[0], variants[1]
     cam, canvas = camera(viewer), canvas_size(viewer)
     views = int(seconds * RATE)
     cpu = np.zeros((views, len(variants)))
@@ -106,7 +94,7 @@ def record(image: str, seconds: float, before: Any = None) -> dict[str, np.ndarr
             if i % int(RATE) == 0:  # once a second, outside the measured slices
                 levels[:] = timed
                 attachment.poll()
-                if before is not None:
+                if old_recorder is not None:
                     old_recorder._pending.clear()
     finally:
         levels[:] = timed
