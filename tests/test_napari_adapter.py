@@ -470,6 +470,9 @@ def test_headless_frames_are_recorded_and_run_commands() -> None:
             durations.append((ended - started) * 1000.0)
             time.sleep(0.01)
         assert result["value"] == {"grid_visible": True}
+        # Frames are written when state is published (at most every state_interval), not
+        # on each draw: poll() publishes the last ones now.
+        att.poll()
         records = sub.read("frame_times").records
         assert len(records) == len(durations)
         # the first frame follows no other: its record is the draw itself; then drawing

@@ -44,7 +44,7 @@ from webmon.shm.changes import ChangedState
 
 from . import compat
 from .commands import ViewerCommands
-from .frames import IDLE_GAP_S, FrameTimer
+from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
 from .qt_hooks import TIMER_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
@@ -149,7 +149,10 @@ class Attachment:
         self._next_id = 1
         self._connections: list[tuple[Any, Callable]] = []
         self._qt: QtHooks | None = None
-        self._frame_timer = FrameTimer()
+        self._frame_times = FrameTimes()
+        # napari 0.9's Viewer.window is a lookup through pydantic costing tens of
+        # microseconds: the timer asks for it 30 times a second, so it is kept.
+        self._window = getattr(viewer, "window", None)
 
         self.commands = ViewerCommands(viewer, self.layer_id, self._layer_by_id)
         self.pub.register_command(CMD_SET_CAMERA, self.commands.set_camera)
@@ -174,7 +177,8 @@ class Attachment:
         for layer in viewer.layers:
             self._track(layer)
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
-                                 (self._on_draw_start, self._on_draw_end))
+                                 (self._frame_times.draw_started,
+                                  self._frame_times.draw_ended))
         self._flush(time.perf_counter())
 
     def _connect(self, emitter: Any, callback: Callable, into: list | None = None) -> None:
@@ -299,33 +303,25 @@ class Attachment:
         self._changed(LOADER, LAYERS)
         self._tick(commands=True)
 
-    def _on_draw_start(self, event: Any = None) -> None:
-        self._frame_timer.draw_started()
-
-    def _on_draw_end(self, event: Any = None) -> None:
-        draw = self._frame_timer.draw_ended()
-        if draw is not None:
-            self.record_draw(*draw)
-
     def record_draw(self, started: float, ended: float) -> None:
         """Record one drawn frame (``time.perf_counter()`` seconds) in ``frame_times``.
 
-        The Qt canvas hooks call this for every vispy draw; a script driving a
-        ``ViewerModel`` with ``headless.draw`` may call it for each of its draws.  While
+        With Qt, the canvas's draw hooks record every vispy draw; a script driving a
+        ``ViewerModel`` with ``headless.draw`` may call this for each of its draws.  While
         drawing continuously the record is the frame interval (end of the previous draw to
         end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
-        time of this draw alone, since no frame was due in between.
+        time of this draw alone, since no frame was due in between.  Records are written
+        when state is published (at most every ``state_interval``, or by :meth:`poll`).
         """
-        delta_ms = self._frame_timer.delta_ms(started, ended)
-        self._guard(self._frames.append, (time.time(), delta_ms))
+        self._frame_times.add(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
 
     @property
     def frames_recorded(self) -> int:
-        return self._frame_timer.count
+        return self._frame_times.count
 
     def _on_timer(self) -> None:
-        if compat.window_closed(self.viewer):
+        if compat.window_closed(self._window):
             self.detach()
             return
         self._run_commands()
@@ -399,6 +395,9 @@ class Attachment:
         self._busy = True
         try:
             self._next_flush = now + self.state_interval
+            frames = self._frame_times.take()
+            if frames is not None:
+                self._guard(self._frames.extend, frames)
             if (force or now >= self._next_drain) and self._reads_queued():
                 self._next_drain = now + DRAIN_PERIOD_S
                 for track in self._tracks.values():

@@ -75,8 +75,7 @@ def scene_canvas(viewer: Any) -> Any:
     return scene if getattr(events, "draw", None) is not None else None
 
 
-def window_closed(viewer: Any) -> bool:
-    """True once a ``napari.Viewer``'s window has been closed (``Window.close`` deletes
-    its ``_qt_window``); always False for a bare ``ViewerModel``."""
-    window = getattr(viewer, "window", None)
+def window_closed(window: Any) -> bool:
+    """True once a ``napari.Viewer``'s ``window`` has been closed (``Window.close`` deletes
+    its ``_qt_window``); always False for None (a bare ``ViewerModel`` has no window)."""
     return window is not None and not hasattr(window, "_qt_window")
