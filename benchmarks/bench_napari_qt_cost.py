@@ -4,17 +4,18 @@
 
 ``bench_napari_publish_cost.py`` drives a bare ``ViewerModel``: there, the adapter publishes
 from its hooks inside the frames.  With a ``napari.Viewer`` (Qt, an OpenGL canvas) it works
-differently: a ``QTimer`` runs the dashboard's commands about 30 times a second and
-publishes from there, and two hooks on the canvas's draw event record every frame's time.
-Neither exists without Qt, so this measures them on a real viewer: napari shows the dask
-image of ``bench_napari_overhead.py`` (65,536² pixels, napari's dask cache off, as there),
-a ``QTimer`` at ``--rate`` Hz moves the camera along the same pan-and-zoom tour, napari
-redraws, and a subscriber wants the tiles state, as the dashboard's tiles tab does.
+differently: a ``QTimer`` runs the dashboard's commands (every 0.1 s, about 30 times a
+second while commands come) and publishes from there, and two hooks on the canvas's draw
+event record every frame's time.  Neither exists without Qt, so this measures them on a
+real viewer: napari shows the dask image of ``bench_napari_overhead.py`` (65,536² pixels,
+napari's dask cache off, as there), a ``QTimer`` at ``--rate`` Hz moves the camera along
+the same pan-and-zoom tour, napari redraws, and a subscriber wants the tiles state, as the
+dashboard's tiles tab does.
 
 Each of webmon's Qt-time parts is measured around it in the main thread's CPU time, and
 given per draw of the canvas:
 
-- the frame-time hooks (before and after napari's draw: a ``frame_times`` record each);
+- the frame-time hooks (before and after napari's draw: one ``frame_times`` record);
 - the timer (``_on_timer``: commands, then publishing when due), and within it publishing
   (``_flush``, the same work the ``ViewerModel`` benchmark measures inside the frames);
 - the hook on napari's slicing (with Qt it only marks that a data level may have changed).
@@ -23,7 +24,8 @@ What Qt itself spends calling them (a signal dispatch each) is not inside these 
 The timed reads are not measured here (they are the same with or without Qt:
 ``bench_napari_read_cost.py``).  Without a display the script runs itself under
 ``xvfb-run``, whose OpenGL is software: the draws are slow, so there are fewer of them than
-``--rate`` and the timer's work is shared among fewer draws.  Nothing is asserted.
+``--rate`` and the timer's work is shared among fewer draws; the figures per second of the
+run are printed too.  Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -150,6 +152,11 @@ def main() -> None:
         print(f"  {label:40s} {per_draw:7.1f}   ({calls} calls, "
               f"{seconds * 1e6 / max(calls, 1):.1f} us each)")
     print(f"  {'total (timed reads not included)':40s} {qt_only:7.1f}")
+    # Most of it comes a number of times a second, not per draw: with fewer draws (slow
+    # software OpenGL) each carries more.  Per second it does not depend on the draw rate.
+    per_second = qt_only * draws / wall / 1000.0
+    print(f"per second: {per_second:.2f} ms of CPU, {per_second / (cpu * 1000.0 / wall):.2%} "
+          f"of the main thread's ({cpu * 1000.0 / wall:.0f} ms a second)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from procs import child_env
 
 pytest.importorskip("napari")
 
+from webmon.napari.qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS  # noqa: E402
+
 SCRIPT = textwrap.dedent("""
     import json, os, threading, time
     import napari
@@ -55,6 +57,7 @@ SCRIPT = textwrap.dedent("""
     frames = sub.read("frame_times").records
     loads = sub.read("chunk_loads").records
 
+    idle_interval = att._qt.interval_ms  # no command yet: the timer ticks slowly
     result = {}
     caller = threading.Thread(
         target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
@@ -63,6 +66,7 @@ SCRIPT = textwrap.dedent("""
     while caller.is_alive():
         run(0.01)
     run(0.2)
+    busy_interval = att._qt.interval_ms  # a command ran: the timer ticks fast
     sub.want("tiles")
     run(0.3)
     tiles, _ = sub.state("tiles")
@@ -75,6 +79,7 @@ SCRIPT = textwrap.dedent("""
         "loads": int(len(loads)),
         "sync_loads": int(loads["sync"].sum()),
         "command": result.get("value"),
+        "intervals": [idle_interval, busy_interval],
         "grid": bool(grid(viewer).enabled),
         "tiles_level": tiles["1"]["tile_config"]["level_index"] if tiles else None,
         "layer_level": int(layer.data_level),
@@ -152,6 +157,7 @@ def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> N
     assert report["frames"] > 5 and report["frame_ms_positive"], report
     assert report["loads"] > 0 and report["sync_loads"] == report["loads"], report
     assert report["command"] == {"grid_visible": True} and report["grid"], report
+    assert report["intervals"] == [IDLE_INTERVAL_MS, BUSY_INTERVAL_MS], report
     assert report["tiles_level"] == report["layer_level"], report
     assert report["detached"] and not report["producer_alive"], report
     assert report["segments_at_start"] >= 6 and report["leftover"] == [], report

@@ -46,15 +46,15 @@ from . import compat
 from .commands import ViewerCommands
 from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
-from .qt_hooks import TIMER_INTERVAL_MS, QtHooks
+from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
 from .tiles_state import tiles_json
 from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
 
-__all__ = ["IDLE_GAP_S", "STATE_INTERVAL_S", "TIMER_INTERVAL_MS", "Attachment", "attach",
-           "detach"]
+__all__ = ["BUSY_INTERVAL_MS", "IDLE_GAP_S", "IDLE_INTERVAL_MS", "STATE_INTERVAL_S",
+           "Attachment", "attach", "detach"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ DRAIN_PERIOD_S = 1.0
 LOADER_PERIOD_S = 1.0
 #: Without Qt, event hooks run pending commands at most this often.
 COMMAND_PERIOD_S = 1 / 30
+#: With Qt, the timer ticks fast (``BUSY_INTERVAL_MS``) for this long after a command ran.
+COMMANDS_BUSY_S = 2.0
 TILES_STATE_BYTES = 256 * 1024
 STREAM_CAPACITY = 65536
 
@@ -141,6 +143,7 @@ class Attachment:
         self._next_drain = 0.0
         self._next_flush = 0.0
         self._next_commands = 0.0
+        self._commands_until = 0.0  # with Qt: the timer ticks fast until then
         self._busy = False
         self._failed_once = False
         self._tracks: dict[int, Track] = {}
@@ -151,7 +154,7 @@ class Attachment:
         self._qt: QtHooks | None = None
         self._frame_times = FrameTimes()
         # napari 0.9's Viewer.window is a lookup through pydantic costing tens of
-        # microseconds: the timer asks for it 30 times a second, so it is kept.
+        # microseconds: the timer asks for it on every tick, so it is kept.
         self._window = getattr(viewer, "window", None)
 
         self.commands = ViewerCommands(viewer, self.layer_id, self._layer_by_id)
@@ -176,9 +179,11 @@ class Attachment:
         self._connect(compat.async_setting_events(), self._on_loader_setting)
         for layer in viewer.layers:
             self._track(layer)
+        # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
                                  (self._frame_times.draw_started,
-                                  self._frame_times.draw_ended))
+                                  self._frame_times.draw_ended),
+                                 idle_interval_ms=round(self.state_interval * 500))
         self._flush(time.perf_counter())
 
     def _connect(self, emitter: Any, callback: Callable, into: list | None = None) -> None:
@@ -324,9 +329,16 @@ class Attachment:
         if compat.window_closed(self._window):
             self.detach()
             return
-        self._run_commands()
         now = time.perf_counter()
-        if now >= self._next_flush:
+        if self._run_commands():
+            self._commands_until = now + COMMANDS_BUSY_S
+        qt = self._qt
+        if qt is None:  # a command detached
+            return
+        qt.pace(now < self._commands_until)
+        # Due within half a tick: Qt's coarse timers fire up to 5% early, and waiting a
+        # whole tick more would stretch the period of publishing by half.
+        if now >= self._next_flush - qt.interval_ms / 2000:
             self._flush(now)
 
     def _changed(self, *keys: str) -> None:
@@ -362,7 +374,8 @@ class Attachment:
     def poll(self) -> int:
         """Run the dashboard's pending commands and publish every pending change now.
 
-        With Qt, the adapter's timer runs commands about 30 times a second and publishes
+        With Qt, the adapter's timer runs commands (about 30 times a second while the
+        dashboard sends them, else every ``IDLE_INTERVAL_MS`` at most) and publishes
         every ``state_interval``; without Qt, call this from your own loop (the event hooks
         also do both, throttled, but only when napari emits events).  Returns how many
         commands ran.
