@@ -41,7 +41,7 @@ from typing import Any
 
 import bench_napari_overhead as tour
 
-#: (class, method): what it is.  The classes are looked up in webmon.napari.
+#: (class, method): what it is.  Classes by name, as webmon.napari.adapter or .frames has them.
 PARTS = {
     ("FrameTimes", "draw_started"): "frame-time hook, before the draw",
     ("FrameTimes", "draw_ended"): "frame-time hook, after the draw",
@@ -95,7 +95,7 @@ def main() -> None:
     from webmon.napari import adapter, attach, frames
     from webmon.napari.compat import NAPARI_VERSION, camera, canvas_size
 
-    classes = {"Attachment": adapter.Attachment, "FrameTimes": frames.FrameTimes}
+    classes = {**vars(adapter), **vars(frames)}
     totals = counted_methods([(classes[cls], name) for cls, name in PARTS])
     make, size = tour.IMAGES["dask"]
     viewer = napari.Viewer(show=True)
@@ -138,6 +138,7 @@ def main() -> None:
         sub.close()
         attachment.detach()
         viewer.close()
+        run(0.5)  # Qt deletes the window's objects: not left to the interpreter's exit
     if not draws:
         sys.exit("napari drew nothing: is the display working?")
     print(f"napari {NAPARI_VERSION}; napari.Viewer, dask image {size}^2; {wall:.0f} s, "

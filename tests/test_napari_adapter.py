@@ -470,7 +470,7 @@ def test_headless_frames_are_recorded_and_run_commands() -> None:
             durations.append((ended - started) * 1000.0)
             time.sleep(0.01)
         assert result["value"] == {"grid_visible": True}
-        # Frames are written when state is published (at most every state_interval), not
+        # Frames are written once a second when state is published, not
         # on each draw: poll() publishes the last ones now.
         att.poll()
         records = sub.read("frame_times").records

@@ -68,6 +68,9 @@ STATE_INTERVAL_S = 0.2
 #: works in one-second steps, and each record keeps the time its read ended, so only the
 #: delay changes.
 DRAIN_PERIOD_S = 1.0
+#: Frame records are written at most this often, in one batch (and by poll() at once): a
+#: batch costs the GUI thread about 0.1 ms, cold between napari's draws, whatever its size.
+FRAMES_PERIOD_S = 1.0
 #: The loader state's read counters change with every read: published at most this often
 #: (a setting changed by a command or in napari is published at once).
 LOADER_PERIOD_S = 1.0
@@ -141,6 +144,7 @@ class Attachment:
         self._data_levels: tuple = ()
         self._next_loader = 0.0
         self._next_drain = 0.0
+        self._next_frames = 0.0
         self._next_flush = 0.0
         self._next_commands = 0.0
         self._commands_until = 0.0  # with Qt: the timer ticks fast until then
@@ -316,7 +320,7 @@ class Attachment:
         drawing continuously the record is the frame interval (end of the previous draw to
         end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
         time of this draw alone, since no frame was due in between.  Records are written
-        when state is published (at most every ``state_interval``, or by :meth:`poll`).
+        once a second when state is published (``FRAMES_PERIOD_S``), or by :meth:`poll`.
         """
         self._frame_times.add(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
@@ -408,9 +412,9 @@ class Attachment:
         self._busy = True
         try:
             self._next_flush = now + self.state_interval
-            frames = self._frame_times.take()
-            if frames is not None:
-                self._guard(self._frames.extend, frames)
+            if (force or now >= self._next_frames) and self._frame_times.pending:
+                self._next_frames = now + FRAMES_PERIOD_S
+                self._guard(self._frames.extend, self._frame_times.take())
             if (force or now >= self._next_drain) and self._reads_queued():
                 self._next_drain = now + DRAIN_PERIOD_S
                 for track in self._tracks.values():

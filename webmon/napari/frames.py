@@ -24,7 +24,7 @@ class FrameTimes:
     own draws.  They run on every draw, where writing each record to shared memory cost
     tens of microseconds (a cold lock, pack, check and copy after the draw's work), so a
     draw only appends two floats to a deque; the adapter takes the records as one array
-    when it publishes.
+    once a second.
     """
 
     def __init__(self) -> None:
