@@ -48,6 +48,7 @@ it; ``bench_napari_publish_cost.py`` measures what webmon costs a draw.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import math
@@ -209,10 +210,13 @@ def run(label: str, make: Any, size: int, seconds: float, rate: float,
 def count_cpu(obj: Any, method: str) -> list:
     """Count calls of ``obj.method`` and the CPU time they take: ``[seconds, calls]``.
     Used on the adapter's state publishing, to show how much of the overhead it is (with Qt
-    it runs on the timer, between draws, instead of inside them)."""
+    it runs on the timer, between draws, instead of inside them).  ``obj`` may be a class:
+    every instance's calls are counted then."""
     total = [0.0, 0]
     original = getattr(obj, method)
 
+    # functools.wraps: vispy's emitter keeps a bound method as (object, __name__).
+    @functools.wraps(original)
     def counted(*args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
         try:

@@ -31,13 +31,11 @@ run are printed too.  Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import sys
 import time
 import uuid
-from typing import Any
 
 import bench_napari_overhead as tour
 
@@ -49,30 +47,6 @@ PARTS = {
     ("Attachment", "_flush"): "  of which publishing",
     ("Attachment", "_on_layer_sliced"): "slicing hook",
 }
-
-
-def counted_methods(parts: list[tuple[Any, str]]) -> list[list]:
-    """Replace each method (class, name) of ``parts`` by one that adds its CPU time and call
-    count to ``[seconds, calls]`` (before attaching: napari and Qt keep bound methods)."""
-    totals = []
-    for cls, name in parts:
-        original = getattr(cls, name)
-        total = [0.0, 0]
-        totals.append(total)
-
-        # functools.wraps: vispy's emitter keeps a bound method as (object, __name__).
-        @functools.wraps(original)
-        def counted(self: Any, *args: Any, _original: Any = original, _total: list = total,
-                    **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return _original(self, *args, **kwargs)
-            finally:
-                _total[0] += time.thread_time() - started
-                _total[1] += 1
-
-        setattr(cls, name, counted)
-    return totals
 
 
 def main() -> None:
@@ -96,7 +70,8 @@ def main() -> None:
     from webmon.napari.compat import NAPARI_VERSION, camera, canvas_size
 
     classes = {**vars(adapter), **vars(frames)}
-    totals = counted_methods([(classes[cls], name) for cls, name in PARTS])
+    # On the classes, before attaching: napari and Qt keep the bound methods they are given.
+    totals = [tour.count_cpu(classes[cls], name) for cls, name in PARTS]
     make, size = tour.IMAGES["dask"]
     viewer = napari.Viewer(show=True)
     viewer.add_image(make(size), multiscale=True, contrast_limits=(0, 255), cache=False)
