@@ -1,5 +1,5 @@
 """What webmon costs napari per draw, in parts: publishing, its effect on the frames after it,
-the timed reads and the slicing hook.
+the timed reads and the slicing hook; and what its writing thread costs.
 
     python benchmarks/bench_napari_publish_cost.py [--seconds 120] [--image {numpy,dask}]
         [--no-tiles] [--every 12] [--drain-every 5] [--lags 6] [--baseline REV]
@@ -11,13 +11,19 @@ tiles tab does), follows the pan-and-zoom tour of ``bench_napari_overhead.py`` (
 the adapter publishes from its hooks inside the frames; here it does so every
 ``--every`` frames on average (12: as often as its default state interval of 0.2 s allows at
 60 Hz; each gap drawn at random from 10 to 14 frames, or publications would fall on the
-same phase of the tour, whose periods are multiples of 12 frames), and turns queued reads
-into records at every ``--drain-every``-th publication (5: about once a second, as it
-does).  Publications at chosen frames rather than when the adapter's clock says: with the
-clock, the frame that publishes is the first whose hook runs after the due time, so the
-frame before it is more often a fast one, and that biased the comparison below by hundreds
-of microseconds.  Each frame's CPU time is recorded, and the CPU time of the publication
-made in it.
+same phase of the tour, whose periods are multiples of 12 frames), and has its writing
+thread turn queued reads into records at every ``--drain-every``-th publication (5: about
+once a second, as it does).  Publications at chosen frames rather than when the adapter's
+clock says: with the clock, the frame that publishes is the first whose hook runs after
+the due time, so the frame before it is more often a fast one, and that biased the
+comparison below by hundreds of microseconds.  Each frame's CPU time and wall-clock time
+are recorded, and the CPU time of the publication made in it.
+
+The adapter's writing thread makes the tiles state's text and the records (what needs
+nothing of napari) while napari's thread goes on.  Its CPU time is measured around its
+work, and printed apart: it is not napari's thread.  But Python runs one thread at a time,
+so napari's thread may wait for it; a wait is not CPU time, so the effect of a publication
+on the frames is measured in wall-clock time as well, and the total uses that.
 
 Around each publication, the frames ``lag = 0, 1, 2, ...`` after it are compared with the
 mean of the three frames before it: the excess at lag 0, less the publication itself, is
@@ -56,7 +62,7 @@ import dask
 import numpy as np
 
 from webmon import Subscriber
-from webmon.napari import attach
+from webmon.napari import adapter, attach
 from webmon.napari.compat import camera, canvas_size
 from webmon.napari.headless import draw
 
@@ -75,6 +81,9 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
     # Publications at chosen frames, not when a clock says they are due: with the adapter's
     # own deadline, the frame that publishes is the first whose hook runs after it, so a
     # fast frame just before it is likelier, which biases the comparison (seen: 450 us).
+    # On the class, before attaching: the writing thread keeps the bound methods it is given.
+    writing = [tour.count_cpu(adapter.Attachment, part)
+               for part in ("_write_streams", "_publish_tiles")]
     attachment = attach(viewer, name, state_interval=1e9)
     publishing = tour.count_cpu(attachment, "_flush")
     sub = Subscriber(name)
@@ -95,8 +104,8 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
     timed = variants[1]
     cam, canvas = camera(viewer), canvas_size(viewer)
     warmup, frames = int(rate), int(seconds * rate)
-    cpu, published, published_cpu = (np.zeros(frames), np.zeros(frames, int),
-                                     np.zeros(frames))
+    cpu, wall, published, published_cpu = (np.zeros(frames), np.zeros(frames),
+                                           np.zeros(frames, int), np.zeros(frames))
     sliced_in, timed_in = np.zeros(frames, bool), np.zeros(frames, np.int8)
     next_want = 0.0
     # Gaps of every - 2 to every + 2 frames, at random: at fixed gaps the publications would
@@ -117,7 +126,7 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
             if i == next_publication:
                 attachment._next_flush = 0.0  # publish from the first hook in this frame
                 drain = publications % drain_every == 0
-                attachment._next_drain = 0.0 if drain else math.inf
+                attachment._next_write = 0.0 if drain else math.inf
                 if drain and old_recorder is not None:  # its queue as long as the adapter's
                     old_recorder._pending.clear()
                 publications += 1
@@ -126,14 +135,18 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
             levels[:] = variants[reads_timed]
             seconds_before, calls_before = publishing
             slices_before = slices[0]
-            began = time.thread_time()
+            if i == warmup:
+                for part in writing:
+                    part[:] = [0.0, 0]
+            began, began_wall = time.thread_time(), time.perf_counter()
             cam.center = (0.0, *center)
             cam.zoom = zoom
             draw(viewer)
-            spent = time.thread_time() - began
+            spent, spent_wall = time.thread_time() - began, time.perf_counter() - began_wall
             if i >= warmup:
                 k = i - warmup
                 cpu[k] = spent
+                wall[k] = spent_wall
                 published[k] = publishing[1] - calls_before
                 published_cpu[k] = publishing[0] - seconds_before
                 sliced_in[k] = slices[0] > slices_before
@@ -148,8 +161,10 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
         sub.close()
         attachment.detach()
     hooks_us = (hooks[0] - publishing[0]) * 1e6 / frames
-    return {"cpu": cpu * 1e6, "published": published, "published_cpu": published_cpu * 1e6,
-            "sliced": sliced_in, "timed": timed_in, "hooks": np.array(hooks_us)}
+    return {"cpu": cpu * 1e6, "wall": wall * 1e6, "published": published,
+            "published_cpu": published_cpu * 1e6, "sliced": sliced_in, "timed": timed_in,
+            "hooks": np.array(hooks_us),
+            "writing": np.array([part[0] * 1e6 / frames for part in writing])}
 
 
 def excess_by_lag(cpu: np.ndarray, published: np.ndarray, published_cpu: np.ndarray,
@@ -232,21 +247,31 @@ def report(run: dict[str, np.ndarray], args: argparse.Namespace, version: str) -
     sliced, timed = run["sliced"], run["timed"]
     mean, se, present, used = excess_by_lag(cpu, published, published_cpu, sliced,
                                             args.lags)
+    # The same in wall-clock time: napari's thread waiting for the writing thread is in it.
+    wall_mean, wall_se, _, _ = excess_by_lag(run["wall"], published, published_cpu, sliced,
+                                             args.lags)
     frames, publications = len(cpu), int(published.sum())
     own = published_cpu.sum() / frames
     print(f"napari {version}; {args.image} image; {args.seconds:g} s at "
           f"{args.rate:g} Hz: {frames} frames, napari's frame {cpu.mean():.0f} us of CPU "
           f"(not sliced: {np.count_nonzero(~sliced)}); {publications} publications, "
           f"{published_cpu[published > 0].mean():.0f} us each on average ({used} used below)")
-    print("excess CPU of the frames after a publication over the 3 frames before it, us "
-          "(lag 0: the publication's own frame, less the publication):")
+    print("excess of the frames after a publication over the 3 frames before it, us of CPU "
+          "and of wall-clock time (lag 0: the publication's own frame, less the "
+          "publication's CPU):")
     for lag in range(len(mean)):
-        print(f"  lag {lag}: {mean[lag]:7.1f} ± {se[lag]:5.1f}  (sliced in "
-              f"{present[lag]:.0%} of them)")
+        print(f"  lag {lag}: CPU {mean[lag]:7.1f} ± {se[lag]:5.1f}, wall {wall_mean[lag]:7.1f} "
+              f"± {wall_se[lag]:5.1f}  (sliced in {present[lag]:.0%} of them)")
     # Frames napari did not slice in are left out of the comparison; they are counted as
     # costing nothing more (an underestimate, but they are cheap frames: no reads).
-    effect = float((mean * present).sum()) * publications / frames
-    effect_se = math.sqrt(float(((se * present) ** 2).sum())) * publications / frames
+    cpu_effect = float((mean * present).sum()) * publications / frames
+    effect = float((wall_mean * present).sum()) * publications / frames
+    effect_se = math.sqrt(float(((wall_se * present) ** 2).sum())) * publications / frames
+    records_us, tiles_us = (float(v) for v in run["writing"])
+    print(f"the writing thread, us of CPU per frame (not napari's thread): records "
+          f"{records_us:.1f}, tiles state {tiles_us:.1f}")
+    print(f"effect on napari's frames per frame: CPU {cpu_effect:.1f}, wall-clock {effect:.1f} "
+          f"± {effect_se:.1f} (the total uses wall-clock: waits for the writing thread)")
     # Timed reads: frames with and without them, each less the mean of the frames around
     # it (the tour makes napari's frame vary far more than this, but slowly; publication
     # frames are left out, as their variance would only add noise).
@@ -262,9 +287,9 @@ def report(run: dict[str, np.ndarray], args: argparse.Namespace, version: str) -
     hooks = float(run["hooks"])
     total = own + effect + reads + hooks
     total_se = math.sqrt(effect_se ** 2 + reads_se ** 2)
-    print(f"per frame, us of CPU: publishing {own:.1f} (measured around it) + its effect on "
-          f"napari's frames {effect:.1f} ± {effect_se:.1f} + timed reads {reads:.1f} ± "
-          f"{reads_se:.1f} ({len(with_reads)} frames with, {len(without)} without; "
+    print(f"per frame, us: publishing {own:.1f} (CPU, measured around it) + its effect on "
+          f"napari's frames {effect:.1f} ± {effect_se:.1f} (wall-clock) + timed reads "
+          f"{reads:.1f} ± {reads_se:.1f} ({len(with_reads)} frames with, {len(without)} without; "
           f"{share:.0%} of frames sliced) + the slicing hook {hooks:.1f} (measured around "
           f"it) = {total:.1f} ± {total_se:.1f}")
     if (timed == 2).any():

@@ -20,6 +20,12 @@ given per draw of the canvas:
   (``_flush``, the same work the ``ViewerModel`` benchmark measures inside the frames);
 - the hook on napari's slicing (with Qt it only marks that a data level may have changed).
 
+The adapter's writing thread (queued reads made into records and frame records written,
+once a second; the tiles state's text, with each publication) is measured around its work
+in its own CPU time, and printed apart: it is not napari's thread, but it runs Python, so
+the main thread may wait for it (what that costs the draws is measured by
+``bench_napari_publish_cost.py``).
+
 What Qt itself spends calling them (a signal dispatch each) is not inside these figures.
 The timed reads are not measured here (they are the same with or without Qt:
 ``bench_napari_read_cost.py``).  Without a display the script runs itself under
@@ -46,7 +52,12 @@ PARTS = {
     ("Attachment", "_on_timer"): "timer (commands, publishing when due)",
     ("Attachment", "_flush"): "  of which publishing",
     ("Attachment", "_on_layer_sliced"): "slicing hook",
+    # Not on napari's thread: reads made into records, frame records written, tiles text.
+    ("Attachment", "_write_streams"): "writing thread: records",
+    ("Attachment", "_publish_tiles"): "writing thread: tiles state",
 }
+#: Parts not in the main thread's total: inside another part, or on another thread.
+NOT_MAIN = ("_flush", "_write_streams", "_publish_tiles")
 
 
 def main() -> None:
@@ -123,11 +134,11 @@ def main() -> None:
     qt_only = 0.0
     for (_, name), label, (seconds, calls) in zip(PARTS, PARTS.values(), totals, strict=True):
         per_draw = seconds * 1e6 / draws
-        if name != "_flush":
+        if name not in NOT_MAIN:
             qt_only += per_draw
         print(f"  {label:40s} {per_draw:7.1f}   ({calls} calls, "
               f"{seconds * 1e6 / max(calls, 1):.1f} us each)")
-    print(f"  {'total (timed reads not included)':40s} {qt_only:7.1f}")
+    print(f"  {'main thread total (timed reads not incl.)':40s} {qt_only:7.1f}")
     # Most of it comes a number of times a second, not per draw: with fewer draws (slow
     # software OpenGL) each carries more.  Per second it does not depend on the draw rate.
     per_second = qt_only * draws / wall / 1000.0

@@ -10,15 +10,19 @@ when Qt runs (so never inside a draw), else from the hooks, and at once by
 :meth:`Attachment.poll`.  The ``camera`` and ``tiles`` values are computed only while a
 subscriber wants them.  Reads are timed in the wrappers of ``timing`` and recorded by
 ``recorder``; the state values come from ``state_values`` and ``tiles_state``, and are
-published by ``webmon.shm.changes``.
+published by ``webmon.shm.changes``.  What needs nothing of napari runs on the thread of
+``writer``: queued reads made into records and frame records written, once a second, and the
+``tiles`` state's text made from the view as napari's thread read it.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -50,8 +54,9 @@ from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
-from .tiles_state import tiles_json
+from .tiles_state import tiles_json, view_inputs
 from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
+from .writer import WritingThread
 
 __all__ = ["BUSY_INTERVAL_MS", "IDLE_GAP_S", "IDLE_INTERVAL_MS", "STATE_INTERVAL_S",
            "Attachment", "attach", "detach"]
@@ -62,15 +67,13 @@ logger = logging.getLogger(__name__)
 #: the Qt timer when Qt runs, else from the event hooks; Attachment.poll() publishes at
 #: once.  Publishing is the adapter's main cost, so its rate is what the adapter costs.
 STATE_INTERVAL_S = 0.2
-#: Queued read measurements become chunk_loads records (and loaded tiles) at most this
-#: often: the work is per batch more than per read (a batch of 40 reads costs about three
-#: times what one of 2 reads does), so batches are kept few.  The dashboard's loader tab
-#: works in one-second steps, and each record keeps the time its read ended, so only the
-#: delay changes.
-DRAIN_PERIOD_S = 1.0
-#: Frame records are written at most this often, in one batch (and by poll() at once): a
-#: batch costs the GUI thread about 0.1 ms, cold between napari's draws, whatever its size.
-FRAMES_PERIOD_S = 1.0
+#: How often queued reads become chunk_loads records (and loaded tiles) and the frame
+#: records are written: by the writing thread, asked when state is published (poll() does
+#: both at once).  The work is per batch more than per read (a batch of 40 reads costs about
+#: three times what one of 2 reads does), so batches are kept few.  The dashboard's loader
+#: tab works in one-second steps, and each record keeps the time its read or frame ended,
+#: so only the delay changes.
+WRITE_PERIOD_S = 1.0
 #: The loader state's read counters change with every read: published at most this often
 #: (a setting changed by a command or in napari is published at once).
 LOADER_PERIOD_S = 1.0
@@ -126,6 +129,7 @@ class Attachment:
             self._start()
         except BaseException:
             self._closed = True
+            self._stop_writer()
             self._disconnect_all()
             self.pub.close()
             raise
@@ -143,8 +147,7 @@ class Attachment:
         self._levels_dirty = False
         self._data_levels: tuple = ()
         self._next_loader = 0.0
-        self._next_drain = 0.0
-        self._next_frames = 0.0
+        self._next_write = 0.0
         self._next_flush = 0.0
         self._next_commands = 0.0
         self._commands_until = 0.0  # with Qt: the timer ticks fast until then
@@ -156,6 +159,7 @@ class Attachment:
         self._next_id = 1
         self._connections: list[tuple[Any, Callable]] = []
         self._qt: QtHooks | None = None
+        self._writer: WritingThread | None = None
         self._frame_times = FrameTimes()
         # napari 0.9's Viewer.window is a lookup through pydantic costing tens of
         # microseconds: the timer asks for it on every tick, so it is kept.
@@ -183,6 +187,11 @@ class Attachment:
         self._connect(compat.async_setting_events(), self._on_loader_setting)
         for layer in viewer.layers:
             self._track(layer)
+        self._writer = WritingThread(self._write_streams, self._publish_tiles,
+                                     f"webmon-writer-{self.pub.name}")
+        # Before the Publisher's own exit handler (they run last registered first): the
+        # thread must not write to segments being unlinked.
+        atexit.register(_stop_writer_at_exit, weakref.ref(self))
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
                                  (self._frame_times.draw_started,
@@ -320,7 +329,7 @@ class Attachment:
         drawing continuously the record is the frame interval (end of the previous draw to
         end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
         time of this draw alone, since no frame was due in between.  Records are written
-        once a second when state is published (``FRAMES_PERIOD_S``), or by :meth:`poll`.
+        once a second by the writing thread (``WRITE_PERIOD_S``), or by :meth:`poll`.
         """
         self._frame_times.add(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
@@ -360,18 +369,20 @@ class Attachment:
         if now >= self._next_flush:
             self._flush(now)
 
-    def _guard(self, fn: Callable, *args: Any) -> None:
-        """Run ``fn``; log (once in full) instead of raising into napari's event loop."""
+    def _guard(self, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)``; if it raises, None, logged (once in full) instead of raised into
+        napari's event loop."""
         try:
-            fn(*args)
+            return fn(*args)
         except Exception:
             if self._closed:
-                return
+                return None
             if not self._failed_once:
                 self._failed_once = True
                 logger.exception("webmon: publishing from napari failed")
             else:
                 logger.debug("webmon: publishing from napari failed again", exc_info=True)
+            return None
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -412,15 +423,20 @@ class Attachment:
         self._busy = True
         try:
             self._next_flush = now + self.state_interval
-            if (force or now >= self._next_frames) and self._frame_times.pending:
-                self._next_frames = now + FRAMES_PERIOD_S
-                self._guard(self._frames.extend, self._frame_times.take())
-            if (force or now >= self._next_drain) and self._reads_queued():
-                self._next_drain = now + DRAIN_PERIOD_S
-                for track in self._tracks.values():
-                    if track.recorder is not None:
-                        self._guard(track.recorder.drain)
-                self._counts_changed = True
+            writer = self._writer
+            # The tiles in view change with every draw while the view moves: read only
+            # while wanted, and made into text on the writing thread.
+            tiles = None
+            if self.pub.wanted(TILES):
+                tiles = self._guard(view_inputs, self.viewer, self._planes,
+                                    self._ordered_layers(), self._tracks)
+            if force and writer is not None:
+                writer.run_now(tiles)  # records and tiles now, before the counters
+            elif writer is not None:
+                write = now >= self._next_write
+                if write:
+                    self._next_write = now + WRITE_PERIOD_S
+                writer.submit(tiles, write)
             if self._counts_changed and (force or now >= self._next_loader):
                 self._dirty.add(LOADER)
             if LOADER in self._dirty:
@@ -437,20 +453,28 @@ class Attachment:
                                   (LOADER, self.loader_state)):
                 if key in dirty:
                     self._guard(self._publish, key, value_of)
-            # The camera and the tiles in view change with every draw while the view moves,
-            # and nothing in the dashboard reads the camera: both only while wanted.
+            # The camera changes with every draw while the view moves, and nothing in the
+            # dashboard reads it: only while wanted.
             if self.pub.wanted(CAMERA):
                 self._guard(self._publish, CAMERA, self.camera_state)
-            if self.pub.wanted(TILES):
-                self._guard(self._publish_tiles)
         finally:
             self._busy = False
 
-    def _reads_queued(self) -> bool:
-        # Asked when publishing rather than told on each read: napari 0.5 reads on every
-        # draw, and a callback per read cost more than this check a few times a second.
-        return any(track.recorder is not None and track.recorder.queued
-                   for track in self._tracks.values())
+    def _write_streams(self) -> None:
+        """The writing thread's work (and poll's): queued reads become records and loaded
+        tiles, and the frame records are written.  Never runs twice at once."""
+        if self._closed:
+            return
+        if self._frame_times.pending:
+            self._frames.extend(self._frame_times.take())
+        # A list first: napari's thread may add or remove a layer meanwhile.
+        drained = 0
+        for track in list(self._tracks.values()):
+            recorder = track.recorder
+            if recorder is not None and recorder.queued:
+                drained += recorder.drain()
+        if drained:
+            self._counts_changed = True  # the loader state's read counters, when due
 
     def _current_levels(self) -> tuple:
         return tuple(int(track.layer.data_level) for track in self._tracks.values()
@@ -459,8 +483,10 @@ class Attachment:
     def _publish(self, key: str, value_of: Callable[[], Any]) -> None:
         self._state.value(key, value_of())
 
-    def _publish_tiles(self) -> None:
-        self._state.json(TILES, self._tiles_json())
+    def _publish_tiles(self, inputs: list) -> None:
+        # On the writing thread (or poll's, holding its lock).
+        if not self._closed:
+            self._state.json(TILES, tiles_json(inputs))
 
     # -- state values ---------------------------------------------------------------------
 
@@ -483,7 +509,11 @@ class Attachment:
         return json.loads(self._tiles_json())
 
     def _tiles_json(self) -> bytes:
-        return tiles_json(self.viewer, self._planes, self._ordered_layers(), self._tracks)
+        inputs = view_inputs(self.viewer, self._planes, self._ordered_layers(), self._tracks)
+        if self._writer is None:
+            return tiles_json(inputs)
+        with self._writer.lock:  # the entries' caches are the writing thread's
+            return tiles_json(inputs)
 
     # -- end ------------------------------------------------------------------------------
 
@@ -500,6 +530,7 @@ class Attachment:
         if self._qt is not None:
             self._qt.stop()
             self._qt = None
+        self._stop_writer()
         self._disconnect_all()
         self.pub.close()
         attachments = _attachments.get(id(self.viewer), [])
@@ -507,6 +538,12 @@ class Attachment:
             attachments.remove(self)
         if not attachments:
             _attachments.pop(id(self.viewer), None)
+
+    def _stop_writer(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.stop()  # waits for its work in progress: then the segments can go
+            self._writer = None
 
     def _disconnect_all(self) -> None:
         for track in list(getattr(self, "_tracks", {}).values()):
@@ -527,3 +564,9 @@ class Attachment:
     def __repr__(self) -> str:
         state = "detached" if self._closed else f"publishing as {self.pub.name!r}"
         return f"<webmon Attachment {state}, {len(self._tracks)} layers>"
+
+
+def _stop_writer_at_exit(ref: weakref.ref) -> None:
+    attachment = ref()
+    if attachment is not None:
+        attachment._stop_writer()
