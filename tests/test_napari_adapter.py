@@ -213,6 +213,37 @@ def test_tiles_in_view_follow_the_camera() -> None:
             assert col * span < x1 + span and (col + 1) * span > x0 - span
 
 
+def test_without_poll_the_writing_thread_publishes_tiles_and_reads() -> None:
+    """The hooks read the view on napari's thread; the tiles state's text and the read
+    records are made and written on the writing thread, which detach ends."""
+    viewer, layer = make_viewer(dask_pyramid(16384))
+    thread_name = "webmon-writer-napari-test"
+    att = attach(viewer, "napari-test", state_interval=0.05)
+    sub = Subscriber("napari-test")
+    try:
+        assert thread_name in [thread.name for thread in threading.enumerate()]
+        sub.want(TILES)
+        records: list[np.ndarray] = []
+        deadline = time.monotonic() + 15.0
+        step = 0
+        while True:  # no poll(): napari's events alone publish
+            step += 1
+            look(viewer, (1000.0 + 300.0 * (step % 7), 1500.0), 1.0)
+            records.append(sub.read(CHUNK_LOADS).records)
+            value, version = sub.state(TILES)
+            if (version and sum(map(len, records))
+                    and value["1"]["tile_state"]["seen"] == expected_seen(layer, 256)):
+                break
+            assert time.monotonic() < deadline, "nothing published without poll()"
+            time.sleep(0.02)
+        received = np.concatenate(records)
+        assert (received["nbytes"] > 0).all() and (received["layer"] == 1).all()
+    finally:
+        sub.close()
+        att.detach()
+    assert thread_name not in [thread.name for thread in threading.enumerate()]
+
+
 def test_tiles_are_computed_only_while_wanted() -> None:
     viewer, _ = make_viewer(dask_pyramid(8192))
     with attached(viewer) as (att, sub):
