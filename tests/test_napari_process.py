@@ -120,3 +120,40 @@ def test_the_test_producer_script_publishes_until_stdin_closes() -> None:
         proc.stderr.close()
     assert "napari-proc" not in [i.name for i in discover()]
     assert {n for n in shm_names() if n.startswith(token)} == set()
+
+
+EXITS_ATTACHED = textwrap.dedent("""
+    import sys, time
+    from napari_producer import dask_pyramid, make_viewer
+    from webmon import Subscriber
+    from webmon.napari import attach
+    from webmon.napari.compat import camera
+    from webmon.napari.headless import draw
+    viewer, layer = make_viewer(dask_pyramid(16384))
+    att = attach(viewer, sys.argv[1], state_interval=0.01)
+    sub = Subscriber(sys.argv[1])
+    sub.want("tiles")
+    print(att.pub._token, flush=True)
+    cam = camera(viewer)
+    cam.zoom = 1.0
+    deadline = time.monotonic() + 2.5
+    step = 0
+    while time.monotonic() < deadline:  # the writing thread busy all along
+        step += 1
+        cam.center = (0.0, 500.0 + 397.0 * (step % 30), 800.0)
+        draw(viewer)
+    print(len(sub.read("chunk_loads")), flush=True)
+    # and now the interpreter exits, still attached, the thread perhaps mid-write
+""")
+
+
+def test_exiting_while_attached_ends_the_writing_thread_and_unlinks_everything() -> None:
+    proc = subprocess.run([sys.executable, "-c", EXITS_ATTACHED, "napari-exits"],
+                          capture_output=True, text=True, timeout=120, env=child_env(),
+                          cwd=HERE)
+    assert proc.returncode == 0, proc.stderr
+    token, loads = proc.stdout.split()
+    assert int(loads) > 0  # the writing thread wrote the reads while napari drew
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert not {name for name in shm_names() if name.startswith(token)}
+    assert "napari-exits" not in [info.name for info in discover()]

@@ -1,4 +1,7 @@
-"""The napari adapter's writing thread: work handed over runs on it, one run at a time."""
+"""The napari adapter's writing thread: work handed over runs on it, one run at a time.
+
+``webmon.napari.writer`` imports neither napari nor Qt, so this runs without them.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 ``napari.components.ViewerModel`` (napari 0.5 or newer) and returns an ``Attachment``;
 ``detach(attachment_or_viewer)`` stops.  The names are imported on first use, so the
 napari-free helpers in this package (``tiles``, ``regions``, ``recorder``, ``timing``,
-``dashboard``) import without napari.
+``frames``, ``writer``, ``dashboard``) import without napari.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ import json
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -190,8 +189,8 @@ class Attachment:
         self._writer = WritingThread(self._write_streams, self._publish_tiles,
                                      f"webmon-writer-{self.pub.name}")
         # Before the Publisher's own exit handler (they run last registered first): the
-        # thread must not write to segments being unlinked.
-        atexit.register(_stop_writer_at_exit, weakref.ref(self))
+        # thread must not write to segments being unlinked.  Unregistered by detach().
+        atexit.register(self._stop_writer)
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
                                  (self._frame_times.draw_started,
@@ -544,6 +543,7 @@ class Attachment:
         if writer is not None:
             writer.stop()  # waits for its work in progress: then the segments can go
             self._writer = None
+            atexit.unregister(self._stop_writer)
 
     def _disconnect_all(self) -> None:
         for track in list(getattr(self, "_tracks", {}).values()):
@@ -564,9 +564,3 @@ class Attachment:
     def __repr__(self) -> str:
         state = "detached" if self._closed else f"publishing as {self.pub.name!r}"
         return f"<webmon Attachment {state}, {len(self._tracks)} layers>"
-
-
-def _stop_writer_at_exit(ref: weakref.ref) -> None:
-    attachment = ref()
-    if attachment is not None:
-        attachment._stop_writer()
