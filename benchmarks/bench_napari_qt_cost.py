@@ -18,7 +18,8 @@ given per draw of the canvas:
 - the frame-time hooks (before and after napari's draw: one ``frame_times`` record);
 - the timer (``_on_timer``: commands, then publishing when due), and within it publishing
   (``_flush``, the same work the ``ViewerModel`` benchmark measures inside the frames);
-- the hook on napari's slicing (with Qt it only marks that a data level may have changed).
+- the hook on napari's slicing (none with Qt since the writing thread: the timer compares
+  the data levels; kept to show it is not called).
 
 The adapter's writing thread (queued reads made into records and frame records written,
 once a second; the tiles state's text, with each publication) is measured around its work

@@ -70,6 +70,9 @@ SCRIPT = textwrap.dedent("""
     sub.want("tiles")
     run(0.3)
     tiles, _ = sub.state("tiles")
+    layers, _ = sub.state("layers")  # with Qt no slicing hook: the timer compares levels
+    slicing_hooks = sum(callback == att._on_layer_sliced
+                        for track in att._tracks.values() for _, callback in track.connections)
 
     viewer.close()
     run(0.5)  # the attachment's timer notices the closed window
@@ -83,6 +86,8 @@ SCRIPT = textwrap.dedent("""
         "grid": bool(grid(viewer).enabled),
         "tiles_level": tiles["1"]["tile_config"]["level_index"] if tiles else None,
         "layer_level": int(layer.data_level),
+        "layers_level": layers[0]["data_level"] if layers else None,
+        "slicing_hooks": slicing_hooks,
         "detached": att.closed,
         "producer_alive": sub.alive,
         "segments_at_start": len(ours_at_start),
@@ -159,6 +164,7 @@ def test_real_viewer_records_frames_serves_commands_and_detaches_on_close() -> N
     assert report["command"] == {"grid_visible": True} and report["grid"], report
     assert report["intervals"] == [IDLE_INTERVAL_MS, BUSY_INTERVAL_MS], report
     assert report["tiles_level"] == report["layer_level"], report
+    assert report["layers_level"] == report["layer_level"] and report["slicing_hooks"] == 0
     assert report["detached"] and not report["producer_alive"], report
     assert report["segments_at_start"] >= 6 and report["leftover"] == [], report
 

@@ -128,6 +128,9 @@ class Attachment:
             self._start()
         except BaseException:
             self._closed = True
+            qt = getattr(self, "_qt", None)
+            if qt is not None:
+                qt.stop()
             self._stop_writer()
             self._disconnect_all()
             self.pub.close()
@@ -184,18 +187,19 @@ class Attachment:
                 self._connect(emitter, self._on_dims)
         self._connect(compat.grid(viewer).events.enabled, self._on_loader_setting)
         self._connect(compat.async_setting_events(), self._on_loader_setting)
-        for layer in viewer.layers:
-            self._track(layer)
         self._writer = WritingThread(self._write_streams, self._publish_tiles,
                                      f"webmon-writer-{self.pub.name}")
         # Before the Publisher's own exit handler (they run last registered first): the
         # thread must not write to segments being unlinked.  Unregistered by detach().
         atexit.register(self._stop_writer)
+        # Before the layers are followed: with Qt they need no hook on napari's slicing.
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
                                  (self._frame_times.draw_started,
                                   self._frame_times.draw_ended),
                                  idle_interval_ms=round(self.state_interval * 500))
+        for layer in viewer.layers:
+            self._track(layer)
         self._flush(time.perf_counter())
 
     def _connect(self, emitter: Any, callback: Callable, into: list | None = None) -> None:
@@ -224,14 +228,20 @@ class Attachment:
         events = layer.events
         self._connect(events.visible, self._on_layer_changed, track.connections)
         self._connect(events.name, self._on_layer_changed, track.connections)
-        self._connect(events.set_data, self._on_layer_sliced, track.connections)
+        # napari's per-slice events, on every draw with napari 0.5: without Qt they are
+        # what publishes; with Qt the timer does, and compares the data levels each time.
+        sliced = ("set_data", "loaded") if self._qt is None else ()
+        for name in sliced:
+            emitter = getattr(events, name, None)
+            if emitter is not None:
+                self._connect(emitter, self._on_layer_sliced, track.connections)
         for name in TRANSFORM_EVENTS:
             emitter = getattr(events, name, None)  # units: napari >= 0.6
             if emitter is not None:
                 self._connect(emitter, self._on_layer_moved, track.connections)
         if isinstance(layer, Image):
             self._connect(events.data, self._on_layer_data, track.connections)
-            handlers = {"reload": self._on_reload, "loaded": self._on_layer_sliced,
+            handlers = {"reload": self._on_reload,
                         "locked_data_level": self._on_loader_setting}
             for name, handler in handlers.items():
                 emitter = getattr(events, name, None)  # locked_data_level: napari >= 0.7.1
@@ -441,7 +451,7 @@ class Attachment:
             if LOADER in self._dirty:
                 self._counts_changed = False
                 self._next_loader = now + LOADER_PERIOD_S
-            if self._levels_dirty:
+            if self._levels_dirty or self._qt is not None:
                 self._levels_dirty = False
                 levels = self._current_levels()
                 if levels != self._data_levels:
