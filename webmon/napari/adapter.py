@@ -293,6 +293,7 @@ class Attachment:
         self._tick(commands=False)
 
     def _on_layer_sliced(self, event: Any = None) -> None:
+        # Without Qt only (with Qt the timer compares the levels when it publishes).
         # Runs inside napari's slicing (set_data, loaded), on every draw with napari 0.5:
         # only the data levels can have changed, and they are compared when publishing,
         # so the layers state is rebuilt only when one did.  No commands from here.

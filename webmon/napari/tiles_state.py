@@ -7,9 +7,9 @@ together here instead: ``LoadedTiles.json`` keeps the list's text, made from per
 written once per read; each layer's entry is kept, as text, until something it depends on
 changes; and the whole value is the cached entries joined.  What is read from napari
 (:func:`view_inputs`, on napari's thread) is apart from making the text (:func:`tiles_json`,
-on the adapter's writing thread), which costs several times more.  The result is the same compact
-JSON that encoding the value would give (``tests/test_napari_adapter.py`` holds it to that),
-and it is published with ``Publisher.set_state_json``.
+on the adapter's writing thread), which costs several times more.  The result is the same
+compact JSON that encoding the value would give (``tests/test_napari_adapter.py`` holds it
+to that), and it is published with ``Publisher.set_state_json``.
 """
 
 from __future__ import annotations
