@@ -2,6 +2,7 @@
 
 from .discovery import ProducerInfo, StreamInfo, discover, runtime_dir, sweep_orphans
 from .errors import CommandError, WebmonError
+from .identity import ProducerKey, Selector, parse_selector, select_producer
 from .publisher import Publisher
 from .stream import Batch
 from .subscriber import Subscriber
@@ -10,11 +11,15 @@ __all__ = [
     "Batch",
     "CommandError",
     "ProducerInfo",
+    "ProducerKey",
     "Publisher",
+    "Selector",
     "StreamInfo",
     "Subscriber",
     "WebmonError",
     "discover",
+    "parse_selector",
     "runtime_dir",
+    "select_producer",
     "sweep_orphans",
 ]
