@@ -63,6 +63,10 @@ def main() -> None:
             rewrite_array(pub, stop, nbytes=int(args[0]))
         elif mode == "state":
             rewrite_state(pub, stop)
+        elif mode == "slowpoll":
+            slow_poll(pub, stop, period=float(args[0]))
+        elif mode == "reshape":
+            reshape_forever(pub, stop)
         else:
             raise SystemExit(f"unknown mode {mode}")
 
@@ -138,6 +142,31 @@ def rewrite_state(pub: Publisher, stop: threading.Event) -> None:
     while not stop.is_set():
         k += 1
         pub.set_state("value", {"k": k, "payload": [k] * (1000 + k % 5000)})
+
+
+def slow_poll(pub: Publisher, stop: threading.Event, period: float) -> None:
+    """Answer commands only every ``period`` seconds, so that callers pile up; ``run(i)``
+    records that call ``i`` ran, ``ran()`` lists them."""
+    ran: list[int] = []
+    pub.register_command("run", lambda i: ran.append(i) or i)
+    pub.register_command("ran", lambda: ran)
+    print("READY", flush=True)
+    while not stop.is_set():
+        pub.poll()
+        time.sleep(period)
+
+
+def reshape_forever(pub: Publisher, stop: threading.Event) -> None:
+    """Create streams and state keys and reshape arrays without end: killed at any moment,
+    it may leave segments in every stage of being made."""
+    print("READY", flush=True)
+    k = 0
+    while not stop.is_set():
+        k += 1
+        pub.share_array("grow", np.zeros(k % 50 + 1))
+        pub.stream(f"s{k % 20}", STRESS_DTYPE, capacity=64)
+        pub.reserve_state(f"k{k % 20}", 1024 * (k % 7 + 1))
+        pub.set_state(f"k{k % 20}", k)
 
 
 if __name__ == "__main__":

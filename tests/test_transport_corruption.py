@@ -21,7 +21,7 @@ from webmon import WebmonError, discover
 from webmon.shm import layout
 from webmon.shm.arrays import ArrayReader, ArrayWriter
 from webmon.shm.control import Control
-from webmon.shm.discovery import parse_descriptor
+from webmon.shm.discovery import DESCRIPTOR_VERSION, parse_descriptor
 from webmon.shm.mailbox import CommandClient, CommandServer, create_mailbox
 from webmon.shm.segment import Segment, new_token
 from webmon.shm.state import StateReader, StateWriter, encode
@@ -245,15 +245,22 @@ def test_mailbox_survives_any_mutation(control_and_mailbox, changes) -> None:
 
 def _valid_descriptor(token: str) -> dict:
     return {
-        "webmon": 1, "name": "p", "app": "a", "pid": os.getpid(), "start_time": None,
-        "started": 1.0, "token": token, "generation": 1, "control": token + "c",
-        "mailbox": token + "m", "commands": ["x"],
-        "streams": {"s": {"segment": token + "s1", "capacity": 8,
+        "webmon": DESCRIPTOR_VERSION, "name": "p", "app": "a", "pid": os.getpid(),
+        "start_time": None, "started": 1.0, "token": token, "generation": 1,
+        "control": token + "c000001", "mailbox": token + "m000002", "commands": ["x"],
+        "streams": {"s": {"segment": token + "s000003", "capacity": 8,
                           "dtype": {"names": ["t"], "formats": ["<f8"], "offsets": [0],
                                     "itemsize": 8}}},
-        "state": {"k": {"segment": token + "k2", "max_bytes": 10}},
-        "arrays": {"a": {"segment": token + "a3", "shape": [2], "dtype": "<f8"}},
+        "state": {"k": {"segment": token + "k000004", "max_bytes": 10}},
+        "arrays": {"a": {"segment": token + "a000005", "shape": [2], "dtype": "<f8"}},
     }
+
+
+def test_the_valid_descriptor_parses() -> None:
+    """The mutations below start from a descriptor that parses."""
+    token = new_token()
+    info = parse_descriptor(_valid_descriptor(token), "/x/y.json")
+    assert info.token == token and len(info.segment_names()) == 5
 
 
 json_values = st.recursive(
@@ -294,9 +301,10 @@ def test_discover_ignores_garbage_files(runtime_dir) -> None:
     (runtime_dir / "wm0000000000.json").write_text("{not json")
     (runtime_dir / "wm0000000001.json").write_text(json.dumps([1, 2, 3]))
     (runtime_dir / "wm0000000002.json").write_text(json.dumps({"webmon": 99}))
-    foreign = _valid_descriptor("wm0000000003")
+    token = new_token()
+    foreign = _valid_descriptor(token)
     foreign["control"] = "some-other-apps-segment"  # never unlinked on our behalf
-    (runtime_dir / "wm0000000003.json").write_text(json.dumps(foreign))
+    (runtime_dir / f"{token}.json").write_text(json.dumps(foreign))
     assert discover() == []
     assert len(os.listdir(runtime_dir)) == 4  # unreadable files are left for a human
 

@@ -111,16 +111,36 @@ class ArrayReader:
                 or ndim > layout.ARRAY_MAX_NDIM:
             raise WebmonError(f"array {name!r} has an unshareable dtype {dtype} or {ndim} dims")
         shape = tuple(shape[:ndim])
-        if math.prod(shape) * dtype.itemsize != nbytes or array_segment_size(nbytes) > seg.size:
+        # Every extent must fit the segment on its own too: numpy refuses a (0, 2**62)
+        # view with its own ValueError even though it holds no bytes.
+        extent = math.prod(max(n, 1) for n in shape) * dtype.itemsize
+        if (math.prod(shape) * dtype.itemsize != nbytes or extent > seg.size
+                or array_segment_size(nbytes) > seg.size):
             raise WebmonError(
                 f"array {name!r}: shape {shape} of {dtype} ({nbytes} bytes claimed) does not "
                 f"fit its {seg.size}-byte segment"
             )
+        try:
+            views = _views(seg, shape, dtype, nbytes)
+        except (ValueError, TypeError) as exc:
+            raise WebmonError(f"array {name!r}: shape {shape} of {dtype} cannot be viewed: "
+                              f"{exc}") from None
         self.name = name
         self.segment = seg
         self.shape = shape
         self.dtype = dtype
-        self._views = _views(seg, shape, dtype, nbytes)
+        self.nbytes = nbytes
+        self._views = views
+
+    def _copy(self, b: int, out: np.ndarray) -> None:
+        """Buffer ``b`` into ``out``: with preadv (a shrunk segment is an error, not a
+        fault) when ``out`` is contiguous and of this array's kind, else from the mapping."""
+        if out.flags.c_contiguous and out.dtype == self.dtype and out.shape == self.shape:
+            offset = layout.ARRAY_HEADER + b * _buffer_bytes(self.nbytes)
+            self.segment.read_into(out.reshape(-1).view(np.uint8), offset)
+        else:
+            self.segment.check_size()
+            np.copyto(out, self._views[b])
 
     def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
         """A consistent copy; retries while the producer is mid-write."""
@@ -128,6 +148,7 @@ class ArrayReader:
         deadline = time.monotonic() + _DEADLINE_S
         seg = self.segment
         while True:
+            seg.check_size()
             b = seg.u64(layout.ARRAY_CURRENT).value
             if b in (0, 1):
                 fence()
@@ -135,8 +156,9 @@ class ArrayReader:
                 before = seq.value
                 if before % 2 == 0:
                     fence()
-                    np.copyto(out, self._views[b])
+                    self._copy(b, out)
                     fence()
+                    seg.check_size()
                     if seq.value == before:
                         return out
             if time.monotonic() > deadline:

@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .segment import Segment
 
 _SEED = 0x243F6A8885A308D3  # non-zero, so an all-zero (never written) slot never verifies
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -84,16 +88,16 @@ def write_checked(buf: memoryview, off: int, head: struct.Struct, seq: int,
     head.pack_into(buf, off, seq, len(data), bytes_check(seq, data))
 
 
-def read_checked(buf: memoryview, off: int, head: struct.Struct, seq: int,
+def read_checked(seg: Segment, off: int, head: struct.Struct, seq: int,
                  max_length: int) -> bytes | None:
-    """The bytes :func:`write_checked` wrote at ``off`` for ``seq``, or None when the head
-    names another sequence number, an impossible length, or the check fails (not written
-    yet, or torn by a write in progress)."""
-    got, length, check = head.unpack_from(buf, off)
+    """The bytes :func:`write_checked` wrote at ``off`` of ``seg`` for ``seq``, or None when
+    the head names another sequence number, an impossible length, or the check fails (not
+    written yet, or torn by a write in progress).  Read with ``Segment.read``, so a segment
+    shrunk under the reader is a ``WebmonError``, never a fault."""
+    got, length, check = head.unpack(seg.read(off, head.size))
     if got != seq or length > max_length:
         return None
-    start = off + head.size
-    data = bytes(buf[start: start + length])
+    data = seg.read(off + head.size, length)
     return data if bytes_check(seq, data) == check else None
 
 

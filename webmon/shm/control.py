@@ -5,11 +5,17 @@ names (when it creates a stream, a state key or an array, or asks ``wanted``); s
 only write timestamps into slots whose name they found, so no two processes ever race to
 claim a slot.  A timestamp is one aligned 8-byte store, and a stale or torn one only makes
 ``wanted`` wrong for one tick.
+
+Threads: in the producer, any thread may claim a slot (``Publisher.stream`` on one,
+``Publisher.wanted`` on another); taking a free slot is done under ``_claim_lock``, so two
+threads never take the same one.  In a subscriber, every read first checks that the
+segment was not shrunk under the mapping (``Segment.check_size``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from . import layout
@@ -37,6 +43,7 @@ class Control:
         self.created = created
         self.slots = slots
         self._index: dict[str, int] = {}
+        self._claim_lock = threading.Lock()
 
     @classmethod
     def create(cls, seg_name: str) -> Control:
@@ -56,9 +63,11 @@ class Control:
         self.segment.f64(layout.CONTROL_HEARTBEAT).value = 0.0
 
     def heartbeat(self) -> float:
+        self.segment.check_size()
         return self.segment.f64(layout.CONTROL_HEARTBEAT).value
 
     def generation(self) -> int:
+        self.segment.check_size()
         return self.segment.u64(layout.CONTROL_GENERATION).value
 
     def set_generation(self, value: int) -> None:
@@ -73,11 +82,17 @@ class Control:
         return bytes(self.segment.buf[off: off + layout.INTEREST_NAME]).rstrip(b"\0")
 
     def claim(self, name: str) -> int | None:
-        """Producer only: the slot for ``name``, allocating one; None when the table is full."""
-        return self._slot(name, allocate=True)
+        """Producer only: the slot for ``name``, allocating one; None when the table is full.
+        Any producer thread may call it."""
+        i = self._index.get(name)
+        if i is not None:
+            return i
+        with self._claim_lock:  # between finding a free slot and writing the name into it
+            return self._slot(name, allocate=True)
 
     def find(self, name: str) -> int | None:
         """Subscriber: the slot the producer gave ``name``, if any yet."""
+        self.segment.check_size()
         return self._slot(name, allocate=False)
 
     def _slot(self, name: str, allocate: bool) -> int | None:
@@ -102,6 +117,7 @@ class Control:
         return None
 
     def mark_wanted(self, slot: int, when: float) -> None:
+        self.segment.check_size()
         self.segment.f64(self._slot_offset(slot) + layout.INTEREST_TIME).value = when
 
     def wanted_at(self, slot: int) -> float:

@@ -68,15 +68,26 @@ def parse_selector(text: str) -> Selector:
     return Selector(name, None if pid is None else int(pid))
 
 
+def as_selector(selector: str | Selector) -> Selector:
+    """``selector`` parsed if it is text (see :func:`parse_selector`)."""
+    return selector if isinstance(selector, Selector) else parse_selector(selector)
+
+
+def matching(producers: Iterable[T], selector: str | Selector) -> list[T]:
+    """Every producer among ``producers`` that ``selector`` names, in their order."""
+    sel = as_selector(selector)
+    return [p for p in producers if sel.matches(p.name, p.pid)]
+
+
 def select_producer(producers: Iterable[T], selector: str | Selector) -> T:
     """The one producer ``selector`` names among ``producers``.
 
     With a name alone and several live producers of that name, the error lists them as
     ``NAME@PID`` so the person can pick one; with none, it lists what is live.
     """
-    sel = parse_selector(selector) if isinstance(selector, str) else selector
+    sel = as_selector(selector)
     candidates = list(producers)
-    found = [p for p in candidates if sel.matches(p.name, p.pid)]
+    found = matching(candidates, sel)
     if len(found) == 1:
         return found[0]
     if not found:

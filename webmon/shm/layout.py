@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 MAGIC = b"WEBMONSH"
 #: 2: state values and command messages are checked with CRC-32 (BLAKE2b in 1).
-LAYOUT_VERSION = 2
+#: 3: the mailbox has a "started" counter and a table of which caller holds each slot.
+LAYOUT_VERSION = 3
 
 CONTROL, STREAM, STATE, ARRAY, MAILBOX = 1, 2, 3, 4, 5
 KIND_NAMES = {CONTROL: "control", STREAM: "stream", STATE: "state", ARRAY: "array",
@@ -73,11 +74,18 @@ ARRAY_CURRENT = 144
 ARRAY_MAX_NDIM = 8
 ARRAY_HEADER = 192
 
-# mailbox segment: request ring and reply ring of fixed-size JSON message slots
+# mailbox segment: a table of slot holders, then a request ring and a reply ring of
+# fixed-size JSON message slots
 MAILBOX_FIELDS = struct.Struct("<III4x")  # request slots, reply slots, slot size at 32
-MAILBOX_REQUEST_COUNT = 48
-MAILBOX_REPLY_COUNT = 56
-MAILBOX_HEADER = 64
+MAILBOX_REQUEST_COUNT = 48  # requests appended
+MAILBOX_REPLY_COUNT = 56  # requests answered
+MAILBOX_STARTED = 64  # requests the producer has taken up (read, before it runs them)
+MAILBOX_HEADER = 128
+# per slot: the sequence number + 1 of the last caller done with it, and the deadline of
+# the request in it (a caller that died never says it is done; its slot is free later)
+MAILBOX_SLOT_DONE = 0
+MAILBOX_SLOT_DEADLINE = 8
+MAILBOX_SLOT_ENTRY = 16
 MESSAGE_HEAD = struct.Struct("<QQQ")  # seq, length, check
 MESSAGE_HEAD_SIZE = MESSAGE_HEAD.size
 
@@ -119,6 +127,7 @@ def check_prefix(buf: memoryview, kind: int, name: str) -> int:
 
 
 def is_retired(seg: Segment) -> bool:
+    seg.check_size()
     return bool(seg.u32(_FLAGS).value & FLAG_RETIRED)
 
 

@@ -1,8 +1,17 @@
-"""The producer's side of a channel: streams, state, arrays, commands and interest."""
+"""The producer's side of a channel: streams, state, arrays, commands and interest.
+
+Threads: a Publisher may be used from any number of threads.  Creating streams, state
+keys and arrays, writing state and arrays, registering commands and closing take
+``_lock``; each stream's ``append``/``extend`` takes the stream's own lock; ``wanted``
+claims interest slots under the control segment's lock; ``poll`` runs commands on the
+thread that calls it.  The heartbeat thread only stamps the control segment.
+"""
 
 from __future__ import annotations
 
 import atexit
+import logging
+import operator
 import os
 import re
 import threading
@@ -13,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from . import layout
+from . import layout, names
 from .arrays import ArrayWriter
 from .control import Control
 from .discovery import (
     DESCRIPTOR_VERSION,
+    discover,
     lock_path,
     process_start_time,
     runtime_dir,
@@ -25,14 +35,45 @@ from .discovery import (
 )
 from .dtypes import check_record_dtype, dtype_to_json
 from .mailbox import CommandServer, create_mailbox
-from .segment import Segment, new_token
+from .nesting import check_json_depth
+from .segment import Segment
 from .state import DEFAULT_STATE_BYTES, StateWriter, check_fits, encode
-from .stream import StreamWriter
+from .stream import StreamWriter, stream_segment_size
+
+log = logging.getLogger(__name__)
 
 #: ``wanted(name)`` is True for this long after a subscriber's last ``want(name)``.
 WANT_WINDOW_S = 3.0
 HEARTBEAT_S = 0.25
 _NAME = re.compile(r"^[\w.\-]{1,64}$")
+#: The most records a stream may hold (its header counts in 32 bits).
+MAX_CAPACITY = 2**32 - 1
+#: The largest state slot, in bytes of JSON.
+MAX_STATE_BYTES = 2**31
+
+#: Publishers of this process not yet closed; one exit hook closes them all.
+_open_publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for pub in list(_open_publishers):
+        pub.close()
+
+
+atexit.register(_close_all_at_exit)
+
+
+def _count(what: str, value: Any, low: int, high: int) -> int:
+    """An integer in ``[low, high]``: TypeError for 2.7 or "8", ValueError out of range."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {value!r}") from None
+    if not low <= n <= high:
+        raise ValueError(f"{what} must be between {low:,} and {high:,}, not {n:,}")
+    return n
 
 
 class Publisher:
@@ -51,27 +92,23 @@ class Publisher:
             )
         self.name = name
         self.app = str(app)
-        self.state_bytes = int(state_bytes)
+        self.state_bytes = _count("state_bytes", state_bytes, 1, MAX_STATE_BYTES)
         self._pid = os.getpid()
         self._dir = runtime_dir()
-        self._token = new_token()
         self._lock = threading.RLock()
-        self._serial = 0
         self._generation = 0
         self._closed = False
         self._streams: dict[str, StreamWriter] = {}
         self._state: dict[str, StateWriter] = {}
         self._arrays: dict[str, ArrayWriter] = {}
         self._created: list[Segment] = []
-        self._control = Control.create(self._token + "c")
-        self._created.append(self._control.segment)
+        self._token = names.create_exclusive(names.new_token, self._take_token)
         try:
-            mailbox = create_mailbox(self._token + "m")
-            self._created.append(mailbox)
+            self._control = self._new_segment("c", Control.create)
+            mailbox = self._new_segment("m", create_mailbox)
             self._commands = CommandServer(mailbox)
-            self._lock_path = lock_path(self._dir, self._token)
-            os.close(os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             self.started = time.time()
+            self._warn_if_name_is_live()
             self._path = self._write_descriptor()
         except BaseException:
             self._unlink_all()
@@ -80,7 +117,25 @@ class Publisher:
         self._heart = threading.Thread(target=self._beat, name=f"webmon-heartbeat-{name}",
                                        daemon=True)
         self._heart.start()
-        atexit.register(_close_at_exit, weakref.ref(self))
+        _open_publishers.add(self)
+
+    def _take_token(self, token: str) -> str:
+        """Claim ``token`` by creating its lock file (FileExistsError if taken)."""
+        path = lock_path(self._dir, token)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600))
+        self._lock_path = path
+        return token
+
+    def _warn_if_name_is_live(self) -> None:
+        try:
+            namesakes = [i for i in discover(clean=False) if i.name == self.name]
+        except Exception:  # a courtesy: never a reason not to publish
+            return
+        if namesakes:
+            others = ", ".join(f"{self.name}@{i.pid}" for i in namesakes)
+            log.warning("another live producer is named %r (%s); dashboards tell them apart "
+                        "by pid: this one is %s@%d", self.name, others, self.name, self._pid)
 
     # -- streams ---------------------------------------------------------------------------
     def stream(self, name: str, dtype: Any, capacity: int = 65536) -> StreamWriter:
@@ -95,8 +150,16 @@ class Publisher:
                                      f"not {dt}")
                 return existing
             _check_key(name)
-            writer = StreamWriter.create(name, self._next_segment("s"), dt, int(capacity))
-            self._created.append(writer.segment)
+            capacity = _count(f"stream {name!r}: capacity", capacity, 1, MAX_CAPACITY)
+            try:
+                writer = self._new_segment(
+                    "s", lambda seg_name: StreamWriter.create(name, seg_name, dt, capacity))
+            except OSError as exc:
+                size = stream_segment_size(dt, capacity)
+                raise OSError(exc.errno, f"stream {name!r}: {capacity:,} records of "
+                                         f"{dt.itemsize} bytes need {size:,} bytes of shared "
+                                         f"memory, which the system refused ({exc.strerror})"
+                              ) from None
             self._streams[name] = writer
             self._control.claim(name)
             self._write_descriptor()
@@ -122,17 +185,19 @@ class Publisher:
             writer = self._state.get(key)
             if writer is None:
                 check_fits(key, data, self.state_bytes)  # refuse before creating anything
+                check_json_depth(f"state {key!r}", data)
                 writer = self._new_state(key, self.state_bytes)
             return writer.write(data)
 
     def reserve_state(self, key: str, max_bytes: int) -> None:
         """Make the slot of ``key`` hold at least ``max_bytes`` of JSON (keeps its value)."""
+        max_bytes = _count(f"state {key!r}: max_bytes", max_bytes, 1, MAX_STATE_BYTES)
         with self._lock:
             self._check_open()
             old = self._state.get(key)
             if old is not None and old.max_bytes >= max_bytes:
                 return
-            new = self._new_state(key, int(max_bytes), publish=old is None)
+            new = self._new_state(key, max_bytes, publish=old is None)
             if old is not None:
                 self._carry_state(old, new)
                 self._retire(old)
@@ -140,8 +205,8 @@ class Publisher:
 
     def _new_state(self, key: str, max_bytes: int, publish: bool = True) -> StateWriter:
         _check_key(key)
-        writer = StateWriter.create(key, self._next_segment("k"), max_bytes)
-        self._created.append(writer.segment)
+        writer = self._new_segment(
+            "k", lambda seg_name: StateWriter.create(key, seg_name, max_bytes))
         self._state[key] = writer
         self._control.claim(key)
         if publish:
@@ -166,8 +231,8 @@ class Publisher:
                 existing.write(arr)
                 return
             _check_key(name)
-            writer = ArrayWriter.create(name, self._next_segment("a"), arr)
-            self._created.append(writer.segment)
+            writer = self._new_segment(
+                "a", lambda seg_name: ArrayWriter.create(name, seg_name, arr))
             self._arrays[name] = writer
             self._control.claim(name)
             if existing is not None:
@@ -189,7 +254,8 @@ class Publisher:
         return self._commands.poll()
 
     def wanted(self, name: str) -> bool:
-        """True while some subscriber has asked for ``name`` in the last few seconds."""
+        """True while some subscriber has asked for ``name`` in the last few seconds.
+        Any thread may ask (the slot is claimed under the control segment's lock)."""
         slot = self._control.claim(name)
         if slot is None:  # interest table full: assume wanted rather than starve a reader
             return True
@@ -228,6 +294,7 @@ class Publisher:
             if self._closed:
                 return
             self._closed = True
+            _open_publishers.discard(self)
             self._stop.set()
             if os.getpid() != self._pid:
                 return  # a forked child: the segments belong to the parent
@@ -251,9 +318,13 @@ class Publisher:
         if self._closed:
             raise RuntimeError(f"publisher {self.name!r} is closed")
 
-    def _next_segment(self, kind: str) -> str:
-        self._serial += 1
-        return f"{self._token}{kind}{self._serial}"
+    def _new_segment(self, kind: str, create: Callable[[str], Any]) -> Any:
+        """``create(name)`` under a fresh name of ``kind`` (retried while a name exists:
+        nobody can make this fail by creating the next name first), then remembered for
+        unlinking.  ``create`` returns a Segment or a writer holding one."""
+        made = names.create_exclusive(lambda: names.segment_name(self._token, kind), create)
+        self._created.append(made if isinstance(made, Segment) else made.segment)
+        return made
 
     def _retire(self, writer: StateWriter | ArrayWriter) -> None:
         layout.mark_retired(writer.segment)
@@ -273,7 +344,7 @@ class Publisher:
             "token": self._token,
             "generation": self._generation,
             "control": self._control.segment.name,
-            "mailbox": self._token + "m",
+            "mailbox": self._commands.segment_name,
             "streams": {n: {"segment": w.segment.name, "dtype": dtype_to_json(w.dtype),
                             "capacity": w.capacity} for n, w in self._streams.items()},
             "state": {k: {"segment": w.segment.name, "max_bytes": w.max_bytes}
@@ -309,8 +380,3 @@ def _check_key(name: str) -> None:
         raise ValueError(f"name {name!r} must be a non-empty string of at most "
                          f"{layout.INTEREST_NAME} bytes")
 
-
-def _close_at_exit(ref: weakref.ref) -> None:
-    pub = ref()
-    if pub is not None:
-        pub.close()

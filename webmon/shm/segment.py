@@ -6,51 +6,74 @@ producer's segments under its feet (CPython gh-82300).  Python 3.13 added ``trac
 3.11 and 3.12 have no switch.  We therefore open segments the way ``SharedMemory`` does
 internally, through ``_posixshmem.shm_open`` and ``mmap``, on every version: no tracker
 process is ever started, and only the producer (or the cleanup of a dead producer) unlinks.
+
+A mapping faults (SIGBUS, which kills the process) when another process shrinks the
+segment under it.  A reader therefore keeps the segment's descriptor open: it checks the
+size with ``fstat`` before touching the mapping (:meth:`Segment.check_size`), and copies
+bulk data with ``preadv`` (:meth:`Segment.read_into`), which returns short on a shrunk
+segment instead of faulting.  What remains is the microsecond between a check and the
+counter or heartbeat read that follows it (docs/transport.md).
 """
 
 from __future__ import annotations
 
 import _posixshmem
 import ctypes
+import errno
 import mmap
 import os
-import secrets
+import stat
 
 from .errors import WebmonError
+from .names import new_token  # noqa: F401  (where it used to live)
 
 #: macOS limits POSIX shared-memory names to 31 bytes including the leading slash.
 MAX_NAME_BYTES = 31
 _MODE = 0o600
-
-
-def new_token() -> str:
-    """A short random prefix shared by every segment of one channel."""
-    return "wm" + secrets.token_hex(5)
+#: Where Linux keeps POSIX shared memory (a tmpfs); absent on macOS.
+SHM_DIR = "/dev/shm"
+_HAS_PREADV = hasattr(os, "preadv")
 
 
 class Segment:
     """One mapped shared-memory segment.  ``buf`` is a writable memoryview of the mapping."""
 
-    def __init__(self, name: str, mm: mmap.mmap, created: bool) -> None:
+    def __init__(self, name: str, mm: mmap.mmap, created: bool, fd: int | None = None
+                 ) -> None:
         self.name = name
         self._mmap = mm
         self.buf = memoryview(mm)
         self.size = len(mm)
         self.created = created
+        #: Kept open by readers, to check the size and to read without faulting.
+        self._fd = fd
         self._cells: dict[tuple[int, type], ctypes._SimpleCData] = {}
 
     @classmethod
     def create(cls, name: str, size: int) -> Segment:
+        """Create ``name`` exclusively: FileExistsError when it exists (see
+        ``names.create_exclusive``); OSError naming the size when memory is refused."""
         _check_name(name)
         if size <= 0:
             raise ValueError(f"segment size must be positive, not {size}")
+        free = shm_free_bytes()
+        if free is not None and size > free:
+            # tmpfs would accept it (pages are only taken when written), and the writer
+            # would die of SIGBUS once the free space ran out.
+            raise OSError(errno.ENOSPC, f"a {size:,}-byte shared-memory segment does not fit "
+                                        f"the {free:,} bytes free in {SHM_DIR}")
         fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=_MODE)
         try:
             os.fchmod(fd, _MODE)  # umask can only narrow it, but be explicit
             os.ftruncate(fd, size)
             mm = mmap.mmap(fd, size)
-        except BaseException:
+        except BaseException as exc:
             _posixshmem.shm_unlink("/" + name)
+            if isinstance(exc, OSError | OverflowError | ValueError):
+                code = getattr(exc, "errno", None) or errno.ENOMEM
+                raise OSError(code, f"could not create a {size:,}-byte shared-memory segment "
+                                    f"{name!r}: {getattr(exc, 'strerror', None) or exc}"
+                              ) from None
             raise
         finally:
             os.close(fd)
@@ -65,14 +88,65 @@ class Segment:
             raise WebmonError(f"shared-memory segment {name!r} does not exist") from None
         except PermissionError:
             raise WebmonError(f"no permission to open shared-memory segment {name!r}") from None
+        except OSError as exc:
+            raise WebmonError(f"cannot open shared-memory segment {name!r}: {exc}") from None
         try:
-            size = os.fstat(fd).st_size
-            if size == 0:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                raise WebmonError(f"shared-memory segment {name!r} is not this user's")
+            if st.st_size == 0:
                 raise WebmonError(f"shared-memory segment {name!r} is empty")
-            mm = mmap.mmap(fd, size)
-        finally:
+            try:
+                mm = mmap.mmap(fd, st.st_size)
+            except (OSError, ValueError, OverflowError) as exc:
+                raise WebmonError(f"cannot map shared-memory segment {name!r}: {exc}") from None
+        except BaseException:
             os.close(fd)
-        return cls(name, mm, created=False)
+            raise
+        return cls(name, mm, created=False, fd=fd)
+
+    # -- reading safely from a segment another process may shrink ----------------------
+    def check_size(self) -> None:
+        """WebmonError when the segment is now smaller than the mapping (touching the
+        mapping past its new end would kill this process with SIGBUS)."""
+        if self._fd is None:
+            return  # created here: only a hostile process would shrink it
+        try:
+            size = os.fstat(self._fd).st_size
+        except (OSError, TypeError) as exc:
+            raise WebmonError(f"segment {self.name!r} cannot be checked: {exc}") from None
+        if size < self.size:
+            raise WebmonError(f"segment {self.name!r} shrank from {self.size:,} to {size:,} "
+                              "bytes under its readers (another process truncated it)")
+
+    def read_into(self, out: memoryview, offset: int) -> None:
+        """Fill ``out`` (a writable contiguous buffer) with the segment's bytes from
+        ``offset``; WebmonError, not SIGBUS, when the segment shrank meanwhile."""
+        out = memoryview(out).cast("B")
+        n = len(out)
+        if offset < 0 or offset + n > self.size:
+            raise WebmonError(f"segment {self.name!r}: read of {n} bytes at {offset} is "
+                              f"outside its {self.size} bytes")
+        if self._fd is None or not _HAS_PREADV:
+            self.check_size()
+            out[:] = self.buf[offset: offset + n]
+            return
+        done = 0
+        while done < n:
+            try:
+                got = os.preadv(self._fd, [out[done:]], offset + done)
+            except OSError as exc:
+                raise WebmonError(f"segment {self.name!r} cannot be read: {exc}") from None
+            if got <= 0:
+                raise WebmonError(f"segment {self.name!r} shrank under its readers (read "
+                                  f"{done + max(got, 0)} of {n} bytes at {offset})")
+            done += got
+
+    def read(self, offset: int, n: int) -> bytes:
+        """``n`` bytes from ``offset``, as :meth:`read_into` reads them."""
+        out = bytearray(n)
+        self.read_into(memoryview(out), offset)
+        return bytes(out)
 
     # Shared counters, versions and timestamps are read and written through ctypes cells:
     # each access is one aligned 8-byte load or store.  ``struct.pack_into`` is NOT: it
@@ -107,6 +181,9 @@ class Segment:
             # A numpy view still exports the buffer; the mapping goes when that view does.
             pass
         self._mmap = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def unlink(self) -> None:
         unlink_segment(self.name)
@@ -114,6 +191,15 @@ class Segment:
     def __repr__(self) -> str:
         state = "closed" if self._mmap is None else f"{self.size} bytes"
         return f"<Segment {self.name} {state}>"
+
+
+def shm_free_bytes() -> int | None:
+    """Bytes free for shared memory (Linux's tmpfs at /dev/shm); None where unknown."""
+    try:
+        st = os.statvfs(SHM_DIR)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def unlink_segment(name: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from . import layout
 from .checksum import read_checked, write_checked
 from .errors import WebmonError
+from .nesting import MAX_JSON_DEPTH, check_json_depth
 from .segment import Segment
 
 DEFAULT_STATE_BYTES = 64 * 1024
@@ -38,11 +39,24 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circul
 
 
 def encode(key: str, value: Any) -> bytes:
-    """JSON-encode a state value; TypeError for anything JSON cannot represent."""
+    """JSON-encode a state value; TypeError for anything JSON cannot represent (including a
+    value that contains itself), ValueError for one nested too deeply to encode."""
     try:
         return _ENCODER.encode(value).encode()
-    except (TypeError, ValueError, RecursionError) as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"state {key!r} must be JSON-serialisable: {exc}") from None
+    except RecursionError:
+        pass
+    # Too deep for the encoder: a value that contains itself, or one merely very deep.
+    # Only the checking encoder tells them apart, and only this rare path pays for it.
+    try:
+        json.dumps(value, check_circular=True)
+    except ValueError as exc:
+        raise TypeError(f"state {key!r} must be JSON-serialisable: {exc}") from None
+    except (TypeError, RecursionError):
+        pass
+    raise ValueError(f"state {key!r} nests deeper than Python can encode; webmon carries "
+                     f"JSON nested at most {MAX_JSON_DEPTH} levels deep") from None
 
 
 def check_fits(key: str, data: bytes, max_bytes: int) -> None:
@@ -79,6 +93,7 @@ class StateWriter:
         if data == self.last:
             return self.version
         check_fits(self.key, data, self.max_bytes)
+        check_json_depth(f"state {self.key!r}", data)
         v = self.version + 1
         off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
         write_checked(self.segment.buf, off, layout.STATE_BUFFER_HEAD, v, data)
@@ -106,6 +121,7 @@ class StateReader:
         self._cached: tuple[int, Any] = (0, None)
 
     def version(self) -> int:
+        self.segment.check_size()
         return self.segment.u64(layout.STATE_VERSION).value
 
     def get(self) -> tuple[Any, int]:
@@ -132,13 +148,16 @@ class StateReader:
 
     def _read_buffer(self, v: int) -> bytes | None:
         off = layout.STATE_HEADER + (v % 2) * _buffer_size(self.max_bytes)
-        return read_checked(self.segment.buf, off, layout.STATE_BUFFER_HEAD, v, self.max_bytes)
+        return read_checked(self.segment, off, layout.STATE_BUFFER_HEAD, v, self.max_bytes)
 
     def _decode(self, v: int, data: bytes) -> tuple[Any, int]:
         try:
             value = json.loads(data)
         except ValueError as exc:  # verified bytes that are not JSON: a foreign writer
             raise WebmonError(f"state {self.key!r} holds invalid JSON: {exc}") from None
+        except RecursionError:  # nested deeper than any webmon publisher writes
+            raise WebmonError(f"state {self.key!r} holds JSON nested too deeply to "
+                              "decode") from None
         self._cached = (v, value)
         return value, v
 

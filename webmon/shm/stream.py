@@ -247,17 +247,18 @@ class StreamReader:
         return self._ring.capacity
 
     def written(self) -> int:
+        self._ring.seg.check_size()
         return self._ring.count()
 
     def seek_latest(self) -> None:
         """Skip everything written so far; the next read returns only newer records."""
-        self.cursor = self._ring.count()
+        self.cursor = self.written()
 
     def read(self, max_records: int | None = None) -> Batch:
         ring = self._ring
         cap = ring.capacity
         start = self.cursor
-        count = ring.count()
+        count = self.written()
         if count < start:
             raise WebmonError(
                 f"stream {self.name!r}: write counter went back from {start} to {count}; "
@@ -269,14 +270,16 @@ class StreamReader:
         if n == 0:
             self.cursor = lo
             return Batch(np.empty(0, ring.dtype), lo - start, start, lo)
-        # Copy whole slots as words, padding included: the checks cover every byte.
+        # Copy whole slots as words, padding included: the checks cover every byte.  With
+        # preadv, not from the mapping: a segment shrunk meanwhile cannot fault the reader.
         words = np.empty((n, ring.nwords + 2), np.uint64)
         s = lo % cap
         first = min(n, cap - s)
-        words[:first] = ring.words[s: s + first]
+        slot_bytes = ring.slot_dtype.itemsize
+        ring.seg.read_into(words[:first], layout.STREAM_HEADER + s * slot_bytes)
         if first < n:
-            words[first:] = ring.words[: n - first]
-        after = ring.count()  # read after the copy: anything older than this lap may be gone
+            ring.seg.read_into(words[first:], layout.STREAM_HEADER)
+        after = self.written()  # after the copy: anything older than this lap may be gone
         got = words.view(ring.slot_dtype).reshape(n)
         idx = np.arange(lo, hi, dtype=np.uint64)
         seq_words = words[:, ring.nwords]

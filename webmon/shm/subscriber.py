@@ -3,8 +3,10 @@ subscriber that exits leaves the producer's segments alone (see ``segment.py``).
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,29 +23,51 @@ from .discovery import (
     read_descriptor,
 )
 from .errors import CommandError, WebmonError
-from .mailbox import CommandClient
+from .identity import ProducerKey, Selector, as_selector, matching
+from .mailbox import CommandClient, check_command_name, check_timeout
 from .segment import Segment
 from .state import StateReader
 from .stream import Batch, StreamReader
 
+T = TypeVar("T")
+
+
+def _attach(segment: str, make: Callable[[Segment], T]) -> T:
+    """``make(Segment.attach(segment))``, the mapping released again if ``make`` refuses
+    the segment."""
+    seg = Segment.attach(segment)
+    try:
+        return make(seg)
+    except BaseException:
+        seg.close()
+        raise
+
 
 class Subscriber:
     """Read one producer.  ``target`` is a :class:`ProducerInfo` from :func:`discover`, a
-    producer name (the newest live producer of that name), or a pid."""
+    selector (``"demo"``: the newest live producer of that name; ``"demo@8151"``: that
+    one), or a pid.
 
-    def __init__(self, target: ProducerInfo | str | int) -> None:
+    Threads: reads are for one thread at a time (the hub's); :meth:`call` may be called
+    from any number of threads at once.
+    """
+
+    def __init__(self, target: ProducerInfo | str | Selector | int) -> None:
         info = _resolve(target)
         self._info = info
         self._start_time = info.raw.get("start_time")
-        self._control = Control(Segment.attach(info.raw["control"]))
+        self._control = _attach(info.raw["control"], Control)
         if self._control.pid != info.pid:
             self._control.close()
             raise WebmonError(f"control segment of {info.name!r} belongs to pid "
                               f"{self._control.pid}, not {info.pid}")
         self._streams: dict[str, StreamReader] = {}
+        #: Streams whose segment cannot be read (damaged, or not this user's): the error.
+        self._broken_streams: dict[str, str] = {}
         self._state: dict[str, StateReader] = {}
         self._arrays: dict[str, ArrayReader] = {}
         self._commands: CommandClient | None = None
+        self._commands_lock = threading.Lock()
         self._closed = False
         self._attach_streams()
 
@@ -57,6 +81,10 @@ class Subscriber:
         return self._info.pid
 
     @property
+    def key(self) -> ProducerKey:
+        return self._info.key
+
+    @property
     def info(self) -> ProducerInfo:
         """The producer's descriptor, re-read when it changed (new streams, keys, commands)."""
         self._refresh()
@@ -67,7 +95,10 @@ class Subscriber:
         """False once the producer's process is gone or its heartbeat has stopped."""
         if self._closed or not process_alive(self._info.pid, self._start_time):
             return False
-        return time.time() - self._control.heartbeat() < STALE_AFTER_S
+        try:
+            return time.time() - self._control.heartbeat() < STALE_AFTER_S
+        except WebmonError:  # its control segment was shrunk: it cannot be followed
+            return False
 
     @property
     def heartbeat(self) -> float:
@@ -104,41 +135,41 @@ class Subscriber:
             self._entry("streams", name)  # raises for a name the producer never had
             self._attach_streams()
             reader = self._streams.get(name)
-            if reader is None:  # listed, but its producer is gone and cleaned up
+            if reader is None:
+                broken = self._broken_streams.get(name)
+                if broken is not None:
+                    raise WebmonError(f"stream {name!r} of {self.name!r} cannot be read: "
+                                      f"{broken}")
+                # listed, but its producer is gone and cleaned up
                 raise WebmonError(f"stream {name!r} of {self.name!r} is gone with its producer")
         return reader
 
     def _attach_streams(self) -> None:
         """Map every stream now, so records stay readable after the producer dies and its
-        segments are unlinked (a mapping outlives the unlink)."""
+        segments are unlinked (a mapping outlives the unlink).  A stream whose segment
+        cannot be read is remembered as broken (streams never move to a new segment), and
+        the others are read as usual."""
         for name, info in self._info.streams.items():
-            if name not in self._streams:
+            if name not in self._streams and name not in self._broken_streams:
                 try:
-                    self._streams[name] = StreamReader(name, Segment.attach(info.segment),
-                                                       info.dtype)
-                except WebmonError:
+                    self._streams[name] = _attach(
+                        info.segment, lambda seg, n=name, i=info: StreamReader(n, seg, i.dtype))
+                except WebmonError as exc:
                     if self.alive:
-                        raise
+                        self._broken_streams[name] = str(exc)
 
     # -- state -------------------------------------------------------------------------
     def state(self, key: str) -> tuple[Any, int]:
-        """``(value, version)`` of ``key``; ``(None, 0)`` if the producer never set it."""
+        """``(value, version)`` of ``key``; ``(None, 0)`` if the producer never set it (or
+        is gone with it).  WebmonError when its segment cannot be read."""
         reader = self._state.get(key)
         if reader is not None and layout.is_retired(reader.segment):
             self._state.pop(key).close()  # moved to a larger slot: follow the descriptor
             self._refresh(force=True)
             reader = None
         if reader is None:
-            try:
-                entry = self._entry("state", key)
-            except WebmonError:
-                return None, 0
-            try:
-                reader = StateReader(key, Segment.attach(entry["segment"]))
-            except WebmonError:
-                if self.alive:  # moved to a larger slot between our reads: look again
-                    self._refresh(force=True)
-                    return self.state(key) if key in self._info.state else (None, 0)
+            reader = self._open("state", key, StateReader)
+            if reader is None:
                 return None, 0
             self._state[key] = reader
         return reader.get()
@@ -152,10 +183,41 @@ class Subscriber:
             self._refresh(force=True)
             reader = None
         if reader is None:
-            entry = self._entry("arrays", name)
-            reader = ArrayReader(name, Segment.attach(entry["segment"]))
+            reader = self._open("arrays", name, ArrayReader)
+            if reader is None:
+                raise WebmonError(f"array {name!r} of {self.name!r} is gone with its producer")
             self._arrays[name] = reader
         return reader.snapshot(out)
+
+    def _open(self, group: str, name: str, make: Callable[[str, Segment], T]) -> T | None:
+        """A reader of the state key or array ``name``; None when the producer never had
+        it (state only) or is gone.  A segment that cannot be attached may have just been
+        replaced by a larger one: the descriptor is read again and the new segment tried,
+        once.  One that still cannot be read is a WebmonError at once."""
+        try:
+            entry = self._entry(group, name)
+        except WebmonError:
+            if group == "state":
+                return None
+            raise
+        try:
+            return _attach(entry["segment"], lambda seg: make(name, seg))
+        except WebmonError as exc:
+            first = exc
+        if not self.alive:
+            return None
+        self._refresh(force=True)
+        moved = self._info.raw[group].get(name)
+        if moved is None:
+            return None
+        if moved["segment"] == entry["segment"]:
+            raise WebmonError(f"{_NOUN[group]} {name!r} of {self.name!r} (pid {self.pid}) "
+                              f"cannot be read: {first}") from None
+        try:
+            return _attach(moved["segment"], lambda seg: make(name, seg))
+        except WebmonError as exc:
+            raise WebmonError(f"{_NOUN[group]} {name!r} of {self.name!r} (pid {self.pid}) "
+                              f"cannot be read: {exc}") from None
 
     # -- interest and commands ---------------------------------------------------------
     def want(self, name: str) -> bool:
@@ -171,16 +233,27 @@ class Subscriber:
         """Run a registered command in the producer and return its result.
 
         Raises :class:`CommandError` with the producer's message when the name is unknown,
-        the arguments do not fit, the command raises, or no reply comes within ``timeout``.
+        the arguments do not fit, or the command raises; its subclass ``CommandTimeout``
+        when no reply came within ``timeout`` and the command did not run (and never will),
+        ``CommandOutcomeUnknown`` when the producer took it up but did not reply in time.
+        A name that is not a string, arguments that are not JSON, or a timeout that is not
+        a finite number of seconds above 0 are a TypeError or ValueError here, before
+        anything is sent.
         """
+        check_command_name(command)
+        check_timeout(timeout)
         if not self.alive:
             raise CommandError(f"producer {self.name!r} (pid {self.pid}) is not running")
-        if self._commands is None:
+        commands = self._commands
+        if commands is None:
             raw = self._info.raw
             directory = self._info.path.rsplit("/", 1)[0]
-            self._commands = CommandClient(Segment.attach(raw["mailbox"]),
-                                           lock_path(directory, raw["token"]))
-        return self._commands.call(command, kwargs, timeout)
+            with self._commands_lock:  # several threads may make their first call at once
+                if self._commands is None:
+                    self._commands = _attach(raw["mailbox"], lambda seg: CommandClient(
+                        seg, lock_path(directory, raw["token"])))
+                commands = self._commands
+        return commands.call(command, kwargs, timeout)
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -236,15 +309,17 @@ class Subscriber:
 _NOUN = {"streams": "stream", "state": "state key", "arrays": "array"}
 
 
-def _resolve(target: ProducerInfo | str | int) -> ProducerInfo:
+def _resolve(target: ProducerInfo | str | Selector | int) -> ProducerInfo:
     if isinstance(target, ProducerInfo):
         return target
-    live = discover()
-    if isinstance(target, bool) or not isinstance(target, str | int):
+    if isinstance(target, bool) or not isinstance(target, str | Selector | int):
         raise TypeError(f"Subscriber takes a ProducerInfo, a name or a pid, not {target!r}")
-    matches = [i for i in live if (i.pid == target if isinstance(target, int)
-                                   else i.name == target)]
+    live = discover()
+    if isinstance(target, int):
+        matches = [i for i in live if i.pid == target]
+    else:
+        matches = matching(live, as_selector(target))
     if not matches:
-        names = ", ".join(f"{i.name} (pid {i.pid})" for i in live) or "none"
-        raise WebmonError(f"no live producer {target!r}; live producers: {names}")
-    return matches[-1]
+        names = ", ".join(str(i.key) for i in live) or "none"
+        raise WebmonError(f"no live producer {str(target)!r}; live producers: {names}")
+    return max(matches, key=lambda i: i.started)  # the newest of namesakes

@@ -1,0 +1,186 @@
+"""Readers against damaged segments, and publishers against values and sizes they must
+refuse: every case a WebmonError (reader) or a clear TypeError, ValueError or OSError
+(publisher), at once, never a RecursionError, a numpy error or a silent change."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from webmon import Publisher, Subscriber, WebmonError, discover
+from webmon.shm import control as control_module
+from webmon.shm import layout
+from webmon.shm.checksum import write_checked
+from webmon.shm.nesting import MAX_JSON_DEPTH, json_depth
+from webmon.shm.segment import Segment
+
+DT = np.dtype([("t", "<f8")])
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def segment_of(sub: Subscriber, group: str, name: str) -> Segment:
+    """The producer's segment, mapped again: writing into it is what a hostile process of
+    the same user could do."""
+    return Segment.attach(sub.info.raw[group][name]["segment"])
+
+
+def test_an_unattachable_state_segment_is_an_error_at_once() -> None:
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        pub.set_state("good", 1)
+        pub.set_state("bad", 2)
+        seg = segment_of(sub, "state", "bad")
+        seg.buf[0] ^= 0xFF  # one damaged magic byte
+        t0 = time.perf_counter()
+        with pytest.raises(WebmonError, match="not a webmon segment"):
+            sub.state("bad")
+        assert time.perf_counter() - t0 < 0.5
+        assert sub.alive and sub.state("good") == (1, 1)
+        seg.close()
+
+
+def test_a_damaged_stream_leaves_the_others_readable() -> None:
+    with Publisher("p") as pub:
+        good = pub.stream("good", DT)
+        pub.stream("bad", DT)
+        with Subscriber("p") as first:
+            seg = segment_of(first, "streams", "bad")
+        seg.buf[0] ^= 0xFF
+        with Subscriber("p") as sub:  # attaching does not fail because of one stream
+            good.append((1.0,))
+            assert sub.read("good").records["t"].tolist() == [1.0]
+            with pytest.raises(WebmonError, match="cannot be read.*not a webmon segment"):
+                sub.read("bad")
+        seg.buf[0] ^= 0xFF
+        seg.close()
+
+
+@pytest.mark.parametrize("shape", [(0, 2**62), (2**40, 2**40), (3, 0, 2**61), (2**63,)])
+def test_bad_array_headers_are_webmon_errors(shape) -> None:
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        pub.share_array("a", np.zeros(4))
+        seg = segment_of(sub, "arrays", "a")
+        dims = list(shape) + [0] * (layout.ARRAY_MAX_NDIM - len(shape))
+        nbytes = int(np.prod(shape, dtype=object)) * 8
+        layout.ARRAY_FIELDS.pack_into(seg.buf, layout.ARRAY_FIELDS_AT, nbytes % 2**64,
+                                      len(shape), b"<f8", *dims)
+        with pytest.raises(WebmonError, match="does not fit"):
+            sub.array("a")
+        seg.close()
+
+
+def test_json_depth() -> None:
+    for text, depth in [("1", 0), ('"[[["', 0), ("[]", 1), ('{"a":[{}]}', 3),
+                        ('["\\\\",["]"]]', 2), ('["\\"[",[]]', 2), ("[" * 500 + "]" * 500, 500)]:
+        assert json_depth(text.encode()) == depth, text
+
+
+def test_the_publisher_refuses_json_nested_too_deeply() -> None:
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        pub.set_state("k", nested(MAX_JSON_DEPTH))  # at the limit: fine
+        assert json_depth(json.dumps(sub.state("k")[0]).encode()) == MAX_JSON_DEPTH
+        with pytest.raises(ValueError, match=f"at most {MAX_JSON_DEPTH} levels"):
+            pub.set_state("k", nested(MAX_JSON_DEPTH + 1))
+        with pytest.raises(ValueError, match="levels deep"):
+            pub.set_state("k", nested(20_000))  # deeper than the encoder can go
+        with pytest.raises(ValueError, match="20000 levels deep"):
+            pub.set_state_json("k", b"[" * 20_000 + b"]" * 20_000)
+        with pytest.raises(ValueError, match="levels deep"):
+            pub.set_state_json("fresh", b"[" * 20_000 + b"]" * 20_000)
+        assert "fresh" not in pub.state_keys
+        assert sub.state("k")[1] == 1  # refused values changed nothing
+
+
+def test_readers_refuse_json_nested_too_deeply() -> None:
+    """What a foreign writer could put in a state slot: verified bytes, 20,000 deep."""
+    with Publisher("p", state_bytes=100_000) as pub, Subscriber("p") as sub:
+        pub.set_state("k", 1)
+        seg = segment_of(sub, "state", "k")
+        data = b"[" * 20_000 + b"]" * 20_000
+        off = layout.STATE_HEADER + (2 % 2) * (layout.STATE_BUFFER_HEAD_SIZE + 100_000)
+        write_checked(seg.buf, off, layout.STATE_BUFFER_HEAD, 2, data)
+        seg.u64(layout.STATE_VERSION).value = 2
+        with pytest.raises(WebmonError, match="nested too deeply"):
+            sub.state("k")
+        seg.close()
+
+
+def test_a_descriptor_nested_too_deeply_is_skipped(runtime_dir) -> None:
+    with Publisher("real"):
+        (runtime_dir / "deep.json").write_bytes(b"[" * 20_000 + b"]" * 20_000)
+        assert [i.name for i in discover()] == ["real"]
+
+
+@pytest.mark.parametrize(("capacity", "error", "match"), [
+    (2.7, TypeError, "must be an integer, not 2.7"),
+    ("8", TypeError, "must be an integer"),
+    (True, TypeError, "must be an integer"),
+    (0, ValueError, "between 1 and"),
+    (10**15, ValueError, "between 1 and 4,294,967,295"),
+    (2**32 - 1, OSError, "4,294,967,295 records of 8 bytes need"),
+])
+def test_stream_capacity_errors(capacity, error, match) -> None:
+    with Publisher("p") as pub:
+        with pytest.raises(error, match=match):
+            pub.stream("s", DT, capacity=capacity)
+        assert pub.streams == []
+        assert pub.stream("s", DT, capacity=np.int64(8)).capacity == 8
+
+
+def test_state_sizes_are_checked() -> None:
+    with pytest.raises(TypeError, match="state_bytes must be an integer"):
+        Publisher("p", state_bytes=2.7)
+    with Publisher("p") as pub:
+        with pytest.raises(TypeError, match="max_bytes must be an integer"):
+            pub.reserve_state("k", 1024.5)
+        with pytest.raises(ValueError, match="max_bytes must be between"):
+            pub.reserve_state("k", 0)
+
+
+def test_wanted_and_stream_on_two_threads_never_share_a_slot(monkeypatch) -> None:
+    """``wanted`` may claim an interest slot on one thread while ``stream`` claims another
+    on a second: both must not take the same free slot.  The scan is slowed down where a
+    thread would be interrupted between finding a free slot and writing its name."""
+    original = control_module.Control._name_at
+    paused = threading.Event()
+
+    def slow_name_at(self, i: int) -> bytes:
+        found = original(self, i)
+        if not found and not paused.is_set():
+            paused.set()
+            time.sleep(0.05)  # the other thread runs now
+        return found
+
+    with Publisher("p") as pub:
+        monkeypatch.setattr(control_module.Control, "_name_at", slow_name_at)
+        both = threading.Barrier(2)
+        threads = [threading.Thread(target=lambda: (both.wait(), pub.wanted("tiles"))),
+                   threading.Thread(target=lambda: (both.wait(), pub.stream("loads", DT)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        monkeypatch.undo()
+        control = pub._control
+        slots = {control.claim("tiles"), control.claim("loads")}
+        assert len(slots) == 2
+        assert {control._name_at(i) for i in slots} == {b"tiles", b"loads"}
+
+
+def test_publishers_leave_no_exit_hooks_behind() -> None:
+    before = atexit._ncallbacks()
+    for _ in range(50):
+        Publisher("p").close()
+    with Publisher("q"):
+        pass
+    assert atexit._ncallbacks() == before
