@@ -156,10 +156,11 @@ def slow_poll(pub: Publisher, stop: threading.Event, period: float) -> None:
         time.sleep(period)
 
 
-def reshape_forever(pub: Publisher, stop: threading.Event) -> None:
+def reshape_forever(pub: Publisher, stop: threading.Event, announce: bool = True) -> None:
     """Create streams and state keys and reshape arrays without end: killed at any moment,
     it may leave segments in every stage of being made."""
-    print("READY", flush=True)
+    if announce:
+        print("READY", flush=True)
     k = 0
     while not stop.is_set():
         k += 1

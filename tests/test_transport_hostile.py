@@ -162,15 +162,15 @@ def test_wanted_and_stream_on_two_threads_never_share_a_slot(monkeypatch) -> Non
         return found
 
     with Publisher("p") as pub:
-        monkeypatch.setattr(control_module.Control, "_name_at", slow_name_at)
-        both = threading.Barrier(2)
-        threads = [threading.Thread(target=lambda: (both.wait(), pub.wanted("tiles"))),
-                   threading.Thread(target=lambda: (both.wait(), pub.stream("loads", DT)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        monkeypatch.undo()
+        with monkeypatch.context() as patch:
+            patch.setattr(control_module.Control, "_name_at", slow_name_at)
+            both = threading.Barrier(2)
+            threads = [threading.Thread(target=lambda: (both.wait(), pub.wanted("tiles"))),
+                       threading.Thread(target=lambda: (both.wait(), pub.stream("loads", DT)))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         control = pub._control
         slots = {control.claim("tiles"), control.claim("loads")}
         assert len(slots) == 2
