@@ -63,6 +63,8 @@ def main() -> None:
             rewrite_array(pub, stop, nbytes=int(args[0]))
         elif mode == "state":
             rewrite_state(pub, stop)
+        elif mode == "still":
+            still(pub, stop)
         elif mode == "slowpoll":
             slow_poll(pub, stop, period=float(args[0]))
         elif mode == "reshape":
@@ -142,6 +144,19 @@ def rewrite_state(pub: Publisher, stop: threading.Event) -> None:
     while not stop.is_set():
         k += 1
         pub.set_state("value", {"k": k, "payload": [k] * (1000 + k % 5000)})
+
+
+def still(pub: Publisher, stop: threading.Event) -> None:
+    """A stream, a state key and an array written once, then only heartbeats and polls:
+    their segments can be damaged without the producer itself touching them again."""
+    pub.stream("records", STRESS_DTYPE, capacity=4096).extend(stress_batch(0, 1000))
+    pub.set_state("config", {"levels": [1, 2, 4]})
+    pub.share_array("thumb", np.arange(4096, dtype=np.float64))
+    pub.register_command("ping", lambda: "pong")
+    print("READY", flush=True)
+    while not stop.is_set():
+        pub.poll()
+        time.sleep(0.005)
 
 
 def slow_poll(pub: Publisher, stop: threading.Event, period: float) -> None:
