@@ -42,7 +42,7 @@ def test_status_lists_producers_streams_and_the_hub() -> None:
                 streams = doc.get_model_by_name("status-streams").data
                 for producer_name, stream_name, value in zip(
                         streams["producer"], streams["stream"], streams["rate"], strict=True):
-                    if (producer_name, stream_name) == (name, stream):
+                    if producer_name.startswith(f"{name} \u00b7 pid ") and stream_name == stream:
                         return value
                 return -1.0
 

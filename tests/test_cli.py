@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
-from dashboard_helpers import CommandProcess, child_env, producer, wait_until
+from dashboard_helpers import CommandProcess, child_env, producer, started_process, wait_until
 
 from webmon import discover
 from webmon.cli import format_producers, make_parser, parse_interval
@@ -135,3 +137,77 @@ def _zombie(pid: int) -> bool:
             return f.read().split(b") ")[1][:1] in (b"Z", b"X")
     except OSError:
         return True
+
+
+TWO_IN_ONE_PROCESS = """
+import sys, threading, time
+import numpy as np
+from webmon import Publisher
+dt = np.dtype([("t", "<f8")])
+with Publisher("idle") as idle, Publisher("busy") as busy:  # listed in this order
+    loads = busy.stream("chunk_loads", dt)
+    idle.stream("chunk_loads", dt).append((0.0,))
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    print("READY", flush=True)
+    while not stop.is_set():
+        loads.extend(np.zeros(20, dt))
+        time.sleep(0.01)
+"""
+
+
+def test_ls_measures_each_producer_of_one_process_apart() -> None:
+    """Two producers in one process share a pid: rates are kept per producer."""
+    with started_process([sys.executable, "-c", TWO_IN_ONE_PROCESS], "two producers"):
+        rows = {row["name"]: row for row in json.loads(run_webmon("ls", "--json").stdout)}
+        assert rows["busy"]["pid"] == rows["idle"]["pid"]
+        assert rows["idle"]["streams"]["chunk_loads"]["rate"] == 0.0
+        assert 200 < rows["busy"]["streams"]["chunk_loads"]["rate"] < 4000  # 2,000/s
+        assert rows["busy"]["selector"] == f"busy@{rows['busy']['pid']}"
+
+
+def test_ls_says_when_names_are_shared() -> None:
+    with producer("dup", "--rate", "10") as one, producer("dup", "--rate", "10") as two:
+        out = run_webmon("ls").stdout
+        for proc in (one, two):
+            line = next(x for x in out.splitlines() if f"pid {proc.pid} " in x)
+            assert "2 live producers are named 'dup'" in line
+
+
+def test_dashboard_refuses_a_malformed_producer_selector() -> None:
+    result = run_webmon("dashboard", "--producer", "@12")
+    assert result.returncode == 2 and "NAME or NAME@PID" in result.stderr
+
+
+def _header_detail(html: str) -> str:
+    match = re.search(r'id="webmon-producer-detail"[^>]*>([^<]*)<', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def test_demo_follows_its_own_child_among_namesakes() -> None:
+    with CommandProcess("demo", "--port", "0", "--name", "twin") as webmon:
+        url = webmon.url(timeout=90)
+        child = wait_until(lambda: next((i for i in discover() if i.name == "twin"), None))
+        with producer("twin", "--rate", "10") as newer:  # newer, same name
+            wait_until(lambda: len([i for i in discover() if i.name == "twin"]) == 2)
+            # The hub lists producers every second: over three, the page never switches.
+            until = time.monotonic() + 3.0
+            while time.monotonic() < until:
+                with urllib.request.urlopen(url + "status", timeout=10) as response:
+                    detail = _header_detail(response.read().decode())
+                assert detail.startswith(f"pid {child.pid} ") and str(newer.pid) not in detail
+                time.sleep(0.3)
+        assert webmon.terminate() == 0
+
+
+def test_demo_killed_takes_its_producer_down() -> None:
+    with CommandProcess("demo", "--port", "0", "--name", "orphan") as webmon:
+        webmon.url(timeout=90)
+        child = wait_until(lambda: next((i for i in discover() if i.name == "orphan"), None))
+        webmon.proc.send_signal(signal.SIGKILL)
+        webmon.proc.wait()
+        # The issue's bound: the producer ends within 2 s of its parent's death.
+        wait_until(lambda: not os.path.exists(f"/proc/{child.pid}") or _zombie(child.pid),
+                   timeout=2.0, interval=0.02, message="the demo producer ended")
+    assert [i for i in discover() if i.name == "orphan"] == []

@@ -222,21 +222,31 @@ def test_layer_names_replace_placeholders_in_the_level_table(browser: Any) -> No
 
 def test_selector_chooses_the_producer_and_tabs_keep_it(browser: Any) -> None:
     chromium_or_skip()
-    with producer("first", "--rate", "50"), producer("second", "--rate", "50"), \
+    with producer("first", "--rate", "50") as first, producer("second", "--rate", "50"), \
+            producer("first", "--rate", "50") as namesake, \
             serve_in_thread(TABS, interval=0.1) as dashboard:
-        wait_until(lambda: len(dashboard.hub.names()) == 2, message="both producers followed")
+        wait_until(lambda: len(dashboard.hub.live()) == 3, message="all producers followed")
         page = Page(browser)
         try:
             page.open(dashboard.url + "loader")
-            assert page.page.text_content("#webmon-producer-name") == "second"  # newest
-            page.page.select_option("select", "first")
-            page.page.wait_for_function(
-                "() => document.getElementById('webmon-producer-name').textContent == 'first'")
-            assert page.page.url.endswith("/loader?producer=first")
-            page.page.click("nav.webmon-tabs a:text('Status')")
-            page.page.wait_for_url("**/status?producer=first")
-            page.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+            # newest
             assert page.page.text_content("#webmon-producer-name") == "first"
+            assert page.page.text_content("#webmon-producer-detail").startswith(
+                f"pid {namesake.pid} ")
+            labels = page.page.eval_on_selector_all(
+                "select option", "options => options.map(o => o.textContent)")
+            assert f"first \u00b7 pid {first.pid}" in labels
+            assert f"first \u00b7 pid {namesake.pid}" in labels
+            page.page.select_option("select", label=f"first \u00b7 pid {first.pid}")
+            page.page.wait_for_function(
+                "pid => document.getElementById('webmon-producer-detail')"
+                ".textContent.startsWith(`pid ${pid} `)", arg=first.pid)
+            assert page.page.url.endswith(f"/loader?producer=first%40{first.pid}")
+            page.page.click("nav.webmon-tabs a:text('Status')")
+            page.page.wait_for_url(f"**/status?producer=first%40{first.pid}")
+            page.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+            assert page.page.text_content("#webmon-producer-detail").startswith(
+                f"pid {first.pid} ")
             assert page.errors == []
         finally:
             page.close()

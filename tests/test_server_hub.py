@@ -135,7 +135,7 @@ def test_follows_only_the_named_producer() -> None:
             for _ in range(5):
                 hub.tick()
             assert [f.name for f in hub.feeds()] == ["wanted"]
-            assert hub.default_name() == "wanted"
+            assert hub.default_feed().name == "wanted"
     finally:
         hub.stop()
 

@@ -1,6 +1,7 @@
 """The ``webmon`` command: ``dashboard``, ``demo`` and ``ls``.
 
-    webmon dashboard [--port 8790] [--interval 100ms] [--producer NAME] [--prefix PATH] [--show]
+    webmon dashboard [--port 8790] [--interval 100ms] [--producer NAME[@PID]] [--prefix PATH]
+                     [--show]
     webmon demo [--name demo] [--producer-only] [dashboard options]
     webmon ls [--sample 0.5] [--json]
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import webbrowser
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -53,6 +55,16 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
+def parse_producer(text: str) -> str:
+    """``--producer NAME`` or ``NAME@PID``, checked as the dashboard will read it."""
+    from webmon.shm import parse_selector
+
+    try:
+        return str(parse_selector(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _printable(text: Any) -> str:
     """A producer's string, safe to print to a terminal (no control sequences)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
@@ -76,9 +88,10 @@ def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = T
                        help="serve under this URL path, as behind a reverse proxy (/dashboard)")
     group.add_argument("--show", action="store_true", help="open the dashboard in a browser")
     if producer:
-        group.add_argument("--producer", metavar="NAME",
-                           help="follow only the producer of this name (default: every live "
-                                "producer, with a selector in the page)")
+        group.add_argument("--producer", metavar="NAME[@PID]", type=parse_producer,
+                           help="follow only the producers of this name, or with @PID only "
+                                "that process (default: every live producer, with a "
+                                "selector in the page)")
 
 
 def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard:
@@ -138,8 +151,25 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # -- demo --------------------------------------------------------------------------------
 def start_demo_producer(name: str) -> subprocess.Popen:
     """``python -m webmon.demo --name NAME`` as a process of its own (spawned, not forked
-    from the dashboard)."""
-    return subprocess.Popen([sys.executable, "-m", "webmon.demo", "--name", name])
+    from the dashboard).
+
+    The child holds the read end of a pipe whose write end only this process holds: when
+    this process ends, however it ends (SIGKILL included), the kernel closes it, the child
+    reads end-of-file and stops, instead of publishing on as an orphan.
+    """
+    lifeline, keep = os.pipe()  # both ends not inheritable (PEP 446)...
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "webmon.demo", "--name", name,
+             "--stop-when-fd-closes", str(lifeline)],
+            pass_fds=(lifeline,))  # ...but this one, in this child
+    except BaseException:
+        os.close(keep)
+        raise
+    finally:
+        os.close(lifeline)
+    proc.lifeline = keep  # type: ignore[attr-defined]
+    return proc
 
 
 def wait_for_producer(name: str, proc: subprocess.Popen, timeout: float) -> bool:
@@ -168,6 +198,10 @@ def stop_producer(proc: subprocess.Popen) -> None:
             log.warning("demo producer (pid %d) did not stop; killing it", proc.pid)
             proc.kill()
             proc.wait()
+    lifeline = getattr(proc, "lifeline", None)
+    if lifeline is not None:
+        os.close(lifeline)
+        proc.lifeline = None  # type: ignore[attr-defined]
     discover()
 
 
@@ -198,7 +232,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Ctrl-C in a terminal reaches both processes; the dashboard's handler stops the
     # server, then the producer is stopped (again) and awaited, in that order.
     with demo_producer(args.name) as proc:
-        serve_until_stopped(build_dashboard(args, args.name), show=args.show,
+        # Its own child by pid: another live producer of the same name is not this demo.
+        serve_until_stopped(build_dashboard(args, f"{args.name}@{proc.pid}"), show=args.show,
                             also_stop_when=lambda: proc.poll() is not None)
         if proc.poll() not in (None, 0, -signal.SIGTERM, -signal.SIGINT):
             print(f"webmon demo: the demo producer exited with status {proc.returncode}",
@@ -219,7 +254,8 @@ def sample_producers(sample_s: float) -> list[dict[str, Any]]:
         except WebmonError:
             continue  # exited between listing and attaching
     try:
-        first = {info.pid: _written(sub) for info, sub in subscribers}
+        # By channel: two producers of one process share a pid, and may share a name.
+        first = {info.token: _written(sub) for info, sub in subscribers}
         t0 = time.monotonic()
         if sample_s > 0 and subscribers:
             time.sleep(sample_s)
@@ -230,12 +266,12 @@ def sample_producers(sample_s: float) -> list[dict[str, Any]]:
             streams = {}
             for stream, count in sorted(second.items()):
                 if sample_s > 0:
-                    rate = (count - first[info.pid].get(stream, count)) / elapsed
+                    rate = (count - first[info.token].get(stream, count)) / elapsed
                 else:
                     rate = count / max(info.uptime, 1e-9)
                 streams[stream] = {"written": count, "rate": rate}
             rows.append({
-                "name": info.name, "pid": info.pid, "app": info.app,
+                "name": info.name, "pid": info.pid, "selector": str(info.key), "app": info.app,
                 "uptime_s": info.uptime,
                 "heartbeat_age_s": max(0.0, time.time() - sub.heartbeat),
                 "streams": streams, "state": list(info.state), "arrays": list(info.arrays),
@@ -261,11 +297,15 @@ def format_producers(rows: Sequence[dict[str, Any]], sample_s: float) -> str:
     if not rows:
         return "no live producers"
     rate_note = f"over {sample_s:g} s" if sample_s > 0 else "since start"
+    namesakes = Counter(row["name"] for row in rows)
     lines = []
     for row in rows:
+        shared = namesakes[row["name"]]
+        note = (f"  ({shared} live producers are named {_printable(row['name'])!r}: choose "
+                f"with NAME@PID)" if shared > 1 else "")
         lines.append(f"{_printable(row['name'])}  pid {row['pid']}  {_printable(row['app'])}  "
                      f"up {format_duration(row['uptime_s'])}  "
-                     f"heartbeat {format_duration(row['heartbeat_age_s'])} ago")
+                     f"heartbeat {format_duration(row['heartbeat_age_s'])} ago{note}")
         width = max((len(_printable(s)) for s in row["streams"]), default=0)
         for stream, info in row["streams"].items():
             lines.append(f"  {_printable(stream):<{width}}  {info['written']:>12,} records  "

@@ -47,10 +47,11 @@ def _table(source: ColumnDataSource, columns: list[tuple[str, str, Any]], name: 
 
 
 def producer_rows(feeds: list[Feed], now: float | None = None) -> dict[str, list[Any]]:
-    """One row per producer the hub knows, live first."""
+    """One row per producer the hub knows (each process of a shared name its own), live
+    first; ``unreadable`` lists what of it cannot be read (a damaged segment)."""
     now = time.time() if now is None else now
-    rows: dict[str, list[Any]] = {k: [] for k in
-                                  ("name", "pid", "app", "uptime", "heartbeat_age", "state")}
+    rows: dict[str, list[Any]] = {k: [] for k in ("name", "pid", "app", "uptime",
+                                                  "heartbeat_age", "state", "unreadable")}
     for feed in feeds:
         rows["name"].append(feed.name)
         rows["pid"].append(feed.pid)
@@ -60,18 +61,19 @@ def producer_rows(feeds: list[Feed], now: float | None = None) -> dict[str, list
         rows["heartbeat_age"].append(format_duration(now - feed.heartbeat) if feed.alive
                                      else "–")
         rows["state"].append("live" if feed.alive else "gone")
+        rows["unreadable"].append(", ".join(sorted(feed.unreadable())) if feed.alive else "")
     return rows
 
 
 def stream_rows(feeds: list[Feed]) -> dict[str, list[Any]]:
-    """One row per stream of every live producer."""
+    """One row per stream of every live producer (named ``demo · pid 8151``)."""
     rows: dict[str, list[Any]] = {k: [] for k in
                                   ("producer", "stream", "written", "rate", "lost")}
     for feed in feeds:
         if not feed.alive:
             continue
         for stream, stats in sorted(feed.stream_stats().items()):
-            rows["producer"].append(feed.name)
+            rows["producer"].append(feed.key.label)
             rows["stream"].append(stream)
             rows["written"].append(stats.written)
             rows["rate"].append(round(stats.rate, 1))
@@ -91,6 +93,7 @@ class ProducerTable:
             ("name", "producer", text), ("pid", "pid", NumberFormatter(format="0")),
             ("app", "application", text), ("uptime", "uptime", text),
             ("heartbeat_age", "heartbeat age", text), ("state", "state", text),
+            ("unreadable", "unreadable", text),
         ], name="status-producers-table", height=160)
         self.root = column(Div(text="<b>Producers</b>"), table, sizing_mode="stretch_width")
 

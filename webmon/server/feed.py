@@ -2,6 +2,11 @@
 
 The hub (``hub``) discovers producers and calls :meth:`Feed.poll` on each once per tick;
 sessions read a feed's histories and state, and register their interest by asking.
+
+A stream or state key whose segment cannot be read (damaged, shrunk, nested too deeply)
+is marked unreadable (:meth:`Feed.unreadable`) and logged at most once a minute; the other
+streams and keys are read as usual, and the producer stays live for as long as its process
+and heartbeat do.  An unreadable key is tried again every ``RETRY_UNREADABLE_S``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from webmon.shm import ProducerKey, WebmonError
+
 from .history import StreamHistory
+from .throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +32,10 @@ INTEREST_TIMEOUT_S = 5.0
 WANT_RENEW_S = 1.0
 #: The window over which a stream's rate is measured.
 RATE_WINDOW_S = 2.0
+#: How long an unreadable stream or state key is left alone before it is tried again.
+RETRY_UNREADABLE_S = 5.0
+
+_throttled = LogThrottle(log)
 
 
 @dataclass
@@ -45,6 +57,7 @@ class Feed:
 
     def __init__(self, info: Any, subscriber: Any, generation: int, history: int) -> None:
         self.info = info
+        self.token: str = info.token  # the channel: unique even between namesakes
         self.generation = generation
         self.alive = True
         self.gone_at: float | None = None
@@ -60,6 +73,8 @@ class Feed:
         self._shared: dict[Hashable, tuple[Hashable, Any]] = {}
         self._command_lock = threading.Lock()
         self._heartbeat = info.heartbeat
+        #: stream or state key -> (what is wrong, monotonic time to try again)
+        self._unreadable: dict[str, tuple[str, float]] = {}
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -69,6 +84,11 @@ class Feed:
     @property
     def pid(self) -> int:
         return self.info.pid
+
+    @property
+    def key(self) -> ProducerKey:
+        """``(name, pid)``: ``str(key)`` is ``name@pid``, ``key.label`` ``name · pid N``."""
+        return ProducerKey(self.info.name, self.info.pid)
 
     @property
     def app(self) -> str:
@@ -99,6 +119,10 @@ class Feed:
     def stream_stats(self) -> dict[str, StreamStats]:
         return dict(self._stats)
 
+    def unreadable(self) -> dict[str, str]:
+        """Streams and state keys that cannot be read now, with what is wrong."""
+        return {name: problem for name, (problem, _) in self._unreadable.items()}
+
     def state(self, key: str) -> tuple[Any, int]:
         """``(value, version)`` of a state key as of the last tick; ``(None, 0)`` before the
         first read.  Asking registers interest: the hub reads the key from the next tick on,
@@ -121,39 +145,71 @@ class Feed:
 
     # -- what the hub does -------------------------------------------------------------
     def poll(self, now: float) -> None:
-        """Read every stream into its history and every state key of interest."""
+        """Read every stream into its history and every state key of interest.  A stream or
+        key that cannot be read is marked unreadable; the others are read all the same."""
         sub = self._sub
         for stream in self.info.streams:
-            batch = sub.read(stream)
-            stats = self._stats.setdefault(stream, StreamStats())
-            if stream in self._attached:
-                stats.lost += batch.lost
-            else:
-                # Records overwritten before the hub attached were never the hub's to lose.
-                self._attached.add(stream)
-            stats.written = batch.end
-            if len(batch.records):
-                stats.received += len(batch.records)
-                history = self._histories.get(stream)
-                if history is None:
-                    history = StreamHistory(batch.records.dtype, self._history_capacity)
-                    self._histories[stream] = history
-                history.append(batch.records)
-            samples = self._rate_samples.setdefault(stream, deque())
-            samples.append((now, batch.end))
-            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
-                samples.popleft()
-            first_t, first_n = samples[0]
-            stats.rate = (batch.end - first_n) / (now - first_t) if now > first_t else 0.0
+            if self._skip(stream, now):
+                continue
+            try:
+                batch = sub.read(stream)
+            except WebmonError as exc:
+                self._mark_unreadable(stream, exc, now)
+                continue
+            self._readable(stream)
+            self._account(stream, batch, now)
         for key, asked in list(self._interest.items()):
             if now - asked > INTEREST_TIMEOUT_S:
                 del self._interest[key]
                 continue
-            if key in self.info.state:
-                self._state[key] = sub.state(key)
-            if now - self._wanted_at.get(key, -WANT_RENEW_S) >= WANT_RENEW_S:
-                if sub.want(key):
-                    self._wanted_at[key] = now
+            if self._skip(key, now):
+                continue
+            try:
+                if key in self.info.state:
+                    self._state[key] = sub.state(key)
+                if now - self._wanted_at.get(key, -WANT_RENEW_S) >= WANT_RENEW_S:
+                    if sub.want(key):
+                        self._wanted_at[key] = now
+            except WebmonError as exc:
+                self._mark_unreadable(key, exc, now)
+                continue
+            self._readable(key)
+
+    def _account(self, stream: str, batch: Any, now: float) -> None:
+        stats = self._stats.setdefault(stream, StreamStats())
+        if stream in self._attached:
+            stats.lost += batch.lost
+        else:
+            # Records overwritten before the hub attached were never the hub's to lose.
+            self._attached.add(stream)
+        stats.written = batch.end
+        if len(batch.records):
+            stats.received += len(batch.records)
+            history = self._histories.get(stream)
+            if history is None:
+                history = StreamHistory(batch.records.dtype, self._history_capacity)
+                self._histories[stream] = history
+            history.append(batch.records)
+        samples = self._rate_samples.setdefault(stream, deque())
+        samples.append((now, batch.end))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()
+        first_t, first_n = samples[0]
+        stats.rate = (batch.end - first_n) / (now - first_t) if now > first_t else 0.0
+
+    def _skip(self, name: str, now: float) -> bool:
+        entry = self._unreadable.get(name)
+        return entry is not None and now < entry[1]
+
+    def _mark_unreadable(self, name: str, exc: Exception, now: float) -> None:
+        self._unreadable[name] = (str(exc), now + RETRY_UNREADABLE_S)
+        _throttled.log(logging.WARNING, (self.token, name),
+                       "%s of producer %s cannot be read: %s", name, self.key, exc)
+
+    def _readable(self, name: str) -> None:
+        if self._unreadable.pop(name, None) is not None:
+            _throttled.forget((self.token, name))
+            log.info("%s of producer %s can be read again", name, self.key)
 
     def refresh(self, now: float) -> bool:
         """Re-read the descriptor (new streams, keys, commands) and the heartbeat.  Returns
@@ -169,7 +225,8 @@ class Feed:
         if self.alive:
             self.alive = False
             self.gone_at = time.time()
-            log.info("producer %r (pid %d) is gone", self.name, self.pid)
+            _throttled.forget_group(self.token)
+            log.info("producer %s is gone", self.key)
 
     def call(self, command: str, timeout: float, kwargs: dict[str, Any]) -> Any:
         """Run a command in the producer; blocks, so the hub calls it from its thread pool."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from bokeh.models import ColumnDataSource, CustomJS, Select
 
+from webmon.shm import ProducerKey
+
 from .feed import Feed
 from .session import Session
 from .text import format_duration
@@ -71,7 +73,10 @@ class ProducerHeader:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.fixed = session.hub.producer is not None
+        # A dashboard told to follow one process (``webmon demo`` follows its own child)
+        # offers no choice; one told a name alone lists that name's producers.
+        selector = session.hub.selector
+        self.fixed = selector is not None and selector.pid is not None
         current = self.text()
         self.source = ColumnDataSource(
             data={"producer": [current.producer], "state": [current.state],
@@ -81,7 +86,7 @@ class ProducerHeader:
         self.source.js_on_change("data", CustomJS(code=_APPLY_HEADER))
         self.selector = Select(
             name="webmon-selector", options=self._options(), value=self._value(),
-            disabled=self.fixed, width=180, stylesheets=[":host { margin: 0; }"],
+            disabled=self.fixed, width=200, stylesheets=[":host { margin: 0; }"],
         )
         self.selector.on_change("value", self._on_choose)
         self.selector.js_on_change("value", CustomJS(code=_REMEMBER_CHOICE))
@@ -105,19 +110,27 @@ class ProducerHeader:
             self.selector.options = options
 
     def _options(self) -> list[tuple[str, str]]:
-        names = self.session.hub.names()
+        """``(value, label)``: each live producer as ``demo@8151`` / ``demo · pid 8151``."""
+        hub = self.session.hub
         if self.fixed:
-            return [(self.session.hub.producer, self.session.hub.producer)]
-        options = [(FOLLOW_NEWEST, "newest live producer")] + [(n, n) for n in names]
+            selector = hub.selector
+            return [(str(selector), ProducerKey(selector.name, selector.pid).label)]
+        options = [(FOLLOW_NEWEST, "newest live producer")]
+        options += [(str(key), key.label) for key in hub.keys()]
         chosen = self.session.chosen
-        if chosen is not None and chosen not in names:
-            options.append((chosen, chosen))  # chosen by URL, not (or not yet) running
+        if chosen is not None and str(chosen) not in dict(options):
+            # Chosen by the address: a name alone, or a producer not (or no longer) running.
+            feed = hub.feed(chosen)
+            running = feed is not None and feed.alive
+            options.append((str(chosen), str(chosen) if chosen.pid is None and running
+                            else f"{chosen} (not running)"))
         return options
 
     def _value(self) -> str:
         if self.fixed:
-            return self.session.hub.producer
-        return self.session.chosen if self.session.chosen is not None else FOLLOW_NEWEST
+            return str(self.session.hub.selector)
+        chosen = self.session.chosen
+        return str(chosen) if chosen is not None else FOLLOW_NEWEST
 
     def _on_choose(self, attr: str, old: str, new: str) -> None:
         if not self.fixed:

@@ -6,9 +6,16 @@ some session asked for, and then tells its listeners (one per Bokeh session) tha
 something new.  Each session copies only the records past its own cursor, so opening another
 browser tab costs a copy of the increment, not another pass over shared memory.
 
-Each producer is a :class:`~webmon.server.feed.Feed`.  Commands from the browser go through
-:meth:`Hub.call`, which runs ``Subscriber.call`` in a
-thread pool: a producer that is slow to poll never blocks the IOLoop.
+Each producer is a :class:`~webmon.server.feed.Feed`, keyed by its channel: two live
+producers that share a name are two feeds, told apart by pid (``demo@8151``).  Sessions
+name the producer they show with a selector (``demo``: the newest live one of that name;
+``demo@8151``: that one).  A feed whose producer is gone stays listed, as gone, among the
+last ``KEEP_GONE``.  Commands from the browser go through :meth:`Hub.call`, which runs
+``Subscriber.call`` in a thread pool: a producer that is slow to poll never blocks the
+IOLoop.
+
+The hub reads through the transport (``webmon.shm``) directly, never through the package
+root: ``webmon``'s lazy notebook exports lead to ``webmon.jupyter``, which imports the server.
 """
 
 from __future__ import annotations
@@ -19,14 +26,18 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from webmon.shm import ProducerKey, Selector, Subscriber, discover
+from webmon.shm.identity import as_selector
+
 from .feed import Feed
 from .history import StreamHistory
+from .throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +51,15 @@ KEEP_GONE = 16
 #: What the hub records about its own ticks, for the status tab.
 TICK_DTYPE = np.dtype([("time", "<f8"), ("tick_ms", "<f4"), ("sessions", "<u4")])
 
-
-class Transport(Protocol):
-    """The two entry points of the transport the hub needs (``webmon.discover`` and
-    ``webmon.Subscriber``); passed in so the server does not care where they come from."""
-
-    def discover(self) -> list[Any]: ...
-
-    def subscribe(self, info: Any) -> Any: ...
+#: What names a producer: a selector's text (``demo``, ``demo@8151``), a parsed selector,
+#: or a producer's key.
+Which = str | Selector | ProducerKey
 
 
-class _WebmonTransport:
-    def discover(self) -> list[Any]:
-        from webmon import discover
-
-        return discover()
-
-    def subscribe(self, info: Any) -> Any:
-        from webmon import Subscriber
-
-        return Subscriber(info)
+def selector_of(which: Which) -> Selector:
+    if isinstance(which, ProducerKey):
+        return Selector(which.name, which.pid)
+    return as_selector(which)
 
 
 class TickStats:
@@ -93,8 +93,9 @@ class TickStats:
 class Hub:
     """Polls shared memory once per tick for every session of the server.
 
-    ``producer``: follow only producers of that name (default: every live producer).
-    ``interval``: seconds between ticks.  ``history``: records kept per stream.
+    ``producer``: follow only producers this selector names (``NAME`` or ``NAME@PID``;
+    default: every live producer).  ``interval``: seconds between ticks.  ``history``:
+    records kept per stream.
     """
 
     def __init__(
@@ -102,20 +103,19 @@ class Hub:
         *,
         interval: float = 0.1,
         history: int = DEFAULT_HISTORY,
-        producer: str | None = None,
-        transport: Transport | None = None,
+        producer: Which | None = None,
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval}")
         self.interval = interval
-        self.producer = producer
+        self.selector: Selector | None = selector_of(producer) if producer else None
+        #: The selector's text, when the hub follows only what it names.
+        self.producer: str | None = str(self.selector) if self.selector else None
         self._history = history
-        self._transport: Transport = transport or _WebmonTransport()
         self._discover_interval = discover_interval
-        self._feeds: dict[str, Feed] = {}  # the newest feed of each name, live or gone
-        self._gone: deque[Feed] = deque(maxlen=KEEP_GONE)  # replaced feeds, newest last
+        self._feeds: dict[str, Feed] = {}  # by channel token: live ones and the last gone
         self._generations = itertools.count(1)
         self._listeners: dict[int, Callable[[], None]] = {}
         self._listener_ids = itertools.count(1)
@@ -124,10 +124,13 @@ class Hub:
             max_workers=command_workers, thread_name_prefix="webmon-command")
         self._callback: PeriodicCallback | None = None
         self._loop: IOLoop | None = None
+        self._throttled = LogThrottle(log)
         self.stats = TickStats()
         #: The hub's own tick durations and session counts, for the status tab.
         self.ticks = StreamHistory(TICK_DTYPE, 3000)
         self.discover_errors = 0
+        #: Exceptions that reading a producer raised and the hub caught (none expected).
+        self.read_errors = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, io_loop: IOLoop | None = None) -> None:
@@ -143,32 +146,42 @@ class Hub:
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
-        for feed in [*self._feeds.values(), *self._gone]:
+        for feed in self._feeds.values():
             feed.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- producers ---------------------------------------------------------------------
     def feeds(self) -> list[Feed]:
-        """Every feed the hub knows: live ones first (newest first), then gone ones."""
-        current = list(self._feeds.values())
-        everything = current + [f for f in self._gone if f not in current]
-        return sorted(everything, key=lambda f: (not f.alive, -f.started))
+        """Every feed the hub knows: live ones first (newest first), then gone ones (the
+        most recently gone first)."""
+        return sorted(self._feeds.values(), key=_listing_order)
 
-    def feed(self, name: str) -> Feed | None:
-        """The newest feed of producer ``name`` (live, or the last one if it is gone)."""
-        return self._feeds.get(name)
+    def live(self) -> list[Feed]:
+        """Live feeds, newest first."""
+        return [f for f in self.feeds() if f.alive]
+
+    def feed(self, which: Which) -> Feed | None:
+        """The feed ``which`` names: the newest live one it matches, else the one that
+        went most recently."""
+        sel = selector_of(which)
+        for feed in self.feeds():
+            if sel.matches(feed.name, feed.pid):
+                return feed
+        return None
+
+    def keys(self) -> list[ProducerKey]:
+        """``(name, pid)`` of every live producer, newest first."""
+        return [f.key for f in self.live()]
 
     def names(self) -> list[str]:
-        """Names of followed producers, live first, newest first."""
-        feeds = sorted(self._feeds.values(), key=lambda f: (not f.alive, -f.started))
-        return [f.name for f in feeds]
+        """Names of the producers the hub knows, live first, newest first, each once."""
+        return list(dict.fromkeys(f.name for f in self.feeds()))
 
-    def default_name(self) -> str | None:
-        """The producer a session shows when it did not choose one."""
-        if self.producer is not None:
-            return self.producer
-        names = self.names()
-        return names[0] if names else None
+    def default_feed(self) -> Feed | None:
+        """What a session shows when it did not choose: the newest live producer the hub
+        follows, else the one that went most recently."""
+        feeds = self.feeds()
+        return feeds[0] if feeds else None
 
     # -- sessions ----------------------------------------------------------------------
     def connect(self, listener: Callable[[], None]) -> int:
@@ -185,18 +198,18 @@ class Hub:
         return len(self._listeners)
 
     # -- commands ----------------------------------------------------------------------
-    def call(self, name: str, command: str, *, timeout: float = 2.0,
+    def call(self, which: Which | Feed, command: str, *, timeout: float = 2.0,
              **kwargs: Any) -> asyncio.Future:
-        """Run ``command`` in producer ``name`` without blocking the IOLoop.
+        """Run ``command`` in the producer ``which`` names without blocking the IOLoop.
 
         Returns a future resolving to the command's result, or failing with the
         transport's ``CommandError`` (or ``LookupError`` when no such producer is live).
         """
         loop = self._loop or IOLoop.current()
-        feed = self._feeds.get(name)
+        feed = which if isinstance(which, Feed) else self.feed(which)
         if feed is None or not feed.alive:
             future: asyncio.Future = loop.asyncio_loop.create_future()
-            future.set_exception(LookupError(f"producer {name!r} is not running"))
+            future.set_exception(LookupError(f"producer {str(which)!r} is not running"))
             return future
         return loop.run_in_executor(self._executor, feed.call, command, timeout, kwargs)
 
@@ -213,10 +226,12 @@ class Hub:
                 try:
                     feed.poll(now)
                 except Exception:
-                    # A producer that vanished mid-read, or a malformed segment, must not
-                    # take the dashboard down: show it as gone and keep serving the others.
-                    log.exception("reading producer %r failed; treating it as gone", feed.name)
-                    self._retire(feed)
+                    # The feed marks what it cannot read and reads the rest; anything else
+                    # is a bug, logged once a minute.  Whether the producer is gone is for
+                    # its process and heartbeat to say (``_discover``), not for a failed read.
+                    self.read_errors += 1
+                    self._throttled.log(logging.ERROR, (feed.token, "poll"),
+                                        "reading producer %s failed", feed.key, exc_info=True)
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         self.stats.add(elapsed_ms)
         record = np.array([(time.time(), elapsed_ms, self.session_count)], dtype=TICK_DTYPE)
@@ -232,7 +247,12 @@ class Hub:
         """Show ``feed`` as gone now; release its shared memory off the IOLoop."""
         if feed.alive:
             feed.mark_gone()
+            self._throttled.forget_group(feed.token)
             self._executor.submit(feed.close)
+        gone = [f for f in self._feeds.values() if not f.alive]
+        gone.sort(key=lambda f: f.gone_at or 0.0)
+        for old in gone[:max(0, len(gone) - KEEP_GONE)]:
+            del self._feeds[old.token]
 
     def _discover(self) -> None:
         now = time.monotonic()
@@ -242,40 +262,38 @@ class Hub:
             try:
                 alive = feed.refresh(now)
             except Exception:
-                log.exception("refreshing producer %r failed; treating it as gone", feed.name)
+                log.exception("refreshing producer %s failed; treating it as gone", feed.key)
                 alive = False
             if not alive:
                 self._retire(feed)
         try:
-            infos = self._transport.discover()
+            infos = discover()
         except Exception:
             self.discover_errors += 1
-            log.exception("listing producers failed")
+            self._throttled.log(logging.ERROR, "discover", "listing producers failed",
+                                exc_info=True)
             return
-        for info in self._followed(infos):
-            current = self._feeds.get(info.name)
-            if current is not None and current.pid == info.pid:
+        for info in infos:
+            if info.token in self._feeds:
+                continue
+            if self.selector is not None and not self.selector.matches(info.name, info.pid):
                 continue
             try:
-                subscriber = self._transport.subscribe(info)
+                subscriber = Subscriber(info)
             except Exception:
                 # Typically a producer that exited between listing and attaching.
-                log.warning("could not attach to producer %r (pid %d)", info.name, info.pid,
-                            exc_info=True)
+                self._throttled.log(logging.WARNING, (info.token, "attach"),
+                                    "could not attach to producer %s", info.key, exc_info=True)
                 continue
-            if current is not None:
-                self._retire(current)
-                self._gone.append(current)
-            feed = Feed(info, subscriber, next(self._generations), self._history)
-            self._feeds[info.name] = feed
-            log.info("following producer %r (pid %d)", info.name, info.pid)
+            self._feeds[info.token] = Feed(info, subscriber, next(self._generations),
+                                           self._history)
+            namesakes = [f.pid for f in self.live() if f.name == info.name]
+            log.info("following producer %s%s", info.key,
+                     f" (live producers of that name: pids {namesakes})"
+                     if len(namesakes) > 1 else "")
 
-    def _followed(self, infos: Iterable[Any]) -> list[Any]:
-        """The newest live producer of each followed name."""
-        newest: dict[str, Any] = {}
-        for info in infos:
-            if self.producer is not None and info.name != self.producer:
-                continue
-            if info.name not in newest or info.started > newest[info.name].started:
-                newest[info.name] = info
-        return list(newest.values())
+
+def _listing_order(feed: Feed) -> tuple:
+    if feed.alive:
+        return (0, -feed.started)
+    return (1, -(feed.gone_at or 0.0))

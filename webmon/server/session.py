@@ -21,6 +21,8 @@ from bokeh.document import Document
 from bokeh.models import LayoutDOM
 from tornado.ioloop import IOLoop
 
+from webmon.shm import Selector, parse_selector
+
 from .batching import release
 from .feed import Feed
 from .history import StreamHistory
@@ -79,14 +81,28 @@ class StreamCursor:
         return Increment(records, reset)
 
 
+def parse_choice(producer: str | Selector | None) -> Selector | None:
+    """A session's choice of producer from ``?producer=`` (``NAME`` or ``NAME@PID``); None,
+    with a warning, for text that names no producer."""
+    if producer is None or isinstance(producer, Selector):
+        return producer
+    try:
+        return parse_selector(producer) if producer else None
+    except (TypeError, ValueError) as exc:
+        log.warning("ignoring the producer choice %r: %s", producer, exc)
+        return None
+
+
 class Session:
     """Binds one Bokeh document to the hub."""
 
-    def __init__(self, hub: Hub, doc: Document, producer: str | None = None) -> None:
+    def __init__(self, hub: Hub, doc: Document, producer: str | Selector | None = None
+                 ) -> None:
         self.hub = hub
         self.doc = doc
-        #: The producer this tab chose; None follows the hub's default (the newest live one).
-        self.chosen: str | None = producer
+        #: The producer this tab chose (``demo``: the newest live one of that name,
+        #: ``demo@8151``: that one); None follows the hub's default (the newest live one).
+        self.chosen: Selector | None = parse_choice(producer)
         self._components: list[Component] = []
         self._before_update: list[Callable[[], None]] = []
         self._pending = False
@@ -98,13 +114,20 @@ class Session:
     # -- what components use -----------------------------------------------------------
     @property
     def producer(self) -> str | None:
-        """Name of the producer shown: the chosen one, else the hub's default."""
-        return self.chosen if self.chosen is not None else self.hub.default_name()
+        """Who is shown, as a selector's text: the chosen one, else the hub's default
+        producer as ``name@pid`` (None while there is none)."""
+        if self.chosen is not None:
+            return str(self.chosen)
+        feed = self.hub.default_feed()
+        return str(feed.key) if feed is not None else None
 
     @property
     def feed(self) -> Feed | None:
-        name = self.producer
-        return self.hub.feed(name) if name is not None else None
+        """The feed shown: the newest live producer the choice names (else the one of them
+        that went last), or the hub's default."""
+        if self.chosen is not None:
+            return self.hub.feed(self.chosen)
+        return self.hub.default_feed()
 
     def cursor(self, stream: str, backfill: int, limit: int | None = None) -> StreamCursor:
         """A cursor that first returns up to ``backfill`` records already held, then only
@@ -128,8 +151,9 @@ class Session:
         """Run ``callback`` before the components on every update (headers, selectors)."""
         self._before_update.append(callback)
 
-    def choose(self, name: str | None) -> None:
-        self.chosen = name or None
+    def choose(self, producer: str | Selector | None) -> None:
+        """Show the producer ``producer`` names from now on (None: the hub's default)."""
+        self.chosen = parse_choice(producer or None)
 
     # -- scheduling --------------------------------------------------------------------
     def _on_tick(self) -> None:

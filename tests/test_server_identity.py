@@ -1,0 +1,176 @@
+"""Producers are their name and their pid: the hub follows namesakes side by side, sessions
+choose one by ``NAME@PID``, the selector and the status tab list each, and a producer whose
+state cannot be read stays live."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from bokeh.document import Document
+from dashboard_helpers import producer, wait_until
+from procs import child_env
+from procs import producer as transport_producer
+
+from webmon import Publisher, Subscriber
+from webmon.apps import status
+from webmon.schema import CHUNK_LOADS
+from webmon.server import Hub, Session
+from webmon.server.header import FOLLOW_NEWEST, ProducerHeader
+from webmon.shm.segment import Segment
+
+
+def ticking(hub: Hub, predicate, timeout: float = 10.0, message: str = "condition"):
+    def step():
+        hub.tick()
+        return predicate()
+
+    return wait_until(step, timeout, interval=0.02, message=message)
+
+
+@pytest.fixture
+def hub():
+    hub = Hub(interval=0.05, discover_interval=0.0)
+    yield hub
+    hub.stop()
+
+
+def test_namesakes_are_followed_side_by_side(hub: Hub) -> None:
+    with producer("same", "--rate", "200") as older, producer("same", "--rate", "50") as newer:
+        ticking(hub, lambda: len(hub.live()) == 2, message="both followed")
+        assert [f.pid for f in hub.live()] == [newer.pid, older.pid]  # newest first
+        assert hub.feed("same").pid == newer.pid
+        assert hub.feed(f"same@{older.pid}").pid == older.pid
+        assert hub.feed("same@1") is None
+
+        session = Session(hub, Document(), f"same@{older.pid}")
+        assert session.feed.pid == older.pid and session.producer == f"same@{older.pid}"
+        ticking(hub, lambda: session.feed.history(CHUNK_LOADS) is not None)
+
+        header = ProducerHeader(Session(hub, Document()))
+        assert header.selector.options == [
+            (FOLLOW_NEWEST, "newest live producer"),
+            (f"same@{newer.pid}", f"same \u00b7 pid {newer.pid}"),
+            (f"same@{older.pid}", f"same \u00b7 pid {older.pid}")]
+
+        rows = status.producer_rows(hub.feeds())
+        assert sorted(zip(rows["name"], rows["pid"], rows["state"], strict=True)) == sorted(
+            [("same", older.pid, "live"), ("same", newer.pid, "live")])
+
+        newer.kill()
+        newer.wait()
+        ticking(hub, lambda: not hub.feed(f"same@{newer.pid}").alive, message="newer gone")
+        assert session.feed.alive and session.feed.pid == older.pid  # still that process
+        assert hub.feed("same").pid == older.pid  # a name alone: the newest *live* one
+        rows = status.producer_rows(hub.feeds())
+        assert dict(zip(rows["pid"], rows["state"], strict=True)) == {
+            older.pid: "live", newer.pid: "gone"}
+
+
+def test_a_hub_told_name_at_pid_follows_that_process_only() -> None:
+    with producer("twin", "--rate", "10") as first, producer("twin", "--rate", "10"):
+        hub = Hub(interval=0.05, discover_interval=0.0, producer=f"twin@{first.pid}")
+        try:
+            ticking(hub, lambda: hub.live(), message="followed")
+            for _ in range(5):
+                hub.tick()
+            assert [f.pid for f in hub.feeds()] == [first.pid]
+            header = ProducerHeader(Session(hub, Document()))
+            assert header.fixed and header.selector.disabled
+            assert header.selector.options == [(f"twin@{first.pid}",
+                                                f"twin \u00b7 pid {first.pid}")]
+        finally:
+            hub.stop()
+
+
+@pytest.mark.parametrize(("text", "chosen"), [
+    ("demo", "demo"), ("demo@8151", "demo@8151"), ("@12", None), ("", None)])
+def test_a_session_parses_its_choice(hub: Hub, text: str, chosen: str | None) -> None:
+    session = Session(hub, Document(), text)
+    assert (str(session.chosen) if session.chosen else None) == chosen
+
+
+def test_an_unreadable_state_key_leaves_the_producer_live(
+        hub: Hub, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    with transport_producer("still", "still"):
+        feed = ticking(hub, lambda: hub.feed("still"), message="followed")
+        with Subscriber("still") as sub:
+            config = sub.info.raw["state"]["config"]["segment"]
+        seg = Segment.attach(config)
+        seg.buf[0] ^= 0xFF  # one damaged magic byte
+        attaches = []
+        real_attach = Segment.attach.__func__
+        monkeypatch.setattr(Segment, "attach", classmethod(
+            lambda cls, name: attaches.append(name) or real_attach(cls, name)))
+        with caplog.at_level(logging.WARNING, logger="webmon"):
+            feed.state("config")  # a session asks for it
+            for _ in range(100):
+                hub.tick()
+                feed.state("config")
+        assert feed.alive and hub.feed("still") is feed
+        assert "not a webmon segment" in feed.unreadable()["config"]
+        assert "records" not in feed.unreadable() and feed.history("records").total == 1000
+        warnings = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(warnings) == 1, caplog.text
+        assert "config" in warnings[0].getMessage() and "still@" in warnings[0].getMessage()
+        assert hub.read_errors == 0
+        # not attached again on every tick: tried again every 5 s
+        assert attaches.count(config) <= 3
+        rows = status.producer_rows(hub.feeds())
+        assert rows["state"] == ["live"] and rows["unreadable"] == ["config"]
+        seg.buf[0] ^= 0xFF
+        seg.close()
+
+
+HUB_BESIDE_A_SHRUNK_SEGMENT = textwrap.dedent("""
+    import sys, time
+    from webmon.server import Hub
+    hub = Hub(interval=0.05, discover_interval=0.2)
+    deadline = time.monotonic() + 30
+    while hub.feed("still") is None or hub.feed("still").history("records") is None:
+        hub.tick(); time.sleep(0.02)
+        assert time.monotonic() < deadline
+    feed = hub.feed("still")
+    print("READY", flush=True)
+    sys.stdin.readline()  # the segment is truncated now
+    for _ in range(60):
+        feed.state("config")
+        hub.tick(); time.sleep(0.02)
+    print(feed.alive, sorted(feed.unreadable()), hub.read_errors, flush=True)
+    hub.stop()
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="truncates /dev/shm files")
+def test_a_hub_survives_a_stream_segment_shrunk_under_it() -> None:
+    with transport_producer("still", "still"):
+        with Subscriber("still") as sub:
+            segments = sub.info.raw
+        hub = subprocess.Popen([sys.executable, "-c", HUB_BESIDE_A_SHRUNK_SEGMENT],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=child_env())
+        try:
+            assert hub.stdout.readline().strip() == "READY", hub.stderr.read()
+            os.truncate(f"/dev/shm/{segments['streams']['records']['segment']}", 0)
+            os.truncate(f"/dev/shm/{segments['state']['config']['segment']}", 0)
+            out, err = hub.communicate("go\n", timeout=60)
+        finally:
+            if hub.poll() is None:
+                hub.kill()
+        assert hub.returncode == 0, f"the hub died ({hub.returncode}): {err}"
+        assert out.strip() == "True ['config', 'records'] 0"
+
+
+def test_a_publisher_warns_when_its_name_is_live(caplog: pytest.LogCaptureFixture) -> None:
+    with producer("taken") as other:
+        with caplog.at_level(logging.WARNING, logger="webmon"), Publisher("taken"):
+            pass
+    assert f"taken@{other.pid}" in caplog.text and f"taken@{os.getpid()}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="webmon"), Publisher("free"):
+        pass
+    assert "another live producer" not in caplog.text
