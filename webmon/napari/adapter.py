@@ -145,6 +145,9 @@ class Attachment:
         self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
         self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
         self._dirty: set[str] = set(_STATE_KEYS)
+        # Set by the writing thread when it drained reads, cleared by napari's thread when
+        # it publishes the loader state: both under this lock.
+        self._counts_lock = threading.Lock()
         self._counts_changed = False
         self._levels_dirty = False
         self._data_levels: tuple = ()
@@ -447,11 +450,12 @@ class Attachment:
                 if write:
                     self._next_write = now + WRITE_PERIOD_S
                 writer.submit(tiles, write)
-            if self._counts_changed and (force or now >= self._next_loader):
-                self._dirty.add(LOADER)
-            if LOADER in self._dirty:
-                self._counts_changed = False
-                self._next_loader = now + LOADER_PERIOD_S
+            with self._counts_lock:
+                if self._counts_changed and (force or now >= self._next_loader):
+                    self._dirty.add(LOADER)
+                if LOADER in self._dirty:
+                    self._counts_changed = False
+                    self._next_loader = now + LOADER_PERIOD_S
             if self._levels_dirty or self._qt is not None:
                 self._levels_dirty = False
                 levels = self._current_levels()
@@ -484,7 +488,8 @@ class Attachment:
             if recorder is not None and recorder.queued:
                 drained += recorder.drain()
         if drained:
-            self._counts_changed = True  # the loader state's read counters, when due
+            with self._counts_lock:  # the loader state's read counters, when due
+                self._counts_changed = True
 
     def _current_levels(self) -> tuple:
         return tuple(int(track.layer.data_level) for track in self._tracks.values()
