@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faults import HOSTILE_ENTRIES, hostile_entry
 from procs import child_env, shm_names
 
 from webmon import Publisher, Subscriber, WebmonError
@@ -44,25 +45,9 @@ def discover_beside(runtime_dir: Path, timeout: float = 30) -> subprocess.Comple
                           text=True, env=child_env(), timeout=timeout)
 
 
-def token_entry(suffix: str) -> str:
-    return names.new_token() + suffix  # named like this process's own files
-
-
-@pytest.mark.parametrize("make", ["fifo", "link_to_dev_zero", "huge_file", "link_to_dir",
-                                  "directory"])
-def test_hostile_entries_named_like_descriptors_are_skipped(runtime_dir: Path, make) -> None:
-    path = runtime_dir / token_entry(".json")
-    if make == "fifo":
-        os.mkfifo(path, 0o600)
-    elif make == "link_to_dev_zero":
-        os.symlink("/dev/zero", path)
-    elif make == "huge_file":
-        with open(path, "wb") as f:
-            f.truncate(100 << 20)  # 100 MB (sparse: costs no disk)
-    elif make == "link_to_dir":
-        os.symlink("/", path)
-    else:
-        path.mkdir()
+@pytest.mark.parametrize("kind", HOSTILE_ENTRIES)
+def test_hostile_entries_named_like_descriptors_are_skipped(runtime_dir: Path, kind) -> None:
+    hostile_entry(runtime_dir, kind)
     result = discover_beside(runtime_dir)
     assert result.returncode == 0, result.stderr
     found, read = result.stdout.rsplit(" ", 1)

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 from bokeh.document import Document
 from dashboard_helpers import producer, wait_until
+from faults import damage_magic, truncate
 from procs import child_env
 from procs import producer as transport_producer
 
@@ -100,8 +101,7 @@ def test_an_unreadable_state_key_leaves_the_producer_live(
         feed = ticking(hub, lambda: hub.feed("still"), message="followed")
         with Subscriber("still") as sub:
             config = sub.info.raw["state"]["config"]["segment"]
-        seg = Segment.attach(config)
-        seg.buf[0] ^= 0xFF  # one damaged magic byte
+        damage_magic(config)
         attaches = []
         real_attach = Segment.attach.__func__
         monkeypatch.setattr(Segment, "attach", classmethod(
@@ -122,8 +122,11 @@ def test_an_unreadable_state_key_leaves_the_producer_live(
         assert attaches.count(config) <= 3
         rows = status.producer_rows(hub.feeds())
         assert rows["state"] == ["live"] and rows["unreadable"] == ["config"]
-        seg.buf[0] ^= 0xFF
-        seg.close()
+        damage_magic(config)  # mended: read again once its retry is due
+        feed._unreadable["config"] = (feed._unreadable["config"][0], 0.0)
+        ticking(hub, lambda: (feed.state("config"), "config" not in feed.unreadable())[1],
+                message="the key read again")
+        assert feed.state("config")[0] == {"levels": [1, 2, 4]}
 
 
 HUB_BESIDE_A_SHRUNK_SEGMENT = textwrap.dedent("""
@@ -155,8 +158,8 @@ def test_a_hub_survives_a_stream_segment_shrunk_under_it() -> None:
                                stderr=subprocess.PIPE, text=True, env=child_env())
         try:
             assert hub.stdout.readline().strip() == "READY", hub.stderr.read()
-            os.truncate(f"/dev/shm/{segments['streams']['records']['segment']}", 0)
-            os.truncate(f"/dev/shm/{segments['state']['config']['segment']}", 0)
+            truncate(segments["streams"]["records"]["segment"])
+            truncate(segments["state"]["config"]["segment"])
             out, err = hub.communicate("go\n", timeout=60)
         finally:
             if hub.poll() is None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from dashboard_helpers import wait_until
+from faults import attributed_files
 from procs import HERE, child_env, shm_names, started_process
 
 from webmon.server import Hub
-from webmon.shm import names
 
 KILLS = 100
 
@@ -50,11 +50,7 @@ def kill_at_random(server: subprocess.Popen, kills: int, seed: int) -> set[int]:
 def left_behind(runtime_dir: Path, pids: set[int]) -> list[str]:
     """What the killed producers left: every runtime-directory entry, and the segments
     their names attribute to them."""
-    files = sorted(os.listdir(runtime_dir))
-    segments = sorted(n for n in shm_names()
-                      if (token := names.segment_token(n)) is not None
-                      and names.token_creator(token).pid in pids)
-    return files + segments
+    return sorted(set(os.listdir(runtime_dir)) | set(attributed_files(runtime_dir, pids)))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists /dev/shm")

@@ -10,12 +10,12 @@ import threading
 import time
 
 import pytest
+from faults import raw_reply, raw_request
 from procs import producer
 
 from webmon import CommandError, Publisher, Subscriber
-from webmon.shm import CommandOutcomeUnknown, CommandTimeout, layout
-from webmon.shm.checksum import write_checked
-from webmon.shm.mailbox import DEFAULT_SLOTS, _Rings
+from webmon.shm import CommandOutcomeUnknown, CommandTimeout
+from webmon.shm.mailbox import DEFAULT_SLOTS
 
 
 @pytest.fixture
@@ -78,28 +78,6 @@ def test_the_caller_refuses_arguments_that_are_not_json(served) -> None:
         sub.call("add", a="x" * 100_000, b=1)
 
 
-def raw_request(sub: Subscriber, payload: bytes) -> int:
-    """Append ``payload`` as a request, as a hostile or broken caller could, bypassing every
-    check of ``Subscriber.call``; returns its sequence number."""
-    sub.call("add", a=0, b=0)  # attaches the mailbox
-    rings: _Rings = sub._commands._rings
-    seq = rings.count(layout.MAILBOX_REQUEST_COUNT)
-    rings.slot_deadline(seq).value = time.time() + 5
-    write_checked(rings.seg.buf, rings._offset(0, seq), layout.MESSAGE_HEAD, seq, payload)
-    rings.counter(layout.MAILBOX_REQUEST_COUNT).value = seq + 1
-    return seq
-
-
-def raw_reply(sub: Subscriber, seq: int) -> dict:
-    rings: _Rings = sub._commands._rings
-    deadline = time.monotonic() + 5
-    while (data := rings.get(1, seq)) is None:
-        assert time.monotonic() < deadline, "no reply to a malformed request"
-        time.sleep(0.005)
-    rings.slot_done(seq).value = seq + 1
-    return json.loads(data)
-
-
 def _nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
@@ -121,6 +99,7 @@ def test_the_producer_answers_malformed_requests_and_carries_on(served, request_
     _, sub, errors = served
     seq = raw_request(sub, request_json.encode())
     reply = raw_reply(sub, seq)
+    assert reply is not None, "no reply to a malformed request"
     assert reply["ok"] is False and match in reply["error"]
     assert sub.call("add", a=2, b=3) == 5  # later commands work
     assert sub.call("add", a=4, b=3) == 7

