@@ -114,9 +114,9 @@ def raw_request(sub: Any, payload: bytes, deadline_s: float = 5.0) -> int:
         _attach_mailbox(sub)
     rings = sub._commands._rings
     seq = rings.count(layout.MAILBOX_REQUEST_COUNT)
-    rings.slot_deadline(seq).value = time.time() + deadline_s
+    rings.set_slot_deadline(seq, time.time() + deadline_s)
     write_checked(rings.seg.buf, rings._offset(0, seq), layout.MESSAGE_HEAD, seq, payload)
-    rings.counter(layout.MAILBOX_REQUEST_COUNT).value = seq + 1
+    rings.set_count(layout.MAILBOX_REQUEST_COUNT, seq + 1)
     return seq
 
 
@@ -137,8 +137,7 @@ def raw_reply(sub: Any, seq: int, timeout: float = 5.0) -> dict[str, Any] | None
         if time.monotonic() > deadline:
             return None
         time.sleep(0.005)
-    done = rings.slot_done(seq)
-    done.value = max(done.value, seq + 1)
+    rings.set_slot_done(seq)
     return json.loads(data)
 
 

@@ -97,12 +97,12 @@ class ArrayWriter:
 
 class ArrayReader:
     def __init__(self, name: str, seg: Segment) -> None:
-        buf = seg.buf
-        layout.check_prefix(buf, layout.ARRAY, seg.name)
+        head = seg.header(layout.ARRAY_HEADER)
+        layout.check_prefix(head, layout.ARRAY, seg.name, seg.size)
         if seg.size < layout.ARRAY_HEADER:
             raise WebmonError(f"array {name!r}: segment too small for its header")
         nbytes, ndim, dtype_str, *shape = layout.ARRAY_FIELDS.unpack_from(
-            buf, layout.ARRAY_FIELDS_AT)
+            head, layout.ARRAY_FIELDS_AT)
         try:
             dtype = np.dtype(dtype_str.rstrip(b"\0").decode("ascii"))
         except (TypeError, ValueError, UnicodeDecodeError):
@@ -133,14 +133,15 @@ class ArrayReader:
         self._views = views
 
     def _copy(self, b: int, out: np.ndarray) -> None:
-        """Buffer ``b`` into ``out``: with preadv (a shrunk segment is an error, not a
-        fault) when ``out`` is contiguous and of this array's kind, else from the mapping."""
+        """Buffer ``b`` into ``out``, with preadv: a shrunk segment is an error, not a
+        fault."""
+        offset = layout.ARRAY_HEADER + b * _buffer_bytes(self.nbytes)
         if out.flags.c_contiguous and out.dtype == self.dtype and out.shape == self.shape:
-            offset = layout.ARRAY_HEADER + b * _buffer_bytes(self.nbytes)
             self.segment.read_into(out.reshape(-1).view(np.uint8), offset)
-        else:
-            self.segment.check_size()
-            np.copyto(out, self._views[b])
+        else:  # through a copy of our own: the mapping itself is never read
+            whole = np.empty(self.shape, self.dtype)
+            self.segment.read_into(whole.reshape(-1).view(np.uint8), offset)
+            np.copyto(out, whole)
 
     def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
         """A consistent copy; retries while the producer is mid-write."""
@@ -148,18 +149,15 @@ class ArrayReader:
         deadline = time.monotonic() + _DEADLINE_S
         seg = self.segment
         while True:
-            seg.check_size()
-            b = seg.u64(layout.ARRAY_CURRENT).value
+            b = seg.load_u64(layout.ARRAY_CURRENT)
             if b in (0, 1):
                 fence()
-                seq = seg.u64(layout.ARRAY_SEQ[b])
-                before = seq.value
+                before = seg.load_u64(layout.ARRAY_SEQ[b])
                 if before % 2 == 0:
                     fence()
                     self._copy(b, out)
                     fence()
-                    seg.check_size()
-                    if seq.value == before:
+                    if seg.load_u64(layout.ARRAY_SEQ[b]) == before:
                         return out
             if time.monotonic() > deadline:
                 raise WebmonError(

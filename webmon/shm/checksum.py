@@ -88,6 +88,15 @@ def write_checked(buf: memoryview, off: int, head: struct.Struct, seq: int,
     head.pack_into(buf, off, seq, len(data), bytes_check(seq, data))
 
 
+def write_checked_to(seg: Segment, off: int, head: struct.Struct, seq: int,
+                     data: bytes) -> None:
+    """:func:`write_checked` through ``Segment.write`` (for a process that did not create
+    the segment: it never touches the mapping).  A head read while it is being written
+    does not verify, and is read again."""
+    seg.write(off + head.size, data)
+    seg.write(off, head.pack(seq, len(data), bytes_check(seq, data)))
+
+
 def read_checked(seg: Segment, off: int, head: struct.Struct, seq: int,
                  max_length: int) -> bytes | None:
     """The bytes :func:`write_checked` wrote at ``off`` of ``seg`` for ``seq``, or None when

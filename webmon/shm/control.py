@@ -9,7 +9,8 @@ claim a slot.  A timestamp is one aligned 8-byte store, and a stale or torn one 
 Threads: in the producer, any thread may claim a slot (``Publisher.stream`` on one,
 ``Publisher.wanted`` on another); taking a free slot is done under ``_claim_lock``, so two
 threads never take the same one.  In a subscriber, every read first checks that the
-segment was not shrunk under the mapping (``Segment.check_size``).
+segment was not shrunk under the mapping: reads go through the descriptor, and the
+one store, a timestamp, follows a size check (``segment.py``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def control_segment_size(slots: int = INTEREST_SLOTS) -> int:
 
 class Control:
     def __init__(self, seg: Segment) -> None:
-        buf = seg.buf
-        header = layout.check_prefix(buf, layout.CONTROL, seg.name)
+        head = seg.header(layout.CONTROL_HEADER)
+        header = layout.check_prefix(head, layout.CONTROL, seg.name, seg.size)
         pid, created, _hb, _gen, slots, slot_size = layout.CONTROL_FIELDS.unpack_from(
-            buf, layout.PREFIX_SIZE)
+            head, layout.PREFIX_SIZE)
         if (header < layout.CONTROL_HEADER or slot_size != layout.INTEREST_SLOT
                 or control_segment_size(slots) > seg.size):
             raise WebmonError(f"control segment {seg.name!r} has a malformed interest table")
@@ -63,12 +64,10 @@ class Control:
         self.segment.f64(layout.CONTROL_HEARTBEAT).value = 0.0
 
     def heartbeat(self) -> float:
-        self.segment.check_size()
-        return self.segment.f64(layout.CONTROL_HEARTBEAT).value
+        return self.segment.load_f64(layout.CONTROL_HEARTBEAT)
 
     def generation(self) -> int:
-        self.segment.check_size()
-        return self.segment.u64(layout.CONTROL_GENERATION).value
+        return self.segment.load_u64(layout.CONTROL_GENERATION)
 
     def set_generation(self, value: int) -> None:
         self.segment.u64(layout.CONTROL_GENERATION).value = value
@@ -78,8 +77,7 @@ class Control:
         return layout.CONTROL_HEADER + i * layout.INTEREST_SLOT
 
     def _name_at(self, i: int) -> bytes:
-        off = self._slot_offset(i)
-        return bytes(self.segment.buf[off: off + layout.INTEREST_NAME]).rstrip(b"\0")
+        return self.segment.read(self._slot_offset(i), layout.INTEREST_NAME).rstrip(b"\0")
 
     def claim(self, name: str) -> int | None:
         """Producer only: the slot for ``name``, allocating one; None when the table is full.
@@ -92,7 +90,6 @@ class Control:
 
     def find(self, name: str) -> int | None:
         """Subscriber: the slot the producer gave ``name``, if any yet."""
-        self.segment.check_size()
         return self._slot(name, allocate=False)
 
     def _slot(self, name: str, allocate: bool) -> int | None:
@@ -117,11 +114,10 @@ class Control:
         return None
 
     def mark_wanted(self, slot: int, when: float) -> None:
-        self.segment.check_size()
-        self.segment.f64(self._slot_offset(slot) + layout.INTEREST_TIME).value = when
+        self.segment.store_f64(self._slot_offset(slot) + layout.INTEREST_TIME, when)
 
     def wanted_at(self, slot: int) -> float:
-        return self.segment.f64(self._slot_offset(slot) + layout.INTEREST_TIME).value
+        return self.segment.load_f64(self._slot_offset(slot) + layout.INTEREST_TIME)
 
     def close(self) -> None:
         self.segment.close()

@@ -94,19 +94,20 @@ def write_prefix(buf: memoryview, kind: int, header_size: int) -> None:
     PREFIX.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, kind, 0, header_size, os.getpid())
 
 
-def creator_pid(buf: memoryview) -> int | None:
+def creator_pid(head: bytes) -> int | None:
     """The pid stamped in a segment's prefix, or None when it is not a webmon segment."""
-    if len(buf) < PREFIX_SIZE:
+    if len(head) < PREFIX_SIZE:
         return None
-    magic, _version, _kind, _flags, _header, pid = PREFIX.unpack_from(buf, 0)
+    magic, _version, _kind, _flags, _header, pid = PREFIX.unpack_from(head, 0)
     return pid if magic == MAGIC else None
 
 
-def check_prefix(buf: memoryview, kind: int, name: str) -> int:
-    """Validate the common prefix; return the header size.  Raises WebmonError."""
-    if len(buf) < PREFIX_SIZE:
-        raise WebmonError(f"segment {name!r} is {len(buf)} bytes, too small for a webmon header")
-    magic, version, got_kind, _flags, header_size, _pid = PREFIX.unpack_from(buf, 0)
+def check_prefix(head: bytes | memoryview, kind: int, name: str, size: int) -> int:
+    """Validate the common prefix in ``head`` (the first bytes of a ``size``-byte segment);
+    return the header size.  Raises WebmonError."""
+    if size < PREFIX_SIZE or len(head) < PREFIX_SIZE:
+        raise WebmonError(f"segment {name!r} is {size} bytes, too small for a webmon header")
+    magic, version, got_kind, _flags, header_size, _pid = PREFIX.unpack_from(head, 0)
     if magic != MAGIC:
         raise WebmonError(f"segment {name!r} is not a webmon segment (magic {magic!r})")
     if version != LAYOUT_VERSION:
@@ -119,16 +120,15 @@ def check_prefix(buf: memoryview, kind: int, name: str) -> int:
             f"segment {name!r} is a {KIND_NAMES.get(got_kind, f'unknown ({got_kind})')} "
             f"segment, expected {KIND_NAMES[kind]}"
         )
-    if header_size < PREFIX_SIZE or header_size > len(buf):
+    if header_size < PREFIX_SIZE or header_size > size:
         raise WebmonError(
-            f"segment {name!r} claims a {header_size}-byte header but is {len(buf)} bytes"
+            f"segment {name!r} claims a {header_size}-byte header but is {size} bytes"
         )
     return header_size
 
 
 def is_retired(seg: Segment) -> bool:
-    seg.check_size()
-    return bool(seg.u32(_FLAGS).value & FLAG_RETIRED)
+    return bool(seg.load_u32(_FLAGS) & FLAG_RETIRED)
 
 
 def mark_retired(seg: Segment) -> None:

@@ -39,7 +39,7 @@ from numbers import Real
 from typing import Any
 
 from . import layout
-from .checksum import read_checked, write_checked
+from .checksum import read_checked, write_checked_to
 from .errors import CommandError, CommandOutcomeUnknown, CommandTimeout, WebmonError
 from .fence import fence
 from .nesting import check_json_depth
@@ -60,9 +60,9 @@ def mailbox_segment_size(slots: int, slot_bytes: int) -> int:
 
 class _Rings:
     def __init__(self, seg: Segment) -> None:
-        buf = seg.buf
-        header = layout.check_prefix(buf, layout.MAILBOX, seg.name)
-        slots, replies, slot_bytes = layout.MAILBOX_FIELDS.unpack_from(buf, layout.PREFIX_SIZE)
+        head = seg.header(layout.MAILBOX_HEADER)
+        header = layout.check_prefix(head, layout.MAILBOX, seg.name, seg.size)
+        slots, replies, slot_bytes = layout.MAILBOX_FIELDS.unpack_from(head, layout.PREFIX_SIZE)
         if (header < layout.MAILBOX_HEADER or slots < 1 or replies != slots
                 or slot_bytes <= layout.MESSAGE_HEAD_SIZE
                 or mailbox_segment_size(slots, slot_bytes) > seg.size):
@@ -80,8 +80,7 @@ class _Rings:
         return self._rings_at + (ring * self.slots + seq % self.slots) * self.slot_bytes
 
     def put(self, ring: int, seq: int, data: bytes) -> None:
-        self.seg.check_size()
-        write_checked(self.seg.buf, self._offset(ring, seq), layout.MESSAGE_HEAD, seq, data)
+        write_checked_to(self.seg, self._offset(ring, seq), layout.MESSAGE_HEAD, seq, data)
 
     def get(self, ring: int, seq: int) -> bytes | None:
         """The verified message ``seq`` of a ring, or None (not there, not yet, or torn)."""
@@ -93,22 +92,27 @@ class _Rings:
         return layout.MESSAGE_HEAD.unpack(
             self.seg.read(self._offset(ring, seq), layout.MESSAGE_HEAD_SIZE))[0]
 
-    def counter(self, which: int) -> Any:
-        self.seg.check_size()
-        return self.seg.u64(which)
-
     def count(self, which: int) -> int:
-        return self.counter(which).value
+        return self.seg.load_u64(which)
 
-    def slot_done(self, seq: int) -> Any:
+    def set_count(self, which: int, value: int) -> None:
+        self.seg.store_u64(which, value)
+
+    def slot_done(self, seq: int) -> int:
         """The ``done`` word of ``seq``'s slot: one past the last request whose caller
         finished with the slot."""
-        self.seg.check_size()
-        return self.seg.u64(self._entry(seq) + layout.MAILBOX_SLOT_DONE)
+        return self.seg.load_u64(self._entry(seq) + layout.MAILBOX_SLOT_DONE)
 
-    def slot_deadline(self, seq: int) -> Any:
-        self.seg.check_size()
-        return self.seg.f64(self._entry(seq) + layout.MAILBOX_SLOT_DEADLINE)
+    def set_slot_done(self, seq: int) -> None:
+        """The caller of ``seq`` is done with its slot (never moved back)."""
+        if self.slot_done(seq) < seq + 1:
+            self.seg.store_u64(self._entry(seq) + layout.MAILBOX_SLOT_DONE, seq + 1)
+
+    def slot_deadline(self, seq: int) -> float:
+        return self.seg.load_f64(self._entry(seq) + layout.MAILBOX_SLOT_DEADLINE)
+
+    def set_slot_deadline(self, seq: int, deadline: float) -> None:
+        self.seg.store_f64(self._entry(seq) + layout.MAILBOX_SLOT_DEADLINE, deadline)
 
     def _entry(self, seq: int) -> int:
         return layout.MAILBOX_HEADER + (seq % self.slots) * layout.MAILBOX_SLOT_ENTRY
@@ -239,7 +243,7 @@ class CommandServer:
         return handled
 
     def _take_up(self, seq: int) -> None:
-        self._rings.counter(layout.MAILBOX_STARTED).value = seq + 1
+        self._rings.set_count(layout.MAILBOX_STARTED, seq + 1)
         fence()  # the store above before the clock is read (see the module's docstring)
 
     def _run(self, data: bytes) -> dict[str, Any]:
@@ -279,7 +283,7 @@ class CommandServer:
                                                      f"{rings.payload_max}-byte reply slot"})
             data = data.encode()
         rings.put(1, seq, data)
-        rings.counter(layout.MAILBOX_REPLY_COUNT).value = seq + 1
+        rings.set_count(layout.MAILBOX_REPLY_COUNT, seq + 1)
 
     def close(self) -> None:
         self._rings.seg.close()
@@ -306,8 +310,7 @@ class CommandClient:
             return self._await_reply(name, seq, deadline, timeout)
         finally:
             with contextlib.suppress(WebmonError):  # this slot may take the next request
-                done = rings.slot_done(seq)
-                done.value = max(done.value, seq + 1)
+                rings.set_slot_done(seq)
 
     def _await_reply(self, name: str, seq: int, deadline: float, timeout: float) -> Any:
         rings = self._rings
@@ -340,9 +343,9 @@ class CommandClient:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 seq = rings.count(layout.MAILBOX_REQUEST_COUNT)
                 if self._slot_free(seq):
-                    rings.slot_deadline(seq).value = deadline
+                    rings.set_slot_deadline(seq, deadline)
                     rings.put(0, seq, data)
-                    rings.counter(layout.MAILBOX_REQUEST_COUNT).value = seq + 1
+                    rings.set_count(layout.MAILBOX_REQUEST_COUNT, seq + 1)
                     return seq
             finally:
                 os.close(fd)  # closing releases the flock
@@ -359,9 +362,9 @@ class CommandClient:
         done with by its caller, or abandoned (its deadline long past)."""
         rings = self._rings
         before = seq - rings.slots
-        if before < 0 or rings.slot_done(seq).value >= before + 1:
+        if before < 0 or rings.slot_done(seq) >= before + 1:
             return True
-        return time.time() > rings.slot_deadline(seq).value + ABANDONED_AFTER_S
+        return time.time() > rings.slot_deadline(seq) + ABANDONED_AFTER_S
 
     def close(self) -> None:
         self._rings.seg.close()

@@ -8,11 +8,15 @@ internally, through ``_posixshmem.shm_open`` and ``mmap``, on every version: no 
 process is ever started, and only the producer (or the cleanup of a dead producer) unlinks.
 
 A mapping faults (SIGBUS, which kills the process) when another process shrinks the
-segment under it.  A reader therefore keeps the segment's descriptor open: it checks the
-size with ``fstat`` before touching the mapping (:meth:`Segment.check_size`), and copies
-bulk data with ``preadv`` (:meth:`Segment.read_into`), which returns short on a shrunk
-segment instead of faulting.  What remains is the microsecond between a check and the
-counter or heartbeat read that follows it (docs/transport.md).
+segment under it.  A reader therefore keeps the segment's descriptor open and reads only
+through it: headers, counters and data with ``pread``/``preadv``, which return short on a
+shrunk segment instead of faulting (:meth:`Segment.read_into`, :meth:`Segment.load_u64`).
+A counter read that way is one 8-byte copy by the kernel, which is not promised to be a
+single access, so it is read until two reads agree.  The few stores a reader makes (an
+interest timestamp, a command request) go through the mapping after an ``fstat`` of the
+size (:meth:`Segment.check_size`); a truncation in the instant between the two is what
+can still fault (measured in docs/transport.md).  The producer, which created its
+segments, reads and writes its mapping directly.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import errno
 import mmap
 import os
 import stat
+import struct
+from typing import Any
 
 from .errors import WebmonError
 from .names import new_token  # noqa: F401  (where it used to live)
@@ -33,6 +39,9 @@ _MODE = 0o600
 #: Where Linux keeps POSIX shared memory (a tmpfs); absent on macOS.
 SHM_DIR = "/dev/shm"
 _HAS_PREADV = hasattr(os, "preadv")
+#: Reads of a shared counter through the descriptor, until two in a row agree.
+_STABLE_TRIES = 16
+_LOADS = {"Q": struct.Struct("<Q"), "d": struct.Struct("<d"), "I": struct.Struct("<I")}
 
 
 class Segment:
@@ -127,9 +136,11 @@ class Segment:
         if offset < 0 or offset + n > self.size:
             raise WebmonError(f"segment {self.name!r}: read of {n} bytes at {offset} is "
                               f"outside its {self.size} bytes")
-        if self._fd is None or not _HAS_PREADV:
-            self.check_size()
+        if self._fd is None:
             out[:] = self.buf[offset: offset + n]
+            return
+        if not _HAS_PREADV:
+            out[:] = self.read(offset, n)
             return
         done = 0
         while done < n:
@@ -144,9 +155,75 @@ class Segment:
 
     def read(self, offset: int, n: int) -> bytes:
         """``n`` bytes from ``offset``, as :meth:`read_into` reads them."""
-        out = bytearray(n)
-        self.read_into(memoryview(out), offset)
-        return bytes(out)
+        if offset < 0 or offset + n > self.size:
+            raise WebmonError(f"segment {self.name!r}: read of {n} bytes at {offset} is "
+                              f"outside its {self.size} bytes")
+        if self._fd is None:
+            return bytes(self.buf[offset: offset + n])
+        try:
+            data = os.pread(self._fd, n, offset)
+        except OSError as exc:
+            raise WebmonError(f"segment {self.name!r} cannot be read: {exc}") from None
+        if len(data) < n:
+            raise WebmonError(f"segment {self.name!r} shrank under its readers (read "
+                              f"{len(data)} of {n} bytes at {offset})")
+        return data
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset``: in a reader, through the descriptor (``pwrite``
+        cannot fault on a shrunk segment)."""
+        if offset < 0 or offset + len(data) > self.size:
+            raise WebmonError(f"segment {self.name!r}: write of {len(data)} bytes at "
+                              f"{offset} is outside its {self.size} bytes")
+        if self._fd is None:
+            self.buf[offset: offset + len(data)] = data
+            return
+        try:
+            done = os.pwrite(self._fd, data, offset)
+        except OSError as exc:
+            raise WebmonError(f"segment {self.name!r} cannot be written: {exc}") from None
+        if done < len(data):
+            raise WebmonError(f"segment {self.name!r} shrank under its readers (wrote {done} "
+                              f"of {len(data)} bytes at {offset})")
+
+    def header(self, n: int) -> bytes:
+        """The first ``n`` bytes (fewer if the segment is smaller), for checking a header."""
+        return self.read(0, min(n, self.size))
+
+    # Loads and stores of shared counters.  In the creating process: through ctypes cells
+    # on the mapping (one aligned access each).  In a reader: loads through the descriptor,
+    # repeated until two agree (a torn copy is never returned as a value), and stores
+    # through the mapping after a size check.
+    def load_u64(self, offset: int) -> int:
+        return self._load(offset, "Q", ctypes.c_uint64)
+
+    def load_f64(self, offset: int) -> float:
+        return self._load(offset, "d", ctypes.c_double)
+
+    def load_u32(self, offset: int) -> int:
+        return self._load(offset, "I", ctypes.c_uint32)
+
+    def _load(self, offset: int, code: str, kind: type) -> Any:
+        if self._fd is None:
+            return self._cell(offset, kind).value
+        unpack = _LOADS[code]
+        first = self.read(offset, unpack.size)
+        for _ in range(_STABLE_TRIES):
+            second = self.read(offset, unpack.size)
+            if second == first:
+                break
+            first = second
+        return unpack.unpack(first)[0]
+
+    def store_u64(self, offset: int, value: int) -> None:
+        cell = self.u64(offset)
+        self.check_size()
+        cell.value = value
+
+    def store_f64(self, offset: int, value: float) -> None:
+        cell = self.f64(offset)
+        self.check_size()
+        cell.value = value
 
     # Shared counters, versions and timestamps are read and written through ctypes cells:
     # each access is one aligned 8-byte load or store.  ``struct.pack_into`` is NOT: it

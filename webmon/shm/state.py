@@ -108,9 +108,9 @@ class StateWriter:
 
 class StateReader:
     def __init__(self, key: str, seg: Segment) -> None:
-        buf = seg.buf
-        header = layout.check_prefix(buf, layout.STATE, seg.name)
-        (max_bytes,) = layout.STATE_FIELDS.unpack_from(buf, layout.PREFIX_SIZE)
+        head = seg.header(layout.STATE_HEADER)
+        header = layout.check_prefix(head, layout.STATE, seg.name, seg.size)
+        (max_bytes,) = layout.STATE_FIELDS.unpack_from(head, layout.PREFIX_SIZE)
         if header < layout.STATE_HEADER or state_segment_size(max_bytes) > seg.size:
             raise WebmonError(
                 f"state {key!r}: a {max_bytes}-byte slot does not fit its {seg.size}-byte segment"
@@ -121,8 +121,7 @@ class StateReader:
         self._cached: tuple[int, Any] = (0, None)
 
     def version(self) -> int:
-        self.segment.check_size()
-        return self.segment.u64(layout.STATE_VERSION).value
+        return self.segment.load_u64(layout.STATE_VERSION)
 
     def get(self) -> tuple[Any, int]:
         """``(value, version)`` of the newest whole value; ``(None, 0)`` before any write."""

@@ -217,11 +217,11 @@ class StreamReader:
     """A subscriber's end of a stream, with its own cursor."""
 
     def __init__(self, name: str, seg: Segment, dt: np.dtype) -> None:
-        buf = seg.buf
-        header = layout.check_prefix(buf, layout.STREAM, seg.name)
+        head = seg.header(layout.STREAM_HEADER)
+        header = layout.check_prefix(head, layout.STREAM, seg.name, seg.size)
         if header < layout.STREAM_HEADER:
             raise WebmonError(f"stream segment {seg.name!r} has a short header ({header} bytes)")
-        capacity, slot_size, record_size = layout.STREAM_FIELDS.unpack_from(buf,
+        capacity, slot_size, record_size = layout.STREAM_FIELDS.unpack_from(head,
                                                                             layout.PREFIX_SIZE)
         slot, _ = _slot_dtype(dt)
         if record_size != dt.itemsize or slot_size != slot.itemsize:
@@ -247,8 +247,7 @@ class StreamReader:
         return self._ring.capacity
 
     def written(self) -> int:
-        self._ring.seg.check_size()
-        return self._ring.count()
+        return self._ring.seg.load_u64(layout.STREAM_COUNT)
 
     def seek_latest(self) -> None:
         """Skip everything written so far; the next read returns only newer records."""

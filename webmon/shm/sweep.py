@@ -133,7 +133,7 @@ def _legacy_creator(group: list[str]) -> int | None:
         except WebmonError:
             continue
         try:
-            pid = layout.creator_pid(seg.buf)
+            pid = layout.creator_pid(seg.header(layout.PREFIX_SIZE))
         finally:
             seg.close()
         if pid:
