@@ -45,7 +45,7 @@ READER = textwrap.dedent("""
         Segment.read = lambda self, off, n: bytes(self.buf[off: off + n])
         Segment.read_into = lambda self, out, off: memoryview(out).cast("B").__setitem__(
             slice(None), self.buf[off: off + memoryview(out).nbytes])
-        Segment._load = lambda self, off, code, kind: self._cell(off, kind).value
+        Segment._load = lambda self, off, code, kind, stable=True: self._cell(off, kind).value
     sub = Subscriber("still")
     reads = refused = 0
     stream = sub._streams["records"]

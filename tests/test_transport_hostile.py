@@ -12,10 +12,12 @@ import time
 import numpy as np
 import pytest
 from faults import bad_array_header, damage_magic, write_deep_state
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from webmon import Publisher, Subscriber, WebmonError, discover
 from webmon.shm import control as control_module
-from webmon.shm.nesting import MAX_JSON_DEPTH, json_depth
+from webmon.shm.nesting import MAX_JSON_DEPTH, check_json_depth, json_depth
 
 DT = np.dtype([("t", "<f8")])
 
@@ -161,3 +163,35 @@ def test_publishers_leave_no_exit_hooks_behind() -> None:
     with Publisher("q"):
         pass
     assert atexit._ncallbacks() == before
+
+
+def value_depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((value_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((value_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+TRICKY_TEXT = st.text(alphabet='[]{}"\\ab', max_size=6)
+NESTED = st.recursive(
+    st.none() | st.integers() | TRICKY_TEXT,
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(TRICKY_TEXT, children, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=NESTED, limit=st.integers(0, 8))
+def test_the_depth_of_any_json_is_measured_exactly(value, limit) -> None:
+    """Brackets and quotes inside strings, escapes, and mixed arrays and objects: the depth
+    read from the bytes is the value's."""
+    data = json.dumps(value).encode()
+    depth = value_depth(value)
+    assert json_depth(data) == depth
+    if depth > limit:
+        with pytest.raises(ValueError, match=f"nests {depth} levels deep"):
+            check_json_depth("v", data, limit)
+    else:
+        check_json_depth("v", data, limit)

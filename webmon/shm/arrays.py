@@ -149,7 +149,7 @@ class ArrayReader:
         deadline = time.monotonic() + _DEADLINE_S
         seg = self.segment
         while True:
-            b = seg.load_u64(layout.ARRAY_CURRENT)
+            b = seg.load_u64(layout.ARRAY_CURRENT, stable=False)  # 0 or 1: one byte
             if b in (0, 1):
                 fence()
                 before = seg.load_u64(layout.ARRAY_SEQ[b])

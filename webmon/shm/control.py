@@ -67,7 +67,8 @@ class Control:
         return self.segment.load_f64(layout.CONTROL_HEARTBEAT)
 
     def generation(self) -> int:
-        return self.segment.load_u64(layout.CONTROL_GENERATION)
+        # Read once: only compared for a change, and a torn read costs one extra re-read.
+        return self.segment.load_u64(layout.CONTROL_GENERATION, stable=False)
 
     def set_generation(self, value: int) -> None:
         self.segment.u64(layout.CONTROL_GENERATION).value = value

@@ -128,7 +128,14 @@ def check_prefix(head: bytes | memoryview, kind: int, name: str, size: int) -> i
 
 
 def is_retired(seg: Segment) -> bool:
-    return bool(seg.load_u32(_FLAGS) & FLAG_RETIRED)
+    return bool(seg.load_u32(_FLAGS, stable=False) & FLAG_RETIRED)  # one bit, set once
+
+
+def retired_flag(flags: int) -> bool:
+    return bool(flags & FLAG_RETIRED)
+
+
+FLAGS_AT = _FLAGS
 
 
 def mark_retired(seg: Segment) -> None:

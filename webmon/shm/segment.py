@@ -194,21 +194,24 @@ class Segment:
     # on the mapping (one aligned access each).  In a reader: loads through the descriptor,
     # repeated until two agree (a torn copy is never returned as a value), and stores
     # through the mapping after a size check.
-    def load_u64(self, offset: int) -> int:
-        return self._load(offset, "Q", ctypes.c_uint64)
+    # ``stable=False`` reads once, for values whose readers verify them anyway (a state
+    # version names a buffer that carries its own version and check) or in which only one
+    # byte ever changes (flags).
+    def load_u64(self, offset: int, *, stable: bool = True) -> int:
+        return self._load(offset, "Q", ctypes.c_uint64, stable)
 
-    def load_f64(self, offset: int) -> float:
-        return self._load(offset, "d", ctypes.c_double)
+    def load_f64(self, offset: int, *, stable: bool = True) -> float:
+        return self._load(offset, "d", ctypes.c_double, stable)
 
-    def load_u32(self, offset: int) -> int:
-        return self._load(offset, "I", ctypes.c_uint32)
+    def load_u32(self, offset: int, *, stable: bool = True) -> int:
+        return self._load(offset, "I", ctypes.c_uint32, stable)
 
-    def _load(self, offset: int, code: str, kind: type) -> Any:
+    def _load(self, offset: int, code: str, kind: type, stable: bool = True) -> Any:
         if self._fd is None:
             return self._cell(offset, kind).value
         unpack = _LOADS[code]
         first = self.read(offset, unpack.size)
-        for _ in range(_STABLE_TRIES):
+        for _ in range(_STABLE_TRIES if stable else 0):
             second = self.read(offset, unpack.size)
             if second == first:
                 break

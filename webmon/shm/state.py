@@ -11,6 +11,7 @@ not by the order in which another core happens to see the stores (see ``checksum
 from __future__ import annotations
 
 import json
+import struct
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from .nesting import MAX_JSON_DEPTH, check_json_depth
 from .segment import Segment
 
 DEFAULT_STATE_BYTES = 64 * 1024
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _RETRIES = 200
 
 
@@ -121,12 +124,21 @@ class StateReader:
         self._cached: tuple[int, Any] = (0, None)
 
     def version(self) -> int:
-        return self.segment.load_u64(layout.STATE_VERSION)
+        # Read once: a torn version names a buffer whose own version and check refuse it.
+        return self.segment.load_u64(layout.STATE_VERSION, stable=False)
 
-    def get(self) -> tuple[Any, int]:
-        """``(value, version)`` of the newest whole value; ``(None, 0)`` before any write."""
+    def peek(self) -> tuple[bool, int]:
+        """``(retired, version)`` in one read: what a reader asks every tick."""
+        head = self.segment.read(layout.FLAGS_AT, layout.STATE_VERSION + 8 - layout.FLAGS_AT)
+        (flags,) = _U32.unpack_from(head, 0)
+        (version,) = _U64.unpack_from(head, layout.STATE_VERSION - layout.FLAGS_AT)
+        return layout.retired_flag(flags), version
+
+    def get(self, version: int | None = None) -> tuple[Any, int]:
+        """``(value, version)`` of the newest whole value; ``(None, 0)`` before any write.
+        ``version``: the header's version, if just read."""
         for attempt in range(_RETRIES):
-            v = self.version()
+            v = self.version() if version is None or attempt else version
             if v == 0:
                 return None, 0
             if v == self._cached[0]:

@@ -163,15 +163,16 @@ class Subscriber:
         """``(value, version)`` of ``key``; ``(None, 0)`` if the producer never set it (or
         is gone with it).  WebmonError when its segment cannot be read."""
         reader = self._state.get(key)
-        if reader is not None and layout.is_retired(reader.segment):
+        if reader is not None:
+            retired, version = reader.peek()
+            if not retired:
+                return reader.get(version)
             self._state.pop(key).close()  # moved to a larger slot: follow the descriptor
             self._refresh(force=True)
-            reader = None
+        reader = self._open("state", key, StateReader)
         if reader is None:
-            reader = self._open("state", key, StateReader)
-            if reader is None:
-                return None, 0
-            self._state[key] = reader
+            return None, 0
+        self._state[key] = reader
         return reader.get()
 
     # -- arrays ------------------------------------------------------------------------
