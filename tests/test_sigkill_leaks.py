@@ -71,7 +71,7 @@ def test_webmon_ls_removes_what_producers_killed_at_random_left(runtime_dir: Pat
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists /dev/shm")
 def test_a_running_hub_sweeps_them_within_seconds(runtime_dir: Path) -> None:
     with fork_server() as server:
-        pids = kill_at_random(server, 30, seed=17)
+        pids = kill_at_random(server, KILLS, seed=17)
         assert left_behind(runtime_dir, pids)
         hub = Hub(interval=0.1, discover_interval=1.0)
         try:

@@ -71,7 +71,8 @@ def show(name: str, *, notebook_url: str | ProxyUrl | None = None,
          producer: str | None = None, interval: float | None = None) -> None:
     """Show the panel ``name`` (see :func:`webmon.panels`) live in this notebook cell.
 
-    ``producer``: follow the producer of that name (default: the newest live one).
+    ``producer``: follow the producer of that name, or ``"name@pid"`` that process (default:
+    the newest live one).
     ``notebook_url``: where the browser reaches the notebook server, as in
     ``bokeh.io.show``: ``"host:port"`` (default ``localhost:8888``), or a callable of the
     port; behind JupyterHub the panel goes through the single-user server's
