@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import TileCache, TileLoader, check_workers
@@ -42,14 +43,6 @@ class Records:
     def array(self) -> np.ndarray:
         with self._lock:
             return np.array(self.items, dtype=CHUNK_DTYPE)
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 def grid(rows: int, cols: int) -> list[tuple[int, int]]:

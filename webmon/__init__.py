@@ -14,8 +14,7 @@ from .shm import (
     WebmonError,
     discover,
 )
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Batch",

@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any
 
-from webmon import Publisher, __version__
 from webmon.cpu_meter import CpuMeter
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
@@ -33,7 +32,9 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
+from webmon.shm import Publisher
 from webmon.shm.changes import ChangedState
+from webmon.version import __version__
 
 logger = logging.getLogger(__name__)
 

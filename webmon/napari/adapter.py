@@ -27,7 +27,6 @@ from typing import Any
 
 from napari.layers import Image
 
-from webmon import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -43,6 +42,7 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
+from webmon.shm import Publisher
 from webmon.shm.changes import ChangedState
 
 from . import compat

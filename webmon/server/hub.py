@@ -9,6 +9,9 @@ browser tab costs a copy of the increment, not another pass over shared memory.
 Each producer is a :class:`~webmon.server.feed.Feed`.  Commands from the browser go through
 :meth:`Hub.call`, which runs ``Subscriber.call`` in a
 thread pool: a producer that is slow to poll never blocks the IOLoop.
+
+The hub reads through the transport (``webmon.shm``) directly, never through the package
+root: ``webmon``'s lazy notebook exports lead to ``webmon.jupyter``, which imports the server.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tornado.ioloop import IOLoop, PeriodicCallback
+
+from webmon.shm import Subscriber, discover
 
 from .feed import Feed
 from .history import StreamHistory
@@ -39,27 +44,6 @@ KEEP_GONE = 16
 
 #: What the hub records about its own ticks, for the status tab.
 TICK_DTYPE = np.dtype([("time", "<f8"), ("tick_ms", "<f4"), ("sessions", "<u4")])
-
-
-class Transport(Protocol):
-    """The two entry points of the transport the hub needs (``webmon.discover`` and
-    ``webmon.Subscriber``); passed in so the server does not care where they come from."""
-
-    def discover(self) -> list[Any]: ...
-
-    def subscribe(self, info: Any) -> Any: ...
-
-
-class _WebmonTransport:
-    def discover(self) -> list[Any]:
-        from webmon import discover
-
-        return discover()
-
-    def subscribe(self, info: Any) -> Any:
-        from webmon import Subscriber
-
-        return Subscriber(info)
 
 
 class TickStats:
@@ -103,7 +87,6 @@ class Hub:
         interval: float = 0.1,
         history: int = DEFAULT_HISTORY,
         producer: str | None = None,
-        transport: Transport | None = None,
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
     ) -> None:
@@ -112,7 +95,6 @@ class Hub:
         self.interval = interval
         self.producer = producer
         self._history = history
-        self._transport: Transport = transport or _WebmonTransport()
         self._discover_interval = discover_interval
         self._feeds: dict[str, Feed] = {}  # the newest feed of each name, live or gone
         self._gone: deque[Feed] = deque(maxlen=KEEP_GONE)  # replaced feeds, newest last
@@ -247,7 +229,7 @@ class Hub:
             if not alive:
                 self._retire(feed)
         try:
-            infos = self._transport.discover()
+            infos = discover()
         except Exception:
             self.discover_errors += 1
             log.exception("listing producers failed")
@@ -257,7 +239,7 @@ class Hub:
             if current is not None and current.pid == info.pid:
                 continue
             try:
-                subscriber = self._transport.subscribe(info)
+                subscriber = Subscriber(info)
             except Exception:
                 # Typically a producer that exited between listing and attaching.
                 log.warning("could not attach to producer %r (pid %d)", info.name, info.pid,
