@@ -70,7 +70,7 @@ def test_centre_tile_loads_synchronously_and_the_rest_in_workers() -> None:
     sync = loaded[loaded["sync"] == 1][0]
     assert (int(sync["row"]), int(sync["col"])) == (0, 0)
     assert threading.current_thread().name in source.threads
-    assert any(name.startswith("webmon-demo-loader") for name in source.threads)
+    assert any(name.startswith("loader ") for name in source.threads)  # the workers
     assert loader.stats.loads == 9
     assert loader.stats.sync_loads == 1
 

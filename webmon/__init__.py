@@ -5,11 +5,11 @@ reads with :class:`Subscriber`.  See the README for the commands.  In a notebook
 ``webmon.show(name)`` shows one of the dashboard's panels (``webmon.panels()``) live.
 """
 
+from .instruments import Publisher
 from .shm import (
     Batch,
     CommandError,
     ProducerInfo,
-    Publisher,
     Subscriber,
     WebmonError,
     discover,
