@@ -78,7 +78,8 @@ class Hub:
     """Polls shared memory once per tick for every session of the server.
 
     ``producer``: follow only producers of that name (default: every live producer).
-    ``interval``: seconds between ticks.  ``history``: records kept per stream.
+    ``interval``: seconds between ticks.  ``history``: records kept per stream;
+    ``histories``: records kept of particular streams instead.
     """
 
     def __init__(
@@ -89,12 +90,15 @@ class Hub:
         producer: str | None = None,
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
+        histories: dict[str, int] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval}")
         self.interval = interval
         self.producer = producer
         self._history = history
+        #: Records kept of particular streams instead of ``history`` (as tabs asked).
+        self.histories = dict(histories or {})
         self._discover_interval = discover_interval
         self._feeds: dict[str, Feed] = {}  # the newest feed of each name, live or gone
         self._gone: deque[Feed] = deque(maxlen=KEEP_GONE)  # replaced feeds, newest last
@@ -248,7 +252,8 @@ class Hub:
             if current is not None:
                 self._retire(current)
                 self._gone.append(current)
-            feed = Feed(info, subscriber, next(self._generations), self._history)
+            feed = Feed(info, subscriber, next(self._generations), self._history,
+                        self.histories)
             self._feeds[info.name] = feed
             log.info("following producer %r (pid %d)", info.name, info.pid)
 
