@@ -71,8 +71,9 @@ def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any
         # producer's "stall" span.
         def stall_marked() -> bool:
             return js(page, """
-                const s = model('timeline-stalls').data; const r = model('timeline-spans').data;
-                const text = model('timeline-strings').data.text; const stall = text.indexOf('stall');
+                const s = model('timeline-stalls').data;
+                const r = model('timeline-spans').data;
+                const stall = model('timeline-strings').data.text.indexOf('stall');
                 for (let i = 0; i < s.left.length; i++) {
                   if (s.right[i] - s.left[i] < 250) continue;
                   for (let j = 0; j < r.left.length; j++) {
