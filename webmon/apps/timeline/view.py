@@ -10,6 +10,7 @@ and leaves the x range to the user's pan and zoom; live again, it sends the whol
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.parse
 from typing import Any
@@ -128,6 +129,7 @@ class TimelinePanel:
         self._table = SpanTable()
         self._table_version = -1
         self._threads_shown: tuple = ()
+        self._row_of = np.zeros(1, np.float32)  # thread index -> row (last: unknown ones)
         self._categories_shown: tuple = ()
         self._slowest_every = Every(1.0, 0.3)
         self._stalls_every = Every(0.5, 0.1)
@@ -250,6 +252,8 @@ class TimelinePanel:
             self._seq = None
             self._table_version = -1
             self._table = SpanTable()
+            self._threads_shown = ()
+            self._row_of = np.zeros(1, np.float32)
             self.context.data = {"producer": [self.session.producer or ""],
                                  "window": [self.window_s]}
         if feed is None:
@@ -295,9 +299,21 @@ class TimelinePanel:
         if names != self._threads_shown:
             self._threads_shown = names
             self.threads.data = {"text": list(names)}
-            self.figure.yaxis.ticker = FixedTicker(ticks=[i + 0.45 for i in range(len(names))])
+            # Rows in the natural order of the names ("loader 2" before "loader 10"), so
+            # the row of each thread is where a reader looks for it.
+            order = sorted(range(len(names)), key=lambda i: _natural(names[i]))
+            row_of = np.zeros(len(names) + 1, np.float32)
+            row_of[order] = np.arange(len(names), dtype=np.float32)
+            row_of[-1] = len(names)  # threads the table does not name yet
+            if not np.array_equal(row_of[:-1], self._row_of[:len(names)]):
+                self._seq = None  # rows moved: send the window again, laid out anew
+            self._row_of = row_of
+            # Each name beside its row's first lane (the spans that nothing encloses).
+            first_lane = 0.05 + LANE / 2
+            self.figure.yaxis.ticker = FixedTicker(
+                ticks=[i + first_lane for i in range(len(names))])
             self.figure.yaxis.major_label_overrides = {
-                i + 0.45: name for i, name in enumerate(names)}
+                row + first_lane: names[i] for row, i in enumerate(order)}
             self.figure.y_range.update(start=max(1.0, len(names)) + 0.05, end=-0.05)
 
     def _colors(self, feed: Any, categories: np.ndarray) -> np.ndarray:
@@ -326,7 +342,9 @@ class TimelinePanel:
     def _columns(self, rects: np.ndarray, feed: Any) -> dict[str, np.ndarray]:
         columns = {name: np.ascontiguousarray(rects[name]) for name in RECT_DTYPE.names
                    if name in _RECT_COLUMNS and name != "depth"}
-        columns["y"] = (rects["thread"] + 0.05 + np.minimum(rects["depth"], MAX_DEPTH) * LANE
+        row_of = self._row_of
+        rows = row_of[np.minimum(rects["thread"], len(row_of) - 1)]
+        columns["y"] = (rows + 0.05 + np.minimum(rects["depth"], MAX_DEPTH) * LANE
                         + LANE / 2).astype(np.float32)
         columns["color"] = (self._colors(feed, rects["category"]) if len(rects)
                             else np.zeros(0, np.uint8))
@@ -394,6 +412,12 @@ class TimelinePanel:
         html = f"<span style='color:#555'>{escape(text)}</span>"
         if self.note.text != html:
             self.note.text = html
+
+
+def _natural(text: str) -> list:
+    """A sort key putting "loader 2" before "loader 10"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+            for part in re.split(r"(\d+)", text) if part]
 
 
 def tile_url(producer: str, args: dict[str, float]) -> str:
