@@ -10,7 +10,8 @@ frame stalls on purpose for ``--stall-ms`` (a ``stall`` span inside it).  ``--lo
 threads named "loader 1", ... each time ``load tile`` spans (category ``chunk load``, args
 layer, level, row, col) holding a ``decode`` span.  ``--rate`` adds that many spans a
 second, spread over the loaders, without sleeping (for the scale benchmark).
-``--bad-table`` publishes a malformed ``span_table`` and no spans.  Prints READY; stops
+``--bad-table`` publishes a malformed ``span_table`` and no spans; ``--evil TEXT`` adds a
+thread, a span and a category named TEXT (the browser test's markup).  Prints READY; stops
 when stdin closes or on SIGTERM.
 """
 
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--stall-ms", type=float, default=300.0)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--bad-table", action="store_true")
+    parser.add_argument("--evil", default="",
+                        help="also a thread, a span and a category named this (markup)")
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -85,6 +88,15 @@ def main() -> None:
 
         threads = [threading.Thread(target=loader, args=(n,), daemon=True)
                    for n in range(1, args.loaders + 1)]
+
+        def evil() -> None:
+            while not stop.is_set():
+                with pub.span(args.evil, args.evil):
+                    time.sleep(0.45)
+                stop.wait(0.5)
+
+        if args.evil:
+            threads.append(threading.Thread(target=evil, name=args.evil, daemon=True))
         for thread in threads:
             thread.start()
         recorder.name_thread("drawing thread")

@@ -11,7 +11,8 @@ from dashboard_helpers import wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.chrome_trace import chrome_trace
-from webmon.instruments.spans import MAX_STRING_CHARS, MAX_STRINGS, SpanRecorder
+from webmon.instruments.span_checks import MAX_STRING_CHARS
+from webmon.instruments.spans import MAX_STRINGS, SpanRecorder
 from webmon.schema import SPAN_DTYPE, SPAN_INSTANT, SPAN_TABLE, SPANS
 from webmon.span_table import SpanTable, SpanTableError
 

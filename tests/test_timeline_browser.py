@@ -24,6 +24,7 @@ from webmon.server import serve_in_thread
 pytestmark = pytest.mark.browser
 
 SCRIPT = Path(__file__).resolve().parent / "spans_producer.py"
+EVIL = '<img src=x onerror="window.__xss=1">'
 
 _MODEL = "(name) => Bokeh.documents[0].get_model_by_name(name)"
 
@@ -42,7 +43,7 @@ def js(page: Any, body: str, *args: Any) -> Any:
 def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any) -> None:
     with serve_in_thread(TABS, interval=0.1) as dash, started_process(
             [sys.executable, str(SCRIPT), "timeline-src", "--loaders", "3",
-             "--stall-every", "1.5", "--stall-ms", "300"], "spans producer"):
+             "--stall-every", "1.5", "--stall-ms", "300", "--evil", EVIL], "spans producer"):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -87,12 +88,44 @@ def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any
         rows = js(page, "return model('timeline-stalls').data.bottom[0];")
         assert rows >= len(names)  # across every row
 
-        # The rectangles are drawn: the first categories' colours are on the canvas.
+        # The rectangles are drawn, each category in its legend's colour.
+        legend = js(page, "const d = model('timeline-legend').data;"
+                          "return Object.fromEntries(d.label.map((l, i) => [l, d.color[i]]));")
+        assert {"frame", "draw", "chunk load", "decode"} <= set(legend)
+        assert set(legend.values()) <= set(PALETTE)
         figure = page.locator(".bk-Figure").first
-        counts = count_colors(page, figure.screenshot(),
-                              {"first": hex_rgb(PALETTE[0]), "third": hex_rgb(PALETTE[2])},
+        # (The page, clipped: an element's screenshot waits for it to stop changing.)
+        counts = count_colors(page, page.screenshot(clip=figure.bounding_box()),
+                              {c: hex_rgb(legend[c]) for c in ("decode", "chunk load")},
                               tolerance=12)
-        assert counts["first"] > 50 and counts["third"] > 50, counts
+        assert counts["decode"] > 50 and counts["chunk load"] > 50, counts
+
+        # Producer text stays text: a thread, span and category named like markup.
+        page.get_by_text(EVIL).first.wait_for(timeout=20_000)  # in the slowest spans
+        # Hover the markup-named span: its tooltip shows the text.
+        def evil_point() -> list | None:
+            return js(page, """
+                const r = model('timeline-spans').data;
+                const evil = model('timeline-strings').data.text.indexOf(args[0]);
+                const fig = model('timeline-figure');
+                const view = Bokeh.index.find_one(fig);
+                for (let i = 0; i < r.left.length; i++) {
+                  if (r.name[i] !== evil || r.right[i] - r.left[i] < 100) continue;
+                  const x = (r.left[i] + r.right[i]) / 2;
+                  if (x < fig.x_range.start + 500 || x > fig.x_range.end) continue;
+                  const sx = view.frame.x_scale.compute(x), sy = view.frame.y_scale.compute(r.y[i]);
+                  const box = view.el.getBoundingClientRect();
+                  return [box.left + sx, box.top + sy];
+                }
+                return null;""", EVIL)
+
+        x, y = wait_until(evil_point, timeout=20, interval=0.5, message="the span to hover")
+        page.mouse.move(x - 3, y)
+        page.mouse.move(x, y)
+        tooltip = page.locator(".bk-Tooltip").get_by_text(EVIL)
+        tooltip.first.wait_for(timeout=10_000)
+        assert page.evaluate("() => window.__xss") is None
+        assert EVIL in js(page, "return model('timeline-threads').data.text;")
 
         # Frozen: nothing more arrives and the range stays where the user leaves it.
         page.get_by_role("button", name="Live").click()
@@ -123,4 +156,20 @@ def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any
         assert "producer=timeline-src" in url and "layer=1" in url
         assert "level=" in url and "tile=" in url
         assert not errors, errors
+        page.close()
+
+
+def test_the_timeline_is_served_alone_and_listed(browser: Any) -> None:
+    import json
+    import urllib.request
+
+    with serve_in_thread(TABS, interval=0.1) as dash:
+        with urllib.request.urlopen(f"{dash.url}individual-plots.json", timeout=30) as r:
+            plots = json.loads(r.read())
+        assert plots["Individual Timeline"] == "/individual-timeline"
+        page = browser.new_page()
+        page.goto(f"{dash.url}individual-timeline")
+        page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length "
+                               "&& Bokeh.documents[0].get_model_by_name('timeline-figure')",
+                               timeout=30_000)
         page.close()

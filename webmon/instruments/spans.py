@@ -24,7 +24,6 @@ import functools
 import itertools
 import logging
 import math
-import numbers
 import threading
 import time
 from collections.abc import Callable
@@ -36,16 +35,15 @@ from webmon.schema import SPAN_ARGS, SPAN_COMPLETE, SPAN_DTYPE, SPAN_INSTANT, SP
 from webmon.shm.changes import ChangedState
 from webmon.shm.publisher import Publisher
 
+from .span_checks import MAX_STRING_CHARS, checked_text, checked_values, is_number
+from .span_threads import SpanThreads
+
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Distinct strings (names, categories, argument names) a recorder interns at most.
 MAX_STRINGS = 4096
-#: Longest name, category or argument name, in characters.
-MAX_STRING_CHARS = 200
-#: Distinct threads with rows of their own; later ones share the last row.
-MAX_THREADS = 1024
 #: How often queued spans are written while wanted.
 FLUSH_INTERVAL_S = 0.05
 #: How often the recorder asks whether anyone wants spans (and writes while not wanted).
@@ -56,8 +54,6 @@ MAX_PENDING = 1 << 20
 DEFAULT_CAPACITY = 1 << 17
 #: The table's slot starts this large and doubles when it must.
 TABLE_BYTES = 64 * 1024
-#: Name of the row of threads past ``MAX_THREADS``.
-OTHER_THREADS = "other threads"
 
 _NO_ARGS = (0, 0.0) * SPAN_ARGS
 _clock = time.perf_counter
@@ -147,13 +143,9 @@ class SpanRecorder:
         self._table_state = ChangedState(pub, {SPAN_TABLE: TABLE_BYTES})
         self._strings: list[str] = [""]
         self._ids: dict[str, int] = {"": 0}
-        self._threads: list[dict[str, Any]] = []
-        self._thread_index: dict[int, int] = {}
-        self._thread_names: dict[int, str] = {}  # names given with name_thread
-        # Each thread's name and OS id, taken by its first span: it may end before the
-        # writing thread looks it up.
-        self._seen: dict[int, tuple[str, int | None]] = {}
         self._lock = threading.Lock()  # interning and the thread table
+        self._threads = SpanThreads(self._lock)
+        self._seen = self._threads.seen  # read by every span: is its thread new?
         self._flush_lock = threading.Lock()
         self._table_dirty = True
         self._next_names_check = 0.0
@@ -189,7 +181,7 @@ class SpanRecorder:
         this one).  For adapters that time work themselves (napari's reads, its perfmon
         events); checked like :meth:`span`, and nothing is recorded while not wanted."""
         for label, value in (("start", start), ("end", end)):
-            if not _is_number(value) or not math.isfinite(value):
+            if not is_number(value) or not math.isfinite(value):
                 raise ValueError(f"span {name!r}: {label} must be a finite number of "
                                  f"perf_counter seconds, got {value!r}")
         if end < start:
@@ -232,18 +224,11 @@ class SpanRecorder:
         if type(name) is not str or not name or len(name) > MAX_STRING_CHARS:
             raise ValueError(f"a thread name must be a non-empty string of at most "
                              f"{MAX_STRING_CHARS} characters, got {name!r}")
-        ident = _ident() if thread is None else thread
-        with self._lock:
-            self._thread_names[ident] = name
-            index = self._thread_index.get(ident)
-            if index is not None and self._threads[index]["name"] != name:
-                self._threads[index]["name"] = name
-                self._table_dirty = True
+        self._threads.name(_ident() if thread is None else thread, name)
 
     def _see(self, ident: int) -> None:
         """Remember the calling thread's name and OS id (at its first span)."""
-        current = threading.current_thread()
-        self._seen[ident] = (current.name, current.native_id)
+        self._threads.see(ident)
 
     @property
     def queued(self) -> int:
@@ -254,10 +239,10 @@ class SpanRecorder:
     def _intern_all(self, name: Any, category: Any, args: dict[str, Any]) -> tuple[int, int]:
         """Check everything a span was given, then intern its strings: either all of them or,
         when something is wrong, none."""
-        texts = [_checked_text(name, "span name"), _checked_text(category, "span category")]
+        texts = [checked_text(name, "span name"), checked_text(category, "span category")]
         if args:
-            _checked_values(args)
-            texts.extend(_checked_text(key, "span argument name") for key in args)
+            checked_values(args)
+            texts.extend(checked_text(key, "span argument name") for key in args)
         with self._lock:
             new = [t for t in dict.fromkeys(texts) if t not in self._ids]
             if len(self._strings) + len(new) > MAX_STRINGS:
@@ -289,16 +274,16 @@ class SpanRecorder:
     def _args(self, name: Any, category: Any, args: dict[str, Any]) -> tuple:
         """``args`` as ``(key id, value) * SPAN_ARGS``, zero-padded, checked."""
         if len(args) > SPAN_ARGS:
-            _checked_values(args)  # raises, saying so
+            checked_values(args)  # raises, saying so
         ids = self._ids
         flat: list = []
         for key, value in args.items():
             kind = type(value)
             if kind is float:
                 if value - value != 0.0:  # inf or nan
-                    _checked_values(args)
+                    checked_values(args)
             elif kind is not int or not -1e300 < value < 1e300:
-                value = _checked_values({key: value})[key]
+                value = checked_values({key: value})[key]
             key_id = ids.get(key)
             if key_id is None:
                 self._intern_all(name, category, args)
@@ -339,9 +324,10 @@ class SpanRecorder:
                 parts.append(self._plain_records(plain_raw))
             if detailed_raw:
                 parts.append(self._detailed_records(detailed_raw))
-            if self._table_dirty or time.monotonic() >= self._next_names_check:
-                self._refresh_thread_names()
-            if self._table_dirty:
+            if time.monotonic() >= self._next_names_check:
+                self._next_names_check = time.monotonic() + 1.0
+                self._threads.refresh()  # threads renamed since (once a second)
+            if self._table_dirty or self._threads.dirty:
                 self._publish_table()  # before the records that use its new entries
             for records in parts:
                 self._stream.extend(records)
@@ -371,7 +357,7 @@ class SpanRecorder:
         records["name"] = names[kinds]
         records["category"] = categories[kinds]
         idents, inverse = np.unique(flat[:, 2], return_inverse=True)
-        rows = self._thread_rows(tuple(int(ident) for ident in idents.tolist()))
+        rows = self._threads.rows(tuple(int(ident) for ident in idents.tolist()))
         records["thread"] = np.asarray(rows, np.uint16)[inverse.reshape(-1)]
         return records
 
@@ -395,63 +381,14 @@ class SpanRecorder:
             records[f"key{slot}"] = flat[:, 5 + 2 * slot]
             records[f"value{slot}"] = flat[:, 6 + 2 * slot]
         idents, inverse = np.unique(flat[:, 2], return_inverse=True)
-        rows = self._thread_rows(tuple(int(ident) for ident in idents.tolist()))
+        rows = self._threads.rows(tuple(int(ident) for ident in idents.tolist()))
         records["thread"] = np.asarray(rows, np.uint16)[inverse.reshape(-1)]
         return records
 
-    def _thread_rows(self, idents: tuple[int, ...]) -> list[int]:
-        index = self._thread_index
-        rows = list(map(index.get, idents))
-        if None in rows:
-            with self._lock:
-                for ident in set(idents):
-                    if ident not in index:
-                        self._add_thread(ident)
-            rows = list(map(index.get, idents))
-        return rows
-
-    def _add_thread(self, ident: int) -> None:
-        if len(self._threads) >= MAX_THREADS:
-            self._thread_index[ident] = MAX_THREADS - 1
-            self._threads[MAX_THREADS - 1]["name"] = OTHER_THREADS
-            self._table_dirty = True
-            return
-        thread = _live_threads().get(ident)
-        seen_name, seen_native = self._seen.get(ident, (None, None))
-        if thread is not None:
-            name, native = thread.name, thread.native_id
-        else:  # ended already: as its first span saw it
-            name, native = seen_name or f"thread {ident}", seen_native
-        name = self._thread_names.get(ident) or name
-        self._threads.append({"ident": ident, "native_id": native, "name": name})
-        self._thread_index[ident] = len(self._threads) - 1
-        self._table_dirty = True
-
-    def _refresh_thread_names(self) -> None:
-        """Follow threads renamed since they were first seen (once a second)."""
-        self._next_names_check = time.monotonic() + 1.0
-        live = _live_threads()
-        with self._lock:
-            for entry in self._threads:
-                ident = entry["ident"]
-                thread = live.get(ident)
-                if (thread is not None and entry["native_id"] is not None
-                        and thread.native_id != entry["native_id"]
-                        and self._thread_index.get(ident) is not None):
-                    # The ident was reused by a new thread: it gets a row of its own.
-                    del self._thread_index[ident]
-                    self._seen.pop(ident, None)
-                    continue
-                name = self._thread_names.get(ident) or (thread.name if thread else None)
-                if name and entry["name"] != name and entry["name"] != OTHER_THREADS:
-                    entry["name"] = name
-                    self._table_dirty = True
-
     def _publish_table(self) -> None:
         with self._lock:
-            value = {"strings": list(self._strings),
-                     "threads": [dict(entry) for entry in self._threads]}
-            self._table_dirty = False
+            value = {"strings": list(self._strings), "threads": self._threads.snapshot()}
+            self._table_dirty = self._threads.dirty = False
         self._table_state.value(SPAN_TABLE, value)
 
     # -- end ---------------------------------------------------------------------------------
@@ -472,42 +409,4 @@ class SpanRecorder:
     def __repr__(self) -> str:
         state = "wanted" if self.active else "idle"
         return (f"<SpanRecorder {self.pub.name!r} {state}, {self.written} written, "
-                f"{len(self._strings) - 1} names, {len(self._threads)} threads>")
-
-
-def _checked_text(text: Any, what: str) -> str:
-    if type(text) is not str:
-        if not isinstance(text, str):
-            raise TypeError(f"{what} must be a str, not {type(text).__name__}: {text!r}")
-        text = str(text)  # a str subclass: its plain value
-    if len(text) > MAX_STRING_CHARS:
-        raise ValueError(f"{what} {text[:40]!r}... is {len(text)} characters long; at most "
-                         f"{MAX_STRING_CHARS} are kept")
-    return text
-
-
-def _checked_values(args: dict[str, Any]) -> dict[str, float]:
-    """``args`` with every value a finite float or int; TypeError or ValueError otherwise."""
-    if len(args) > SPAN_ARGS:
-        raise ValueError(f"a span takes at most {SPAN_ARGS} arguments, got {len(args)}: "
-                         f"{sorted(args)}")
-    checked = {}
-    for key, value in args.items():
-        kind = type(value)
-        if kind is not float and kind is not int:
-            if not _is_number(value):
-                raise TypeError(f"span argument {key}={value!r} is not a number "
-                                f"({type(value).__name__}); span arguments are numeric")
-            value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"span argument {key}={value!r} is not finite")
-        checked[key] = value
-    return checked
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real)  # int, float, bool (0 or 1), numpy numbers
-
-
-def _live_threads() -> dict[int | None, threading.Thread]:
-    return {thread.ident: thread for thread in threading.enumerate()}
+                f"{len(self._strings) - 1} names, {len(self._threads.entries)} threads>")

@@ -46,6 +46,7 @@ from webmon.span_table import SpanTable, SpanTableError
 
 from ..common import Every, data_table, empty_columns, lean
 from .layout import MAX_DEPTH, RECT_DTYPE
+from .scripts import ARGS, EXPORT, OPEN_ROW, OPEN_TILE, STRING, THREAD
 from .store import DEFAULT_WINDOW_S, GLYPH_BUDGET, WINDOWS_S, TimelineStore
 
 #: Colours of categories, in the order categories first appear.
@@ -64,53 +65,6 @@ _RECT_COLUMNS = {"left": "f8", "right": "f8", "y": "f4", "color": "u1", "thread"
 _SLOWEST = ("name", "category", "thread", "ms", "start", "args", "tile")
 _STALLS = {"left": "f8", "right": "f8", "top": "f8", "bottom": "f8", "delta_ms": "f4",
            "median_ms": "f4"}
-
-# Hover: a string id shown as its string (Bokeh escapes what a formatter returns).
-_STRING = """const t = strings.data.text;
-return (value >= 0 && value < t.length) ? t[value] : '#' + value;"""
-_THREAD = """const t = threads.data.text;
-return (value >= 0 && value < t.length) ? t[value] : 'thread ' + value;"""
-_ARGS = """
-const i = special_vars.index; const d = source.data; const t = strings.data.text;
-const parts = [];
-for (let k = 0; k < 4; k++) {
-  const key = d['key' + k][i];
-  if (key > 0) { parts.push((key < t.length ? t[key] : '#' + key) + '=' + d['value' + k][i]); }
-}
-return parts.length ? parts.join(', ') : '–';
-"""
-# A click on a chunk load opens its tile in the Tiles tab (relative URL: works behind a
-# proxy prefix).
-_OPEN_TILE = """
-const i = source.selected.indices.length ? source.selected.indices[0] : -1;
-source.selected.indices = [];
-if (i < 0) { return; }
-const d = source.data; const t = strings.data.text;
-if (d.count[i] !== 1 || t[d.category[i]] !== chunk_load) { return; }
-const args = {};
-for (let k = 0; k < 4; k++) {
-  if (d['key' + k][i] > 0) { args[t[d['key' + k][i]]] = d['value' + k][i]; }
-}
-if (!['layer', 'level', 'row', 'col'].every((k) => k in args)) { return; }
-const q = new URLSearchParams();
-if (context.data.producer[0]) { q.set('producer', context.data.producer[0]); }
-q.set('layer', args.layer); q.set('level', args.level); q.set('tile', args.row + ',' + args.col);
-window.location.href = 'tiles?' + q.toString();
-"""
-_OPEN_ROW = """
-const i = source.selected.indices.length ? source.selected.indices[0] : -1;
-if (i >= 0 && source.data.tile[i]) { window.location.href = source.data.tile[i]; }
-"""
-_EXPORT = """
-const q = new URLSearchParams();
-if (context.data.producer[0]) { q.set('producer', context.data.producer[0]); }
-q.set('seconds', String(context.data.window[0]));
-const a = document.createElement('a');
-a.href = 'timeline/trace.json?' + q.toString();
-a.download = '';
-document.body.appendChild(a); a.click(); a.remove();
-"""
-
 
 def window_label(seconds: float) -> str:
     return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
@@ -162,28 +116,29 @@ class TimelinePanel:
                         source=self.source, name="timeline-bars",
                         fill_color={"field": "color", "transform": self.mapper},
                         line_color=None)
-        strings_fmt = CustomJSHover(args={"strings": self.strings}, code=_STRING)
+        strings_fmt = CustomJSHover(args={"strings": self.strings}, code=STRING)
         fig.add_tools(HoverTool(renderers=[bars], tooltips=[
             ("name", "@name{custom}"), ("category", "@category{custom}"),
             ("thread", "@thread{custom}"), ("duration", "@longest_ms{0.000} ms"),
             ("start", "@left{%H:%M:%S.%3N}"), ("args", "@key0{custom}"),
             ("spans", "@count (@busy_ms{0.000} ms in all)"),
         ], formatters={"@name": strings_fmt, "@category": strings_fmt,
-                       "@thread": CustomJSHover(args={"threads": self.threads}, code=_THREAD),
+                       "@thread": CustomJSHover(args={"threads": self.threads}, code=THREAD),
                        "@left": "datetime",
                        "@key0": CustomJSHover(args={"strings": self.strings,
-                                                    "source": self.source}, code=_ARGS)}))
+                                                    "source": self.source}, code=ARGS)}))
         fig.add_tools(TapTool(renderers=[bars]))
         self.source.selected.js_on_change("indices", CustomJS(
             args={"source": self.source, "strings": self.strings, "context": self.context,
-                  "chunk_load": SPAN_CHUNK_LOAD}, code=_OPEN_TILE))
+                  "chunk_load": SPAN_CHUNK_LOAD}, code=OPEN_TILE))
         # The legend: a glyph per category on a source of its own, never drawn (NaN).
         key_renderer = fig.scatter("x", "y", source=self.key, color="color", size=10,
                                    name="timeline-legend-glyph")
-        self.legend = Legend(items=[], location="top_right", background_fill_alpha=0.7,
-                             name="timeline-legend")
+        # Beside the plot, not over it: it would hide the newest spans.
+        self.legend = Legend(items=[], location="top_left", background_fill_alpha=0.7,
+                             name="timeline-legend-box")
         self._key_renderer = key_renderer
-        fig.add_layout(self.legend)
+        fig.add_layout(self.legend, "right")
         self.figure = lean(fig)
 
         self.window_select = Select(
@@ -195,7 +150,7 @@ class TimelinePanel:
         self.live_toggle.on_change("active", self._on_live)
         self.export = Button(label="Export trace", width=120, name="timeline-export")
         self.export.js_on_event("button_click", CustomJS(args={"context": self.context},
-                                                         code=_EXPORT))
+                                                         code=EXPORT))
         self.note = Div(text="", name="timeline-note", sizing_mode="stretch_width")
 
         self.slowest = ColumnDataSource({k: [] for k in _SLOWEST}, name="timeline-slowest")
@@ -215,7 +170,7 @@ class TimelinePanel:
                                                 formatter=StringFormatter()),
                                 ])
         self.slowest.selected.js_on_change("indices", CustomJS(
-            args={"source": self.slowest}, code=_OPEN_ROW))
+            args={"source": self.slowest}, code=OPEN_ROW))
         controls = row(self.window_select, self.live_toggle, self.export,
                        sizing_mode="stretch_width")
         title = Div(text=f"<b>Slowest spans of the window</b> (top {SLOWEST_ROWS}; click a "
