@@ -4,10 +4,10 @@ costs the server.
     python benchmarks/bench_timeline.py [--rate 100000] [--sessions 1,4] [--hz 10]
                                         [--seconds 10] [--browser]
 
-A producer process (``tests/spans_producer.py``) records ``--rate`` spans a second spread
-over 8 loader threads, plus its frames and loads.  The dashboard's Bokeh server and hub run
-in this process; a client process holds N websocket sessions of the timeline tab (each
-pulls its document as a browser does, then drops its frames unread; see
+A producer process (``python -m producers spans``, in ``tests/``) records ``--rate`` spans a
+second spread over 8 loader threads, plus its frames and loads.  The dashboard's Bokeh
+server and hub run in this process; a client process holds N websocket sessions of the
+timeline tab (each pulls its document as a browser does, then drops its frames unread; see
 ``bench_sessions.py``).  For each N, over ``--seconds``:
 
 * the producer's rate and the spans the hub lost (written but overwritten before it read
@@ -28,13 +28,10 @@ asserted; docs/timeline.md records the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +41,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_sessions import PRODUCER, SharedDesign, marginal, measure  # noqa: E402
-from dashboard_helpers import child_env, wait_until  # noqa: E402
+from helpers import producer, wait_until  # noqa: E402
 
 from webmon.apps import TABS  # noqa: E402
 from webmon.apps.timeline import TAB as TIMELINE  # noqa: E402
 from webmon.schema import SPANS  # noqa: E402
 from webmon.server import Hub  # noqa: E402
 from webmon.server.registry import stream_histories  # noqa: E402
-
-SCRIPT = ROOT / "tests" / "spans_producer.py"
 
 
 class TimelineDesign(SharedDesign):
@@ -84,24 +79,6 @@ class TimelineDesign(SharedDesign):
         stores = [v for k, (_, v) in feed._shared.items()
                   if isinstance(k, tuple) and k and k[0] == "timeline-store"]
         return max((store.rect_count for store in stores), default=0)
-
-
-@contextlib.contextmanager
-def span_producer(rate: float) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), PRODUCER, "--loaders", "8", "--rate", str(rate),
-         "--stall-every", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        assert proc.stdout.readline().strip() == "READY", proc.stderr.read()
-        yield proc
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def browser_updates(url: str, seconds: float) -> dict[str, float]:
@@ -142,7 +119,8 @@ def main() -> None:
     print(f"bench_timeline: {args.rate:,.0f} spans/s asked from 8 threads, {args.hz:g} Hz, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
-    with span_producer(args.rate):
+    with producer("spans", PRODUCER, "--loaders", "8", "--rate", args.rate,
+                  "--stall-every", "2"):
         for count in counts:
             design = TimelineDesign(1.0 / args.hz, TIMELINE)
             try:

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from napari_producer import dask_pyramid, make_viewer  # sets NAPARI_CONFIG first
+from producers.napari_viewer import dask_pyramid, make_viewer  # sets NAPARI_CONFIG first
 
 from webmon import Subscriber
 from webmon.schema import SPAN_TABLE, SPANS

@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import pytest
-from procs import HERE, child_env
+from helpers import TESTS, child_env
 
 pytest.importorskip("napari")
 
-SCRIPT = HERE / "napari_spans_script.py"
+SCRIPT = TESTS / "napari_spans_script.py"
 
 
 def interpreters() -> list[str]:

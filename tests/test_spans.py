@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from dashboard_helpers import wait_until
+from helpers import wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.chrome_trace import chrome_trace

@@ -7,7 +7,7 @@ import threading
 import time
 
 import numpy as np
-from dashboard_helpers import wait_until
+from helpers import wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.demo.frame_loop import run_frames

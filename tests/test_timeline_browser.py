@@ -7,15 +7,13 @@ Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fail
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_util import chromium_browser, count_colors, hex_rgb
-from dashboard_helpers import started_process, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.apps.timeline.view import PALETTE
@@ -23,7 +21,6 @@ from webmon.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
-SCRIPT = Path(__file__).resolve().parent / "spans_producer.py"
 EVIL = '<img src=x onerror="window.__xss=1">'
 
 _MODEL = "(name) => Bokeh.documents[0].get_model_by_name(name)"
@@ -41,9 +38,9 @@ def js(page: Any, body: str, *args: Any) -> Any:
 
 
 def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any) -> None:
-    with serve_in_thread(TABS, interval=0.1) as dash, started_process(
-            [sys.executable, str(SCRIPT), "timeline-src", "--loaders", "3",
-             "--stall-every", "1.5", "--stall-ms", "300", "--evil", EVIL], "spans producer"):
+    with serve_in_thread(TABS, interval=0.1) as dash, producer(
+            "spans", "timeline-src", "--loaders", "3", "--stall-every", "1.5",
+            "--stall-ms", "300", "--evil", EVIL):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

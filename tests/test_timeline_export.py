@@ -5,23 +5,19 @@ the conversion itself on hand-made records."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from dashboard_helpers import started_process, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.chrome_trace import SYNTHETIC_TID, chrome_trace
 from webmon.schema import SPAN_DTYPE, SPAN_INSTANT
 from webmon.server import serve_in_thread
 from webmon.span_table import SpanTable
-
-SCRIPT = Path(__file__).resolve().parent / "spans_producer.py"
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +34,8 @@ def get(url: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def producer(name: str, *args: str):
-    return started_process([sys.executable, str(SCRIPT), name, *args], f"producer {name}")
+def spans_producer(name: str, *args: str):
+    return producer("spans", name, *args)
 
 
 def check_events(trace: dict, pid: int) -> dict[int, str]:
@@ -104,7 +100,7 @@ def parents(events: list[dict], child: str, parent: str) -> int:
 
 
 def test_the_export_is_a_valid_trace_with_named_threads_and_nesting(dashboard: str) -> None:
-    with producer("trace-src", "--loaders", "3", "--stall-every", "1") as proc:
+    with spans_producer("trace-src", "--loaders", "3", "--stall-every", "1") as proc:
         url = f"{dashboard}timeline/trace.json?producer=trace-src&seconds=5"
 
         def enough() -> dict | None:
@@ -137,7 +133,7 @@ def test_the_export_is_a_valid_trace_with_named_threads_and_nesting(dashboard: s
 
 
 def test_a_pid_selects_the_producer_and_the_file_is_a_download(dashboard: str) -> None:
-    with producer("trace-pid", "--loaders", "1") as proc:
+    with spans_producer("trace-pid", "--loaders", "1") as proc:
         url = f"{dashboard}timeline/trace.json?producer=trace-pid@{proc.pid}&seconds=2"
         wait_until(lambda: get(url)[0] == 200, timeout=20, message="the producer followed")
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -158,7 +154,7 @@ def test_a_pid_selects_the_producer_and_the_file_is_a_download(dashboard: str) -
 ])
 def test_bad_requests_get_a_clear_error(dashboard: str, query: str, status: int,
                                         message: str) -> None:
-    with producer("trace-bad", "--loaders", "1"):
+    with spans_producer("trace-bad", "--loaders", "1"):
         wait_until(lambda: get(f"{dashboard}timeline/trace.json?producer=trace-bad")[0] == 200,
                    timeout=20, message="the producer followed")
         got, body = get(f"{dashboard}timeline/trace.json?{query}")
@@ -166,7 +162,7 @@ def test_bad_requests_get_a_clear_error(dashboard: str, query: str, status: int,
 
 
 def test_a_malformed_span_table_is_refused_with_what_is_wrong(dashboard: str) -> None:
-    with producer("trace-garbled", "--bad-table"):
+    with spans_producer("trace-garbled", "--bad-table"):
         url = f"{dashboard}timeline/trace.json?producer=trace-garbled"
         status, body = wait_until(lambda: (r := get(url))[0] != 404 and r, timeout=20,
                                   message="the producer followed")

@@ -17,6 +17,10 @@ The kinds (each a module of this package):
     given rates, ``layers`` and ``loader`` state, and the loader's commands.
 ``tiles [--layer-name TEXT] [--without COMMAND ...] [--fail-grid TEXT] [--hold-camera]``
     (:mod:`.tiles`) the ``tiles`` state of two layers of known shapes, for the tiles tab.
+``spans [--loaders N] [--stall-every S] [--stall-ms MS] [--rate N] [--bad-table]
+[--evil TEXT]`` (:mod:`.spans`)
+    spans on a "drawing thread" (frames, draws, stalls made on purpose) and loader threads
+    (chunk loads holding decodes), optionally at a given rate, for the timeline.
 ``napari [--size N]`` (:mod:`.napari_viewer`)
     a real napari ``ViewerModel`` touring a lazily computed multiscale image, attached with
     ``webmon.napari.attach``.

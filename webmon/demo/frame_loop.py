@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from webmon.demo.producer import APP, FRAME_RATE, DemoProducer
-from webmon.shm import Publisher
+from webmon.instruments import Publisher
 
 logger = logging.getLogger(__name__)
 

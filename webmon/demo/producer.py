@@ -17,6 +17,7 @@ from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
 from webmon.demo.tour import Tour, default_waypoints
 from webmon.demo.view import CANVAS_SHAPE, Sight, View, sight
+from webmon.instruments import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -35,7 +36,6 @@ from webmon.schema import (
     SPAN_REQUEST,
     TILES,
 )
-from webmon.shm import Publisher
 from webmon.shm.changes import ChangedState
 from webmon.version import __version__
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from napari.layers import Image
 
+from webmon.instruments import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -42,7 +43,6 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
-from webmon.shm import Publisher
 from webmon.shm.changes import ChangedState
 
 from . import compat

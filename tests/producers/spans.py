@@ -1,8 +1,7 @@
-"""A producer of spans on several named threads, run as a separate process by the timeline's
-tests and benchmarks.
+"""The ``spans`` kind: spans on several named threads, for the timeline's tests and benchmarks.
 
-    python spans_producer.py NAME [--loaders N] [--stall-every S] [--stall-ms MS]
-                                  [--rate N] [--bad-table]
+    spans [--loaders N] [--stall-every S] [--stall-ms MS] [--rate N] [--bad-table]
+          [--evil TEXT]
 
 The main thread, named "drawing thread", runs 60 frames a second: a ``frame`` span holding
 a ``draw`` span, and a ``frame_times`` record each.  Every ``--stall-every`` seconds one
@@ -11,19 +10,16 @@ threads named "loader 1", ... each time ``load tile`` spans (category ``chunk lo
 layer, level, row, col) holding a ``decode`` span.  ``--rate`` adds that many spans a
 second, spread over the loaders, without sleeping (for the scale benchmark).
 ``--bad-table`` publishes a malformed ``span_table`` and no spans; ``--evil TEXT`` adds a
-thread, a span and a category named TEXT (the browser test's markup).  Prints READY; stops
-when stdin closes or on SIGTERM.
+thread, a span and a category named TEXT (the browser test's markup).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 import threading
 import time
 
-from webmon import Publisher
+from webmon.instruments import Publisher
 from webmon.schema import (
     FRAME_DTYPE,
     FRAME_TIMES,
@@ -34,10 +30,11 @@ from webmon.schema import (
     SPANS,
 )
 
+from . import Control
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--loaders", type=int, default=3)
     parser.add_argument("--stall-every", type=float, default=2.0)
     parser.add_argument("--stall-ms", type=float, default=300.0)
@@ -45,17 +42,14 @@ def main() -> None:
     parser.add_argument("--bad-table", action="store_true")
     parser.add_argument("--evil", default="",
                         help="also a thread, a span and a category named this (markup)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    stop = control.stop
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-
-    with Publisher(args.name, app="spans-test-producer") as pub:
+    with Publisher(name, app="spans-test-producer") as pub:
         if args.bad_table:
             pub.stream(SPANS, _span_dtype(), capacity=1024)
             pub.set_state(SPAN_TABLE, {"strings": ["", 7], "threads": "none"})
-            print("READY", flush=True)
+            control.ready()
             stop.wait()
             return
         recorder = pub.spans
@@ -100,7 +94,7 @@ def main() -> None:
         for thread in threads:
             thread.start()
         recorder.name_thread("drawing thread")
-        print("READY", flush=True)
+        control.ready()
         last = time.perf_counter()
         next_stall = last + args.stall_every
         while not stop.is_set():
@@ -124,7 +118,3 @@ def _span_dtype():
     from webmon.schema import SPAN_DTYPE
 
     return SPAN_DTYPE
-
-
-if __name__ == "__main__":
-    main()
