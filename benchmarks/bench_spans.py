@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from webmon import Publisher, Subscriber
-from webmon.schema import SPANS
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_transport import per_item as median_per_item  # noqa: E402
 
-def median_per_item(fn, items: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) / items)
-    return statistics.median(times)
+from webmon import Publisher, Subscriber  # noqa: E402
+from webmon.schema import SPANS  # noqa: E402
 
 
 def main() -> None:

@@ -342,48 +342,39 @@ class SpanRecorder:
         return self._kind_names, self._kind_categories
 
     def _plain_records(self, raw: list[tuple]) -> np.ndarray:
-        """Records of spans without arguments: four numbers each, read by numpy at once.
-        (Thread idents are below 2**53 where Python runs: addresses of 47 bits, or small
-        Windows ids, so a float holds them exactly.)"""
-        n = len(raw)
-        flat = np.fromiter(itertools.chain.from_iterable(raw), np.float64, 4 * n)
-        flat = flat.reshape(n, 4)
-        records = np.zeros(n, SPAN_DTYPE)
-        offset = self.epoch_offset
-        records["start"] = flat[:, 0] + offset
-        records["end"] = flat[:, 1] + offset
-        kinds = flat[:, 3].astype(np.intp)
-        names, categories = self._kind_arrays()
-        records["name"] = names[kinds]
-        records["category"] = categories[kinds]
-        idents, inverse = np.unique(flat[:, 2], return_inverse=True)
-        rows = self._threads.rows(tuple(int(ident) for ident in idents.tolist()))
-        records["thread"] = np.asarray(rows, np.uint16)[inverse.reshape(-1)]
+        """Records of spans without arguments: (t0, t1, ident, kind) each."""
+        records, _flat = self._records(raw, 4)
         return records
 
     def _detailed_records(self, raw: list[tuple]) -> np.ndarray:
-        """Records of spans with arguments, or timed elsewhere: 13 numbers each.  (A thread
-        ident given to ``record`` is below 2**53 as any real one is; see above.)"""
-        n = len(raw)
-        width = 5 + 2 * SPAN_ARGS
-        flat = np.fromiter(itertools.chain.from_iterable(raw), np.float64, width * n)
-        flat = flat.reshape(n, width)
-        records = np.zeros(n, SPAN_DTYPE)
-        offset = self.epoch_offset
-        records["start"] = flat[:, 0] + offset
-        records["end"] = flat[:, 1] + offset
-        kinds = flat[:, 3].astype(np.intp)
-        names, categories = self._kind_arrays()
-        records["name"] = names[kinds]
-        records["category"] = categories[kinds]
+        """Records of spans with arguments, or timed elsewhere: (t0, t1, ident, kind, complete
+        or instant, key0, value0, ... key3, value3) each."""
+        records, flat = self._records(raw, 5 + 2 * SPAN_ARGS)
         records["kind"] = flat[:, 4]
         for slot in range(SPAN_ARGS):
             records[f"key{slot}"] = flat[:, 5 + 2 * slot]
             records[f"value{slot}"] = flat[:, 6 + 2 * slot]
+        return records
+
+    def _records(self, raw: list[tuple], width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Records with their times, names, categories and threads filled from ``raw``
+        (tuples of ``width`` numbers, read by numpy at once), and the numbers as an array.
+        (A thread ident is below 2**53 where Python runs, addresses of 47 bits or small
+        Windows ids, so a float holds it exactly.)"""
+        n = len(raw)
+        flat = np.fromiter(itertools.chain.from_iterable(raw), np.float64, width * n)
+        flat = flat.reshape(n, width)
+        records = np.zeros(n, SPAN_DTYPE)
+        records["start"] = flat[:, 0] + self.epoch_offset
+        records["end"] = flat[:, 1] + self.epoch_offset
+        kinds = flat[:, 3].astype(np.intp)
+        names, categories = self._kind_arrays()
+        records["name"] = names[kinds]
+        records["category"] = categories[kinds]
         idents, inverse = np.unique(flat[:, 2], return_inverse=True)
         rows = self._threads.rows(tuple(int(ident) for ident in idents.tolist()))
         records["thread"] = np.asarray(rows, np.uint16)[inverse.reshape(-1)]
-        return records
+        return records, flat
 
     def _publish_table(self) -> None:
         with self._lock:
