@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, producer, wait_until  # noqa: E402
+from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from helpers import producer, wait_until  # noqa: E402
 
 from webmon.apps import TABS  # noqa: E402
 from webmon.apps.loader import ChunkLoads  # noqa: E402
@@ -172,7 +173,7 @@ def main() -> None:
             ("loader tab, msg per change", "loader", shipped, False),
         ]
     results = {}
-    with producer(PRODUCER, "--rate", str(args.rate), "--fps", "60"), \
+    with producer("schema", PRODUCER, "--rate", str(args.rate), "--fps", "60"), \
             serve_in_thread(TABS, interval=1.0 / args.hz, producer=PRODUCER) as dashboard, \
             sync_playwright() as playwright:
         wait_until(lambda: dashboard.hub.feed(PRODUCER), message="producer followed")

@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, child_env, wait_until  # noqa: E402
+from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from helpers import child_env, wait_until  # noqa: E402
 
 TABS_OPENED = ("status", "loader", "tiles")
 CHURN_START, CHURN_END = 0.20, 0.45  # fractions of the run with tabs opened and closed

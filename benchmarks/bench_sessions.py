@@ -54,7 +54,7 @@ from bokeh.application import Application  # noqa: E402
 from bokeh.application.handlers import FunctionHandler  # noqa: E402
 from bokeh.document import Document  # noqa: E402
 from bokeh.server.server import Server  # noqa: E402
-from dashboard_helpers import child_env, producer, wait_until  # noqa: E402
+from helpers import child_env, producer, wait_until  # noqa: E402
 from tornado.ioloop import IOLoop  # noqa: E402
 
 from webmon.apps import TABS  # noqa: E402
@@ -434,11 +434,11 @@ def main() -> None:
     print(f"bench_sessions: {args.tab} tab, {args.hz:g} Hz, {args.rate} chunk loads/s, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.alternate:
-        with producer(PRODUCER, "--rate", args.rate, "--fps", "60"):
+        with producer("schema", PRODUCER, "--rate", args.rate, "--fps", "60"):
             alternate(tab, args.alternate, args.hz, 3.0, 5)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
-    with producer(PRODUCER, "--rate", args.rate, "--fps", "60"):
+    with producer("schema", PRODUCER, "--rate", args.rate, "--fps", "60"):
         shared = run_design(SharedDesign, tab, counts, args.hz, args.seconds, args.warmup)
         baseline = run_design(PerSessionDesign, tab, counts, args.hz, args.seconds, args.warmup)
         unbatched = (None if args.no_unbatched else

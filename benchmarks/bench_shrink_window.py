@@ -2,18 +2,17 @@
 
     python benchmarks/bench_shrink_window.py [--seconds 60]
 
-A producer (``tests/producer_proc.py still``) publishes a stream of 1,000 records and a
-state key, then only beats its heart.  A reader process reads both as fast as it can (the
-whole stream again each time, and the state value decoded anew) and stamps its interest
-in the key, as the hub would if it ticked without pause.  Meanwhile this process truncates
-the stream's and the state key's segments to 0 bytes and back to their size, over and
-over.  Readers read through the segment's descriptor (``pread``/``preadv``), which returns
-short on a shrunk segment instead of faulting; only a reader's stores (here the interest
-stamp, in the control segment, which is not truncated) touch the mapping, after an
-``fstat``.  Printed: reads, truncations, reads refused with a WebmonError, and whether the
-reader died of SIGBUS (and after how many reads).  The same reader reading the mapping
-directly, as webmon did before, runs after it for comparison.
-"""
+A producer (the test producer's ``still`` kind, ``tests/producers/``) publishes a stream of
+1,000 records and a state key, then only beats its heart. A reader process reads both as
+fast as it can (the whole stream again each time, and the state value decoded anew) and
+stamps its interest in the key, as the hub would if it ticked without pause. Meanwhile this
+process truncates the stream's and the state key's segments to 0 bytes and back to their
+size, over and over. Readers read through the segment's descriptor (``pread``/``preadv``),
+which returns short on a shrunk segment instead of faulting; only a reader's stores (here
+the interest stamp, in the control segment, which is not truncated) touch the mapping, after
+an ``fstat``. Printed: reads, truncations, reads refused with a WebmonError, and whether the
+reader died of SIGBUS (and after how many reads). The same reader reading the mapping
+directly, as webmon did before, runs after it for comparison."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from procs import child_env, producer  # noqa: E402
+from helpers import child_env, producer  # noqa: E402
 
 from webmon import discover  # noqa: E402
 from webmon.shm.segment import SHM_DIR  # noqa: E402

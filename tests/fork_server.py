@@ -1,11 +1,11 @@
 """Forks producers that are killed at random moments, fast: webmon and numpy are imported
 once here, and each producer is a fork of this process.
 
-    python fork_server.py
+    python fork_server.py      (with tests/ on PYTHONPATH)
 
 Each line ``fork NAME`` on stdin forks a child that publishes as NAME and keeps creating
-streams and state keys and reshaping an array (``producer_proc.reshape_forever``) until it
-is killed; the child's pid is printed.  Children are reaped automatically.
+streams and state keys and reshaping an array (``producers.transport.reshape_forever``)
+until it is killed; the child's pid is printed.  Children are reaped automatically.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import signal
 import sys
 import threading
 
-from producer_proc import reshape_forever
+from producers.transport import reshape_forever
 
-from webmon import Publisher
+from webmon.shm import Publisher
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             try:
                 with Publisher(name, app="fork-server") as pub:
-                    reshape_forever(pub, threading.Event(), announce=False)
+                    reshape_forever(pub, threading.Event())
             finally:
                 os._exit(0)
         print(pid, flush=True)

@@ -14,7 +14,7 @@ import sys
 import time
 
 import numpy as np
-from producer_proc import stress_records
+from producers.transport import stress_records
 
 from webmon import Subscriber
 

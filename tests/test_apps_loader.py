@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bokeh.document import Document
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import loader, loader_stats
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
@@ -94,7 +94,7 @@ def test_loader_state_is_escaped() -> None:
 def test_documents_build_and_fill_against_a_hub() -> None:
     hub = Hub(interval=0.05, discover_interval=0.0)
     try:
-        with producer("loads", "--rate", "500", "--layer-name", EVIL):
+        with producer("schema", "loads", "--rate", "500", "--layer-name", EVIL):
             doc = Document()
             session = Session(hub, doc, "loads")
             doc.add_root(loader.build(session))
@@ -148,7 +148,7 @@ def test_a_session_without_producer_builds_and_updates() -> None:
 def test_history_is_not_needed_for_aggregates_before_data() -> None:
     hub = Hub(interval=0.05, discover_interval=0.0)
     try:
-        with producer("quiet", "--rate", "0"):
+        with producer("schema", "quiet", "--rate", "0"):
             doc = Document()
             session = Session(hub, doc, "quiet")
             doc.add_root(loader.build(session))

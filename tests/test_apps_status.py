@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from bokeh.document import Document
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import status
 from webmon.server import Hub, Session
@@ -16,8 +16,8 @@ EVIL = "<script>alert(1)</script>"
 def test_status_lists_producers_streams_and_the_hub() -> None:
     hub = Hub(interval=0.05, discover_interval=0.0)
     try:
-        with producer("alpha", "--rate", "300", "--app", EVIL), \
-                producer("beta", "--rate", "50") as beta:
+        with producer("schema", "alpha", "--rate", "300", "--app", EVIL), \
+                producer("schema", "beta", "--rate", "50") as beta:
             doc = Document()
             session = Session(hub, doc)
             doc.add_root(status.build(session))

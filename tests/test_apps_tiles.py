@@ -1,5 +1,6 @@
 """The tiles tab: its level helpers, and its documents built against a hub that follows a real
-producer process (``tiles_producer.py``), on a real Bokeh server where replies matter."""
+producer process (the test producer's ``tiles`` kind), on a real Bokeh server where replies
+matter."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from bokeh.client import pull_session
 from bokeh.document import Document
-from dashboard_helpers import producer, wait_until
-from tiles_producer import INITIAL_LOADS, started, tiles_entry
+from helpers import producer, wait_until, wait_until_async
+from producers.tiles import INITIAL_LOADS, tiles_entry
 
 from webmon import Subscriber
 from webmon.apps import TABS, tiles
@@ -72,11 +72,9 @@ class Tab:
         self.session.update()
 
     def until(self, predicate: Any, message: str, timeout: float = 10.0) -> Any:
-        def check() -> Any:
-            self.pump()
-            return predicate()
-
-        return wait_until(check, timeout=timeout, interval=0.03, message=message)
+        """Pump until ``predicate()`` holds."""
+        return wait_until(predicate, timeout=timeout, interval=0.03, message=message,
+                          each=self.pump)
 
     def tiles(self) -> set[tuple[int, int, int]]:
         data = self.viewer.source.data
@@ -162,7 +160,7 @@ def test_producer_state_line_is_escaped() -> None:
 
 # -- against a real producer ---------------------------------------------------------------
 def test_tab_follows_the_producer_and_redraws_only_on_new_versions(hub: Hub) -> None:
-    with started("follow", "--layer-name", EVIL):
+    with producer("tiles", "follow", "--layer-name", EVIL):
         tab = Tab(hub, "follow")
         first = tiles_entry(EVIL, BASE_1, LEVELS_1, START_LEVEL_1, START_CENTER)
         tab.until(lambda: tab.tiles() == expected_tiles(first), "first picture")
@@ -198,7 +196,7 @@ def test_tab_follows_the_producer_and_redraws_only_on_new_versions(hub: Hub) -> 
 
 
 def test_layer_and_level_selection(hub: Hub) -> None:
-    with started("select"):
+    with producer("tiles", "select"):
         tab = Tab(hub, "select")
         viewer = tab.viewer
         tab.until(lambda: len(viewer.source.data["row"]) > 0, "first picture")
@@ -261,11 +259,7 @@ def test_clicking_a_tile_centres_the_producer_camera_on_it() -> None:
             viewer = doc.get_model_by_name("tiles-viewer")
 
             async def until(predicate: Any, message: str) -> None:
-                deadline = time.monotonic() + 10
-                while not predicate():
-                    assert time.monotonic() < deadline, message
-                    session.update()
-                    await asyncio.sleep(0.02)
+                await wait_until_async(predicate, message=message, each=session.update)
 
             def camera() -> Any:
                 feed = hub.feed("click")
@@ -293,24 +287,28 @@ def test_clicking_a_tile_centres_the_producer_camera_on_it() -> None:
             viewer.click_count += 1
             await until(lambda: camera()["center"] == [1024.0, 768.0], "camera centred")
 
-            # With centring off, a click only says where it was.
+            # With centring off, a click only says where it was: no command leaves.
             doc.get_model_by_name("tiles-click-centres").active = False
             before = hub.feed("click").state(CAMERA)[1]
+            sent: list[str] = []
+            call = hub.call
+            hub.call = lambda name, command, **kwargs: (sent.append(command),
+                                                        call(name, command, **kwargs))[1]
             viewer.clicked_tile = (0, 0, 3)
             viewer.click_count += 1
             assert doc.get_model_by_name("tiles-reply").text.startswith(
                 "clicked tile (0, 0) of level 3")
-            await asyncio.sleep(0.3)
+            assert sent == []
             assert hub.feed("click").state(CAMERA)[1] == before
         finally:
             hub.stop()
 
-    with started("click"):
+    with producer("tiles", "click"):
         asyncio.run(scenario())
 
 
 def test_controls_for_commands_the_producer_lacks_are_disabled(hub: Hub) -> None:
-    with started("napari-like", "--without", "pause", "resume", "set_camera"):
+    with producer("tiles", "napari-like", "--without", "pause", "resume", "set_camera"):
         tab = Tab(hub, "napari-like")
         tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
         assert tab.model("tiles-pause").disabled and tab.model("tiles-resume").disabled
@@ -334,7 +332,7 @@ def test_without_a_producer_everything_waits(hub: Hub) -> None:
 def test_a_producer_that_dies_leaves_its_last_picture(hub: Hub,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    with started("mortal", "--layer-name", EVIL) as proc:
+    with producer("tiles", "mortal", "--layer-name", EVIL) as proc:
         tab = Tab(hub, "mortal")
         tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
         tab.until(lambda: not tab.model("tiles-pause").disabled, "controls enabled")
@@ -357,7 +355,7 @@ def test_a_producer_that_dies_leaves_its_last_picture(hub: Hub,
 def test_tiles_are_asked_for_only_while_the_tab_is_open(
         hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(feed_module, "INTEREST_TIMEOUT_S", 0.3)
-    with started("interest"), Subscriber("interest") as sub:
+    with producer("tiles", "interest"), Subscriber("interest") as sub:
         def wanted() -> bool | None:
             value, _version = sub.state("wanted")
             return value["tiles"] if isinstance(value, dict) else None
@@ -365,7 +363,8 @@ def test_tiles_are_asked_for_only_while_the_tab_is_open(
         for _ in range(5):
             hub.tick()
         assert hub.feed("interest") is not None
-        time.sleep(0.2)
+        # The producer publishes "wanted" on its first round after READY.
+        wait_until(lambda: wanted() is not None, message="'wanted' published")
         assert wanted() is False  # nobody asked yet
 
         tab = Tab(hub, "interest")
@@ -416,7 +415,7 @@ def test_served_as_a_tab_and_alone_and_listed() -> None:
 
 
 def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() -> None:
-    with started("replies", "--fail-grid", EVIL, "--camera-delay", "1.0"), \
+    with producer("tiles", "replies", "--fail-grid", EVIL, "--hold-camera") as proc, \
             serve_in_thread(TABS, interval=0.05, producer="replies") as dashboard:
         hub = dashboard.hub
         wait_until(lambda: hub.feed("replies"), message="producer followed")
@@ -433,16 +432,22 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
                 viewer.clicked_tile = (2, 1, 1)
                 viewer.click_count += 1
 
-            ticks = hub.stats.count
             _locked(doc, click)
             assert _locked(doc, lambda: reply.text) == "<i>set_camera: sent…</i>"
+            # The producer holds its answer until told "go"; the hub ticks on meanwhile (a
+            # loop blocked by the call would not tick at all).
+            with Subscriber("replies") as sub:
+                wait_until(lambda: sub.state("holding")[0] is True,
+                           message="the producer holding set_camera")
+            ticks = hub.stats.count
+            wait_until(lambda: hub.stats.count - ticks >= 5, message="five ticks during the call")
+            assert _locked(doc, lambda: reply.text) == "<i>set_camera: sent…</i>"
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
             text = wait_until(lambda: (t := _locked(doc, lambda: reply.text))
                               .startswith("set_camera →") and t, timeout=10,
                               message="set_camera's reply shown")
             assert '&quot;center&quot;: [1280.0, 768.0]' in text
-            # The producer took a second to answer; the hub ticked on meanwhile (20 a second;
-            # a loop blocked by the call would have ticked once at most).
-            assert hub.stats.count - ticks >= 5
 
             _locked(doc, lambda: setattr(grid, "active", True))
             text = wait_until(lambda: "failed" in (t := _locked(doc, lambda: reply.text))
@@ -457,7 +462,7 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
 
 
 def test_grid_checkbox_follows_the_producer(hub: Hub) -> None:
-    with started("grid"):
+    with producer("tiles", "grid"):
         tab = Tab(hub, "grid")
         grid = tab.model("tiles-show-grid")
         tab.until(lambda: "grid hidden" in tab.model("tiles-producer-state").text, "state")
@@ -472,7 +477,7 @@ def test_grid_checkbox_follows_the_producer(hub: Hub) -> None:
 
 
 def test_choosing_a_producer_without_tiles_empties_the_viewer(hub: Hub) -> None:
-    with started("withtiles"), producer("plain", "--rate", "10"):
+    with producer("tiles", "withtiles"), producer("schema", "plain", "--rate", "10"):
         tab = Tab(hub, "withtiles")
         tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
         tab.session.choose("plain")

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import TileCache, TileLoader, check_workers
@@ -44,14 +45,6 @@ class Records:
             return np.array(self.items, dtype=CHUNK_DTYPE)
 
 
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
-
-
 def grid(rows: int, cols: int) -> list[tuple[int, int]]:
     return [(r, c) for r in range(rows) for c in range(cols)]
 
@@ -77,7 +70,7 @@ def test_centre_tile_loads_synchronously_and_the_rest_in_workers() -> None:
     sync = loaded[loaded["sync"] == 1][0]
     assert (int(sync["row"]), int(sync["col"])) == (0, 0)
     assert threading.current_thread().name in source.threads
-    assert any(name.startswith("webmon-demo-loader") for name in source.threads)
+    assert any(name.startswith("loader ") for name in source.threads)  # the workers
     assert loader.stats.loads == 9
     assert loader.stats.sync_loads == 1
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from dashboard_helpers import require_jupyterlab
-from jupyter_util import jupyter_server
+from helpers import child_env, jupyter_server, require_jupyterlab, segments_of, wait_until
 from nbclient import NotebookClient
-from procs import child_env, shm_names
 
 from webmon import discover
 
@@ -78,10 +75,6 @@ def _run(client: NotebookClient, nb: Any, source: str) -> dict[str, Any]:
     client.execute_cell(cell, len(nb.cells) - 1)
     text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
     return json.loads(text.strip().splitlines()[-1]) if text.strip() else {}
-
-
-def _segments_of(token: str) -> set[str]:
-    return {name for name in shm_names() if name.startswith(token)}
 
 
 def _squeeze(js: str) -> str:
@@ -153,7 +146,7 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
         for i in code[:-1]:
             client.execute_cell(nb.cells[i], i)  # raises CellExecutionError if a cell fails
         (token,) = [info.token for info in discover() if info.name == "notebook-demo"]
-        assert _segments_of(token)
+        assert segments_of(token)
 
         # The first panel loads BokehJS into the page, with the tile viewer's bundle inline.
         first = nb.cells[min(shows)].outputs
@@ -179,14 +172,14 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
             assert type(viewer).__name__ == "TileViewer"
 
             # ... and keeps it updating while the producer runs: count each document's
-            # changes over a few seconds of an idle kernel.
+            # changes while the kernel is idle between cells.
             _run(client, nb, WATCH + "print('{}')")
-            time.sleep(4.0)
-            report = _run(client, nb, REPORT)
+            report = wait_until(
+                lambda: (r := _run(client, nb, REPORT)) and all(
+                    r["changes"][name] > 0 for name in PANEL_MARKERS) and r,
+                timeout=60, interval=0.5, message="every panel's document changing")
             assert report["producers"] == ["notebook-demo"]
             assert report["sessions"] == 3
-            for name in PANEL_MARKERS:
-                assert report["changes"][name] > 0, report
             for name, address, port, count in report["servers"]:
                 assert address == "127.0.0.1"
                 assert count == 1
@@ -210,10 +203,8 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
                 session.close()
 
         # A page that closes releases its sessions a few seconds later.
-        deadline = time.monotonic() + 30
-        while (report := _run(client, nb, REPORT))["sessions"] > 0:
-            assert time.monotonic() < deadline, report
-            time.sleep(0.5)
+        report = wait_until(lambda: (r := _run(client, nb, REPORT))["sessions"] == 0 and r,
+                            timeout=30, interval=0.5, message="the sessions released")
         assert report["producers"] == ["notebook-demo"]  # the hub still runs, for a while
 
         # The last cell stops the producer.
@@ -224,7 +215,7 @@ def test_example_notebook_shows_three_live_panels(runtime_dir: Path) -> None:
         assert closed == {"servers": 0, "hub": False}
 
     assert discover() == []
-    assert _segments_of(token) == set()
+    assert segments_of(token) == set()
 
 
 # -- in a browser --------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from bokeh.document import Document
 from bokeh.models import Div
-from jupyter_util import jupyter_server
-from procs import child_env
+from helpers import child_env, jupyter_server, wait_until_async
+from tornado.ioloop import IOLoop
 
 import webmon
 from webmon.apps import TABS
@@ -275,17 +275,21 @@ def test_one_hub_per_kernel_stopped_once_idle() -> None:
         assert kernel.acquire() is hub
         token = hub.connect(lambda: None)  # a panel session
         kernel.released()  # another panel's session went
-        await asyncio.sleep(0.3)
+        # A callback due when the kernel's idle check is (and so run after it).
+        checked = asyncio.Event()
+        IOLoop.current().call_later(kernel.idle_stop_s, checked.set)
+        await asyncio.wait_for(checked.wait(), 30)
         assert kernel.hub is hub  # one still open: keep reading
         assert hub.stats.count > 0
         hub.disconnect(token)
         kernel.released()
-        await asyncio.sleep(0.3)
-        assert kernel.hub is None
+        await wait_until_async(lambda: kernel.hub is None, message="the idle hub stopped")
         ticks = hub.stats.count
-        await asyncio.sleep(0.1)
-        assert hub.stats.count == ticks  # stopped
-        assert kernel.acquire() is not hub  # the next panel starts a new one
+        new = kernel.acquire()  # the next panel starts a new one
+        assert new is not hub
+        # The new hub ticks on the same loop and period; the stopped one no more.
+        await wait_until_async(lambda: new.stats.count >= 5, message="five ticks")
+        assert hub.stats.count == ticks
         kernel.stop()
 
     _on_a_loop(scenario)

@@ -21,9 +21,7 @@ import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 import zlib
@@ -34,21 +32,22 @@ from typing import Any
 
 import pytest
 from browser_util import chromium_browser
-from dashboard_helpers import (
-    PRODUCER_SCRIPT,
+from helpers import (
+    JupyterServer,
     child_env,
+    private_runtime_dir,
+    process_alive,
+    producer,
     require_jupyterlab,
-    stop_process,
+    shm_names,
     wait_until,
 )
-from procs import shm_names
 
 from webmon.apps import TABS
 from webmon.jupyter import proxy
 from webmon.server import proxy_gate, serve_in_thread
 
 PRODUCER = "proxied"
-JUPYTER_START_TIMEOUT_S = 90.0
 #: The dashboard imports Bokeh and pandas before answering; the proxy waits for it.
 DASHBOARD_START_TIMEOUT_S = 90.0
 WS_HEADERS = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
@@ -68,12 +67,6 @@ def request(url: str, headers: dict[str, str] | None = None, method: str = "GET"
         return response.status, dict(response.getheaders()), response.read()
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:
@@ -97,14 +90,6 @@ def cmdline(pid: int) -> list[str]:
             return f.read().decode(errors="replace").split("\0")
     except OSError:
         return []
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b") ", 1)[1][:1] not in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:
@@ -156,77 +141,19 @@ def page_token_payload(html: str) -> dict[str, Any]:
 
 
 # -- a Jupyter server with jupyter-server-proxy --------------------------------------------
-class JupyterServer:
-    """``python -m jupyter_server`` on 127.0.0.1, a free port and a random token, with
-    private config/runtime/data directories; WEBMON_RUNTIME_DIR is passed on (through
-    jupyter-server-proxy, to the dashboard it starts)."""
+class ProxyingJupyter(JupyterServer):
+    """The tests' Jupyter server (whose installation enables jupyter-server-proxy), passing
+    ``webmon_runtime`` as WEBMON_RUNTIME_DIR on to the dashboard the proxy starts, and
+    keeping track of that dashboard."""
 
-    def __init__(self, root: Path, webmon_runtime: Path) -> None:
-        self.port = free_port()
-        self.token = secrets.token_hex(24)
-        for name in ("config", "runtime", "data", "notebooks"):
-            (root / name).mkdir(mode=0o700, exist_ok=True)
-        # The user's directories are replaced by private ones; the installation's own
-        # (sys.prefix/etc/jupyter, which enables jupyter-server-proxy) still apply.
-        env = {
-            **{k: v for k, v in child_env().items()
-               if k not in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_NO_CONFIG")},
-            "WEBMON_RUNTIME_DIR": str(webmon_runtime),
-            "JUPYTER_CONFIG_DIR": str(root / "config"),
-            "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-            "JUPYTER_DATA_DIR": str(root / "data"),
-            "JUPYTER_PLATFORM_DIRS": "1",
-        }
-        args = [
-            sys.executable, "-m", "jupyter_server",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-            "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root / 'notebooks'}",
-        ]
-        if os.geteuid() == 0:  # containers; Jupyter refuses root without it
-            args.append("--ServerApp.allow_root=True")
-        self.log_path = root / "jupyter.log"
-        self._log = open(self.log_path, "wb")  # closed in stop()
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=root)
+    def __init__(self, directory: Path, webmon_runtime: Path) -> None:
+        super().__init__(directory, env=child_env(WEBMON_RUNTIME_DIR=str(webmon_runtime)))
         self.dashboard_pids: set[int] = set()
         self.leftovers: list[int] = []
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"}
-
-    def login_cookie(self) -> str:
-        """The cookies a browser holds after opening a page with ``?token=``."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request("GET", f"/api/status?token={self.token}")
-            response = conn.getresponse()
-            response.read()
-            cookies = response.msg.get_all("Set-Cookie") or []
-        finally:
-            conn.close()
-        pairs = [c.split(";", 1)[0] for c in cookies]
-        assert any(p.startswith("username-") for p in pairs), cookies
-        return "; ".join(pairs)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"jupyter server exited:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                return request(self.base + "/api/status", self.auth, timeout=5)[0] == 200
-            return False
-
-        wait_until(ready, timeout=JUPYTER_START_TIMEOUT_S, interval=0.25,
-                   message="jupyter server answering")
+        return f"http://{self.origin}"
 
     def dashboard_pid(self) -> int:
         """The ``webmon dashboard`` the proxy started (a child of the Jupyter server)."""
@@ -237,46 +164,25 @@ class JupyterServer:
         return pids[0]
 
     def stop(self) -> int:
-        """SIGTERM, as a user's Ctrl-C or a service manager does: the Jupyter server shuts
-        down and jupyter-server-proxy passes the SIGTERM on to the processes it started
-        (without waiting for them).  Dashboards still running 20 s later are killed and
-        listed in :attr:`leftovers`."""
+        """Stop the Jupyter server (SIGTERM), which passes the SIGTERM on to the dashboard
+        without waiting for it.  Dashboards still running 20 s later are killed and listed in
+        :attr:`leftovers`."""
         try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"jupyter server ignored SIGTERM:\n{self.log()}") from None
+            return super().stop()
         finally:
-            self._log.close()
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and any(map(alive, self.dashboard_pids)):
-                time.sleep(0.1)
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: not any(map(process_alive, self.dashboard_pids)),
+                           timeout=20, interval=0.1)
             for pid in self.dashboard_pids:
-                if alive(pid) and "webmon.cli" in cmdline(pid):
+                if process_alive(pid) and "webmon.cli" in cmdline(pid):
                     self.leftovers.append(pid)
                     os.kill(pid, signal.SIGKILL)
 
 
-@contextlib.contextmanager
-def producer_in(runtime: Path, name: str) -> Iterator[subprocess.Popen]:
-    """``dashboard_producer.py`` publishing into ``runtime``."""
-    proc = subprocess.Popen(
-        [sys.executable, str(PRODUCER_SCRIPT), name, "--rate", "200", "--fps", "30"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**child_env(), "WEBMON_RUNTIME_DIR": str(runtime)},
-    )
-    try:
-        line = proc.stdout.readline()
-        if line.strip() != "READY":
-            proc.kill()
-            raise RuntimeError(f"producer did not start: {line!r} {proc.stderr.read()}")
-        yield proc
-    finally:
-        stop_process(proc)
+def producer_in(runtime: Path, name: str) -> contextlib.AbstractContextManager[Any]:
+    """The test producer publishing into ``runtime``."""
+    return producer("schema", name, "--rate", "200", "--fps", "30",
+                    env=child_env(WEBMON_RUNTIME_DIR=str(runtime)))
 
 
 def producer_segments(runtime: Path, name: str) -> set[str]:
@@ -290,7 +196,7 @@ def producer_segments(runtime: Path, name: str) -> set[str]:
 
 
 class Setup:
-    def __init__(self, jupyter: JupyterServer, runtime: Path) -> None:
+    def __init__(self, jupyter: ProxyingJupyter, runtime: Path) -> None:
         self.jupyter = jupyter
         self.runtime = runtime
 
@@ -305,11 +211,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     On leaving: the Jupyter server is stopped, its dashboard must be gone, and so must every
     segment of the producer."""
     root = tmp_path_factory.mktemp("jupyter")
-    runtime = tmp_path_factory.mktemp("webmon-proxy-run")
-    runtime.chmod(0o700)
+    runtime = private_runtime_dir(tmp_path_factory, "webmon-proxy-run")
     with producer_in(runtime, PRODUCER):
         segments = producer_segments(runtime, PRODUCER)
-        jupyter = JupyterServer(root, runtime)
+        jupyter = ProxyingJupyter(root, runtime)
         try:
             jupyter.wait_ready()
             yield Setup(jupyter, runtime)
@@ -628,7 +533,7 @@ def test_stopping_the_jupyter_server_stops_its_dashboard(
         tmp_path: Path, runtime_dir: Path) -> None:
     with producer_in(runtime_dir, "stopper"):
         segments = producer_segments(runtime_dir, "stopper")
-        jupyter = JupyterServer(tmp_path, runtime_dir)
+        jupyter = ProxyingJupyter(tmp_path, runtime_dir)
         try:
             jupyter.wait_ready()
             status, _, body = request(jupyter.base + "/webmon/status", jupyter.auth)
@@ -637,7 +542,7 @@ def test_stopping_the_jupyter_server_stops_its_dashboard(
         finally:
             code = jupyter.stop()
         assert code == 0, jupyter.log()
-        assert jupyter.leftovers == [] and not alive(pid)
+        assert jupyter.leftovers == [] and not process_alive(pid)
         assert "webmon dashboard stopped" in jupyter.log()  # SIGTERM, a clean exit
     assert not segments & shm_names()
     assert not [pid for pid in children(os.getpid()) if "webmon.cli" in cmdline(pid)]

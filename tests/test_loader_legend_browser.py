@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from browser_util import chromium_browser, wait_for
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.server import serve_in_thread
@@ -20,7 +20,7 @@ VISIBLE = """() => {
 
 @pytest.mark.browser
 def test_hiding_a_legend_entry_hides_those_loads_in_both_charts() -> None:
-    with producer("legend", "--rate", "200"), \
+    with producer("schema", "legend", "--rate", "200"), \
             serve_in_thread(TABS, interval=0.05, producer="legend") as dashboard, \
             chromium_browser() as browser:
         wait_until(lambda: dashboard.hub.feed("legend"))

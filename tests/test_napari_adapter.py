@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -11,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from napari_producer import dask_pyramid, make_viewer, numpy_pyramid
-from procs import shm_names
+from helpers import segments_of, wait_until
+from producers.napari_viewer import dask_pyramid, make_viewer, numpy_pyramid
 
 napari = pytest.importorskip("napari")
 
@@ -224,18 +225,19 @@ def test_without_poll_the_writing_thread_publishes_tiles_and_reads() -> None:
         assert thread_name in [thread.name for thread in threading.enumerate()]
         sub.want(TILES)
         records: list[np.ndarray] = []
-        deadline = time.monotonic() + 15.0
-        step = 0
-        while True:  # no poll(): napari's events alone publish
-            step += 1
-            look(viewer, (1000.0 + 300.0 * (step % 7), 1500.0), 1.0)
+        steps = itertools.count(1)
+
+        def look_and_read() -> None:  # no poll(): napari's events alone publish
+            look(viewer, (1000.0 + 300.0 * (next(steps) % 7), 1500.0), 1.0)
             records.append(sub.read(CHUNK_LOADS).records)
+
+        def published() -> bool:
             value, version = sub.state(TILES)
-            if (version and sum(map(len, records))
-                    and value["1"]["tile_state"]["seen"] == expected_seen(layer, 256)):
-                break
-            assert time.monotonic() < deadline, "nothing published without poll()"
-            time.sleep(0.02)
+            return bool(version and sum(map(len, records))
+                        and value["1"]["tile_state"]["seen"] == expected_seen(layer, 256))
+
+        wait_until(published, interval=0.02, each=look_and_read,
+                   message="the view and reads published without poll()")
         received = np.concatenate(records)
         assert (received["nbytes"] > 0).all() and (received["layer"] == 1).all()
     finally:
@@ -341,13 +343,12 @@ def test_async_slicing_reads_are_recorded_as_async() -> None:
             look(viewer, (2000.0, 3000.0), 1.0)
             # A bare ViewerModel never applies async results (napari's QtViewer does), so
             # wait for the reads themselves, made on napari's slicing thread.
-            deadline = time.monotonic() + 10
-            batches = []
-            while time.monotonic() < deadline and not batches:
-                att.poll()
-                batches += [b for b in [loads(att, sub)] if len(b)]
-                time.sleep(0.01)
-            time.sleep(0.2)  # the thumbnail read follows the data read on the same thread
+            batches: list[np.ndarray] = []
+            wait_until(lambda: any(len(b) for b in batches), interval=0.01,
+                       each=lambda: batches.append(loads(att, sub)), message="reads recorded")
+            # The thumbnail's read follows the data's on napari's slicing thread: once that
+            # thread is idle, both are recorded.
+            viewer._layer_slicer.wait_until_idle(timeout=10)
             records = np.concatenate([*batches, loads(att, sub)])
             assert len(records), "no read recorded"
             ours = records[records["level"] == layer.data_level]
@@ -515,12 +516,6 @@ def test_headless_frames_are_recorded_and_run_commands() -> None:
 
 
 # -- detach ---------------------------------------------------------------------------------
-
-def segments_of(token: str) -> set[str]:
-    """Shared-memory segments of one channel (all its names start with its token); other
-    programs' segments may come and go meanwhile."""
-    return {name for name in shm_names() if name.startswith(token)}
-
 
 def test_detach_unlinks_everything_and_restores_the_arrays() -> None:
     pyramid = dask_pyramid(8192)

@@ -4,21 +4,12 @@ multiscale image, attached with ``webmon.napari.attach`` in its own process, wat
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashboard_helpers import (
-    CHROMIUM_ARGS,
-    HERE,
-    CommandProcess,
-    child_env,
-    chromium_or_skip,
-    stop_process,
-    wait_until,
-)
+from browser_util import chromium_browser, require_chromium
+from helpers import CommandProcess, child_env, private_runtime_dir, producer, wait_until
 
 pytest.importorskip("napari")
 pytestmark = pytest.mark.browser
@@ -28,37 +19,23 @@ NAME = "napari-dash"
 
 @pytest.fixture(scope="module")
 def napari_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    executable = chromium_or_skip()
-    del executable
-    runtime = tmp_path_factory.mktemp("webmon-napari-run")
-    runtime.chmod(0o700)
-    env = {**child_env(), "WEBMON_RUNTIME_DIR": str(runtime)}
-    producer = subprocess.Popen([sys.executable, str(HERE / "napari_producer.py"), NAME],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=env)
-    try:
-        assert producer.stdout.readline().strip() == "READY"
-        with CommandProcess("dashboard", "--port", "0", "--interval", "100ms",
-                            env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
-            yield webmon.url(timeout=90)
-            assert webmon.terminate() == 0
-    finally:
-        stop_process(producer)
+    require_chromium()
+    runtime = private_runtime_dir(tmp_path_factory, "webmon-napari-run")
+    with producer("napari", NAME, env=child_env(WEBMON_RUNTIME_DIR=str(runtime))), \
+            CommandProcess("dashboard", "--port", "0", "--interval", "100ms",
+                           env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
+        yield webmon.url(timeout=90)
+        assert webmon.terminate() == 0
 
 
 @pytest.fixture(scope="module")
 def page(napari_dashboard: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_or_skip(),
-                                             args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.errors = []
         page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
         page.on("pageerror", lambda e: page.errors.append(f"uncaught: {e}"))
         yield page
-        browser.close()
 
 
 def _open(page: Any, url: str) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import shm_names
+from helpers import segments_of, wait_until
 
 from webmon import Subscriber, discover
 from webmon.napari.dashboard import DashboardProcess, find_url
@@ -34,20 +33,6 @@ def qt_app() -> Any:
         pytest.skip(f"no Qt bindings for the dock widget test ({exc}); "
                     "install PySide6-Essentials or PyQt5/PyQt6")
     return QApplication.instance() or QApplication([])
-
-
-def segments_of(token: str) -> set[str]:
-    return {name for name in shm_names() if name.startswith(token)}
-
-
-def process_events_until(app: Any, done: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if done():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 # -- manifest -------------------------------------------------------------------------------
@@ -124,7 +109,7 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
     app = qt_app()
     from napari.components import ViewerModel
     from napari.utils._proxies import PublicOnlyProxy
-    from napari_producer import dask_pyramid
+    from producers.napari_viewer import dask_pyramid
 
     from webmon.napari.compat import grid
     from webmon.napari.widget import WebmonWidget
@@ -151,7 +136,8 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
         caller = threading.Thread(
             target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
         caller.start()
-        assert process_events_until(app, lambda: not caller.is_alive())
+        wait_until(lambda: not caller.is_alive(), interval=0.005, each=app.processEvents,
+                   message="the command answered")
         assert result["value"] == {"grid_visible": True} and grid(viewer).enabled
         sub.close()
 
@@ -163,8 +149,9 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
         widget.dashboard_button.click()  # also starts publishing again
         assert widget.publishing
         (token,) = [info.token for info in discover() if info.name == "napari-widget"]
-        assert process_events_until(app, lambda: opened, timeout=20), "\n".join(
-            widget.dashboard.output)
+        wait_until(lambda: opened, timeout=20, interval=0.005, each=app.processEvents,
+                   message=lambda: "the dashboard opened; its output:\n"
+                   + "\n".join(widget.dashboard.output))
         assert opened == ["http://127.0.0.1:4321/status"]
         assert "http://127.0.0.1:4321/status" in widget.url_label.text()
         widget.dashboard_button.click()  # running: opens the same address again

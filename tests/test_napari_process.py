@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 
 import pytest
-from napari_producer import dask_pyramid, make_viewer
-from procs import HERE, child_env, shm_names
+from helpers import TESTS, child_env, producer, segments_of, wait_until
+from producers.napari_viewer import dask_pyramid, make_viewer
 
 pytest.importorskip("napari")
 
@@ -47,25 +47,25 @@ def test_a_reader_process_sees_the_tiles_in_view_change() -> None:
         reader = subprocess.Popen([sys.executable, "-c", READER, "napari-test"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=child_env())
+        lines: list[str] = []
+        collector = threading.Thread(target=lambda: lines.extend(reader.stdout), daemon=True)
+        collector.start()
         try:
-            deadline = time.monotonic() + 60
-            step = 0
-            while reader.poll() is None and time.monotonic() < deadline:
-                # Hold each view until the reader has certainly seen it (it renews its
-                # interest, the next poll publishes), then move to the next.
-                center, zoom = views[min(step // 50, 1)]
+            for shown, (center, zoom) in enumerate(views, start=1):
+                # Hold each view until the reader has printed it (it renews its interest,
+                # the next poll publishes), then move to the next.
                 cam = camera(viewer)
                 cam.center, cam.zoom = (0.0, *center), zoom
                 draw(viewer)
                 (r0, c0), (r1, c1) = layer.corner_pixels
-                now = [[r, c] for r in range(r0 // 256, r1 // 256 + 1)
-                       for c in range(c0 // 256, c1 // 256 + 1)]
-                if now not in expected:
-                    expected.append(now)
-                att.poll()
-                step += 1
-                time.sleep(0.02)
-            out, err = reader.communicate(timeout=30)
+                expected.append([[r, c] for r in range(r0 // 256, r1 // 256 + 1)
+                                 for c in range(c0 // 256, c1 // 256 + 1)])
+                wait_until(lambda shown=shown: len(lines) >= shown or reader.poll() is not None,
+                           timeout=30, interval=0.02, each=att.poll,
+                           message=f"view {shown} read by the reader process")
+            reader.wait(timeout=30)
+            collector.join(timeout=10)
+            out, err = "".join(lines), reader.stderr.read()
         finally:
             if reader.poll() is None:
                 reader.kill()
@@ -78,53 +78,39 @@ def test_a_reader_process_sees_the_tiles_in_view_change() -> None:
 
 
 def test_the_test_producer_script_publishes_until_stdin_closes() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "napari_producer.py"), "napari-proc", "--size", "16384"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=child_env(),
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "READY", proc.stderr.read()
+    with producer("napari", "napari-proc", "--size", "16384") as proc:
         info = next(i for i in discover() if i.name == "napari-proc")
         assert info.pid == proc.pid and "napari" in info.app
         assert {"chunk_loads", "frame_times"} <= set(info.streams)
         token = info.token
-        assert {n for n in shm_names() if n.startswith(token)}
+        assert segments_of(token)
         sub = Subscriber(info)
-        levels, seen, loads, frames = set(), [], 0, 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (len(seen) < 3 or not loads or frames < 10):
+        seen, counts = [], {"chunk_loads": 0, "frame_times": 0}
+
+        def read() -> None:
             sub.want("tiles")
             value, _ = sub.state("tiles")
-            if value:
-                entry = value["1"]
-                levels.add(entry["tile_config"]["level_index"])
-                if entry["tile_state"]["seen"] not in seen:
-                    seen.append(entry["tile_state"]["seen"])
-            loads += len(sub.read("chunk_loads"))
-            frames += len(sub.read("frame_times"))
-            time.sleep(0.05)
+            if value and value["1"]["tile_state"]["seen"] not in seen:
+                seen.append(value["1"]["tile_state"]["seen"])
+            for stream in counts:
+                counts[stream] += len(sub.read(stream))
+
+        wait_until(lambda: len(seen) >= 3 and counts["chunk_loads"] > 0
+                   and counts["frame_times"] >= 10, timeout=30, each=read,
+                   message="three views, loads and ten frames")
         layers, _ = sub.state("layers")
         assert layers[0]["multiscale"] and layers[0]["shape"] == [16384, 16384]
-        assert len(seen) >= 3 and loads > 0 and frames >= 10
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0, proc.stderr.read()
         assert not sub.alive
         sub.close()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
     assert "napari-proc" not in [i.name for i in discover()]
-    assert {n for n in shm_names() if n.startswith(token)} == set()
+    assert segments_of(token) == set()
 
 
 EXITS_ATTACHED = textwrap.dedent("""
     import sys, time
-    from napari_producer import dask_pyramid, make_viewer
+    from producers.napari_viewer import dask_pyramid, make_viewer
     from webmon import Subscriber
     from webmon.napari import attach
     from webmon.napari.compat import camera
@@ -150,10 +136,10 @@ EXITS_ATTACHED = textwrap.dedent("""
 def test_exiting_while_attached_ends_the_writing_thread_and_unlinks_everything() -> None:
     proc = subprocess.run([sys.executable, "-c", EXITS_ATTACHED, "napari-exits"],
                           capture_output=True, text=True, timeout=120, env=child_env(),
-                          cwd=HERE)
+                          cwd=TESTS)
     assert proc.returncode == 0, proc.stderr
     token, loads = proc.stdout.split()
     assert int(loads) > 0  # the writing thread wrote the reads while napari drew
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert not {name for name in shm_names() if name.startswith(token)}
+    assert not segments_of(token)
     assert "napari-exits" not in [info.name for info in discover()]

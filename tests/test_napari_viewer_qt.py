@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from procs import child_env
+from helpers import child_env
 
 pytest.importorskip("napari")
 
@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     import json, os, threading, time
     import napari
     from qtpy.QtWidgets import QApplication
-    from napari_producer import dask_pyramid
+    from helpers import wait_until
+    from producers.napari_viewer import dask_pyramid
     from webmon import Subscriber
     from webmon.napari import attach
     from webmon.napari.compat import camera, grid
@@ -39,21 +40,23 @@ SCRIPT = textwrap.dedent("""
     ours_at_start = sorted(n for n in os.listdir("/dev/shm") if n.startswith(token))
     app = QApplication.instance()
 
-    def run(seconds, step=None):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
+    def run_until(condition, step=None, timeout=60):
+        def each():
             if step:
                 step()
             app.processEvents()
-            time.sleep(0.005)
+        return wait_until(condition, timeout, interval=0.005, each=each)
 
     cam = camera(viewer)
-    run(0.5)
+    run_until(lambda: sub.written("frame_times") >= 2)  # the window drew
     cam.center, cam.zoom = (0.0, 8000.0, 8000.0), 0.05
     start = time.monotonic()
     # Zoom in from the whole image to 2 screen pixels per pixel, on the clock (software
     # OpenGL draws slowly): napari switches levels and reads new tiles on the way.
-    run(2.0, lambda: setattr(cam, "zoom", 0.05 * 40 ** min((time.monotonic() - start) / 1.5, 1)))
+    progress = lambda: min((time.monotonic() - start) / 1.5, 1.0)
+    run_until(lambda: progress() == 1.0 and sub.written("frame_times") > 8
+              and sub.written("chunk_loads") > 0,
+              step=lambda: setattr(cam, "zoom", 0.05 * 40 ** progress()))
     frames = sub.read("frame_times").records
     loads = sub.read("chunk_loads").records
 
@@ -62,20 +65,17 @@ SCRIPT = textwrap.dedent("""
     caller = threading.Thread(
         target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
     caller.start()
-    run(0.0)
-    while caller.is_alive():
-        run(0.01)
-    run(0.2)
-    busy_interval = att._qt.interval_ms  # a command ran: the timer ticks fast
-    sub.want("tiles")
-    run(0.3)
-    tiles, _ = sub.state("tiles")
+    run_until(lambda: not caller.is_alive())
+    # a command ran: the timer ticks fast
+    busy_interval = run_until(lambda: att._qt.interval_ms != idle_interval
+                              and att._qt.interval_ms)
+    tiles = run_until(lambda: sub.state("tiles")[0], step=lambda: sub.want("tiles"))
     layers, _ = sub.state("layers")  # with Qt no slicing hook: the timer compares levels
     slicing_hooks = sum(callback == att._on_layer_sliced
                         for track in att._tracks.values() for _, callback in track.connections)
 
     viewer.close()
-    run(0.5)  # the attachment's timer notices the closed window
+    run_until(lambda: att.closed)  # the attachment's timer notices the closed window
     print(json.dumps({
         "frames": int(len(frames)),
         "frame_ms_positive": bool((frames["delta_ms"] > 0).all()) if len(frames) else False,
@@ -98,10 +98,11 @@ SCRIPT = textwrap.dedent("""
 
 
 DOCK_SCRIPT = textwrap.dedent("""
-    import json, sys, time, warnings
+    import json, sys, warnings
     import napari
     from npe2 import PluginManager, PluginManifest
     from qtpy.QtWidgets import QApplication
+    from helpers import wait_until
     from webmon import discover
 
     # What the napari.manifest entry point does once webmon is installed.
@@ -111,11 +112,8 @@ DOCK_SCRIPT = textwrap.dedent("""
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()
 
-    def run(seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.005)
+    def run_until(condition):
+        return wait_until(condition, 60, interval=0.005, each=app.processEvents)
 
     with warnings.catch_warnings():
         # napari hands the widget a proxy that warns on private attribute access
@@ -123,10 +121,9 @@ DOCK_SCRIPT = textwrap.dedent("""
         dock, widget = viewer.window.add_plugin_dock_widget("webmon", "webmon monitor")
         widget.name_edit.setText("napari-dock")
         widget.publish_button.click()
-        run(0.3)
-        listed = [info.name for info in discover()]
+        listed = run_until(lambda: [info.name for info in discover()])
     viewer.close()
-    run(0.5)
+    run_until(lambda: not widget.publishing)
     print(json.dumps({"widget": type(widget).__name__, "listed": listed,
                       "after_close": [info.name for info in discover()],
                       "publishing_after_close": widget.publishing}), flush=True)

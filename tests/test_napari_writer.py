@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 from webmon.napari.writer import WritingThread
 
@@ -36,11 +36,14 @@ class Calls:
         self.done.set()
 
 
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the writing thread did not run"
-        time.sleep(0.005)
+def flushed(writer: WritingThread, calls: Calls) -> list[Any]:
+    """The jobs published, once a job submitted now has run: the thread takes the work
+    submitted in order, so anything still pending from before would have run by then.
+    (Submit it only once the job under test was taken, or it replaces that job.)"""
+    writer.submit("flush")
+    wait_until(lambda: calls.jobs and calls.jobs[-1][0] == "flush", interval=0.005,
+               message="the writing thread ran")
+    return [job for job, _ in calls.jobs[:-1]]
 
 
 @pytest.fixture
@@ -52,12 +55,12 @@ def test_submitted_work_runs_on_the_thread(calls: Calls) -> None:
     writer = WritingThread(calls.write, calls.publish, "webmon-writer-test")
     try:
         writer.submit({"view": 1})
-        wait_for(lambda: calls.jobs)
+        wait_until(lambda: calls.jobs, interval=0.005)
         assert calls.jobs[0][0] == {"view": 1}
         assert calls.jobs[0][1] != threading.get_ident()
         assert calls.writes == []  # not asked to write
         writer.submit(write=True)
-        wait_for(lambda: calls.writes)
+        wait_until(lambda: calls.writes, interval=0.005)
         assert calls.writes[0] != threading.get_ident() and len(calls.jobs) == 1
     finally:
         writer.stop()
@@ -69,9 +72,8 @@ def test_a_job_not_started_is_replaced_but_a_write_is_kept(calls: Calls) -> None
         with writer.lock:  # the thread cannot start meanwhile
             writer.submit("old view", write=True)
             writer.submit("new view")
-        wait_for(lambda: calls.jobs)
-        time.sleep(0.05)
-        assert [job for job, _ in calls.jobs] == ["new view"]
+        wait_until(lambda: calls.jobs, interval=0.005)
+        assert flushed(writer, calls) == ["new view"]
         assert len(calls.writes) == 1
     finally:
         writer.stop()
@@ -86,8 +88,7 @@ def test_run_now_runs_on_the_callers_thread_and_supersedes_a_submitted_job(
         writer.run_now("current view")
         me = threading.get_ident()
         assert calls.writes == [me] and calls.jobs[0] == ("current view", me)
-        time.sleep(0.05)
-        assert [job for job, _ in calls.jobs] == ["current view"]
+        assert flushed(writer, calls) == ["current view"]
     finally:
         writer.stop()
 
@@ -99,9 +100,9 @@ def test_a_failing_job_is_logged_and_the_thread_goes_on(caplog: pytest.LogCaptur
     try:
         with caplog.at_level(logging.ERROR, logger="webmon.napari.writer"):
             writer.submit("first")
-            wait_for(lambda: "broken job" in caplog.text)
+            wait_until(lambda: "broken job" in caplog.text, interval=0.005)
         writer.submit("second")
-        wait_for(lambda: calls.jobs)
+        wait_until(lambda: calls.jobs, interval=0.005)
         assert calls.jobs[0][0] == "second" and writer.alive
     finally:
         writer.stop()
@@ -112,6 +113,5 @@ def test_stop_ends_the_thread_and_is_idempotent(calls: Calls) -> None:
     writer.stop()
     assert not writer.alive
     writer.stop()
-    writer.submit("after stop", write=True)  # nothing runs, nothing raises
-    time.sleep(0.05)
+    writer.submit("after stop", write=True)  # nothing runs (the thread ended), nothing raises
     assert calls.jobs == [] and calls.writes == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from faults import HOSTILE_ENTRIES, hostile_entry
-from procs import child_env, shm_names
+from helpers import child_env, shm_names
 
 from webmon import Publisher, Subscriber, WebmonError
 from webmon.shm import names, rundir

@@ -6,7 +6,6 @@ changes, models added during an update that refer to models the page already has
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from bokeh.plotting import figure
 from bokeh.protocol.message import Message
 from bokeh.server.views import ws
 from browser_util import BokehServerThread, chromium_browser, wait_for
-from dashboard_helpers import wait_until
+from helpers import wait_until
 
 from webmon.server import batching
 
@@ -111,10 +110,14 @@ def server() -> Any:
         bokeh.stop()
 
 
-def run_updates(changes: Changes) -> None:
+def run_updates(changes: Changes, recorder: Recorder) -> None:
+    """Run the updates; return once the last one's message was sent."""
     changes.doc.add_next_tick_callback(changes.start)  # thread-safe, as Bokeh documents
     wait_until(lambda: changes.n == UPDATES, timeout=30, message="updates done")
-    time.sleep(0.3)
+    done = {"kind": "ModelChanged", "model": changes.counter.ref, "attr": "text",
+            "new": "done"}
+    wait_until(lambda: any(done in m.content["events"] for m in recorder.patches()),
+               message="the last update's message sent")
 
 
 def check_messages(recorder: Recorder, changes: Changes) -> None:
@@ -154,7 +157,7 @@ def test_each_update_is_one_message_to_a_connected_client(server: Any) -> None:
         client = pull_session(url=server.url("/changes"))
         try:
             changes = wait_until(lambda: server.made and server.made[-1])
-            run_updates(changes)
+            run_updates(changes, recorder)
             check_messages(recorder, changes)
             # The messages carry the server document's values.
             last = recorder.patches()[-1].content["events"]
@@ -189,7 +192,7 @@ def test_chromium_gets_every_change_in_one_message_per_update(server: Any) -> No
         wait_for(page, "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
                        "Bokeh.documents[0].get_model_by_name('counter') != null", 30_000)
         changes = server.made[-1]
-        run_updates(changes)
+        run_updates(changes, recorder)
         check_messages(recorder, changes)
         wait_for(page, "() => Bokeh.documents[0].get_model_by_name('counter').text == 'done'")
         assert page.evaluate(READ_PAGE) == changes.state()

@@ -4,15 +4,15 @@ appear, die and come back, and commands that never block the IOLoop."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import signal
-import time
 
 import numpy as np
 import pytest
 from bokeh.document import Document
 from bokeh.models import Div
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until, wait_until_async
 
 from webmon import CommandError
 from webmon.schema import CHUNK_LOADS, CMD_SET_CONCURRENCY, LOADER
@@ -21,11 +21,7 @@ from webmon.server import Hub, Session
 
 def ticking(hub: Hub, predicate, timeout: float = 10.0, message: str = "condition"):
     """Tick ``hub`` by hand until ``predicate()`` holds."""
-    def step():
-        hub.tick()
-        return predicate()
-
-    return wait_until(step, timeout, interval=0.02, message=message)
+    return wait_until(predicate, timeout, interval=0.02, message=message, each=hub.tick)
 
 
 class Recorder:
@@ -55,7 +51,7 @@ def hub():
 def test_picks_up_a_producer_that_starts_later(hub: Hub) -> None:
     hub.tick()
     assert hub.feeds() == []
-    with producer("late", "--rate", "500"):
+    with producer("schema", "late", "--rate", "500"):
         feed = ticking(hub, lambda: hub.feed("late"), message="producer discovered")
         assert feed.alive and feed.app == "dashboard-test-producer"
         ticking(hub, lambda: (h := feed.history(CHUNK_LOADS)) is not None and h.total > 200,
@@ -63,13 +59,13 @@ def test_picks_up_a_producer_that_starts_later(hub: Hub) -> None:
         stats = feed.stream_stats()[CHUNK_LOADS]
         assert stats.received == feed.history(CHUNK_LOADS).total
         assert stats.lost == 0
-        time.sleep(0.5)
-        ticking(hub, lambda: feed.stream_stats()[CHUNK_LOADS].rate > 0)
-        assert 250 < feed.stream_stats()[CHUNK_LOADS].rate < 1000
+        # 500 records a second by the producer's clock, over the hub's rate window.
+        ticking(hub, lambda: 250 < feed.stream_stats()[CHUNK_LOADS].rate < 1000,
+                message="the rate measured")
 
 
 def test_two_sessions_each_receive_every_increment_once(hub: Hub) -> None:
-    with producer("fan", "--rate", "1000"):
+    with producer("schema", "fan", "--rate", "1000"):
         feed = ticking(hub, lambda: hub.feed("fan"))
         ticking(hub, lambda: feed.history(CHUNK_LOADS) is not None)
         sessions = [Session(hub, Document(), "fan") for _ in range(2)]
@@ -77,12 +73,16 @@ def test_two_sessions_each_receive_every_increment_once(hub: Hub) -> None:
         for s in sessions:
             s.update()  # both cursors start at the newest record
         start = feed.history(CHUNK_LOADS).total
-        for i in range(60):
+        ticks = itertools.count()
+
+        def tick_and_update() -> None:
             hub.tick()
             sessions[0].update()
-            if i % 3 == 0:  # the second tab is slower: it gets bigger increments, no repeats
+            if next(ticks) % 3 == 0:  # the second tab is slower: bigger increments, no repeats
                 sessions[1].update()
-            time.sleep(0.02)
+
+        wait_until(lambda: feed.history(CHUNK_LOADS).total - start > 500, interval=0.02,
+                   each=tick_and_update, message="500 records streamed")
         sessions[1].update()
         history = feed.history(CHUNK_LOADS)
         expected, _ = history.since(start)
@@ -102,7 +102,7 @@ def test_producer_dies_and_comes_back(hub: Hub, caplog: pytest.LogCaptureFixture
     recorder = session.add(Recorder(session))
     loader.build(session)
     status.build(session)
-    with producer("phoenix") as first:
+    with producer("schema", "phoenix") as first:
         feed = ticking(hub, lambda: hub.feed("phoenix"))
         ticking(hub, lambda: (session.update(), len(recorder.times) > 100)[1])
         first.send_signal(signal.SIGKILL)
@@ -115,7 +115,7 @@ def test_producer_dies_and_comes_back(hub: Hub, caplog: pytest.LogCaptureFixture
                 session.update()
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
         seen = len(recorder.times)
-        with producer("phoenix") as second:
+        with producer("schema", "phoenix") as second:
             new = ticking(hub, lambda: (f := hub.feed("phoenix")) is not feed and f,
                           message="restarted producer followed")
             assert new.alive and new.pid == second.pid and new.generation > feed.generation
@@ -130,7 +130,8 @@ def test_producer_dies_and_comes_back(hub: Hub, caplog: pytest.LogCaptureFixture
 def test_follows_only_the_named_producer() -> None:
     hub = Hub(interval=0.05, discover_interval=0.0, producer="wanted")
     try:
-        with producer("wanted", "--rate", "10"), producer("other", "--rate", "10"):
+        with producer("schema", "wanted", "--rate", "10"), \
+                producer("schema", "other", "--rate", "10"):
             ticking(hub, lambda: hub.feed("wanted"))
             for _ in range(5):
                 hub.tick()
@@ -141,7 +142,7 @@ def test_follows_only_the_named_producer() -> None:
 
 
 def test_state_is_read_while_someone_asks(hub: Hub) -> None:
-    with producer("stateful"):
+    with producer("schema", "stateful"):
         feed = ticking(hub, lambda: hub.feed("stateful"))
         assert feed.state(LOADER) == (None, 0)  # asking registers interest...
         value, version = ticking(hub, lambda: feed.state(LOADER)[1] and feed.state(LOADER))
@@ -155,17 +156,22 @@ def test_commands_run_off_the_ioloop_and_report_errors() -> None:
         hub = Hub(interval=0.02, discover_interval=0.0)
         hub.start(IOLoop.current())
         try:
-            while hub.feed("commands") is None:
-                await asyncio.sleep(0.02)
+            feed = await wait_until_async(lambda: hub.feed("commands"))
             reply = await hub.call("commands", CMD_SET_CONCURRENCY, workers=7)
             assert reply == {"paused": False, "concurrency": 7}
 
+            # "wait_for_go" answers only once told "go" on the producer's stdin: meanwhile the
+            # IOLoop goes on ticking, twenty times, with the call still waiting.
+            call = asyncio.ensure_future(hub.call("commands", "wait_for_go", timeout=60.0))
+            await wait_until_async(lambda: feed.state("holding")[0] is True,
+                                   message="the producer holding the call")
             ticks = hub.stats.count
-            t0 = time.monotonic()
-            assert await hub.call("commands", "wait", seconds=1.0) == "waited"
-            assert time.monotonic() - t0 >= 1.0
-            # The IOLoop kept ticking (about 50 ticks in that second) while the call waited.
-            assert hub.stats.count - ticks >= 20
+            await wait_until_async(lambda: hub.stats.count - ticks >= 20,
+                                   message="twenty ticks during the call")
+            assert not call.done()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert await call == "released"
 
             with pytest.raises(CommandError, match="between 1 and 64"):
                 await hub.call("commands", CMD_SET_CONCURRENCY, workers=1000)
@@ -176,5 +182,5 @@ def test_commands_run_off_the_ioloop_and_report_errors() -> None:
         finally:
             hub.stop()
 
-    with producer("commands"):
+    with producer("schema", "commands") as proc:
         asyncio.run(scenario())

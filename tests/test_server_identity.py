@@ -12,10 +12,8 @@ import textwrap
 
 import pytest
 from bokeh.document import Document
-from dashboard_helpers import producer, wait_until
 from faults import damage_magic, truncate
-from procs import child_env
-from procs import producer as transport_producer
+from helpers import child_env, producer, wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.apps import status
@@ -41,7 +39,8 @@ def hub():
 
 
 def test_namesakes_are_followed_side_by_side(hub: Hub) -> None:
-    with producer("same", "--rate", "200") as older, producer("same", "--rate", "50") as newer:
+    with producer("schema", "same", "--rate", "200") as older, \
+            producer("schema", "same", "--rate", "50") as newer:
         ticking(hub, lambda: len(hub.live()) == 2, message="both followed")
         assert [f.pid for f in hub.live()] == [newer.pid, older.pid]  # newest first
         assert hub.feed("same").pid == newer.pid
@@ -73,7 +72,8 @@ def test_namesakes_are_followed_side_by_side(hub: Hub) -> None:
 
 
 def test_a_hub_told_name_at_pid_follows_that_process_only() -> None:
-    with producer("twin", "--rate", "10") as first, producer("twin", "--rate", "10"):
+    with producer("schema", "twin", "--rate", "10") as first, \
+            producer("schema", "twin", "--rate", "10"):
         hub = Hub(interval=0.05, discover_interval=0.0, producer=f"twin@{first.pid}")
         try:
             ticking(hub, lambda: hub.live(), message="followed")
@@ -97,7 +97,7 @@ def test_a_session_parses_its_choice(hub: Hub, text: str, chosen: str | None) ->
 
 def test_an_unreadable_state_key_leaves_the_producer_live(
         hub: Hub, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    with transport_producer("still", "still"):
+    with producer("still", "still"):
         feed = ticking(hub, lambda: hub.feed("still"), message="followed")
         with Subscriber("still") as sub:
             config = sub.info.raw["state"]["config"]["segment"]
@@ -150,7 +150,7 @@ HUB_BESIDE_A_SHRUNK_SEGMENT = textwrap.dedent("""
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="truncates /dev/shm files")
 def test_a_hub_survives_a_stream_segment_shrunk_under_it() -> None:
-    with transport_producer("still", "still"):
+    with producer("still", "still"):
         with Subscriber("still") as sub:
             segments = sub.info.raw
         hub = subprocess.Popen([sys.executable, "-c", HUB_BESIDE_A_SHRUNK_SEGMENT],
@@ -169,7 +169,7 @@ def test_a_hub_survives_a_stream_segment_shrunk_under_it() -> None:
 
 
 def test_a_publisher_warns_when_its_name_is_live(caplog: pytest.LogCaptureFixture) -> None:
-    with producer("taken") as other:
+    with producer("schema", "taken") as other:
         with caplog.at_level(logging.WARNING, logger="webmon"), Publisher("taken"):
             pass
     assert f"taken@{other.pid}" in caplog.text and f"taken@{os.getpid()}" in caplog.text

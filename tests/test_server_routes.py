@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.server import serve_in_thread
@@ -145,7 +145,7 @@ def test_the_host_check_is_off_when_origins_are_named_for_a_proxy() -> None:
 
 def test_producer_strings_are_escaped_in_the_page() -> None:
     # The transport allows only plain producer names; the application name is free text.
-    with producer("xss", "--app", EVIL, "--layer-name", EVIL), \
+    with producer("schema", "xss", "--app", EVIL, "--layer-name", EVIL), \
             serve_in_thread(TABS, interval=0.05) as dashboard:
         wait_until(lambda: dashboard.hub.feed("xss"), message="producer followed")
         _, _, body = get(dashboard.url + "loader")

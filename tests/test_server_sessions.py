@@ -3,12 +3,11 @@ own document, and a closed tab's session is released within seconds."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
 import numpy as np
 from bokeh.client import pull_session
-from dashboard_helpers import producer, wait_until
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.schema import CHUNK_LOADS
@@ -37,18 +36,19 @@ def times_in_session_and_hub(dashboard, session) -> tuple[np.ndarray, np.ndarray
 
 def test_every_session_streams_each_record_once() -> None:
     # Below the rate at which the chunk charts start sampling, so every record is drawn.
-    with producer("fan", "--rate", "80"), \
+    with producer("schema", "fan", "--rate", "80"), \
             serve_in_thread(TABS, interval=0.03, producer="fan") as dashboard:
         wait_until(lambda: dashboard.hub.feed("fan"))
         clients = [pull_session(url=dashboard.url.rstrip("/") + PATH) for _ in range(2)]
         try:
             sessions = wait_until(lambda: len(s := server_sessions(dashboard)) == 2 and s)
             assert dashboard.hub.session_count == 2
-            time.sleep(4.0)
+            wait_until(lambda: all(len(times_in_session_and_hub(dashboard, session)[0]) > 250
+                                   for session in sessions),
+                       timeout=30, interval=0.2, message="251 records in each session")
 
             for session in sessions:
                 times, held = times_in_session_and_hub(dashboard, session)
-                assert len(times) > 250
                 # The producer stamps records in append order, so the session must hold
                 # exactly what the hub held up to the newest record it streamed: every
                 # record, none twice (the hub may have read one more tick since).
@@ -67,10 +67,7 @@ def test_closed_sessions_are_released_within_seconds() -> None:
             pass  # a page fetched but never connected is released too
         wait_until(lambda: dashboard.hub.session_count == 2)
         client.close()
-        t0 = time.monotonic()
-        wait_until(lambda: dashboard.hub.session_count == 0, timeout=15,
+        wait_until(lambda: dashboard.hub.session_count == 0, timeout=10,
                    message="sessions released")
-        released_after = time.monotonic() - t0
-        assert released_after < 10
         assert server_sessions(dashboard, "/loader") == []
         assert server_sessions(dashboard, "/status") == []

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import wait_until
 from faults import attributed_files
-from procs import HERE, child_env, shm_names, started_process
+from helpers import TESTS, child_env, shm_names, started_process, wait_until
 
 from webmon.server import Hub
 
@@ -26,7 +25,7 @@ KILLS = 100
 
 @contextlib.contextmanager
 def fork_server() -> Iterator[subprocess.Popen]:
-    with started_process([sys.executable, str(HERE / "fork_server.py")], "fork server") as proc:
+    with started_process([sys.executable, str(TESTS / "fork_server.py")], "fork server") as proc:
         yield proc
 
 

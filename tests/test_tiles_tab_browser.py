@@ -22,8 +22,7 @@ from browser_util import (
     hex_rgb,
     next_frames,
 )
-from dashboard_helpers import CommandProcess, wait_until
-from tiles_producer import started
+from helpers import CommandProcess, private_runtime_dir, producer, wait_until
 
 from webmon import Subscriber
 from webmon.apps import TABS
@@ -55,8 +54,7 @@ def browser() -> Iterator[Any]:
 def demo_run(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``webmon demo`` on a free port with a runtime directory of its own; yields the
     dashboard's URL and that directory."""
-    runtime = tmp_path_factory.mktemp("webmon-tiles-browser")
-    runtime.chmod(0o700)
+    runtime = private_runtime_dir(tmp_path_factory, "webmon-tiles-browser")
     with CommandProcess("demo", "--port", "0", "--name", DEMO, "--interval", "100ms",
                         env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
         yield webmon.url(timeout=90), runtime
@@ -263,7 +261,7 @@ def test_a_picked_level_shows_the_loads_recorded_there(demo: Any, open_tab: Any)
 
 def test_escaped_names_and_a_producer_that_dies(browser: Any, open_tab: Any) -> None:
     with serve_in_thread(TABS, interval=0.1) as dashboard:
-        with started("mortal", "--layer-name", EVIL) as proc:
+        with producer("tiles", "mortal", "--layer-name", EVIL) as proc:
             wait_until(lambda: dashboard.hub.feed("mortal"), message="producer followed")
             tab = open_tab(dashboard.url + "tiles")
             options = tab.page.locator("select[name=tiles-layer] option").all_text_contents()

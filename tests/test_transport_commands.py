@@ -11,7 +11,7 @@ import time
 
 import pytest
 from faults import raw_reply, raw_request
-from procs import producer
+from helpers import producer
 
 from webmon import CommandError, Publisher, Subscriber
 from webmon.shm import CommandOutcomeUnknown, CommandTimeout

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from procs import shm_names
+from helpers import shm_names
 
 from webmon import CommandError, Publisher, Subscriber, WebmonError, discover
 from webmon.schema import CHUNK_DTYPE

@@ -7,12 +7,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from conftest import IN_CI, python_interpreters
-from procs import HERE, child_env, producer, run_python, shm_names
+from helpers import (
+    IN_CI,
+    TESTS,
+    child_env,
+    producer,
+    python_interpreters,
+    run_python,
+    shm_names,
+    wait_until,
+)
 
 from webmon import CommandError, ProducerInfo, Subscriber, discover
 from webmon.shm import sweep_orphans
@@ -73,13 +80,11 @@ def settled_producer(timeout: float = 10.0) -> ProducerInfo:
     """The one producer, once it has created its last key: the "serve" producer creates
     the state "wanted" in its loop, after printing READY, and rewrites its descriptor then,
     so a test that unlinks or reads the descriptor before that races with it."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def settled() -> ProducerInfo | None:
         found = discover()
-        if found and "wanted" in found[0].state:
-            return found[0]
-        assert time.monotonic() < deadline, "the producer never published 'wanted'"
-        time.sleep(0.01)
+        return found[0] if found and "wanted" in found[0].state else None
+
+    return wait_until(settled, timeout, interval=0.01, message="'wanted' published")
 
 
 def test_sigkilled_producer_is_forgotten_and_cleaned(runtime_dir) -> None:
@@ -92,11 +97,9 @@ def test_sigkilled_producer_is_forgotten_and_cleaned(runtime_dir) -> None:
         assert sub.state("config")[0]["name"] == "victim"
         assert sub.alive
         os.kill(proc.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        while discover(clean=False) and time.monotonic() - killed < 5:
-            time.sleep(0.05)
-        gone_after = time.monotonic() - killed
-        assert gone_after < 2.0  # (a zombie until reaped: still detected as dead)
+        # (a zombie until reaped: still detected as dead)
+        wait_until(lambda: not discover(clean=False), timeout=5,
+                   message="the killed producer no longer listed")
         assert not sub.alive
         sub.read("loads")  # no exception: the mapping is still there
         assert names <= shm_names()  # nothing removed until someone discovers
@@ -140,7 +143,7 @@ def test_orphaned_segments_are_swept(runtime_dir) -> None:
 
 
 def test_commands_across_processes() -> None:
-    with producer("serve", "cmd"):
+    with producer("serve", "cmd") as proc:
         sub = Subscriber("cmd")
         assert sub.call("add", a=1, b=2) == 3
         assert sub.call("record", x=1) == 1
@@ -150,12 +153,12 @@ def test_commands_across_processes() -> None:
             sub.call("fail")
         with pytest.raises(CommandError, match="bad arguments"):
             sub.call("add", a=1, b=2, c=3)
-        assert sub.call("stop_polling", seconds=1.5) == "ok"
-        t0 = time.monotonic()
+        # The producer polls no more until told "go" on its stdin: the call times out.
+        assert sub.call("stop_polling") == "ok"
         with pytest.raises(CommandError, match="timed out"):
             sub.call("record", y=2, timeout=0.3)
-        assert time.monotonic() - t0 < 1.0
-        time.sleep(1.5)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
         # the timed-out call was answered "expired" and never ran
         assert sub.call("record", z=3) == 2
         assert sub.state("calls")[0] == ["[('x', 1)]", "[('z', 3)]"]
@@ -165,14 +168,11 @@ def test_commands_across_processes() -> None:
 def test_interest_reaches_the_producer() -> None:
     with producer("serve", "interest"):
         sub = Subscriber("interest")
-        while sub.state("wanted")[1] == 0:
-            time.sleep(0.01)
+        wait_until(lambda: sub.state("wanted")[1] > 0, interval=0.01,
+                   message="'wanted' published")
         assert sub.state("wanted")[0] is False
-        deadline = time.monotonic() + 5
-        while sub.state("wanted")[0] is not True and time.monotonic() < deadline:
-            sub.want("config")
-            time.sleep(0.02)
-        assert sub.state("wanted")[0] is True
+        wait_until(lambda: sub.state("wanted")[0] is True, timeout=5, interval=0.02,
+                   each=lambda: sub.want("config"), message="the interest seen")
         sub.close()
 
 
@@ -193,15 +193,17 @@ def test_state_is_whole_while_rewritten() -> None:
     with producer("state", "st"):
         sub = Subscriber("st")
         versions = set()
-        t_end = time.monotonic() + 2
-        while time.monotonic() < t_end:
+
+        def whole_values_of_many_versions() -> bool:
             value, version = sub.state("value")
-            if value is None:
-                continue
-            k = value["k"]
-            assert value["payload"] == [k] * (1000 + k % 5000)
-            versions.add(version)
-        assert len(versions) > 20
+            if value is not None:
+                k = value["k"]
+                assert value["payload"] == [k] * (1000 + k % 5000)
+                versions.add(version)
+            return len(versions) > 20
+
+        wait_until(whole_values_of_many_versions, interval=0.0,
+                   message="21 versions read whole")
         sub.close()
 
 
@@ -210,7 +212,7 @@ def test_stress_two_readers_at_different_speeds() -> None:
     total = 2_000_000
     with producer("stress", "stress", total, 8192, timeout=120) as proc:
         readers = [
-            subprocess.Popen([sys.executable, str(HERE / "reader_proc.py"), "stress", "stress",
+            subprocess.Popen([sys.executable, str(TESTS / "reader_proc.py"), "stress", "stress",
                               str(total), delay, maxr], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=child_env())
             for delay, maxr in (("0", "0"), ("0.005", "1000"))
@@ -225,9 +227,8 @@ def test_stress_two_readers_at_different_speeds() -> None:
             assert r.returncode == 0, err
             results.append(json.loads(out))
         sub = Subscriber("stress")
-        deadline = time.monotonic() + 60
-        while sub.state("done")[0] != total and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: sub.state("done")[0] == total, timeout=60,
+                   message="the producer done")
         assert sub.written("stress") == total
         sub.close()
     fast, slow = results

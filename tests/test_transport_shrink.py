@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 from faults import truncate
-from procs import child_env, producer
+from helpers import child_env, producer
 
 from webmon import discover
 

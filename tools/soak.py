@@ -4,9 +4,9 @@ are killed, segments damaged, commands flooded and hostile files dropped.
     python tools/soak.py [--minutes 10] [--seed 16] [--json soak.json]
 
 ``webmon dashboard`` runs as a process of its own, with a private runtime directory, and
-``/status`` and ``/loader`` stay open in headless Chromium.  Four producers
-(``tests/dashboard_producer.py``, some sharing a name) publish meanwhile; about once a
-second one fault, drawn at random, is injected (each is also a fast test: see
+``/status`` and ``/loader`` stay open in headless Chromium.  Four producers (the test
+producer's ``schema`` kind, ``tests/producers/``, some sharing a name) publish meanwhile;
+about once a second one fault, drawn at random, is injected (each is also a fast test: see
 ``tests/faults.py`` and docs/reliability.md):
 
 * ``kill``: SIGKILL a producer, and start another in its place;
@@ -56,6 +56,7 @@ import psutil  # noqa: E402
 from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from webmon import Subscriber, WebmonError, discover  # noqa: E402
+from webmon.schema import CMD_SET_CONCURRENCY  # noqa: E402
 from webmon.shm import CommandError, CommandOutcomeUnknown, CommandTimeout, names  # noqa: E402
 from webmon.shm.segment import Segment  # noqa: E402
 
@@ -120,7 +121,7 @@ def env() -> dict[str, str]:
 
 
 class Producers:
-    """A few ``dashboard_producer.py`` processes; dead ones are replaced."""
+    """A few ``python -m producers schema`` processes; dead ones are replaced."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -131,8 +132,8 @@ class Producers:
         self.procs = [p for p in self.procs if p.poll() is None]
         while len(self.procs) < PRODUCERS:
             proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "tests" / "dashboard_producer.py"),
-                 self.rng.choice(NAMES), "--rate", "300"],
+                [sys.executable, "-m", "producers", "schema", self.rng.choice(NAMES),
+                 "--rate", "300"],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env=env())
             self.procs.append(proc)
@@ -238,7 +239,8 @@ class Soak:
             def caller(t: int) -> None:
                 for _ in range(3):
                     try:
-                        sub.call("wait", seconds=0, timeout=0.5)
+                        # the same value: its state is not rewritten
+                        sub.call(CMD_SET_CONCURRENCY, workers=4, timeout=0.5)
                         outcome = "ok"
                     except CommandTimeout:
                         outcome = "timeout"

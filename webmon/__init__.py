@@ -5,17 +5,16 @@ reads with :class:`Subscriber`.  See the README for the commands.  In a notebook
 ``webmon.show(name)`` shows one of the dashboard's panels (``webmon.panels()``) live.
 """
 
+from .instruments import Publisher
 from .shm import (
     Batch,
     CommandError,
     ProducerInfo,
-    Publisher,
     Subscriber,
     WebmonError,
     discover,
 )
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Batch",

@@ -76,3 +76,42 @@ CMD_SET_CONCURRENCY = "set_concurrency"  # workers=int
 #: napari-only commands.
 CMD_SET_LAYER_VISIBLE = "set_layer_visible"  # layer=name, visible=bool
 CMD_LOCK_DATA_LEVEL = "lock_data_level"  # layer=name, level=int or None to unlock
+
+#: Stream of one record per span: a named piece of work timed on one thread (``pub.span``,
+#: ``webmon.instruments.spans``).  Names, categories and argument names are ids into the
+#: ``span_table`` state; ``thread`` is an index into its threads.
+SPANS = "spans"
+#: Numeric arguments a span carries at most (``key0..3`` / ``value0..3``).
+SPAN_ARGS = 4
+SPAN_DTYPE = np.dtype(
+    [
+        ("start", "<f8"),  # epoch seconds when the span began
+        ("end", "<f8"),  # epoch seconds when it ended (== start for an instant)
+        ("value0", "<f8"),  # the arguments' values, in the order given
+        ("value1", "<f8"),
+        ("value2", "<f8"),
+        ("value3", "<f8"),
+        ("thread", "<u2"),  # index into span_table["threads"]
+        ("name", "<u2"),  # id into span_table["strings"]
+        ("category", "<u2"),  # id into span_table["strings"]; 0 = none
+        ("key0", "<u2"),  # the arguments' names, ids into span_table["strings"]; 0 = unused
+        ("key1", "<u2"),
+        ("key2", "<u2"),
+        ("key3", "<u2"),
+        ("kind", "u1"),  # SPAN_COMPLETE or SPAN_INSTANT
+    ]
+)
+#: ``kind`` of a span that lasted from ``start`` to ``end`` (Chrome's "X" event).
+SPAN_COMPLETE = 0
+#: ``kind`` of a moment (Chrome's "i" event): ``end == start``.
+SPAN_INSTANT = 1
+#: State: the span interning table, ``{"strings": [str, ...], "threads": [{"ident": int,
+#: "native_id": int or None, "name": str}, ...]}``; ``strings[0]`` is ``""``.
+SPAN_TABLE = "span_table"
+#: Span categories the demo and the napari adapter use (any string is allowed).
+SPAN_FRAME = "frame"  # one frame of the drawing loop
+SPAN_DRAW = "draw"  # drawing (napari: a vispy draw of the canvas)
+SPAN_REQUEST = "request"  # asking for tiles (the demo's loader.update)
+SPAN_SLICE = "slice"  # napari slicing a layer
+SPAN_CHUNK_LOAD = "chunk load"  # reading one chunk; args layer, level, row, col (a tile)
+SPAN_PERFMON = "perfmon"  # forwarded napari perfmon timer without a category of its own

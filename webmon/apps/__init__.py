@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from webmon.server import Tab
 
-from . import loader, status, tiles
+from . import loader, status, tiles, timeline
 
 TABS: tuple[Tab, ...] = (
     status.TAB,
     loader.TAB,
     tiles.TAB,
+    timeline.TAB,
 )
 
 __all__ = ["TABS"]

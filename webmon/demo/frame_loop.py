@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from webmon import Publisher
 from webmon.demo.producer import APP, FRAME_RATE, DemoProducer
+from webmon.instruments import Publisher
 
 logger = logging.getLogger(__name__)
 

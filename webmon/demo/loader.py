@@ -11,7 +11,9 @@ loader
   what the camera actually needs;
 * keeps loaded tiles in a bounded LRU cache, so revisits cost nothing;
 * reports one record per load, in the order of ``webmon.schema.CHUNK_DTYPE``: finish time,
-  layer, level, row, col, bytes, load ms, sync flag, ms spent queued.
+  layer, level, row, col, bytes, load ms, sync flag, ms spent queued;
+* given a span recorder, times each load as a ``chunk load`` span on the thread that ran it
+  (the workers are named "loader 1", "loader 2", ...).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from webmon.schema import SPAN_CHUNK_LOAD
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +147,12 @@ class TileLoader:
         on_record: Callable[[ChunkRecord], None],
         workers: int = 2,
         cache_tiles: int = DEFAULT_CACHE_TILES,
+        spans: Any = None,
     ) -> None:
         self.source = source
         self.layer_id = layer_id
         self._on_record = on_record
+        self._spans = spans  # a webmon.instruments.SpanRecorder, or None
         self.cache = TileCache(cache_tiles)
         self.stats = LoaderStats()
         self._lock = threading.Lock()
@@ -180,7 +186,16 @@ class TileLoader:
 
     @staticmethod
     def _new_pool(workers: int) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webmon-demo-loader")
+        numbers = iter(range(1, workers + 1))
+        lock = threading.Lock()
+
+        def name_worker() -> None:
+            # Each worker is a row of the timeline: "loader 1", "loader 2", ... per pool.
+            with lock:
+                threading.current_thread().name = f"loader {next(numbers, workers)}"
+
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webmon-demo-loader",
+                                  initializer=name_worker)
 
     # -- per frame --------------------------------------------------------------------------
 
@@ -242,7 +257,12 @@ class TileLoader:
             self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
         level, row, col = request.key
         try:
-            data = self.source.tile(level, row, col)
+            if self._spans is not None:
+                with self._spans.span("load tile", SPAN_CHUNK_LOAD, layer=self.layer_id,
+                                      level=level, row=row, col=col):
+                    data = self.source.tile(level, row, col)
+            else:
+                data = self.source.tile(level, row, col)
         except Exception:
             # A failed tile must not kill a worker or the frame loop; the next update asks
             # for it again.

@@ -8,15 +8,16 @@ the producer's name and application.  ``frame_loop`` paces it and runs it as a p
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
-from webmon import Publisher, __version__
 from webmon.cpu_meter import CpuMeter
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
 from webmon.demo.tour import Tour, default_waypoints
 from webmon.demo.view import CANVAS_SHAPE, Sight, View, sight
+from webmon.instruments import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -31,9 +32,12 @@ from webmon.schema import (
     FRAME_TIMES,
     LAYERS,
     LOADER,
+    SPAN_FRAME,
+    SPAN_REQUEST,
     TILES,
 )
 from webmon.shm.changes import ChangedState
+from webmon.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +86,12 @@ class DemoProducer:
         self.tour = Tour(next_lap(0), canvas_shape=canvas_shape, next_lap=next_lap)
         self.frames = pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
         loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
+        # Spans for the timeline: each frame, its tile requests and state publishing on the
+        # drawing thread, each tile computed (on a worker, or synchronously right here).
+        self.spans = pub.spans
+        self._drawing_thread: int | None = None  # named on the first frame
         self.loader = TileLoader(self.image, layer_id=IMAGE_LAYER_ID, on_record=loads.append,
-                                 workers=workers, cache_tiles=cache_tiles)
+                                 workers=workers, cache_tiles=cache_tiles, spans=self.spans)
         self._state = ChangedState(pub, {TILES: TILES_STATE_BYTES})
         self.grid_visible = False
         self.cpu = CpuMeter()
@@ -100,16 +108,25 @@ class DemoProducer:
     # -- one frame ----------------------------------------------------------------------------
 
     def step(self, dt: float) -> None:
-        """One frame's work on the calling (drawing) thread."""
-        self.pub.poll()  # commands run here, between frames, like napari's Qt timer
-        view = self.tour.advance(dt)
-        self.sight = sight(view, self.image, self.canvas_shape)
-        self.loader.update(self.sight.level, self.sight.tiles())
-        now = time.perf_counter()
-        if self._state_due or now >= self._next_state:
-            self._state_due = False
-            self._next_state = now + self.state_period
-            self.publish_state()
+        """One frame's work on the calling (drawing) thread (a ``frame`` span)."""
+        spans = self.spans
+        if self._drawing_thread is None:
+            self._drawing_thread = threading.get_ident()
+            spans.name_thread("drawing thread")
+        with spans.span("frame", SPAN_FRAME):
+            self.pub.poll()  # commands run here, between frames, like napari's Qt timer
+            view = self.tour.advance(dt)
+            self.sight = sight(view, self.image, self.canvas_shape)
+            tiles = self.sight.tiles()
+            with spans.span("request tiles", SPAN_REQUEST, level=self.sight.level,
+                            tiles=len(tiles)):
+                self.loader.update(self.sight.level, tiles)
+            now = time.perf_counter()
+            if self._state_due or now >= self._next_state:
+                self._state_due = False
+                self._next_state = now + self.state_period
+                with spans.span("publish state", SPAN_FRAME):
+                    self.publish_state()
 
     def publish_state(self) -> None:
         """Publish every key whose value changed; ``tiles`` only while someone wants it."""

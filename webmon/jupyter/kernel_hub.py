@@ -57,7 +57,10 @@ class KernelHub:
     def acquire(self) -> Hub:
         """The running hub, started on the current IOLoop if there is none."""
         if self._hub is None:
-            hub = Hub(interval=self.interval)
+            from webmon.apps import TABS
+            from webmon.server.registry import stream_histories
+
+            hub = Hub(interval=self.interval, histories=stream_histories(TABS))
             hub.start(IOLoop.current())
             self._hub = hub
         return self._hub

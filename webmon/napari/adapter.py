@@ -27,7 +27,7 @@ from typing import Any
 
 from napari.layers import Image
 
-from webmon import Publisher
+from webmon.instruments import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -51,6 +51,7 @@ from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
 from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
+from .spans import NapariSpans
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
 from .tiles_state import tiles_json, view_inputs
@@ -166,6 +167,8 @@ class Attachment:
         self._qt: QtHooks | None = None
         self._writer: WritingThread | None = None
         self._frame_times = FrameTimes()
+        self._spans = NapariSpans(self.pub, viewer, self._drawing_thread)  # spans.py
+        self._frame_times.on_draw = self._spans.draw
         # napari 0.9's Viewer.window is a lookup through pydantic costing tens of
         # microseconds: the timer asks for it on every tick, so it is kept.
         self._window = getattr(viewer, "window", None)
@@ -251,11 +254,14 @@ class Attachment:
                 if emitter is not None:
                     self._connect(emitter, handler, track.connections)
             wrap_levels(track, self.viewer, self._new_recorder)
+        self._spans.track(layer)
         self._changed(LAYERS)
 
     def _new_recorder(self, layer_id: int, grid: TileGrid) -> ReadRecorder:
-        return ReadRecorder(layer_id, grid, self._loads.extend,
-                            drawing_thread=self._drawing_thread)
+        recorder = ReadRecorder(layer_id, grid, self._loads.extend,
+                                drawing_thread=self._drawing_thread)
+        recorder.on_reads = self._spans.reads
+        return recorder
 
     def _untrack(self, layer: Any) -> None:
         track = self._tracks.pop(id(layer), None)
@@ -264,6 +270,7 @@ class Attachment:
         for emitter, callback in track.connections:
             disconnect(emitter, callback)
         unwrap_levels(track)
+        self._spans.untrack(layer)
         self._planes.forget(layer)
         self._changed(LAYERS)
 
@@ -562,6 +569,9 @@ class Attachment:
             atexit.unregister(self._stop_writer)
 
     def _disconnect_all(self) -> None:
+        spans = getattr(self, "_spans", None)
+        if spans is not None:
+            spans.close()
         for track in list(getattr(self, "_tracks", {}).values()):
             for emitter, callback in track.connections:
                 disconnect(emitter, callback)

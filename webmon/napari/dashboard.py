@@ -16,8 +16,6 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import webmon
-
 URL_PATTERN = re.compile(r"http://[^\s\"'<>]+")
 #: Lines of the dashboard's output kept, to explain a failure to start.
 OUTPUT_LINES_KEPT = 50
@@ -66,7 +64,7 @@ class DashboardProcess:
         self.output.clear()
         env = dict(os.environ)
         # The child must import the same webmon as this process, installed or not.
-        package_root = str(Path(webmon.__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
                                             if p)
         env["PYTHONUNBUFFERED"] = "1"

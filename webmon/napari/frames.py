@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,6 +36,8 @@ class FrameTimes:
         self._pending: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=MAX_PENDING)
         self.count = 0
+        #: Called with (started, ended) of every draw, if set (the adapter's spans).
+        self.on_draw: Callable[[float, float], None] | None = None
 
     def draw_started(self, event: object = None) -> None:
         self._started = time.perf_counter()
@@ -51,6 +54,8 @@ class FrameTimes:
         between."""
         previous, self._last_end = self._last_end, ended
         self.count += 1
+        if self.on_draw is not None:
+            self.on_draw(started, ended)
         if previous is not None and started - previous < IDLE_GAP_S:
             self._pending.append((ended, (ended - previous) * 1000.0))
         else:

@@ -64,6 +64,9 @@ class ReadRecorder:
         self.tiles = 0
         self.bytes = 0
         self.dropped = 0
+        #: Called by drain with each batch's reads, if set (the adapter's spans):
+        #: ``(layer_id, levels, started, finished, threads, records, offsets)``.
+        self.on_reads: Callable[..., None] | None = None
 
     @property
     def queued(self) -> int:
@@ -152,6 +155,8 @@ class ReadRecorder:
         self.tiles += len(records)
         if len(records):
             self.sink(records)
+        if self.on_reads is not None:
+            self.on_reads(self.layer_id, levels, started, finished, threads, records, offsets)
         return len(raw)
 
     def _add_loaded(self, batch: np.ndarray, planes: list[tuple], records: np.ndarray,

@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from webmon import WebmonError
+from webmon.shm import WebmonError
 
 from .adapter import Attachment, attach
 from .dashboard import DashboardProcess

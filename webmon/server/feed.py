@@ -55,7 +55,8 @@ class Feed:
     so sessions can tell that their cursors point into a history that no longer grows.
     """
 
-    def __init__(self, info: Any, subscriber: Any, generation: int, history: int) -> None:
+    def __init__(self, info: Any, subscriber: Any, generation: int, history: int,
+                 histories: dict[str, int] | None = None) -> None:
         self.info = info
         self.token: str = info.token  # the channel: unique even between namesakes
         self.generation = generation
@@ -63,6 +64,7 @@ class Feed:
         self.gone_at: float | None = None
         self._sub = subscriber
         self._history_capacity = history
+        self._history_capacities = dict(histories or {})
         self._histories: dict[str, StreamHistory] = {}
         self._stats: dict[str, StreamStats] = {}
         self._rate_samples: dict[str, deque[tuple[float, int]]] = {}
@@ -187,7 +189,8 @@ class Feed:
             stats.received += len(batch.records)
             history = self._histories.get(stream)
             if history is None:
-                history = StreamHistory(batch.records.dtype, self._history_capacity)
+                capacity = self._history_capacities.get(stream, self._history_capacity)
+                history = StreamHistory(batch.records.dtype, capacity)
                 self._histories[stream] = history
             history.append(batch.records)
         samples = self._rate_samples.setdefault(stream, deque())

@@ -95,7 +95,7 @@ class Hub:
 
     ``producer``: follow only producers this selector names (``NAME`` or ``NAME@PID``;
     default: every live producer).  ``interval``: seconds between ticks.  ``history``:
-    records kept per stream.
+    records kept per stream; ``histories``: records kept of particular streams instead.
     """
 
     def __init__(
@@ -106,6 +106,7 @@ class Hub:
         producer: Which | None = None,
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
+        histories: dict[str, int] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval}")
@@ -114,6 +115,8 @@ class Hub:
         #: The selector's text, when the hub follows only what it names.
         self.producer: str | None = str(self.selector) if self.selector else None
         self._history = history
+        #: Records kept of particular streams instead of ``history`` (as tabs asked).
+        self.histories = dict(histories or {})
         self._discover_interval = discover_interval
         self._feeds: dict[str, Feed] = {}  # by channel token: live ones and the last gone
         self._generations = itertools.count(1)
@@ -182,6 +185,11 @@ class Hub:
         follows, else the one that went most recently."""
         feeds = self.feeds()
         return feeds[0] if feeds else None
+
+    def default_name(self) -> str | None:
+        """The name of :meth:`default_feed` (which also says its pid: prefer it)."""
+        feed = self.default_feed()
+        return feed.name if feed is not None else None
 
     # -- sessions ----------------------------------------------------------------------
     def connect(self, listener: Callable[[], None]) -> int:
@@ -286,7 +294,7 @@ class Hub:
                                     "could not attach to producer %s", info.key, exc_info=True)
                 continue
             self._feeds[info.token] = Feed(info, subscriber, next(self._generations),
-                                           self._history)
+                                           self._history, self.histories)
             namesakes = [f.pid for f in self.live() if f.name == info.name]
             log.info("following producer %s%s", info.key,
                      f" (live producers of that name: pids {namesakes})"

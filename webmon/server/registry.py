@@ -17,6 +17,7 @@ from bokeh.models import LayoutDOM
 from .session import Component, Session
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_ROUTE = re.compile(r"^[a-z][a-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -26,24 +27,49 @@ class Tab:
     ``build(session)`` creates the tab's components, registers each with
     ``session.add``, and returns the layout that goes under the tab bar.  ``components``
     maps a name to a factory of one component; each is served alone at
-    ``/individual-<name>`` for embedding (iframes, JupyterLab).
+    ``/individual-<name>`` for embedding (iframes, JupyterLab).  ``routes`` maps a path
+    to a tornado handler class served at ``/<name>/<path>`` (initialised with ``hub=``),
+    for what a tab serves beside its page (the timeline's trace export).  ``histories``
+    asks the hub to keep more (or fewer) records of some streams than its default.
     """
 
     name: str
     title: str
     build: Callable[[Session], LayoutDOM]
     components: Mapping[str, Callable[[Session], Component]] = field(default_factory=dict)
+    routes: Mapping[str, type] = field(default_factory=dict)
+    histories: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.components):
             if not _NAME.match(name):
                 raise ValueError(f"{name!r}: tab and component names are lower-case words "
                                  "joined by '-' (they become URL paths)")
+        for path in self.routes:
+            if not _ROUTE.match(path):
+                raise ValueError(f"{path!r}: a tab's route is a file-like name such as "
+                                 "'trace.json'")
 
 
 def individual_title(name: str) -> str:
     """``loader-frame-times`` -> ``Individual Loader Frame Times`` (as Dask titles them)."""
     return "Individual " + " ".join(word.capitalize() for word in name.split("-"))
+
+
+def tab_routes(tabs: Sequence[Tab], hub: object) -> list[tuple[str, type, dict]]:
+    """Tornado patterns for every tab's routes: ``/<tab>/<path>``, each handler given the
+    hub."""
+    return [(f"/{tab.name}/{re.escape(path)}", handler, {"hub": hub})
+            for tab in tabs for path, handler in tab.routes.items()]
+
+
+def stream_histories(tabs: Sequence[Tab]) -> dict[str, int]:
+    """Records to keep per stream, as the tabs ask (the largest ask wins)."""
+    sizes: dict[str, int] = {}
+    for tab in tabs:
+        for stream, size in tab.histories.items():
+            sizes[stream] = max(sizes.get(stream, 0), int(size))
+    return sizes
 
 
 def check_tabs(tabs: Sequence[Tab]) -> None:

@@ -23,7 +23,7 @@ from .app import individual_paths, make_applications
 from .handlers import IndividualPlots, RootRedirect
 from .host_gate import LoopbackHostGate, is_loopback_name
 from .hub import DEFAULT_HISTORY, Hub
-from .registry import Tab
+from .registry import Tab, stream_histories, tab_routes
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ class Dashboard:
         #: Bokeh auth hooks every page, session and websocket must pass: the proxy's
         #: (``proxy_gate``) when given, else on loopback the Host check (``host_gate``).
         self.auth_provider = auth_provider or default_gate(host, self.allow_websocket_origin)
-        self.hub = hub or Hub(interval=interval, producer=producer, history=history)
+        self.hub = hub or Hub(interval=interval, producer=producer, history=history,
+                              histories=stream_histories(self.tabs))
         self._session_opts = {
             "unused_session_lifetime_milliseconds": unused_session_lifetime_ms,
             "check_unused_sessions_milliseconds": check_unused_sessions_ms,
@@ -126,6 +127,7 @@ class Dashboard:
         patterns: list[Any] = [
             (r"/?", RootRedirect, {"target": first}),
             (r"/individual-plots\.json", IndividualPlots, {"plots": individual_paths(self.tabs)}),
+            *tab_routes(self.tabs, self.hub),
         ]
         # Bokeh binds the port itself; to restrict websocket origins to the real port when
         # asked for any free one (0), pick it first, retrying if another process takes it.

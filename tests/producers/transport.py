@@ -1,21 +1,19 @@
-"""A producer run as a separate process by the transport tests.
-
-    python producer_proc.py MODE NAME [ARGS...]
-
-It prints ``READY`` once its channel is published, then works until stdin reaches EOF (the
-test closes it) or it is killed.  Records of the stress stream carry fields derived from their
-sequence number, so a reader can prove each one intact.
-"""
+"""The transport tests' kinds: ``serve``, ``stress TOTAL CAPACITY``, ``array NBYTES``,
+``state``, ``still``, ``slowpoll PERIOD`` and ``reshape``. Records of the stress stream
+carry fields derived from their sequence number, so a reader (``reader_proc.py``) can prove
+each one intact. Needs only numpy and webmon's transport, so it runs on every interpreter
+the cross-version tests use."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
 import numpy as np
 
-from webmon import Publisher
+from webmon.shm import Publisher
+
+from . import Control
 
 STRESS_DTYPE = np.dtype([("seq", "<u8"), ("triple", "<i8"), ("seventh", "<f8"),
                          ("tag", "u1"), ("neg", "<i4")])
@@ -41,39 +39,29 @@ def stress_batch(start: int, n: int) -> np.ndarray:
     return stress_records(np.arange(start, start + n, dtype=np.uint64))
 
 
-def wait_for_stdin_eof(stop: threading.Event, go: threading.Event) -> None:
-    """A line on stdin means "go"; end of file means "stop"."""
-    for _line in sys.stdin:
-        go.set()
-    go.set()
-    stop.set()
-
-
-def main() -> None:
-    mode, name, *args = sys.argv[1:]
-    stop = threading.Event()
-    go = threading.Event()
-    threading.Thread(target=wait_for_stdin_eof, args=(stop, go), daemon=True).start()
-    with Publisher(name, app=f"test-{mode}") as pub:
-        if mode == "serve":
-            serve(pub, stop)
-        elif mode == "stress":
-            stress(pub, stop, go, total=int(args[0]), capacity=int(args[1]))
-        elif mode == "array":
-            rewrite_array(pub, stop, nbytes=int(args[0]))
-        elif mode == "state":
-            rewrite_state(pub, stop)
-        elif mode == "still":
-            still(pub, stop)
-        elif mode == "slowpoll":
-            slow_poll(pub, stop, period=float(args[0]))
-        elif mode == "reshape":
-            reshape_forever(pub, stop)
+def run(kind: str, name: str, args: list[str], control: Control) -> None:
+    with Publisher(name, app=f"test-{kind}") as pub:
+        if kind == "serve":
+            serve(pub, control)
+        elif kind == "stress":
+            stress(pub, control, total=int(args[0]), capacity=int(args[1]))
+        elif kind == "array":
+            rewrite_array(pub, control, nbytes=int(args[0]))
+        elif kind == "still":
+            still(pub, control)
+        elif kind == "slowpoll":
+            slow_poll(pub, control, period=float(args[0]))
+        elif kind == "reshape":
+            control.ready()
+            reshape_forever(pub, control.stop)
         else:
-            raise SystemExit(f"unknown mode {mode}")
+            rewrite_state(pub, control)
 
 
-def serve(pub: Publisher, stop: threading.Event) -> None:
+def serve(pub: Publisher, control: Control) -> None:
+    """A stream, a state key, an array and commands (``add``, ``fail``, ``record``, and
+    ``stop_polling``: polls no more until the next "go" line on stdin); the state
+    ``wanted`` says whether a subscriber wants ``config``."""
     loads = pub.stream("loads", STRESS_DTYPE, capacity=1024)
     pub.set_state("config", {"name": pub.name, "levels": [1, 2, 4]})
     pub.share_array("thumb", np.arange(64, dtype=np.float32).reshape(8, 8))
@@ -87,30 +75,28 @@ def serve(pub: Publisher, stop: threading.Event) -> None:
         return len(calls)
 
     pub.register_command("record", record)
-    no_poll_until = 0.0
-
-    def stop_polling(seconds: float) -> str:
-        nonlocal no_poll_until
-        no_poll_until = time.monotonic() + seconds
+    def stop_polling() -> str:
+        control.go.clear()
         return "ok"
 
     pub.register_command("stop_polling", stop_polling)
-    print("READY", flush=True)
+    control.go.set()  # polls until stop_polling
+    control.ready()
     seq = 0
-    while not stop.is_set():
+    while not control.stop.is_set():
         loads.append(stress_record(seq))
         seq += 1
-        if time.monotonic() >= no_poll_until:
+        if control.go.is_set():
             pub.poll()
         pub.set_state("wanted", pub.wanted("config"))
         time.sleep(0.002)
 
 
-def stress(pub: Publisher, stop: threading.Event, go: threading.Event, total: int,
-           capacity: int) -> None:
+def stress(pub: Publisher, control: Control, total: int, capacity: int) -> None:
+    """``total`` records as fast as it can, once told "go"; then the state ``done``."""
     stream = pub.stream("stress", STRESS_DTYPE, capacity=capacity)
-    print("READY", flush=True)
-    go.wait()  # the test says go once its readers are attached
+    control.ready()
+    control.go.wait()  # the test says go once its readers are attached
     rng = np.random.default_rng(7)
     seq = 0
     # About half the records one at a time, half in batches of random sizes.
@@ -122,60 +108,60 @@ def stress(pub: Publisher, stop: threading.Event, go: threading.Event, total: in
         stream.extend(stress_batch(seq, n))
         seq += n
     pub.set_state("done", seq)
-    stop.wait()
+    control.stop.wait()
 
 
-def rewrite_array(pub: Publisher, stop: threading.Event, nbytes: int) -> None:
+def rewrite_array(pub: Publisher, control: Control, nbytes: int) -> None:
+    """The array ``frame`` rewritten back to back, every element the rewrite's number."""
     frame = np.zeros(nbytes // 8, dtype=np.int64)
     pub.share_array("frame", frame)
-    print("READY", flush=True)
+    control.ready()
     k = 0
-    while not stop.is_set():
+    while not control.stop.is_set():
         k += 1
         frame.fill(k)
         pub.share_array("frame", frame)
         pub.set_state("rewrites", k)
 
 
-def rewrite_state(pub: Publisher, stop: threading.Event) -> None:
+def rewrite_state(pub: Publisher, control: Control) -> None:
+    """The state ``value`` rewritten back to back, its payload derived from its ``k``."""
     pub.reserve_state("value", 1 << 20)
-    print("READY", flush=True)
+    control.ready()
     k = 0
-    while not stop.is_set():
+    while not control.stop.is_set():
         k += 1
         pub.set_state("value", {"k": k, "payload": [k] * (1000 + k % 5000)})
 
 
-def still(pub: Publisher, stop: threading.Event) -> None:
+def still(pub: Publisher, control: Control) -> None:
     """A stream, a state key and an array written once, then only heartbeats and polls:
     their segments can be damaged without the producer itself touching them again."""
     pub.stream("records", STRESS_DTYPE, capacity=4096).extend(stress_batch(0, 1000))
     pub.set_state("config", {"levels": [1, 2, 4]})
     pub.share_array("thumb", np.arange(4096, dtype=np.float64))
     pub.register_command("ping", lambda: "pong")
-    print("READY", flush=True)
-    while not stop.is_set():
+    control.ready()
+    while not control.stop.is_set():
         pub.poll()
         time.sleep(0.005)
 
 
-def slow_poll(pub: Publisher, stop: threading.Event, period: float) -> None:
+def slow_poll(pub: Publisher, control: Control, period: float) -> None:
     """Answer commands only every ``period`` seconds, so that callers pile up; ``run(i)``
     records that call ``i`` ran, ``ran()`` lists them."""
     ran: list[int] = []
     pub.register_command("run", lambda i: ran.append(i) or i)
     pub.register_command("ran", lambda: ran)
-    print("READY", flush=True)
-    while not stop.is_set():
+    control.ready()
+    while not control.stop.is_set():
         pub.poll()
         time.sleep(period)
 
 
-def reshape_forever(pub: Publisher, stop: threading.Event, announce: bool = True) -> None:
+def reshape_forever(pub: Publisher, stop: threading.Event) -> None:
     """Create streams and state keys and reshape arrays without end: killed at any moment,
-    it may leave segments in every stage of being made."""
-    if announce:
-        print("READY", flush=True)
+    it may leave segments in every stage of being made (``tests/fork_server.py``)."""
     k = 0
     while not stop.is_set():
         k += 1
@@ -183,7 +169,3 @@ def reshape_forever(pub: Publisher, stop: threading.Event, announce: bool = True
         pub.stream(f"s{k % 20}", STRESS_DTYPE, capacity=64)
         pub.reserve_state(f"k{k % 20}", 1024 * (k % 7 + 1))
         pub.set_state(f"k{k % 20}", k)
-
-
-if __name__ == "__main__":
-    main()

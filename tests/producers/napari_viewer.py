@@ -1,17 +1,16 @@
-"""A napari ``ViewerModel`` producer for tests, and the test images it shows.
+"""The ``napari`` kind, and the test images and viewers of the napari tests.
 
-Run as a script::
+    napari [--size N]
 
-    python tests/napari_producer.py [NAME] [--size N]
+A napari ``ViewerModel`` (no window, no Qt) with a lazily computed multiscale image (dask,
+256 x 256 chunks, N x N pixels at level 0, default 65,536), attached with
+``webmon.napari.attach`` (``app`` names it the test producer); about 60 times a second it
+moves the camera along a pan-and-zoom tour and draws as napari's canvas would
+(``webmon.napari.headless.draw``).  On stopping it detaches, leaving no shared memory
+behind.
 
-it opens a ``ViewerModel`` (no window, no Qt) with a lazily computed multiscale image
-(dask, 256 x 256 chunks, N x N pixels at level 0, default 65,536), attaches webmon under
-NAME (default ``napari-test``), prints ``READY``, and then, about 60 times a second, moves
-the camera along a pan-and-zoom tour and draws as napari's canvas would
-(``webmon.napari.headless.draw``), until its standard input closes (or SIGTERM).  It then
-detaches, leaving no shared memory behind.
-
-Imported, it gives the tests their pyramids and viewers.
+Imported (``from producers.napari_viewer import dask_pyramid, make_viewer``), it gives the
+tests their pyramids and viewers.
 """
 
 from __future__ import annotations
@@ -21,10 +20,7 @@ import atexit
 import math
 import os
 import shutil
-import signal
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from typing import Any
@@ -37,6 +33,8 @@ if "NAPARI_CONFIG" not in os.environ:
     os.environ["NAPARI_CONFIG"] = os.path.join(_config_dir, "settings.yaml")
 
 import numpy as np  # noqa: E402
+
+from . import Control  # noqa: E402
 
 CHUNK = 256
 FRAME_RATE = 60.0
@@ -109,42 +107,26 @@ def tour(viewer: Any, t: float, size: int) -> None:
     cam.zoom = zoom
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", nargs="?", default="napari-test")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--size", type=int, default=65536)
     args = parser.parse_args(argv)
 
     from webmon.napari import attach
     from webmon.napari.headless import draw
 
-    stop = threading.Event()
-
-    def wait_for_stdin_eof() -> None:
-        for _ in sys.stdin:
-            pass
-        stop.set()
-
-    threading.Thread(target=wait_for_stdin_eof, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
     viewer, _ = make_viewer(dask_pyramid(args.size))
-    attachment = attach(viewer, args.name, app="napari ViewerModel (webmon test producer)")
+    attachment = attach(viewer, name, app="napari ViewerModel (webmon test producer)")
     try:
-        print("READY", flush=True)
+        control.ready()
         started = time.perf_counter()
         next_frame = started
-        while not stop.is_set():
+        while not control.stop.is_set():
             begin = time.perf_counter()
             tour(viewer, begin - started, args.size)
             draw(viewer)
             attachment.record_draw(begin, time.perf_counter())  # also publishes when due
             next_frame = max(next_frame + 1.0 / FRAME_RATE, time.perf_counter())
-            stop.wait(next_frame - time.perf_counter())
+            control.stop.wait(next_frame - time.perf_counter())
     finally:
         attachment.detach()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

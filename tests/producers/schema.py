@@ -1,25 +1,19 @@
-"""A small producer of webmon's schema, run as a separate process by the dashboard's tests
-and benchmarks.
+"""The ``schema`` kind: webmon's schema as the dashboard's tabs read it.
 
-    python dashboard_producer.py NAME [--rate N] [--fps N] [--layer-name TEXT] [--app TEXT]
+    schema [--rate N] [--fps N] [--layer-name TEXT] [--app TEXT]
 
-It publishes ``chunk_loads`` (``--rate`` records per second, each stamped with the time it is
-appended), ``frame_times`` (``--fps``), the ``layers`` and ``loader`` state, and the commands
-``pause``, ``resume`` and ``set_concurrency``, which really change what it publishes, and
-``wait`` (sleeps, then replies).  It
-prints ``READY`` once published and stops (closing its Publisher) when stdin reaches EOF or on
-SIGTERM.  Its records are synthetic: they exercise the dashboard, they measure nothing.
+It publishes ``chunk_loads`` (``--rate`` records per second, each stamped with the time it
+is appended), ``frame_times`` (``--fps``), the ``layers`` and ``loader`` state, and the
+commands ``pause``, ``resume`` and ``set_concurrency``, which really change what it
+publishes, and ``wait_for_go``, which answers ``"released"`` only once told "go" on stdin (and
+meanwhile publishes the state ``holding``: true).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 import time
 
-from webmon import Publisher
 from webmon.schema import (
     CHUNK_DTYPE,
     CHUNK_LOADS,
@@ -31,22 +25,20 @@ from webmon.schema import (
     LAYERS,
     LOADER,
 )
+from webmon.shm import Publisher
+
+from . import Control
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--rate", type=float, default=1000.0, help="chunk loads per second")
     parser.add_argument("--fps", type=float, default=60.0, help="frames per second")
     parser.add_argument("--layer-name", default="image")
     parser.add_argument("--app", default="dashboard-test-producer")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-
-    with Publisher(args.name, app=args.app) as pub:
+    with Publisher(name, app=args.app) as pub:
         loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=1 << 16)
         frames = pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=1 << 12)
         loader = {"paused": False, "concurrency": 4}
@@ -54,6 +46,7 @@ def main() -> None:
                                 "visible": True, "shape": [4096, 4096], "multiscale": True,
                                 "data_level": 1}])
         pub.set_state(LOADER, loader)
+        pub.set_state("holding", False)
 
         def set_paused(paused: bool) -> dict:
             loader["paused"] = paused
@@ -70,15 +63,22 @@ def main() -> None:
         pub.register_command(CMD_PAUSE, lambda: set_paused(True))
         pub.register_command(CMD_RESUME, lambda: set_paused(False))
         pub.register_command(CMD_SET_CONCURRENCY, set_concurrency)
-        # A command that takes a while, to show the dashboard keeps serving meanwhile.
-        pub.register_command("wait", lambda seconds: time.sleep(float(seconds)) or "waited")
-        print("READY", flush=True)
+        def wait_for_go() -> str:
+            """Answer when told to, to show the dashboard keeps serving meanwhile."""
+            control.go.clear()
+            pub.set_state("holding", True)
+            control.go.wait(60.0)
+            pub.set_state("holding", False)
+            return "released"
+
+        pub.register_command("wait_for_go", wait_for_go)
+        control.ready()
 
         start = time.time()
         sent_loads = 0
         sent_frames = 0
         last_frame = start
-        while not stop.is_set():
+        while not control.stop.is_set():
             now = time.time()
             due = int((now - start) * args.rate)
             if loader["paused"]:
@@ -97,7 +97,3 @@ def main() -> None:
                 sent_frames += 1
             pub.poll()
             time.sleep(0.001)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,35 +1,26 @@
-"""A small producer of the ``tiles`` state, run as a separate process by the tiles tab's
-tests.
+"""The ``tiles`` kind: the ``tiles`` state of two multiscale layers of known shapes, for
+the tiles tab's tests.
 
-    python tiles_producer.py NAME [--layer-name TEXT] [--without COMMAND ...]
-                             [--fail-grid TEXT] [--camera-delay S]
+    tiles [--layer-name TEXT] [--without COMMAND ...] [--fail-grid TEXT] [--hold-camera]
 
-Two multiscale layers with known shapes (``LAYERS`` below); layer 1 starts at level 1.  It
-publishes ``tiles`` only while a subscriber wants it (as the demo and napari adapter do),
-``camera``, ``loader`` (``paused``, ``grid_visible``), ``wanted`` (``{"tiles": bool}``, so a
-test can see when interest ends) and the ``chunk_loads`` records in ``INITIAL_LOADS``.
-Commands: ``set_camera``, ``show_grid``, ``pause``, ``resume`` (each can be left out with
-``--without``), and for tests ``set_level`` (layer 1's level) and ``load`` (append one load
-record).  Prints ``READY`` once published; stops (closing its Publisher) at stdin EOF.
-Tests start it with :func:`started`.
+Layer 1 starts at level 1 (``LAYERS_SPEC``).  It publishes ``tiles`` only while a subscriber
+wants it (as the demo and napari adapter do), ``camera``, ``loader`` (``paused``,
+``grid_visible``), ``wanted`` (``{"tiles": bool}``, so a test can see when interest ends) and
+the ``chunk_loads`` records in ``INITIAL_LOADS``.  Commands: ``set_camera``, ``show_grid``,
+``pause``, ``resume`` (each can be left out with ``--without``), and for tests ``set_level``
+(layer 1's level) and ``load`` (append one load record).  With ``--hold-camera``,
+``set_camera`` answers only once told "go" on stdin, meanwhile publishing the state
+``holding``: true.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from dashboard_helpers import child_env, stop_process
-
-from webmon import Publisher
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -42,6 +33,9 @@ from webmon.schema import (
     LOADER,
     TILES,
 )
+from webmon.shm import Publisher
+
+from . import Control
 
 TILE = 256
 #: layer id -> (level-0 shape, number of levels, level drawn at start)
@@ -53,29 +47,14 @@ INITIAL_LOADS = [(1, 0, 0, 0), (1, 0, 0, 1), (1, 0, 1, 0), (1, 0, 7, 5), (1, 0, 
 VIEW_HALF = (300.0, 400.0)
 
 
-@contextlib.contextmanager
-def started(name: str, *args: str) -> Iterator[subprocess.Popen]:
-    """Run this script as a producer called ``name`` until the block ends (then close its
-    stdin, so it closes its Publisher and exits)."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), name, *args],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        line = proc.stdout.readline()
-        if line.strip() != "READY":
-            proc.kill()
-            raise RuntimeError(f"tiles producer did not start: {line!r} {proc.stderr.read()}")
-        yield proc
-    finally:
-        stop_process(proc)
-
-
 def level_shapes(base: tuple[int, int], count: int) -> list[list[int]]:
     return [[math.ceil(base[0] / 2**k), math.ceil(base[1] / 2**k)] for k in range(count)]
 
 
 def tiles_entry(name: str, base: tuple[int, int], count: int, level: int,
                 center: tuple[float, float]) -> dict[str, Any]:
+    """One layer's ``tiles`` entry with the view centred on ``center`` (level-0 pixels);
+    worked out here independently of webmon's own tile arithmetic, which it tests."""
     shapes = level_shapes(base, count)
     h, w = shapes[level]
     rows, cols = math.ceil(h / TILE), math.ceil(w / TILE)
@@ -93,19 +72,15 @@ def tiles_entry(name: str, base: tuple[int, int], count: int, level: int,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--layer-name", default="image")
     parser.add_argument("--without", nargs="*", default=[], help="commands not to register")
     parser.add_argument("--fail-grid", metavar="TEXT",
                         help="show_grid fails with this message")
-    parser.add_argument("--camera-delay", type=float, default=0.0, metavar="S",
-                        help="set_camera takes this long to answer")
-    args = parser.parse_args()
-
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    parser.add_argument("--hold-camera", action="store_true",
+                        help='set_camera answers only once told "go" on stdin')
+    args = parser.parse_args(argv)
 
     names = {1: args.layer_name, 2: "labels"}
     levels = {layer: spec[2] for layer, spec in LAYERS_SPEC.items()}
@@ -113,7 +88,7 @@ def main() -> None:
     loader = {"paused": False, "grid_visible": False}
     dirty = threading.Event()
 
-    with Publisher(args.name, app="tiles-test-producer") as pub:
+    with Publisher(name, app="tiles-test-producer") as pub:
         loads = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=1 << 12)
         for layer, level, row, col in INITIAL_LOADS:
             loads.append((time.time(), layer, level, row, col, 65536, 1.0, 0, 0.0))
@@ -123,9 +98,14 @@ def main() -> None:
                                for layer, spec in LAYERS_SPEC.items()])
         pub.set_state(CAMERA, camera)
         pub.set_state(LOADER, loader)
+        pub.set_state("holding", False)
 
         def set_camera(center: Any = None, zoom: Any = None) -> dict:
-            time.sleep(args.camera_delay)
+            if args.hold_camera:
+                control.go.clear()
+                pub.set_state("holding", True)
+                control.go.wait(60.0)
+                pub.set_state("holding", False)
             if center is not None:
                 y, x = (float(v) for v in center)
                 camera["center"] = [y, x]
@@ -166,15 +146,14 @@ def main() -> None:
             CMD_RESUME: lambda: set_loader(paused=False),
             "set_level": set_level,
             "load": load,
-            "wait": lambda seconds: time.sleep(float(seconds)) or "waited",
         }
         for command, fn in commands.items():
             if command not in args.without:
                 pub.register_command(command, fn)
-        print("READY", flush=True)
+        control.ready()
 
         wanted = None
-        while not stop.is_set():
+        while not control.stop.is_set():
             pub.poll()
             now_wanted = pub.wanted(TILES)
             if now_wanted != wanted:
@@ -185,10 +164,7 @@ def main() -> None:
                 dirty.clear()
                 center = (camera["center"][0], camera["center"][1])
                 pub.set_state(TILES, {
-                    str(layer): tiles_entry(names[layer], spec[0], spec[1], levels[layer], center)
+                    str(layer): tiles_entry(names[layer], spec[0], spec[1], levels[layer],
+                                            center)
                     for layer, spec in LAYERS_SPEC.items()})
             time.sleep(0.005)
-
-
-if __name__ == "__main__":
-    main()
