@@ -88,3 +88,23 @@ def test_matches_a_list_model(capacity: int, sizes: list[int], reads: list[bool]
             position = new_position
         assert list(history.latest(capacity)["seq"]) == everything[-capacity:]
         assert history.total == len(everything)
+
+
+@pytest.mark.parametrize(("capacity", "appended"), [(8, 0), (8, 3), (8, 8), (8, 13),
+                                                     (100, 37), (100, 250)])
+def test_trim_keeps_what_is_held_in_a_ring_of_its_size(capacity: int, appended: int) -> None:
+    """A gone producer's history no longer grows: trimmed, it holds the same records at the
+    same positions, in no more room than they take."""
+    history = StreamHistory(DT, capacity)
+    for start in range(0, appended, 7):
+        history.append(batch(start, min(7, appended - start)))
+    before = history.since(0)
+    oldest, total = history.oldest, history.total
+    history.trim()
+    assert history.capacity == max(1, min(appended, capacity))
+    assert (history.oldest, history.total) == (oldest, total)
+    records, position = history.since(0)
+    assert np.array_equal(records, before[0]) and position == before[1]
+    assert np.array_equal(history.latest(2), before[0][-2:])
+    history.append(batch(appended, 1))  # still a ring, should anything come
+    assert list(history.since(total)[0]["seq"]) == [appended]

@@ -17,6 +17,7 @@ from helpers import producer, wait_until, wait_until_async
 from webmon import CommandError
 from webmon.schema import CHUNK_LOADS, CMD_SET_CONCURRENCY, LOADER
 from webmon.server import Hub, Session
+from webmon.server.hub import DEFAULT_HISTORY
 
 
 def ticking(hub: Hub, predicate, timeout: float = 10.0, message: str = "condition"):
@@ -109,6 +110,8 @@ def test_producer_dies_and_comes_back(hub: Hub, caplog: pytest.LogCaptureFixture
         first.wait()
         ticking(hub, lambda: not feed.alive, message="producer shown as gone")
         assert hub.feed("phoenix") is feed and feed.gone_at is not None
+        kept = feed.history(CHUNK_LOADS)  # it no longer grows: trimmed to what it holds
+        assert kept.capacity == len(kept) < DEFAULT_HISTORY
         with caplog.at_level(logging.WARNING, logger="webmon"):
             for _ in range(5):  # plots stop, quietly
                 hub.tick()

@@ -228,6 +228,8 @@ class Feed:
         if self.alive:
             self.alive = False
             self.gone_at = time.time()
+            for history in self._histories.values():
+                history.trim()  # it will not grow again: keep what it holds, no more
             _throttled.forget_group(self.token)
             log.info("producer %s is gone", self.key)
 

@@ -67,6 +67,22 @@ class StreamHistory:
             self._raw[: n - first] = raw[first:]
         self._total += n
 
+    def trim(self) -> None:
+        """Keep only the records held, in a ring of just their size, for a history that will
+        not grow again (its producer is gone): a ring is allocated whole, so each of the
+        gone producers the hub still lists would otherwise keep its full size.  Positions
+        and ``total`` stay as they were."""
+        held = len(self)
+        if held >= self.capacity:
+            return
+        records = self._slice(self.oldest, self._total).view(self._raw.dtype)
+        cap = max(held, 1)
+        self._ring = np.zeros(cap, dtype=self.dtype)
+        self._raw = self._ring.view(self._raw.dtype)
+        start = self.oldest % cap  # slot i % cap holds record i, as in append
+        self._raw[start: start + held] = records[: cap - start]
+        self._raw[: held - (cap - start)] = records[cap - start:]
+
     def since(self, position: int, limit: int | None = None) -> tuple[np.ndarray, int]:
         """Records from ``position`` to the newest, as a new array, and the next position.
 
