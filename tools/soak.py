@@ -163,7 +163,8 @@ class Soak:
         self.args = args
         self.rng = random.Random(args.seed)
         self.runtime = runtime
-        self.faults: collections.Counter[str] = collections.Counter()
+        self.faults: collections.Counter[str] = collections.Counter()  # events, by kind
+        self.details: collections.Counter[str] = collections.Counter()  # what they did
         self.outcomes: collections.Counter[str] = collections.Counter()
         self._outcomes_lock = threading.Lock()  # the flood's threads count too
         self.hostile: list[Path] = []
@@ -209,7 +210,7 @@ class Soak:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             self.fork_pids.add(pid)
-        self.faults["kill_reshaping (processes)"] += 5
+        self.details["processes killed mid-creation"] += 5
 
     def _damage_magic(self) -> bool:
         segment = self._segment(self.rng.choice(["state", "streams"]))
@@ -267,7 +268,7 @@ class Soak:
     def _hostile_entry(self) -> None:
         kind = self.rng.choice(faults.HOSTILE_ENTRIES)
         self.hostile.append(faults.hostile_entry(self.runtime, kind))
-        self.faults[f"hostile_entry: {kind}"] += 1
+        self.details[f"hostile entry: {kind}"] += 1
         if len(self.hostile) > 12:  # a few at a time, replaced as they come
             faults.remove_entry(self.hostile.pop(0))
 
@@ -387,7 +388,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     last = [rss for t, rss in memory if t >= memory[-1][0] - 60]
     result = {
         "minutes": args.minutes, "seed": args.seed,
-        "faults": dict(sorted(soak.faults.items())),
+        "faults": dict(sorted(soak.faults.items())), "fault_count": sum(soak.faults.values()),
+        "details": dict(sorted(soak.details.items())),
         "outcomes": dict(sorted(soak.outcomes.items())),
         "dashboard_restarts": len(dashboard.restarts), "dashboard_exit_code": exit_code,
         "dashboard_logged": logged(log),
