@@ -1,4 +1,5 @@
-"""The ``webmon`` command: ``dashboard``, ``demo`` and ``ls``.
+"""The ``webmon`` command: ``dashboard``, ``demo`` and ``ls`` (and, in ``cli_recording``,
+``record``, ``replay`` and ``report``).
 
     webmon dashboard [--port 8790] [--interval 100ms] [--producer NAME] [--prefix PATH] [--show]
     webmon demo [--name demo] [--producer-only] [dashboard options]
@@ -315,6 +316,10 @@ def make_parser() -> argparse.ArgumentParser:
                     help="measure rates over this long (default 0.5; 0: average since start)")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(run=cmd_ls)
+
+    from webmon.cli_recording import add_parsers  # record, replay, report
+
+    add_parsers(commands)
     return parser
 
 

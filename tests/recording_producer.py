@@ -1,0 +1,95 @@
+"""A producer for the recording tests, run as a separate process.
+
+    python recording_producer.py NAME [--rate N] [--capacity N] [--batch N]
+
+It publishes ``seq`` (records numbered from 0, every field derived from the number, so a
+reader can prove each record intact and say exactly which were lost), a ``counter`` state
+that changes every 20 ms, an ``image`` array rewritten twice a second, and once its
+``make_late`` command ran, a ``late`` stream.  It prints ``READY``
+once published, and stops, closing its Publisher, when stdin reaches EOF or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from webmon import Publisher
+
+SEQ_DTYPE = np.dtype([("time", "<f8"), ("seq", "<u8"), ("triple", "<i8"), ("tag", "S4"),
+                      ("pair", "<f4", (2,))])
+
+
+def seq_records(start: int, n: int) -> np.ndarray:
+    seq = np.arange(start, start + n, dtype=np.uint64)
+    out = np.zeros(n, SEQ_DTYPE)
+    out["time"] = time.time()
+    out["seq"] = seq
+    out["triple"] = 3 * seq.astype(np.int64)
+    out["tag"] = np.char.mod(b"%d", seq % 1000)
+    out["pair"][:, 0] = seq % 97
+    out["pair"][:, 1] = -(seq % 89.0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--rate", type=float, default=2000.0, help="seq records per second")
+    parser.add_argument("--capacity", type=int, default=1 << 16)
+    parser.add_argument("--batch", type=int, default=0,
+                        help="append in batches of this many (0: one record at a time)")
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    with Publisher(args.name, app="recording-test") as pub:
+        stream = pub.stream("seq", SEQ_DTYPE, capacity=args.capacity)
+        pub.set_state("counter", {"n": 0})
+        image = np.zeros((4, 6), dtype=np.uint16)
+        pub.share_array("image", image)
+        pub.register_command("ping", lambda: "pong")
+        make_late = threading.Event()
+        pub.register_command("make_late", lambda: make_late.set())
+        print("READY", flush=True)
+        start = time.monotonic()
+        sent = 0
+        late = None
+        next_state = next_image = start
+        n_state = 0
+        while not stop.is_set():
+            now = time.monotonic()
+            due = int((now - start) * args.rate)
+            if args.batch:
+                while due - sent >= args.batch:
+                    stream.extend(seq_records(sent, args.batch))
+                    sent += args.batch
+            else:
+                while sent < due:
+                    stream.append(tuple(seq_records(sent, 1)[0]))
+                    sent += 1
+            if now >= next_state:
+                n_state += 1
+                pub.set_state("counter", {"n": n_state, "seq": sent})
+                next_state += 0.02
+            if now >= next_image:
+                image += 1
+                pub.share_array("image", image)
+                next_image += 0.5
+            if late is None and make_late.is_set():
+                late = pub.stream("late", SEQ_DTYPE, capacity=1024)
+            if late is not None and sent % 10 == 0:
+                late.append(tuple(seq_records(late.written, 1)[0]))
+            pub.poll()
+            time.sleep(0.001)
+
+
+if __name__ == "__main__":
+    main()

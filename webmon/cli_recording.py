@@ -1,0 +1,115 @@
+"""``webmon record``, ``webmon replay`` and ``webmon report``: the command line of recordings.
+
+    webmon record [--producer NAME|NAME@PID] [-o PATH] [--duration SECONDS] [--quiet]
+
+Every failure is one line on stderr starting with ``webmon <command>:``, and exit status 1;
+what was recorded before it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+
+#: Without a terminal, progress is printed as a new line this often (a terminal gets one
+#: line rewritten every second).
+LOG_PROGRESS_S = 5.0
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def _fail(command: str, message: Any) -> int:
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"webmon {command}: {text}", file=sys.stderr, flush=True)
+    return 1
+
+
+# -- record ------------------------------------------------------------------------------
+class _ProgressPrinter:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stdout.isatty()
+        self._last = -float("inf")
+
+    def __call__(self, progress: Any) -> None:
+        if self.quiet or progress.status != "recording":
+            return
+        if self.tty:
+            print("\r" + progress.line(), end="", flush=True)
+        elif time.monotonic() - self._last >= LOG_PROGRESS_S:
+            self._last = time.monotonic()
+            print(progress.line(), flush=True)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from webmon.recording import Recorder, RecordingError
+    from webmon.shm import WebmonError
+
+    printer = _ProgressPrinter(args.quiet)
+    recorder = Recorder(args.output, args.producer, duration=args.duration,
+                        on_progress=printer)
+    try:
+        recorder.open()
+    except (RecordingError, WebmonError, ValueError) as exc:
+        return _fail("record", exc)
+    producer = recorder.producer
+    if not args.quiet:
+        until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+        print(f"recording {producer.name}@{producer.pid} ({producer.app}) into "
+              f"{recorder.path} {until}", flush=True)
+    previous = {sig: signal.signal(sig, lambda *_: recorder.request_stop())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        progress = recorder.run()
+    except RecordingError as exc:
+        if printer.tty:
+            print(flush=True)
+        return _fail("record", f"{exc}; kept what was recorded before, in {recorder.path}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if printer.tty and not args.quiet:
+        print(flush=True)
+    summary = (f"{progress.elapsed:.1f} s, {progress.records:,} records, "
+               f"{progress.state_changes:,} state changes, {progress.bytes / 1e6:.2f} MB, "
+               f"{progress.lost:,} lost")
+    if progress.status == "producer-gone":
+        print(f"webmon record: {progress.reason}; the recording is closed with everything "
+              f"up to then: {recorder.path} ({summary})", file=sys.stderr, flush=True)
+    elif not args.quiet:
+        print(f"saved {recorder.path} ({summary})", flush=True)
+    return 0
+
+
+def add_record_parser(commands: Any) -> None:
+    record = commands.add_parser(
+        "record", help="record a live producer into a directory",
+        description="Record every stream, state change and shared array of one live producer "
+                    "until Ctrl-C, SIGTERM, --duration or the producer's end.  The recording "
+                    "is a directory of Parquet, JSON Lines and .npy files "
+                    "(docs/recording.md).")
+    record.add_argument("--producer", metavar="NAME|NAME@PID",
+                        help="the producer to record (default: the only live one)")
+    record.add_argument("-o", "--output", metavar="PATH",
+                        help="the recording's directory, which must not exist or be empty "
+                             "(default: webmon-<producer>-<date>-<time> here)")
+    record.add_argument("--duration", type=positive_seconds, metavar="SECONDS",
+                        help="stop after this many seconds")
+    record.add_argument("--quiet", action="store_true", help="print only errors")
+    record.set_defaults(run=cmd_record)
+
+
+def add_parsers(commands: Any) -> None:
+    """Add ``record`` to the ``webmon`` command's subcommands."""
+    add_record_parser(commands)
