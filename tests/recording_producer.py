@@ -1,6 +1,6 @@
 """A producer for the recording tests, run as a separate process.
 
-    python recording_producer.py NAME [--rate N] [--capacity N] [--batch N]
+    python recording_producer.py NAME [--rate N] [--capacity N] [--batch N] [--state-bytes N]
 
 It publishes ``seq`` (records numbered from 0, every field derived from the number, so a
 reader can prove each record intact and say exactly which were lost), a ``counter`` state
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=1 << 16)
     parser.add_argument("--batch", type=int, default=0,
                         help="append in batches of this many (0: one record at a time)")
+    parser.add_argument("--state-bytes", type=int, default=0,
+                        help="pad each counter state with this many bytes of text")
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -77,7 +79,9 @@ def main() -> None:
                     sent += 1
             if now >= next_state:
                 n_state += 1
-                pub.set_state("counter", {"n": n_state, "seq": sent})
+                pub.set_state("counter", {"n": n_state, "seq": sent,
+                                          **({"pad": "x" * args.state_bytes}
+                                             if args.state_bytes else {})})
                 next_state += 0.02
             if now >= next_image:
                 image += 1

@@ -108,7 +108,11 @@ class ArrayHistory:
         if "/" in name or name.startswith("."):
             raise RecordingError(f"{self.directory}: snapshot file name {name!r} is not one "
                                  "webmon writes")
-        return np.load(self.directory / name, allow_pickle=False)
+        try:
+            return np.load(self.directory / name, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # missing, truncated, or pickled
+            raise RecordingError(f"{self.directory / name} cannot be read: "
+                                 f"{str(exc).splitlines()[0][:160]}") from None
 
     def at(self, t: float) -> np.ndarray | None:
         """The snapshot current at time ``t`` (the last taken at or before it)."""

@@ -33,6 +33,10 @@ from .errors import RecordingError
 #: Parquet compression: zstd wrote demo-like records in half snappy's CPU time and 20% fewer
 #: bytes (docs/recording.md).
 COMPRESSION = "zstd"
+#: Bytes set aside when a recording starts, and freed to write the last manifest when the
+#: disk fills up, so that the recording still says how and when it ended.
+RESERVE_BYTES = 256 * 1024
+RESERVE = ".reserve"
 #: Parquet part metadata keys: the exact numpy dtype, and when each run of rows was read.
 META_DTYPE = b"webmon.dtype"
 META_READS = b"webmon.reads"
@@ -203,6 +207,7 @@ class RecordingWriter:
                 (self.root / sub).mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise RecordingError(_describe(exc, self.root)) from None
+        self._reserve(RESERVE_BYTES)
         self.losses = JsonLines(self.root / layout.LOSSES)
         self.streams: dict[str, StreamParts] = {}
         self.stream_info: dict[str, dict[str, Any]] = {}
@@ -329,6 +334,15 @@ class RecordingWriter:
         except OSError as exc:
             raise RecordingError(_describe(exc, self.root / layout.MANIFEST)) from None
 
+    def _reserve(self, size: int) -> None:
+        try:
+            with open(os.open(self.root / RESERVE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                      "wb") as f:
+                f.write(bytes(size))
+        except OSError as exc:
+            _remove(self.root / RESERVE)
+            raise RecordingError(_describe(exc, self.root)) from None
+
     def close(self, status: str, reason: str = "") -> None:
         """Flush what is pending and write the final manifest.  If flushing fails (the disk
         is full), the manifest is still rewritten with the error when it can be."""
@@ -348,6 +362,7 @@ class RecordingWriter:
             log.close()
         self.manifest.update(status=status, reason=reason, ended=time.time())
         self.manifest["flushed"] = self.manifest["ended"]
+        _remove(self.root / RESERVE)  # room for the last manifest, even on a full disk
         try:
             self.write_manifest()
         except RecordingError:
