@@ -34,7 +34,7 @@ from webmon.shm.errors import WebmonError
 from . import layout
 from .arrow import records_from_table, table_from_records
 from .errors import RecordingError
-from .writer import META_DTYPE, META_READS
+from .parts import META_DTYPE, META_READS
 
 V = TypeVar("V")
 

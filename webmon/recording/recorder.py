@@ -227,7 +227,7 @@ class Recorder:
         return Progress(
             path=self.path, elapsed=(time.time() - self._started) if self._started else 0.0,
             records=self._records, state_changes=self._state_changes,
-            lost=int(writer.manifest["lost"]) if writer else 0,
+            lost=writer.lost if writer else 0,
             bytes=writer.bytes if writer else 0, status=self.status, reason=self.reason)
 
     # -- the loop ------------------------------------------------------------------------------
