@@ -240,7 +240,7 @@ class Hub:
             return
         for info in self._followed(infos):
             current = self._feeds.get(info.name)
-            if current is not None and current.pid == info.pid:
+            if current is not None and _same_channel(current.info, info):
                 continue
             try:
                 subscriber = Subscriber(info)
@@ -266,3 +266,14 @@ class Hub:
             if info.name not in newest or info.started > newest[info.name].started:
                 newest[info.name] = info
         return list(newest.values())
+
+
+def _same_channel(known: Any, info: Any) -> bool:
+    """Whether ``info`` is the channel a feed already follows.  One process may close a
+    Publisher and open another of the same name (napari's dock widget stops and starts
+    publishing; a replay seeks): each has its own descriptor token."""
+    token = getattr(known, "raw", {}).get("token")
+    other = getattr(info, "raw", {}).get("token")
+    if token is not None and other is not None:
+        return token == other
+    return known.pid == info.pid
