@@ -1,6 +1,7 @@
 """``webmon record``, ``webmon replay`` and ``webmon report``: the command line of recordings.
 
     webmon record [--producer NAME|NAME@PID] [-o PATH] [--duration SECONDS] [--quiet]
+    webmon replay PATH [--speed X] [--port N] [dashboard options]
 
 Every failure is one line on stderr starting with ``webmon <command>:``, and exit status 1;
 what was recorded before it is kept.
@@ -9,9 +10,13 @@ what was recorded before it is kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 #: Without a terminal, progress is printed as a new line this often (a terminal gets one
@@ -110,6 +115,87 @@ def add_record_parser(commands: Any) -> None:
     record.set_defaults(run=cmd_record)
 
 
+# -- replay ------------------------------------------------------------------------------
+def _speed(text: str) -> float:
+    from webmon.recording.replay import check_speed
+
+    try:
+        return check_speed(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _free_name(name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a live producer already has it (another
+    replay of the same recording)."""
+    from webmon import discover
+
+    live = {info.name for info in discover()}
+    candidate, n = name, 1
+    while candidate in live:
+        n += 1
+        candidate = f"{name[:60]}-{n}"
+    return candidate
+
+
+@contextlib.contextmanager
+def replay_producer(path: Path, name: str, speed: float) -> Iterator[subprocess.Popen]:
+    """The replay's producer as a process of its own (its GIL is not the dashboard's), until
+    the block ends."""
+    from webmon.cli import PRODUCER_START_TIMEOUT_S, stop_producer, wait_for_producer
+
+    proc = subprocess.Popen([sys.executable, "-m", "webmon.recording.replay", str(path),
+                             "--name", name, "--speed", repr(speed), "--stop-on-stdin-eof"],
+                            stdin=subprocess.PIPE)
+    try:
+        if not wait_for_producer(name, proc, PRODUCER_START_TIMEOUT_S):
+            raise SystemExit(f"webmon replay: the replay did not start "
+                             f"(exit status {proc.poll()})")
+        yield proc
+    finally:
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        stop_producer(proc)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from webmon.cli import build_dashboard, serve_until_stopped
+    from webmon.recording import RecordingError, load
+    from webmon.recording.replay import replay_name
+
+    try:
+        recording = load(args.path)
+    except RecordingError as exc:
+        return _fail("replay", exc)
+    for problem in recording.problems:
+        print(f"webmon replay: note: {problem}", file=sys.stderr, flush=True)
+    name = _free_name(replay_name(recording.path))
+    producer = recording.producer
+    print(f"replaying {recording.path} ({producer.get('name')}@{producer.get('pid')}, "
+          f"{recording.duration:.1f} s) as producer {name!r} at {args.speed:g}x", flush=True)
+    with replay_producer(recording.path, name, args.speed) as proc:
+        serve_until_stopped(build_dashboard(args, name), show=args.show,
+                            also_stop_when=lambda: proc.poll() is not None)
+    return 0
+
+
+def add_replay_parser(commands: Any) -> None:
+    from webmon.cli import add_dashboard_options
+
+    replay = commands.add_parser(
+        "replay", help="serve the dashboard on a recording",
+        description="Publish a recording as a producer named after it and serve the full "
+                    "dashboard on it, with play, pause, speed and a seek bar in the header. "
+                    "Commands to the recorded producer are refused.")
+    replay.add_argument("path", metavar="PATH", help="a recording's directory")
+    replay.add_argument("--speed", type=_speed, default=1.0, metavar="X",
+                        help="replay speed, from 0.25 to 10 (default 1)")
+    add_dashboard_options(replay, producer=False)
+    replay.set_defaults(run=cmd_replay)
+
+
 def add_parsers(commands: Any) -> None:
-    """Add ``record`` to the ``webmon`` command's subcommands."""
+    """Add ``record`` and ``replay`` to the ``webmon`` command's subcommands."""
     add_record_parser(commands)
+    add_replay_parser(commands)

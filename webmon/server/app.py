@@ -19,6 +19,7 @@ from bokeh.document import Document
 from .header import ProducerHeader
 from .hub import Hub
 from .registry import Tab, check_tabs, individual_title
+from .replay_bar import ReplayControls
 from .session import Component, Session
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,14 @@ def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document) -
     session = _bind_session(hub, doc)
     header = ProducerHeader(session)
     session.before_update(header.update)
+    replay = ReplayControls(session)
+    session.before_update(replay.update)
     body = tab.build(session)
     body.name = "webmon-main"
     doc.add_root(body)
     doc.add_root(header.selector)
     doc.add_root(header.source)
+    doc.add_root(replay.root)
     text = header.text()
     doc.title = f"webmon · {tab.title}"
     doc.template = tab_template()
