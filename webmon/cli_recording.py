@@ -191,7 +191,7 @@ def add_replay_parser(commands: Any) -> None:
     replay.add_argument("path", metavar="PATH", help="a recording's directory")
     replay.add_argument("--speed", type=_speed, default=1.0, metavar="X",
                         help="replay speed, from 0.25 to 10 (default 1)")
-    add_dashboard_options(replay, producer=False)
+    add_dashboard_options(replay, producer=False, record_dir=False)
     replay.set_defaults(run=cmd_replay)
 
 

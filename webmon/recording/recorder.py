@@ -122,6 +122,7 @@ class Recorder:
         self._sub: Subscriber | None = None
         self._writer: RecordingWriter | None = None
         self._started = 0.0
+        self._ended: float | None = None
         self._records = 0
         self._state_changes = 0
         self._versions: dict[str, int] = {}
@@ -224,8 +225,9 @@ class Recorder:
 
     def progress(self) -> Progress:
         writer = self._writer
+        end = self._ended if self._ended is not None else time.time()
         return Progress(
-            path=self.path, elapsed=(time.time() - self._started) if self._started else 0.0,
+            path=self.path, elapsed=(end - self._started) if self._started else 0.0,
             records=self._records, state_changes=self._state_changes,
             lost=writer.lost if writer else 0,
             bytes=writer.bytes if writer else 0, status=self.status, reason=self.reason)
@@ -283,6 +285,7 @@ class Recorder:
             self.error = self.error or exc
         finally:
             sub.close()
+            self._ended = time.time()
             self.status, self.reason = status, reason
         if self.on_progress is not None:
             self.on_progress(self.progress())
