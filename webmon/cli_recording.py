@@ -2,6 +2,7 @@
 
     webmon record [--producer NAME|NAME@PID] [-o PATH] [--duration SECONDS] [--quiet]
     webmon replay PATH [--speed X] [--port N] [dashboard options]
+    webmon report PATH -o report.html [--trace out.json]
 
 Every failure is one line on stderr starting with ``webmon <command>:``, and exit status 1;
 what was recorded before it is kept.
@@ -168,6 +169,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         recording = load(args.path)
     except RecordingError as exc:
         return _fail("replay", exc)
+    for stream in recording.streams:
+        recording.parts(stream)  # so that damaged parts are known, and said, now
     for problem in recording.problems:
         print(f"webmon replay: note: {problem}", file=sys.stderr, flush=True)
     name = _free_name(replay_name(recording.path))
@@ -195,7 +198,36 @@ def add_replay_parser(commands: Any) -> None:
     replay.set_defaults(run=cmd_replay)
 
 
+# -- report ------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from webmon.recording import RecordingError, load
+    from webmon.report import write_report
+
+    try:
+        recording = load(args.path)
+        size = write_report(recording, args.output)
+    except RecordingError as exc:
+        return _fail("report", exc)
+    for problem in recording.problems:  # also said in the report itself
+        print(f"webmon report: note: {problem}", file=sys.stderr, flush=True)
+    print(f"wrote {args.output} ({size / 1e6:.1f} MB)", flush=True)
+    return 0
+
+
+def add_report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="write a recording as one self-contained HTML file",
+        description="Write one HTML file that opens with no network: a summary, the loader's "
+                    "charts over the whole recording, the per-level table, the worst stalls "
+                    "and a per-level tile heat map.")
+    report.add_argument("path", metavar="PATH", help="a recording's directory")
+    report.add_argument("-o", "--output", metavar="FILE", default="report.html",
+                        help="the HTML file to write (default: report.html)")
+    report.set_defaults(run=cmd_report)
+
+
 def add_parsers(commands: Any) -> None:
-    """Add ``record`` and ``replay`` to the ``webmon`` command's subcommands."""
+    """Add ``record``, ``replay`` and ``report`` to the ``webmon`` command's subcommands."""
     add_record_parser(commands)
     add_replay_parser(commands)
+    add_report_parser(commands)

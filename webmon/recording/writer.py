@@ -106,6 +106,7 @@ class RecordingWriter:
                     read_time: float) -> None:
         """One read of stream ``name``: ``records``, covering stream indices ``[start,
         end)``, of which ``lost`` were overwritten before they could be read."""
+        start, end, lost = int(start), int(end), int(lost)
         self.streams[name].add(records, end, lost, read_time)
         if lost:
             self.losses.append({"time": round(read_time, 6), "stream": name, "start": int(start),
