@@ -1,26 +1,20 @@
-"""Helpers for the recording tests: the test producer and ``webmon record`` as processes, and
-checks that a recording holds exactly what was written minus what it says was lost."""
+"""Helpers for the recording tests: ``webmon record`` as a process, and checks that a
+recording holds exactly what was written minus what it says was lost."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
-from procs import child_env, started_process
-
-HERE = Path(__file__).resolve().parent
+from helpers import child_env, producer
 
 
-@contextlib.contextmanager
-def recording_producer(name: str, *args: str) -> Iterator[subprocess.Popen]:
-    """``recording_producer.py NAME ARGS`` until the block ends."""
-    with started_process([sys.executable, str(HERE / "recording_producer.py"), name, *args],
-                         f"recording producer {name!r}") as proc:
-        yield proc
+def recording_producer(name: str, *args: str
+                       ) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """The test producer's ``recording`` kind, publishing as ``name``, until the block ends."""
+    return producer("recording", name, *args)
 
 
 def webmon_process(*args: str, **options: object) -> subprocess.Popen:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from procs import child_env
+from helpers import child_env
 
 from webmon.recording import layout
 from webmon.recording.writer import RecordingWriter

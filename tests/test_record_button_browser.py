@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_util import chromium_browser
-from dashboard_helpers import CommandProcess, chromium_or_skip, producer, wait_until
+from browser_util import chromium_browser, require_chromium
+from helpers import CommandProcess, producer, wait_until
 
 from webmon.recording import load
 
@@ -23,10 +23,10 @@ def _note(page) -> str:
 
 
 def test_record_button(tmp_path: Path) -> None:
-    chromium_or_skip()
+    require_chromium()
     directory = tmp_path / "recordings"
     directory.mkdir()
-    with producer("recorded-here", "--rate", "500") as proc, \
+    with producer("schema", "recorded-here", "--rate", "500") as proc, \
             CommandProcess("dashboard", "--port", "0", "--record-dir", str(directory)) as webmon, \
             chromium_browser() as browser:
         url = webmon.url(timeout=90)

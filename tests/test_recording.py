@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from dashboard_helpers import wait_until
+from helpers import wait_until
+from producers.recording import SEQ_DTYPE
 from recording_helpers import (
     check_seq_exact,
     check_seq_fields,
@@ -24,7 +25,6 @@ from recording_helpers import (
     run_webmon,
     webmon_process,
 )
-from recording_producer import SEQ_DTYPE
 
 import webmon
 from webmon import Publisher, Subscriber

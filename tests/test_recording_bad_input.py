@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from procs import child_env
+from helpers import child_env
+from producers.recording import SEQ_DTYPE, seq_records
 from recording_helpers import check_seq_exact, recording_producer, run_webmon
-from recording_producer import SEQ_DTYPE, seq_records
 
 from webmon import Publisher
 from webmon.recording import RecordingError, load, record

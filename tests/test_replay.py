@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dashboard_helpers import wait_until
+from helpers import wait_until
 
 from webmon import CommandError, Publisher, Subscriber, discover
 from webmon.recording import load, record

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser
-from dashboard_helpers import CommandProcess, chromium_or_skip, producer, wait_until
+from browser_util import chromium_browser, require_chromium
+from helpers import CommandProcess, producer, wait_until
 from recording_helpers import run_webmon
 
 from webmon.recording import load
@@ -25,13 +25,13 @@ pytestmark = pytest.mark.browser
 def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A 6-second recording of the dashboard's test producer, replayed by ``webmon replay``
     at a quarter of its speed; yields the dashboard's URL and the recording."""
-    chromium_or_skip()
+    require_chromium()
     runtime = tmp_path_factory.mktemp("replay-browser-run")
     runtime.chmod(0o700)
     out = tmp_path_factory.mktemp("replay-browser") / "loader-run"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WEBMON_RUNTIME_DIR", str(runtime))
-        with producer("replay-src", "--rate", "300", "--fps", "60"):
+        with producer("schema", "replay-src", "--rate", "300", "--fps", "60"):
             result = run_webmon("record", "-o", str(out), "--duration", "6", "--quiet")
             assert result.returncode == 0, result.stderr
         with CommandProcess("replay", str(out), "--port", "0", "--interval", "100ms",

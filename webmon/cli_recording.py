@@ -129,7 +129,7 @@ def _speed(text: str) -> float:
 def _free_name(name: str) -> str:
     """``name``, or ``name-2``, ``name-3``... when a live producer already has it (another
     replay of the same recording)."""
-    from webmon import discover
+    from webmon.shm import discover
 
     live = {info.name for info in discover()}
     candidate, n = name, 1

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from webmon import Publisher
 from webmon.schema import (
     CMD_REPLAY_PAUSE,
     CMD_REPLAY_PLAY,
@@ -40,6 +39,7 @@ from webmon.schema import (
     REPLAY,
     REPLAY_SPEEDS,
 )
+from webmon.shm import Publisher
 
 from .load import ArrayHistory, Recording
 from .tracks import StateTrack, StreamTrack

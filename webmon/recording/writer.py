@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from webmon import __version__
 from webmon.shm.discovery import process_start_time
 from webmon.shm.dtypes import dtype_to_json
+from webmon.version import __version__
 
 from . import layout
 from .errors import RecordingError

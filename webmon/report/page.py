@@ -23,8 +23,8 @@ from bokeh.layouts import column
 from bokeh.models import Div, LayoutDOM
 from bokeh.resources import INLINE
 
-from webmon import __version__
 from webmon.recording import Recording, RecordingError
+from webmon.version import __version__
 
 from .decimate import DEFAULT_BUDGET
 from .figures import ReportData

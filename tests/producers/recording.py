@@ -1,25 +1,24 @@
-"""A producer for the recording tests, run as a separate process.
+"""The ``recording`` kind: what the recording tests record and check record by record.
 
-    python recording_producer.py NAME [--rate N] [--capacity N] [--batch N] [--state-bytes N]
+    recording [--rate N] [--capacity N] [--batch N] [--state-bytes N]
 
 It publishes ``seq`` (records numbered from 0, every field derived from the number, so a
 reader can prove each record intact and say exactly which were lost), a ``counter`` state
-that changes every 20 ms, an ``image`` array rewritten twice a second, and once its
-``make_late`` command ran, a ``late`` stream.  It prints ``READY``
-once published, and stops, closing its Publisher, when stdin reaches EOF or on SIGTERM.
+that changes every 20 ms (padded with ``--state-bytes`` of text), an ``image`` array
+rewritten twice a second, and, once its ``make_late`` command ran, a ``late`` stream.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 import threading
 import time
 
 import numpy as np
 
-from webmon import Publisher
+from webmon.shm import Publisher
+
+from . import Control
 
 SEQ_DTYPE = np.dtype([("time", "<f8"), ("seq", "<u8"), ("triple", "<i8"), ("tag", "S4"),
                       ("pair", "<f4", (2,))])
@@ -37,22 +36,17 @@ def seq_records(start: int, n: int) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--rate", type=float, default=2000.0, help="seq records per second")
     parser.add_argument("--capacity", type=int, default=1 << 16)
     parser.add_argument("--batch", type=int, default=0,
                         help="append in batches of this many (0: one record at a time)")
     parser.add_argument("--state-bytes", type=int, default=0,
                         help="pad each counter state with this many bytes of text")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-
-    with Publisher(args.name, app="recording-test") as pub:
+    with Publisher(name, app="recording-test") as pub:
         stream = pub.stream("seq", SEQ_DTYPE, capacity=args.capacity)
         pub.set_state("counter", {"n": 0})
         image = np.zeros((4, 6), dtype=np.uint16)
@@ -60,13 +54,14 @@ def main() -> None:
         pub.register_command("ping", lambda: "pong")
         make_late = threading.Event()
         pub.register_command("make_late", lambda: make_late.set())
-        print("READY", flush=True)
+        control.ready()
         start = time.monotonic()
         sent = 0
         late = None
         next_state = next_image = start
         n_state = 0
-        while not stop.is_set():
+        pad = {"pad": "x" * args.state_bytes} if args.state_bytes else {}
+        while not control.stop.is_set():
             now = time.monotonic()
             due = int((now - start) * args.rate)
             if args.batch:
@@ -79,9 +74,7 @@ def main() -> None:
                     sent += 1
             if now >= next_state:
                 n_state += 1
-                pub.set_state("counter", {"n": n_state, "seq": sent,
-                                          **({"pad": "x" * args.state_bytes}
-                                             if args.state_bytes else {})})
+                pub.set_state("counter", {"n": n_state, "seq": sent, **pad})
                 next_state += 0.02
             if now >= next_image:
                 image += 1
@@ -93,7 +86,3 @@ def main() -> None:
                 late.append(tuple(seq_records(late.written, 1)[0]))
             pub.poll()
             time.sleep(0.001)
-
-
-if __name__ == "__main__":
-    main()
