@@ -3,8 +3,8 @@
     python benchmarks/bench_recording.py [--rate 200000] [--seconds 60] [--quick]
 
 A producer process appends ``chunk_loads`` records (the schema's 48-byte records, realistic
-values) in batches every 10 ms into a 65,536-record ring; ``webmon record`` records it, in a
-process of its own, for ``--seconds``.  Printed: records written and recorded, records lost
+values) in batches every 10 ms into a ring of ``--capacity`` records (65,536 by default);
+``webmon record`` records it, in a process of its own, for ``--seconds``.  Printed: records written and recorded, records lost
 (target 0), the recorder's CPU as a share of one core (user + system, from psutil; target
 under half a core) beside the producer's own, bytes on disk per record and per hour, and how
 much a SIGKILL would have lost (the records between the last closed part and the end).
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH_PERIOD_S = 0.01
 
 
-def produce(name: str, rate: float) -> None:
-    """The producer: ``rate`` chunk-load records a second until SIGTERM."""
+def produce(name: str, rate: float, capacity: int) -> None:
+    """The producer: ``rate`` chunk-load records a second into a ring of ``capacity``,
+    until SIGTERM."""
     from webmon import Publisher
     from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
 
@@ -53,7 +54,7 @@ def produce(name: str, rate: float) -> None:
     pool["sync"] = rng.random(len(pool)) < 0.05
     pool["queued_ms"] = rng.gamma(1.0, 2.0, len(pool))
     with Publisher(name, app="bench-recording") as pub:
-        stream = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=65536)
+        stream = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=capacity)
         print("READY", flush=True)
         start = time.monotonic()
         sent = 0
@@ -80,10 +81,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200_000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="record 10 s")
+    parser.add_argument("--capacity", type=int, default=65536,
+                        help="the producer's ring, in records (default 65,536: a third of a "
+                             "second at 200,000 records/s)")
     parser.add_argument("--produce", metavar="NAME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce:
-        produce(args.produce, args.rate)
+        produce(args.produce, args.rate, args.capacity)
         return
     seconds = 10.0 if args.quick else args.seconds
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -93,7 +97,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-recording-") as tmp:
         out = Path(tmp) / "rec"
         producer = subprocess.Popen([sys.executable, __file__, "--produce", name,
-                                     "--rate", str(args.rate)], stdout=subprocess.PIPE,
+                                     "--rate", str(args.rate), "--capacity",
+                                     str(args.capacity)], stdout=subprocess.PIPE,
                                     text=True, env=env)
         assert producer.stdout is not None
         if producer.stdout.readline().strip() != "READY":
@@ -131,7 +136,9 @@ def main() -> None:
 
     recorder_cpu = (last_cpu - cpu0) / wall
     print(f"recorded {seconds:g} s of a producer writing {args.rate:,.0f} records/s "
-          f"(chunk_loads, {48} bytes each)")
+          f"(chunk_loads, 48 bytes each) into a ring of {args.capacity:,} "
+          f"({args.capacity / args.rate:.2f} s); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print(f"  written during the recording   {span:>14,} records "
           f"({span / seconds:,.0f}/s)")
     print(f"  recorded                       {entry['records']:>14,} records")
