@@ -4,7 +4,8 @@
 
 A producer process appends ``chunk_loads`` records (the schema's 48-byte records, realistic
 values) in batches every 10 ms into a ring of ``--capacity`` records (65,536 by default);
-``webmon record`` records it, in a process of its own, for ``--seconds``.  Printed: records written and recorded, records lost
+``webmon record`` records it, in a process of its own, for ``--seconds``.  Printed: records
+written and recorded, records lost
 (target 0), the recorder's CPU as a share of one core (user + system, from psutil; target
 under half a core) beside the producer's own, bytes on disk per record and per hour, and how
 much a SIGKILL would have lost (the records between the last closed part and the end).

@@ -186,3 +186,61 @@ def test_report_notes_a_truncated_part(long_recording, tmp_path: Path) -> None:
     assert "webmon report: note: streams/chunk_loads/part-00000003.parquet is truncated" \
         in result.stderr
     assert "part-00000003.parquet is truncated" in (tmp_path / "r.html").read_text()
+
+
+def test_trace_of_the_demo(demo: Path, tmp_path: Path) -> None:
+    """``--trace``: the recording's spans as Chrome trace events, every field as the format
+    says, spans of one thread nested or apart; and the stall timelines draw them."""
+    from webmon.schema import SPANS
+
+    trace_path = tmp_path / "trace.json"
+    result = run_webmon("report", str(demo), "-o", str(tmp_path / "r.html"), "--trace",
+                        str(trace_path))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {trace_path} (" in result.stdout
+    rec = load(demo)
+    trace = json.loads(trace_path.read_text())
+    assert trace["displayTimeUnit"] == "ms" and trace["otherData"]["producer"] == "recdemo"
+    events = trace["traceEvents"]
+    spans = [e for e in events if e["ph"] in ("X", "i")]
+    assert len(spans) == len(rec.streams[SPANS]) > 0
+    pid = rec.producer["pid"]
+    for event in spans:
+        assert isinstance(event["name"], str) and isinstance(event["cat"], str)
+        assert event["pid"] == pid and isinstance(event["tid"], int)
+        assert isinstance(event["ts"], int) and isinstance(event["args"], dict)
+        if event["ph"] == "X":
+            assert isinstance(event["dur"], int) and event["dur"] >= 0
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert "drawing thread" in names and any(n.startswith("loader") for n in names)
+    by_thread: dict[int, list[tuple[int, int]]] = {}
+    for event in spans:
+        if event["ph"] == "X":
+            by_thread.setdefault(event["tid"], []).append((event["ts"],
+                                                          event["ts"] + event["dur"]))
+    for intervals in by_thread.values():
+        stack: list[int] = []
+        for start, end in sorted(intervals, key=lambda se: (se[0], -se[1])):
+            while stack and stack[-1] <= start:
+                stack.pop()
+            assert not stack or end <= stack[-1], "spans of one thread overlap unnested"
+            stack.append(end)
+    html = (tmp_path / "r.html").read_text()
+    assert "every span of every thread" in html
+
+
+def test_trace_without_spans(tmp_path: Path) -> None:
+    from webmon.recording import record
+    from webmon.shm import Publisher
+
+    with Publisher("spanless") as pub:
+        stream = pub.stream("events", np.dtype([("x", "<f8")]))
+        with record(tmp_path / "rec"):
+            stream.append((1.0,))
+    result = run_webmon("report", str(tmp_path / "rec"), "-o", str(tmp_path / "r.html"),
+                        "--trace", str(tmp_path / "t.json"))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "holds no spans" in lines[0] and "t.json was not written" \
+        in lines[0]
+    assert (tmp_path / "r.html").exists() and not (tmp_path / "t.json").exists()

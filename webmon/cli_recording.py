@@ -202,6 +202,7 @@ def add_replay_parser(commands: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from webmon.recording import RecordingError, load
     from webmon.report import write_report
+    from webmon.report.spans import write_trace
 
     try:
         recording = load(args.path)
@@ -211,6 +212,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     for problem in recording.problems:  # also said in the report itself
         print(f"webmon report: note: {problem}", file=sys.stderr, flush=True)
     print(f"wrote {args.output} ({size / 1e6:.1f} MB)", flush=True)
+    if args.trace is not None:
+        try:
+            events = write_trace(recording, args.trace)
+        except RecordingError as exc:
+            return _fail("report", exc)
+        print(f"wrote {args.trace} ({events:,} trace events: open it in Perfetto's UI, "
+              "chrome://tracing or speedscope)", flush=True)
     return 0
 
 
@@ -223,6 +231,8 @@ def add_report_parser(commands: Any) -> None:
     report.add_argument("path", metavar="PATH", help="a recording's directory")
     report.add_argument("-o", "--output", metavar="FILE", default="report.html",
                         help="the HTML file to write (default: report.html)")
+    report.add_argument("--trace", metavar="FILE",
+                        help="also write the recording's spans as Chrome trace events (JSON)")
     report.set_defaults(run=cmd_report)
 
 
