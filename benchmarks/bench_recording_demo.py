@@ -31,6 +31,8 @@ def cpu_seconds(proc: psutil.Process) -> float:
 
 
 def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
@@ -94,6 +96,8 @@ def main() -> None:
         print(f"    {stream:<16} {entry['records']:>10,} records in {entry['parts']:,} parts")
     print(f"  state changes      {changes:>10,} ({changes / duration:,.1f}/s)")
     print(f"  on disk            {total / 1e6:>10.1f} MB = {total * hour / 1e6:,.0f} MB/hour")
+    for stream, entry in manifest["streams"].items():
+        print(f"      stream {stream:<11} {entry['bytes'] * hour / 1e6:>7,.1f} MB/hour")
     for kind, size in parts.items():
         print(f"    {kind:<20} {size / 1e6:>8.2f} MB = {size * hour / 1e6:>7,.0f} MB/hour "
               f"({size / max(total, 1):.0%})")
