@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import time
@@ -48,6 +49,9 @@ def test_record_reads_back_exactly(tmp_path: Path) -> None:
         stdout, stderr = recorder.communicate(timeout=60)
         assert recorder.returncode == 0, stderr
         assert "recording rec-exact@" in stdout and f"saved {out}" in stdout
+        # Progress: elapsed, records, state changes, MB and records lost.
+        assert re.search(r"^\s+\d+\.\d s\s+[\d,]+ records\s+[\d,]+ state changes\s+"
+                         r"[\d.]+ MB\s+\d+ lost$", stdout, re.MULTILINE), stdout
     rec = load(out)
     assert rec.problems == [] and rec.status == "complete"
     assert rec.producer["name"] == "rec-exact" and rec.producer["pid"] == proc.pid

@@ -180,3 +180,15 @@ def test_seek_beyond_the_ends_is_clamped(replayer: Replayer) -> None:
     run_until(replayer, lambda: replayer.seeks == 1, message="the first seek done")
     with Subscriber("replayed") as sub:  # a seek is a new producer
         assert sub.call(CMD_REPLAY_SEEK, position=-5)["seeking"] == 0.0
+
+
+@pytest.mark.parametrize("value", [None, [], "replay", {"start": 1}, {
+    "start": "0", "end": 1, "position": 0, "speed": 1}, {
+    "start": 0, "end": 1, "position": True, "speed": 1}])
+def test_the_header_ignores_a_malformed_replay_state(value) -> None:
+    """Any producer may publish a ``replay`` key: the header shows its controls only for one
+    shaped as a replay's."""
+    from webmon.server.replay_bar import replay_status
+
+    assert replay_status(value) is None
+    assert replay_status({"start": 0, "end": 1.5, "position": 1, "speed": 2}) is not None
