@@ -54,6 +54,7 @@ from .loader_controls import LoaderControls, describe_loader_state  # noqa: F401
 from .loader_stats import (
     RATE_ROLLING_S,
     RATE_SPAN_S,
+    layer_names,
     level_statistics,
     load_histogram,
     mode_summary,
@@ -255,15 +256,7 @@ class ChunkLoads:
 # -- aggregations ------------------------------------------------------------------------
 def _layer_names(session: Session) -> dict[int, str]:
     layers, _version = session.state(LAYERS)
-    names: dict[int, str] = {}
-    if isinstance(layers, list):
-        for layer in layers:
-            if isinstance(layer, dict) and "id" in layer:
-                try:
-                    names[int(layer["id"])] = str(layer.get("name", layer["id"]))
-                except (TypeError, ValueError):
-                    continue
-    return names
+    return layer_names(layers)
 
 
 class _Aggregate:

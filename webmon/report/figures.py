@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from webmon.apps.loader_stats import layer_names as names_of
 from webmon.recording import Recording
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS, FRAME_DTYPE, FRAME_TIMES, LAYERS
 
@@ -153,15 +154,7 @@ class ReportData:
 def layer_names(recording: Recording) -> dict[int, str]:
     """Layer id -> name, from every ``layers`` state the recording holds (later wins)."""
     names: dict[int, str] = {}
-    if LAYERS not in recording.states:
-        return names
-    for value in recording.states[LAYERS]:
-        if not isinstance(value, list):
-            continue
-        for layer in value:
-            if isinstance(layer, dict) and "id" in layer:
-                try:
-                    names[int(layer["id"])] = str(layer.get("name", layer["id"]))
-                except (TypeError, ValueError):
-                    continue
+    if LAYERS in recording.states:
+        for value in recording.states[LAYERS]:
+            names.update(names_of(value))
     return names
