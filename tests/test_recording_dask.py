@@ -27,7 +27,6 @@ def dask_example() -> str:
 
 def test_the_dask_example_reads_a_folder_of_recordings(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("dask.dataframe")
     folder = tmp_path / "recordings"
     counts = {}
     for i, name in enumerate(("monday", "tuesday", "wednesday")):
