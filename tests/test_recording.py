@@ -79,7 +79,7 @@ def test_record_reads_back_exactly(tmp_path: Path) -> None:
 
     # State: every change seen, in order, with its version and the time it was read.
     counter = rec.states["counter"]
-    assert len(counter) > 50 and counter.index.name == "time"
+    assert len(counter) >= 3 and counter.index.name == "time"
     assert all(np.diff(counter.index.to_numpy()) >= 0)
     ns = [value["n"] for value in counter]
     assert ns == sorted(ns) and len(set(ns)) == len(ns)
