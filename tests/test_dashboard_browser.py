@@ -133,11 +133,11 @@ def test_pause_and_resume_reach_the_producer(demo: str, page: Page) -> None:
     page.open(demo + "loader")
     wait_until(lambda: "running" in (page.text("loader-state") or ""), interval=0.2,
                message="loader state shown")
-    page.page.click("button:text('Pause')")
+    page.page.click(".webmon-main button:text('Pause')")  # not the header's replay bar
     wait_until(lambda: "paused" in page.text("loader-state"), timeout=10, interval=0.1,
                message="the producer's loader state shows paused")
     assert page.text("loader-reply").startswith("pause → ")
-    page.page.click("button:text('Resume')")
+    page.page.click(".webmon-main button:text('Resume')")
     wait_until(lambda: "running" in page.text("loader-state"), timeout=10, interval=0.1,
                message="running again")
     assert page.errors == []

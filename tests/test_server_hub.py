@@ -187,3 +187,27 @@ def test_commands_run_off_the_ioloop_and_report_errors() -> None:
 
     with producer("schema", "commands") as proc:
         asyncio.run(scenario())
+
+
+def test_follows_a_new_publisher_of_the_same_process(hub: Hub) -> None:
+    """A process that closes its Publisher and opens another of the same name (napari's dock
+    widget, a replay that seeks) is a new producer: sessions start over on it."""
+    from webmon import Publisher
+    from webmon.schema import CHUNK_DTYPE
+
+    first = Publisher("reopened")
+    first.stream(CHUNK_LOADS, CHUNK_DTYPE).append((1.0, 1, 0, 0, 0, 1, 1.0, 0, 0.0))
+    feed = ticking(hub, lambda: hub.feed("reopened"), message="first publisher followed")
+    generation = feed.generation
+    second = Publisher("reopened")
+    second.stream(CHUNK_LOADS, CHUNK_DTYPE).append((2.0, 1, 0, 0, 0, 1, 1.0, 0, 0.0))
+    first.close()
+    try:
+        new = ticking(hub, lambda: (f := hub.feed("reopened")) is not None
+                      and f.generation != generation and f, message="second publisher followed")
+        assert new.alive and not feed.alive
+        ticking(hub, lambda: (h := new.history(CHUNK_LOADS)) is not None and h.total == 1,
+                message="the new publisher's record read")
+        assert new.history(CHUNK_LOADS).latest(1)["time"][0] == 2.0
+    finally:
+        second.close()

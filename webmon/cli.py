@@ -1,4 +1,5 @@
-"""The ``webmon`` command: ``dashboard``, ``demo`` and ``ls``.
+"""The ``webmon`` command: ``dashboard``, ``demo`` and ``ls`` (and, in ``cli_recording``,
+``record``, ``replay`` and ``report``).
 
     webmon dashboard [--port 8790] [--interval 100ms] [--producer NAME[@PID]] [--prefix PATH]
                      [--show]
@@ -71,7 +72,8 @@ def _printable(text: Any) -> str:
 
 
 # -- dashboard ---------------------------------------------------------------------------
-def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = True) -> None:
+def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = True,
+                          record_dir: bool = True) -> None:
     group = parser.add_argument_group("dashboard")
     group.add_argument("--host", default=DEFAULT_HOST,
                        help=f"address to bind (default: {DEFAULT_HOST}, this machine only)")
@@ -87,6 +89,10 @@ def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = T
     group.add_argument("--prefix", default="", metavar="PATH",
                        help="serve under this URL path, as behind a reverse proxy (/dashboard)")
     group.add_argument("--show", action="store_true", help="open the dashboard in a browser")
+    if record_dir:
+        group.add_argument("--record-dir", default=".", metavar="DIR",
+                           help="where the header's Record button writes recordings "
+                                "(default: the current directory)")
     if producer:
         group.add_argument("--producer", metavar="NAME[@PID]", type=parse_producer,
                            help="follow only the producers of this name, or with @PID only "
@@ -98,11 +104,16 @@ def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard
     from webmon.apps import TABS
     from webmon.server.proxy_gate import from_environment
 
+    recordings = None
+    if getattr(args, "record_dir", None) is not None:
+        from webmon.recording.background import BackgroundRecordings
+
+        recordings = BackgroundRecordings(args.record_dir)
     return Dashboard(
         TABS, host=args.host, port=args.port, interval=args.interval, producer=producer,
         prefix=args.prefix, allow_websocket_origin=args.allow_websocket_origin,
         # Started by an authenticating proxy (JupyterLab's launcher): only its requests.
-        auth_provider=from_environment(),
+        auth_provider=from_environment(), recordings=recordings,
     )
 
 
@@ -355,6 +366,10 @@ def make_parser() -> argparse.ArgumentParser:
                     help="measure rates over this long (default 0.5; 0: average since start)")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(run=cmd_ls)
+
+    from webmon.cli_recording import add_parsers  # record, replay, report
+
+    add_parsers(commands)
     return parser
 
 

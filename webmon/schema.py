@@ -115,3 +115,19 @@ SPAN_REQUEST = "request"  # asking for tiles (the demo's loader.update)
 SPAN_SLICE = "slice"  # napari slicing a layer
 SPAN_CHUNK_LOAD = "chunk load"  # reading one chunk; args layer, level, row, col (a tile)
 SPAN_PERFMON = "perfmon"  # forwarded napari perfmon timer without a category of its own
+
+#: State published by ``webmon replay``'s producer: where the replay stands::
+#:
+#:     {"recording": name, "producer": "demo@8151", "app": "...",
+#:      "start": epoch s, "end": epoch s, "position": epoch s,
+#:      "playing": bool, "speed": float, "speeds": [0.25, ..., 10]}
+#:
+#: A tab's header shows play, pause, speed and a seek bar when the producer it shows has it.
+REPLAY = "replay"
+#: Commands of ``webmon replay``'s producer.
+CMD_REPLAY_PLAY = "replay_play"
+CMD_REPLAY_PAUSE = "replay_pause"
+CMD_REPLAY_SPEED = "replay_speed"  # speed=float, from 0.25 to 10
+CMD_REPLAY_SEEK = "replay_seek"  # position=seconds from the recording's start
+#: Speeds a replay offers.
+REPLAY_SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)

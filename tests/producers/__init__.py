@@ -25,6 +25,10 @@ The kinds (each a module of this package):
 [--evil TEXT]`` (:mod:`.spans`)
     spans on a "drawing thread" (frames, draws, stalls made on purpose) and loader threads
     (chunk loads holding decodes), optionally at a given rate, for the timeline.
+``recording [--rate N] [--capacity N] [--batch N] [--state-bytes N]`` (:mod:`.recording`)
+    numbered records whose every field derives from the number, a state that changes every
+    20 ms, an array rewritten twice a second, a stream made on command: what the recording
+    tests record and then check record by record.
 ``napari [--size N]`` (:mod:`.napari_viewer`)
     a real napari ``ViewerModel`` touring a lazily computed multiscale image, attached with
     ``webmon.napari.attach``.

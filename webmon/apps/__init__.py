@@ -1,20 +1,37 @@
 """The dashboard's tabs.  ``TABS`` is the registry: the first tab is where ``/`` leads.
 
 Adding a tab is one module here defining a ``webmon.server.Tab`` (see ``status.py``) and
-one line below.
+one line below.  The tabs are imported when ``TABS`` is first asked for, so that the pieces
+here that do not need the server (``common``, ``loader_stats``, ``tiles_levels``) can be
+used without it, as the report (``webmon.report``) does.
 """
 
 from __future__ import annotations
 
-from webmon.server import Tab
+from typing import TYPE_CHECKING
 
-from . import loader, status, tiles, timeline
+# The tile viewer's model, registered with Bokeh on import: whoever bundles the extensions of
+# the registered models after ``import webmon.apps`` (notebooks, reports) gets its bundle.
+from webmon.tiles_extension import TileViewer  # noqa: F401
 
-TABS: tuple[Tab, ...] = (
-    status.TAB,
-    loader.TAB,
-    tiles.TAB,
-    timeline.TAB,
-)
+if TYPE_CHECKING:
+    from webmon.server import Tab
+
+    TABS: tuple[Tab, ...]
 
 __all__ = ["TABS"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "TABS":
+        from . import loader, status, tiles, timeline
+
+        tabs = (
+            status.TAB,
+            loader.TAB,
+            tiles.TAB,
+            timeline.TAB,
+        )
+        globals()["TABS"] = tabs
+        return tabs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,9 @@ from bokeh.models import (
     DatetimeTickFormatter,
     GlyphRenderer,
     HoverTool,
+    NumberFormatter,
+    StringFormatter,
+    TableColumn,
 )
 from bokeh.plotting import figure
 
@@ -43,6 +46,25 @@ def data_table(source: ColumnDataSource, **options: object) -> DataTable:
     source.js_on_change("data", CustomJS(
         args={"view": table.view}, code="queueMicrotask(() => view.change.emit())"))
     return table
+
+
+def level_columns() -> list[TableColumn]:
+    """The columns of a per-layer, per-level table of ``loader_stats.level_statistics``
+    (the loader tab's, and the report's)."""
+    ms = NumberFormatter(format="0.00")
+    count = NumberFormatter(format="0,0")
+    return [
+        TableColumn(field="layer_name", title="layer", formatter=StringFormatter()),
+        TableColumn(field="level", title="level", formatter=count, width=50),
+        TableColumn(field="loads", title="loads", formatter=count),
+        TableColumn(field="mean_ms", title="mean ms", formatter=ms),
+        TableColumn(field="p50_ms", title="median ms", formatter=ms),
+        TableColumn(field="p95_ms", title="p95 ms", formatter=ms),
+        TableColumn(field="max_ms", title="max ms", formatter=ms),
+        TableColumn(field="mb", title="MB", formatter=NumberFormatter(format="0.0")),
+        TableColumn(field="async", title="async", formatter=count),
+        TableColumn(field="sync", title="sync", formatter=count),
+    ]
 
 
 def empty_columns(spec: Mapping[str, str]) -> dict[str, np.ndarray]:

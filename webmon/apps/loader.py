@@ -23,10 +23,7 @@ from bokeh.models import (
     Div,
     HoverTool,
     LinearAxis,
-    NumberFormatter,
     Range1d,
-    StringFormatter,
-    TableColumn,
 )
 from bokeh.plotting import figure
 
@@ -48,6 +45,7 @@ from .common import (
     empty_columns,
     epoch_ms,
     lean,
+    level_columns,
     share_time_axes,
     tidy,
     time_figure,
@@ -56,6 +54,7 @@ from .loader_controls import LoaderControls, describe_loader_state  # noqa: F401
 from .loader_stats import (
     RATE_ROLLING_S,
     RATE_SPAN_S,
+    layer_names,
     level_statistics,
     load_histogram,
     mode_summary,
@@ -257,15 +256,7 @@ class ChunkLoads:
 # -- aggregations ------------------------------------------------------------------------
 def _layer_names(session: Session) -> dict[int, str]:
     layers, _version = session.state(LAYERS)
-    names: dict[int, str] = {}
-    if isinstance(layers, list):
-        for layer in layers:
-            if isinstance(layer, dict) and "id" in layer:
-                try:
-                    names[int(layer["id"])] = str(layer.get("name", layer["id"]))
-                except (TypeError, ValueError):
-                    continue
-    return names
+    return layer_names(layers)
 
 
 class _Aggregate:
@@ -434,21 +425,7 @@ class LevelStatistics(_Aggregate):
         super().__init__(session)
         self.source = ColumnDataSource({name: [] for name in self.COLUMNS},
                                        name="loader-levels")
-        ms = NumberFormatter(format="0.00")
-        count = NumberFormatter(format="0,0")
-        columns = [
-            TableColumn(field="layer_name", title="layer", formatter=StringFormatter()),
-            TableColumn(field="level", title="level", formatter=count, width=50),
-            TableColumn(field="loads", title="loads", formatter=count),
-            TableColumn(field="mean_ms", title="mean ms", formatter=ms),
-            TableColumn(field="p50_ms", title="median ms", formatter=ms),
-            TableColumn(field="p95_ms", title="p95 ms", formatter=ms),
-            TableColumn(field="max_ms", title="max ms", formatter=ms),
-            TableColumn(field="mb", title="MB", formatter=NumberFormatter(format="0.0")),
-            TableColumn(field="async", title="async", formatter=count),
-            TableColumn(field="sync", title="sync", formatter=count),
-        ]
-        table = data_table(self.source, columns=columns, height=CHART_HEIGHT,
+        table = data_table(self.source, columns=level_columns(), height=CHART_HEIGHT,
                            name="loader-levels-table")
         title = Div(text=f"<b>Per layer and level</b> (last {LEVEL_RECORDS:,} loads)")
         self.root = column(title, table, sizing_mode="stretch_width")

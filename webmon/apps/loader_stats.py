@@ -7,6 +7,7 @@ per layer and level.  Plain numpy and pandas, no Bokeh: the tab's components
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,3 +106,17 @@ def load_histogram(records: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str,
     return {"left": edges[:-1], "right": edges[1:],
             "async": async_counts.astype(np.float64), "sync": sync_counts.astype(np.float64),
             "total": (async_counts + sync_counts).astype(np.float64)}
+
+
+def layer_names(layers: Any) -> dict[int, str]:
+    """Layer id -> name from a ``layers`` state value; entries not shaped as the schema says
+    (it is a producer's value) are skipped."""
+    names: dict[int, str] = {}
+    if isinstance(layers, list):
+        for layer in layers:
+            if isinstance(layer, dict) and "id" in layer:
+                try:
+                    names[int(layer["id"])] = str(layer.get("name", layer["id"]))
+                except (TypeError, ValueError):
+                    continue
+    return names

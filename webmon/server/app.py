@@ -18,7 +18,9 @@ from bokeh.document import Document
 
 from .header import ProducerHeader
 from .hub import Hub
+from .record_button import RecordButton, Recordings
 from .registry import Tab, check_tabs, individual_title
+from .replay_bar import ReplayControls
 from .session import Component, Session
 
 log = logging.getLogger(__name__)
@@ -59,16 +61,27 @@ def _bind_session(hub: Hub, doc: Document) -> Session:
     return session
 
 
-def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document) -> Session:
-    """Fill ``doc`` with ``tab`` under the tab bar."""
+def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document,
+                       recordings: Recordings | None = None) -> Session:
+    """Fill ``doc`` with ``tab`` under the tab bar (with a Record button when the dashboard
+    has ``recordings``)."""
     session = _bind_session(hub, doc)
     header = ProducerHeader(session)
     session.before_update(header.update)
+    replay = ReplayControls(session)
+    session.before_update(replay.update)
+    extras = [replay.root]
+    if recordings is not None:
+        record = RecordButton(session, recordings)
+        session.before_update(record.update)
+        extras.append(record.root)
     body = tab.build(session)
     body.name = "webmon-main"
     doc.add_root(body)
     doc.add_root(header.selector)
     doc.add_root(header.source)
+    for extra in extras:
+        doc.add_root(extra)
     text = header.text()
     doc.title = f"webmon · {tab.title}"
     doc.template = tab_template()
@@ -78,6 +91,7 @@ def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document) -
         producer=text.producer,
         state=text.state,
         detail=text.detail,
+        header_extras=[extra.name for extra in extras],
     )
     return session
 
@@ -92,13 +106,14 @@ def build_individual_document(hub: Hub, name: str,
     return session
 
 
-def make_applications(hub: Hub, tabs: Sequence[Tab]) -> dict[str, Application]:
+def make_applications(hub: Hub, tabs: Sequence[Tab],
+                      recordings: Recordings | None = None) -> dict[str, Application]:
     """URL path -> Bokeh application, for every tab and every component of every tab."""
     check_tabs(tabs)
     apps: dict[str, Application] = {}
     for tab in tabs:
-        apps[f"/{tab.name}"] = Application(
-            FunctionHandler(partial(_quiet(build_tab_document), hub, tabs, tab)))
+        apps[f"/{tab.name}"] = Application(FunctionHandler(
+            _tab_handler(hub, tabs, tab, recordings)))
         for name, factory in tab.components.items():
             apps[f"/individual-{name}"] = Application(
                 FunctionHandler(partial(_quiet(build_individual_document), hub, name, factory)))
@@ -110,6 +125,14 @@ def individual_paths(tabs: Sequence[Tab]) -> dict[str, str]:
     them at ``/individual-plots.json`` (paths relative to the dashboard's root)."""
     return {individual_title(name): f"/individual-{name}"
             for tab in tabs for name in tab.components}
+
+
+def _tab_handler(hub: Hub, tabs: Sequence[Tab], tab: Tab,
+                 recordings: Recordings | None) -> Callable[[Document], None]:
+    def handler(doc: Document) -> None:
+        build_tab_document(hub, tabs, tab, doc, recordings)
+
+    return handler
 
 
 def _quiet(build: Callable[..., Session]) -> Callable[..., None]:

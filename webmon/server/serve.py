@@ -23,6 +23,7 @@ from .app import individual_paths, make_applications
 from .handlers import IndividualPlots, RootRedirect
 from .host_gate import LoopbackHostGate, is_loopback_name
 from .hub import DEFAULT_HISTORY, Hub
+from .record_button import Recordings
 from .registry import Tab, stream_histories, tab_routes
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Dashboard:
         hub: Hub | None = None,
         unused_session_lifetime_ms: int = UNUSED_SESSION_LIFETIME_MS,
         check_unused_sessions_ms: int = CHECK_UNUSED_SESSIONS_MS,
+        recordings: Recordings | None = None,
     ) -> None:
         if not tabs:
             raise ValueError("a dashboard needs at least one tab")
@@ -108,6 +110,8 @@ class Dashboard:
             "unused_session_lifetime_milliseconds": unused_session_lifetime_ms,
             "check_unused_sessions_milliseconds": check_unused_sessions_ms,
         }
+        #: Starts and stops recordings for the header's Record button (none: no button).
+        self.recordings = recordings
         self.server: Server | None = None
 
     @property
@@ -135,7 +139,7 @@ class Dashboard:
             port = self.requested_port or _free_port(self.host)
             try:
                 self.server = Server(
-                    make_applications(self.hub, self.tabs),
+                    make_applications(self.hub, self.tabs, self.recordings),
                     io_loop=io_loop,
                     address=self.host,
                     port=port,
@@ -163,7 +167,10 @@ class Dashboard:
         log.info("webmon dashboard at %s", self.url)
 
     def stop(self) -> None:
-        """Stop serving and release the hub's shared memory.  Call on the IOLoop's thread."""
+        """Stop serving, close recordings in progress, and release the hub's shared memory.
+        Call on the IOLoop's thread."""
+        if self.recordings is not None:
+            self.recordings.close()
         self.hub.stop()
         if self.server is not None:
             self.server.stop(wait=False)
