@@ -1,5 +1,6 @@
 """The shared-memory transport.  Imports numpy and the standard library only."""
 
+from .about import FieldAbout, StreamAbout
 from .discovery import ProducerInfo, StreamInfo, discover, runtime_dir, sweep_orphans
 from .errors import CommandError, WebmonError
 from .identity import ProducerKey, Selector, parse_selector, select_producer
@@ -10,10 +11,12 @@ from .subscriber import Subscriber
 __all__ = [
     "Batch",
     "CommandError",
+    "FieldAbout",
     "ProducerInfo",
     "ProducerKey",
     "Publisher",
     "Selector",
+    "StreamAbout",
     "StreamInfo",
     "Subscriber",
     "WebmonError",

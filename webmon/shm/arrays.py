@@ -95,6 +95,14 @@ class ArrayWriter:
         self.segment.close()
 
 
+def _region(region: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    if not isinstance(region, tuple) or len(region) > len(shape) \
+            or not all(isinstance(part, slice) for part in region):
+        raise TypeError(f"an array region is a tuple of at most {len(shape)} slices, "
+                        f"not {region!r}")
+    return region
+
+
 class ArrayReader:
     def __init__(self, name: str, seg: Segment) -> None:
         buf = seg.buf
@@ -122,9 +130,24 @@ class ArrayReader:
         self.dtype = dtype
         self._views = _views(seg, shape, dtype, nbytes)
 
-    def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
-        """A consistent copy; retries while the producer is mid-write."""
-        out = np.empty(self.shape, self.dtype) if out is None else out
+    def version(self) -> int:
+        """How many writes completed: each write makes one buffer's sequence two higher,
+        so the sum only grows (it says nothing about a write in progress)."""
+        seg = self.segment
+        return (seg.u64(layout.ARRAY_SEQ[0]).value + seg.u64(layout.ARRAY_SEQ[1]).value) // 2
+
+    def snapshot(self, out: np.ndarray | None = None,
+                 region: tuple[slice, ...] | None = None) -> np.ndarray:
+        """A consistent copy; retries while the producer is mid-write.
+
+        ``region`` (a tuple of slices, steps allowed) copies only that part, as consistently:
+        a dashboard reads every ``k``-th row and column of an image larger than the screen
+        without copying the rest."""
+        views = self._views
+        if region is not None:
+            views = tuple(view[_region(region, self.shape)] for view in views)
+        shape = views[0].shape
+        out = np.empty(shape, self.dtype) if out is None else out
         deadline = time.monotonic() + _DEADLINE_S
         seg = self.segment
         while True:
@@ -135,7 +158,7 @@ class ArrayReader:
                 before = seq.value
                 if before % 2 == 0:
                     fence()
-                    np.copyto(out, self._views[b])
+                    np.copyto(out, views[b])
                     fence()
                     if seq.value == before:
                         return out

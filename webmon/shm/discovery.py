@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import layout
+from .about import EMPTY, StreamAbout, parse_about
 from .control import Control
 from .dtypes import dtype_from_json
 from .errors import WebmonError
@@ -65,6 +66,8 @@ class StreamInfo:
     dtype: np.dtype
     capacity: int
     segment: str
+    #: What the producer says the stream and its fields mean (units, descriptions).
+    about: StreamAbout = EMPTY
 
 
 @dataclass(frozen=True)
@@ -160,10 +163,11 @@ def parse_descriptor(raw: dict[str, Any], path: str, heartbeat: float = 0.0) -> 
             if not (isinstance(seg, str) and seg.startswith(token)
                     and _SUFFIX.match(seg[len(token):])):
                 raise WebmonError(f"descriptor {path} names a foreign segment {seg!r}")
-        streams = {
-            str(n): StreamInfo(dtype_from_json(e["dtype"]), int(e["capacity"]), e["segment"])
-            for n, e in raw["streams"].items()
-        }
+        streams = {}
+        for n, e in raw["streams"].items():
+            dtype = dtype_from_json(e["dtype"])
+            streams[str(n)] = StreamInfo(dtype, int(e["capacity"]), e["segment"],
+                                         parse_about(e.get("about"), dtype))
         return ProducerInfo(
             name=str(raw["name"]), pid=int(raw["pid"]), app=str(raw["app"]),
             started=float(raw["started"]), heartbeat=heartbeat, streams=streams,

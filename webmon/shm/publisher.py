@@ -8,12 +8,13 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from . import layout
+from .about import describe_stream
 from .arrays import ArrayWriter
 from .control import Control
 from .discovery import (
@@ -60,6 +61,7 @@ class Publisher:
         self._generation = 0
         self._closed = False
         self._streams: dict[str, StreamWriter] = {}
+        self._about: dict[str, dict[str, Any]] = {}  # what each stream means (about.py)
         self._state: dict[str, StateWriter] = {}
         self._arrays: dict[str, ArrayWriter] = {}
         self._created: list[Segment] = []
@@ -83,8 +85,16 @@ class Publisher:
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- streams ---------------------------------------------------------------------------
-    def stream(self, name: str, dtype: Any, capacity: int = 65536) -> StreamWriter:
-        """The stream ``name``, created on first use.  Asking again returns the same writer."""
+    def stream(self, name: str, dtype: Any, capacity: int = 65536, *,
+               description: str | None = None,
+               units: Mapping[str, str] | None = None) -> StreamWriter:
+        """The stream ``name``, created on first use.  Asking again returns the same writer.
+
+        ``description`` (what one record stands for) and ``units`` (field name -> unit, such
+        as ``{"load_ms": "ms"}``) tell readers what the stream means; numpy dtype metadata
+        (``np.dtype("<f4", metadata={"unit": "ms", "description": ...})`` as a field's dtype)
+        says the same, and the arguments win over it.  Asking again with either updates them.
+        """
         dt = check_record_dtype(dtype)
         with self._lock:
             self._check_open()
@@ -93,11 +103,18 @@ class Publisher:
                 if existing.dtype != dt:
                     raise ValueError(f"stream {name!r} exists with dtype {existing.dtype}, "
                                      f"not {dt}")
+                if description is not None or units is not None:
+                    about = describe_stream(dt, description, units)
+                    if about != self._about.get(name):
+                        self._about[name] = about
+                        self._write_descriptor()
                 return existing
             _check_key(name)
+            about = describe_stream(dt, description, units)  # refuse before creating anything
             writer = StreamWriter.create(name, self._next_segment("s"), dt, int(capacity))
             self._created.append(writer.segment)
             self._streams[name] = writer
+            self._about[name] = about
             self._control.claim(name)
             self._write_descriptor()
             return writer
@@ -275,7 +292,9 @@ class Publisher:
             "control": self._control.segment.name,
             "mailbox": self._token + "m",
             "streams": {n: {"segment": w.segment.name, "dtype": dtype_to_json(w.dtype),
-                            "capacity": w.capacity} for n, w in self._streams.items()},
+                            "capacity": w.capacity,
+                            **({"about": self._about[n]} if self._about.get(n) else {})}
+                        for n, w in self._streams.items()},
             "state": {k: {"segment": w.segment.name, "max_bytes": w.max_bytes}
                       for k, w in self._state.items()},
             "arrays": {n: {"segment": w.segment.name, "shape": list(w.shape),
