@@ -7,11 +7,13 @@ touch the transport.
 
 from .feed import Feed
 from .hub import Hub
+from .ondemand import ArraySnapshot, StateSummary
 from .registry import Tab
 from .serve import DEFAULT_PORT, Dashboard, serve_in_thread
 from .session import Component, Increment, Session, StreamCursor
 
 __all__ = [
+    "ArraySnapshot",
     "DEFAULT_PORT",
     "Component",
     "Dashboard",
@@ -19,6 +21,7 @@ __all__ = [
     "Hub",
     "Increment",
     "Session",
+    "StateSummary",
     "StreamCursor",
     "Tab",
     "serve_in_thread",

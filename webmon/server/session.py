@@ -25,6 +25,7 @@ from .batching import release
 from .feed import Feed
 from .history import StreamHistory
 from .hub import Hub
+from .ondemand import ArraySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,12 @@ class Session:
     def state(self, key: str) -> tuple[Any, int]:
         feed = self.feed
         return feed.state(key) if feed is not None else (None, 0)
+
+    def array(self, name: str) -> ArraySnapshot | None:
+        """The shown producer's shared array ``name``, as the hub last read it (decimated to
+        a screen's worth); asking keeps the hub reading it."""
+        feed = self.feed
+        return feed.array(name) if feed is not None else None
 
     def add(self, component: Component) -> Component:
         """Update ``component`` after every hub tick while this session lives."""
