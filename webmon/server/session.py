@@ -89,6 +89,7 @@ class Session:
         #: The producer this tab chose; None follows the hub's default (the newest live one).
         self.chosen: str | None = producer
         self._components: list[Component] = []
+        self._failures: dict[int, tuple[str, str]] = {}
         self._before_update: list[Callable[[], None]] = []
         self._pending = False
         self._closed = False
@@ -176,11 +177,27 @@ class Session:
             for component in self._components:
                 try:
                     component.update()
-                except Exception:
+                except Exception as exc:
                     # One broken component must not freeze the rest of the tab.
-                    log.exception("updating %s failed", type(component).__name__)
+                    self._failed(component, exc)
+                else:
+                    if self._failures:
+                        self._failures.pop(id(component), None)
         finally:
             release(self.doc)
+
+    def _failed(self, component: Component, exc: Exception) -> None:
+        """Remember why ``component`` failed (:meth:`failures`); log each new error once,
+        not on every tick it repeats."""
+        name = type(component).__name__
+        message = f"{type(exc).__name__}: {exc}"
+        if self._failures.get(id(component)) != (name, message):
+            log.error("updating %s failed", name, exc_info=exc)
+        self._failures[id(component)] = (name, message)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """``(component, error)`` of each component whose last update raised."""
+        return list(self._failures.values())
 
     def close(self) -> None:
         """Stop updating; drop the components and their cursors."""
