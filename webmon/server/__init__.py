@@ -7,13 +7,14 @@ touch the transport.
 
 from .feed import Feed
 from .hub import Hub
-from .ondemand import ArraySnapshot, StateSummary
+from .ondemand import ArraySnapshot, ArraySummary, StateSummary
 from .registry import Tab
 from .serve import DEFAULT_PORT, Dashboard, serve_in_thread
 from .session import Component, Increment, Session, StreamCursor
 
 __all__ = [
     "ArraySnapshot",
+    "ArraySummary",
     "DEFAULT_PORT",
     "Component",
     "Dashboard",

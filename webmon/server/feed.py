@@ -19,7 +19,7 @@ import numpy as np
 from webmon.shm.about import StreamAbout
 
 from .history import StreamHistory
-from .ondemand import ArraySnapshot, OnDemand, StateSummary
+from .ondemand import ArraySnapshot, ArraySummary, OnDemand, StateSummary
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,11 @@ class Feed:
         second while sessions keep asking.  Unlike :meth:`state`, this does not ``want``
         the keys: a producer computing a value only for watchers is not made to."""
         return self._on_demand.state_overview()
+
+    def array_overview(self) -> list[ArraySummary]:
+        """Every shared array's shape, dtype and write count (no data), refreshed with
+        :meth:`state_overview`."""
+        return self._on_demand.array_overview()
 
     def array(self, name: str) -> ArraySnapshot | None:
         """The shared array ``name`` as last read (decimated to a screen's worth; see

@@ -50,6 +50,17 @@ class StateSummary:
 
 
 @dataclass(frozen=True)
+class ArraySummary:
+    """One shared array's shape and dtype, without its data."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype | None  # None when it could not be read
+    version: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class ArraySnapshot:
     """A shared array as the hub last read it, decimated to at most a screen's worth."""
 
@@ -117,6 +128,7 @@ class OnDemand:
         self._overview_asked = -math.inf
         self._overview_read = -math.inf
         self._overview: dict[str, StateSummary] = {}
+        self._array_overview: list[ArraySummary] = []
         self._array_asked: dict[str, float] = {}
         self._arrays: dict[str, ArraySnapshot] = {}
         self._array_read: dict[str, float] = {}
@@ -126,6 +138,10 @@ class OnDemand:
     def state_overview(self) -> list[StateSummary]:
         self._overview_asked = time.monotonic()
         return list(self._overview.values())
+
+    def array_overview(self) -> list[ArraySummary]:
+        self._overview_asked = time.monotonic()
+        return list(self._array_overview)
 
     def array(self, name: str) -> ArraySnapshot | None:
         self._array_asked[name] = time.monotonic()
@@ -140,6 +156,7 @@ class OnDemand:
                 and now - self._overview_read >= OVERVIEW_PERIOD_S:
             self._overview_read = now
             self._read_overview(keys, state)
+            self._read_array_overview(arrays)
         for name, asked in list(self._array_asked.items()):
             if now - asked > self._timeout or name not in arrays:
                 del self._array_asked[name]
@@ -171,6 +188,18 @@ class OnDemand:
             seen[key] = StateSummary(key, version, json_size(value) if version else 0,
                                      changed_at, self.since)
         self._overview = seen
+
+    def _read_array_overview(self, arrays: list[str]) -> None:
+        summaries = []
+        for name in arrays:
+            try:
+                shape, dtype, version = self._sub.array_info(name)
+            except Exception as exc:
+                self._log_once(f"array {name!r}", exc)
+                summaries.append(ArraySummary(name, (), None, 0, f"unreadable: {exc}"))
+                continue
+            summaries.append(ArraySummary(name, tuple(shape), dtype, version))
+        self._array_overview = summaries
 
     def _read_array(self, name: str, now: float) -> None:
         before = self._arrays.get(name)
