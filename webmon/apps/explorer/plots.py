@@ -109,44 +109,63 @@ def held(feed: Feed, stream: str, start: int | None = None) -> tuple[Held | None
 
 
 class FieldChart:
-    """One chosen field's chart."""
+    """One chart, shown for a chosen field and hidden when fewer are chosen.
 
-    def __init__(self, spec: FieldSpec, index: int, mode: str, interval: str,
-                 window_s: float) -> None:
-        self.spec = spec
-        self.mode = mode
-        self.interval = interval
-        self.sampler = Sampler(RAW_POINTS / window_s)
+    The charts are made once and reconfigured when the choice changes, never replaced:
+    BokehJS keeps every model a document ever held until the page closes, so new figures
+    on every change would pile up in the browser.
+    """
+
+    def __init__(self, index: int, x_range: DataRange1d) -> None:
+        self.spec: FieldSpec | None = None
+        self.mode = "raw"
+        self.interval = ""
+        self.sampler = Sampler(RAW_POINTS / 60.0)
         self.rollover = RAW_POINTS
         self.source = ColumnDataSource(empty_columns(_COLUMNS), name=f"explorer-field-{index}")
-        self.source.tags = [spec.key]
         fig = figure(
             name=f"explorer-field-{index}-figure", height=CHART_HEIGHT,
             sizing_mode="stretch_width", x_axis_type="datetime", tools="xpan,xwheel_zoom,reset",
-            x_range=DataRange1d(follow="end", follow_interval=window_s * 1000.0,
-                                range_padding=0.0, only_visible=True),
-            y_range=DataRange1d(only_visible=True), output_backend="canvas",
+            x_range=x_range, y_range=DataRange1d(only_visible=True), output_backend="canvas",
+            visible=False,
         )
         fig.toolbar.logo = None
-        # Producer text drawn on the canvas, never parsed as HTML or TeX.
-        fig.yaxis.axis_label = PlainText(text=self.y_label())
+        # Producer text is drawn on the canvas as plain text, never parsed as HTML or TeX.
+        self.y_label = PlainText(text="")
+        fig.yaxis.axis_label = self.y_label
         fig.add_tools(HoverTool(tooltips=[("time", "@time{%H:%M:%S.%3N}"),
                                           ("value", "@value{0,0.[000]}")],
                                 formatters={"@time": "datetime"}))
-        if mode == "raw":
-            fig.scatter("time", "value", source=self.source, size=3, color=PLAIN_COLOR)
-        else:
-            fig.line("time", "value", source=self.source, color=PLAIN_COLOR, line_width=2)
+        self.points = fig.scatter("time", "value", source=self.source, size=3,
+                                  color=PLAIN_COLOR)
+        self.line = fig.line("time", "value", source=self.source, color=PLAIN_COLOR,
+                             line_width=2, visible=False)
         self.figure = lean(fig)
-        self.retitle()
 
-    def y_label(self) -> str:
-        if self.mode in ("count", "rate"):
-            return "records" if self.mode == "count" else "records / s"
-        return self.spec.unit or self.spec.label
+    def show(self, spec: FieldSpec, mode: str, interval: str, window_s: float) -> None:
+        self.spec, self.mode, self.interval = spec, mode, interval
+        self.sampler = Sampler(RAW_POINTS / window_s)
+        self.source.tags = [spec.key]
+        self.points.visible = mode == "raw"
+        self.line.visible = mode != "raw"
+        if mode in ("count", "rate"):
+            self.y_label.text = "records" if mode == "count" else "records / s"
+        else:
+            self.y_label.text = spec.unit or spec.label
+        self.clear()
+        self.retitle()
+        self.figure.visible = True
+
+    def hide(self) -> None:
+        self.spec = None
+        self.source.tags = []
+        self.figure.visible = False
+        self.clear()
 
     def retitle(self) -> None:
         spec = self.spec
+        if spec is None:
+            return
         title = f"{spec.stream} \N{MIDDLE DOT} {spec.label}" + (f" ({spec.unit})"
                                                                if spec.unit else "")
         how = MODE_TITLES[self.mode] + ("" if self.mode == "raw" else f" {self.interval}")
@@ -155,7 +174,8 @@ class FieldChart:
         self.figure.title.text = f"{title} \N{EM DASH} {how}"
 
     def clear(self) -> None:
-        self.source.data = empty_columns(_COLUMNS)
+        if len(self.source.data["time"]):
+            self.source.data = empty_columns(_COLUMNS)
         self.sampler.reset()
 
 
@@ -179,8 +199,11 @@ class FieldPlots:
                              name="explorer-window")
         self.note = Div(text="", name="explorer-plot-note")
         self.placeholder = Div(text="<i>choose fields to plot</i>")
-        self.charts_column = column(self.placeholder, sizing_mode="stretch_width",
-                                    name="explorer-charts")
+        self.x_range = DataRange1d(follow="end", follow_interval=60_000.0, range_padding=0.0,
+                                   only_visible=True)  # shared: the charts pan together
+        self.pool = [FieldChart(i, self.x_range) for i in range(MAX_CHARTS)]
+        self.charts_column = column(self.placeholder, *(c.figure for c in self.pool),
+                                    sizing_mode="stretch_width", name="explorer-charts")
         self.charts: list[FieldChart] = []
         self._generation: int | None = None
         self._positions: dict[str, int] = {}
@@ -233,14 +256,14 @@ class FieldPlots:
     def _rebuild(self) -> None:
         """New charts for the chosen fields and settings, filled from what the hub holds."""
         window_s = WINDOWS[self.window.value]
-        self.charts = [FieldChart(self.table[key], i, self.mode.value, self.interval.value,
-                                  window_s)
-                       for i, key in enumerate(self.choice.value[:MAX_CHARTS])
-                       if key in self.table]
-        for chart in self.charts[1:]:
-            chart.figure.x_range = self.charts[0].figure.x_range  # pan and zoom them together
-        self.charts_column.children = ([chart.figure for chart in self.charts]
-                                       or [self.placeholder])
+        specs = [self.table[key] for key in self.choice.value[:MAX_CHARTS] if key in self.table]
+        self.charts = self.pool[: len(specs)]
+        for chart, spec in zip(self.charts, specs, strict=True):
+            chart.show(spec, self.mode.value, self.interval.value, window_s)
+        for chart in self.pool[len(specs):]:
+            chart.hide()
+        self.x_range.follow_interval = window_s * 1000.0
+        self.placeholder.visible = not specs
         self._positions = {}
         self.aggregate_every.force()
         if self.mode.value == "raw":
@@ -333,4 +356,5 @@ class FieldPlots:
         return {"time": epoch_ms(ends), "value": values}
 
     def _charts_of(self, stream: str) -> list[FieldChart]:
-        return [chart for chart in self.charts if chart.spec.stream == stream]
+        return [chart for chart in self.charts if chart.spec is not None
+                and chart.spec.stream == stream]

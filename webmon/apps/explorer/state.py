@@ -18,7 +18,7 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, Select, StringFormatter, TableColumn
 
 from webmon.server import Session
-from webmon.server.text import escape, format_duration
+from webmon.server.text import escape
 
 from ..common import data_table
 from .listing import format_bytes
@@ -152,6 +152,8 @@ class StateTree:
         self.source.data = tree_columns(self._rows, self._highlighted)
 
     def _caption(self, key: str, now: float) -> None:
+        # Said as a time of day, not an age: a caption that changed every second would
+        # re-lay out the table below it every second.
         feed = self.session.feed
         summary = next((s for s in feed.state_overview() if s.key == key), None) \
             if feed is not None else None
@@ -160,9 +162,9 @@ class StateTree:
         elif summary is None:
             text = f"version {self._version}"
         else:
-            age = (format_duration(now - summary.changed_at) + " ago"
-                   if summary.changed_at is not None else "not since the dashboard attached")
+            changed = (time.strftime("%H:%M:%S", time.localtime(summary.changed_at))
+                       if summary.changed_at is not None else "not since the dashboard attached")
             text = (f"version {summary.version} · {format_bytes(summary.nbytes)} of JSON · "
-                    f"changed {age}")
+                    f"changed {changed}")
         if self.caption.text != text:
             self.caption.text = text
