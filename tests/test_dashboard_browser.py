@@ -143,6 +143,36 @@ def test_pause_and_resume_reach_the_producer(demo: str, page: Page) -> None:
     assert page.errors == []
 
 
+def test_the_explorer_shows_the_demo_raw(demo: str, page: Page) -> None:
+    """The demo publishes webmon's schema; the explorer shows it with no knowledge of it,
+    with the units the schema's dtypes carry."""
+    page.open(demo + "explorer")
+
+    def model(name: str, expression: str) -> Any:
+        return page.page.evaluate(
+            "([n, body]) => { const m = Bokeh.documents[0].get_model_by_name(n);"
+            " return m == null ? null : (new Function('m', 'return ' + body))(m); }",
+            [name, expression])
+
+    wait_until(lambda: model("explorer-field-0", "m.tags[0]") == "chunk_loads.load_ms",
+               timeout=20, interval=0.2, message="the load time chosen by default")
+    page.grows("explorer-field-0")
+    assert model("explorer-field-0-figure", "m.title.text").startswith(
+        "chunk_loads · load_ms (ms)")
+    wait_until(lambda: model("explorer-streams", "m.data.stream.length") == 2, interval=0.2)
+    fields = model("explorer-streams", "Array.from(m.data.fields)")
+    assert "load_ms f4 [ms]" in fields[0] and "delta_ms f4 [ms]" in fields[1]
+    wait_until(lambda: model("explorer-states", "Array.from(m.data.key)") == [
+        "camera", "dims", "layers", "loader", "tiles"], timeout=20, interval=0.2)
+    page.page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
+                       ".value = 'layers' }")
+    wait_until(lambda: "procedural" in " ".join(model(
+        "explorer-state-tree", "Array.from(m.data.value)") or []), timeout=20, interval=0.2,
+        message="the demo's layers in the tree")
+    assert "no arrays" in model("explorer-array-caption", "m.text")
+    assert page.errors == []
+
+
 def test_producer_strings_show_as_text(browser: Any) -> None:
     require_chromium()
     with producer("schema", "xss", "--app", EVIL, "--layer-name", EVIL, "--rate", "200"), \

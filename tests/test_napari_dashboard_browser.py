@@ -87,3 +87,27 @@ def test_tiles_tab_draws_the_napari_layer(napari_dashboard: str, page: Any) -> N
         timeout=30, interval=0.2, message="the napari layer's tiles in the viewer")
     assert _prop(page, "tiles-viewer", "layer_name")
     assert page.errors == []
+
+
+def test_explorer_shows_the_napari_producer_raw(napari_dashboard: str, page: Any) -> None:
+    _open(page, napari_dashboard + "explorer")
+
+    def model(name: str, expression: str) -> Any:
+        return page.evaluate(
+            "([n, body]) => { const m = Bokeh.documents[0].get_model_by_name(n);"
+            " return m == null ? null : (new Function('m', 'return ' + body))(m); }",
+            [name, expression])
+
+    wait_until(lambda: sorted(model("explorer-streams", "Array.from(m.data.stream)") or [])
+               == ["chunk_loads", "frame_times"], timeout=30, interval=0.2,
+               message="napari's streams listed")
+    wait_until(lambda: (model("explorer-field-0", "m.get_length()") or 0) > 0, timeout=30,
+               interval=0.2, message="a field of napari's plotted")
+    # The tiles state is computed only while someone watches it; choosing it in the tree
+    # asks for it, and napari's adapter publishes it.
+    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
+                  ".value = 'tiles' }")
+    wait_until(lambda: "tile_config" in [k.strip(" \u2003\u2009\u25be\u25b8") for k in (
+        model("explorer-state-tree", "Array.from(m.data.key)") or [])], timeout=30,
+        interval=0.2, message="napari's tiles state in the tree")
+    assert page.errors == []
