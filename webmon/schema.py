@@ -22,7 +22,8 @@ FRAME_DTYPE = np.dtype(
     [
         ("time", _unit("<f8", "epoch s", "when the frame ended")),
         ("delta_ms", _unit("<f4", "ms", "time since the previous frame ended")),
-    ]
+    ],
+    metadata={"description": "one record per drawn frame"},
 )
 
 #: Stream of one record per chunk (tile) read by the loader.
@@ -38,7 +39,8 @@ CHUNK_DTYPE = np.dtype(
         ("load_ms", _unit("<f4", "ms", "time the read itself took")),
         ("sync", _unit("u1", "flag", "1 when loaded on the drawing thread, 0 in a worker")),
         ("queued_ms", _unit("<f4", "ms", "time between the request and the start of the read")),
-    ]
+    ],
+    metadata={"description": "one record per chunk (tile) read by the loader"},
 )
 
 #: State: list of layer dicts, ``{"id", "name", "type", "visible", "shape", "multiscale",

@@ -64,7 +64,8 @@ def state_rows(summaries: list[StateSummary], now: float | None = None) -> dict[
     for summary in sorted(summaries, key=lambda s: s.key):
         rows["key"].append(summary.key)
         rows["version"].append(summary.version)
-        rows["size"].append(summary.error or format_bytes(summary.nbytes))
+        rows["size"].append(summary.error or (format_bytes(summary.nbytes) if summary.version
+                                              else "not set yet"))
         rows["age"].append(state_age(summary, now))
     return rows
 
