@@ -5,7 +5,8 @@ process by the explorer's tests.
 
 ``samples`` (``--rate`` records a second): ``time``, ``value`` (unit ``mV``, from dtype
 metadata), ``count`` (unit ``items``, from ``units=``), a text ``label``, a ``flag`` and a
-three-element ``xyz``; ``events``: text fields only; ``ticks``: numbers without a ``time``.
+three-element ``xyz``; ``events``: text fields only; ``ticks``: numbers without a ``time``;
+``x<i>marked</i>``: a field, a unit and a description in markup.
 State ``config`` (nested, with markup in a key and a value) and ``progress`` (its ``step``
 grows every second); arrays ``image`` (1,200 x 900 float32) and ``curve`` (5,000 float64).
 Commands: ``set(key=, value=)`` puts a value into ``config``; ``bump()`` adds 1 to both
@@ -34,6 +35,9 @@ SAMPLES_DTYPE = np.dtype([
 ])
 EVENTS_DTYPE = np.dtype([("name", "S16"), ("code", "S4")])
 TICKS_DTYPE = np.dtype([("n", "<u4"), ("load", "<f4")])
+#: A stream whose own name, field name and unit are markup.
+MARKED_STREAM = "x<i>marked</i>"  # listed last, so not plotted by default
+MARKED_DTYPE = np.dtype([(MARKUP, np.dtype("<f4", metadata={"unit": "<b>u</b>"}))])
 IMAGE_SHAPE = (1200, 900)
 CURVE_LENGTH = 5000
 
@@ -70,6 +74,8 @@ def main() -> None:
                              description="one record per sample", units={"count": "items"})
         events = pub.stream("events", EVENTS_DTYPE, capacity=1024)
         ticks = pub.stream("ticks", TICKS_DTYPE, capacity=1024)
+        marked = pub.stream(MARKED_STREAM, MARKED_DTYPE, capacity=1024,
+                            description=MARKUP)
         config = {"rate": args.rate, "nested": {"depth": {"list": [1, 2, 3]}},
                   "<b>key</b>": MARKUP, "flag": True, "nothing": None}
         progress = {"step": 0}
@@ -111,6 +117,7 @@ def main() -> None:
                 pub.set_state("progress", progress)
                 events.append((b"tick", b"ok"))
                 ticks.append((second, second * 0.5))
+                marked.append((float(second),))
             pub.poll()
             time.sleep(0.002)
 

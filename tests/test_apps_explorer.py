@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from webmon.apps.explorer.fields import (
     MAX_ELEMENTS,
+    MAX_LISTED_FIELDS,
+    MAX_PLOTTABLE,
     aggregate,
     describe_fields,
     envelope,
@@ -54,6 +56,17 @@ def test_the_listing_names_every_field_with_its_dtype_and_unit() -> None:
     text = describe_fields(MIXED, about)
     assert "value f4 [mV]" in text and "label S8" in text and "xyz f4 × 3" in text
     assert "inner record" in text and "text U4" in text
+
+
+def test_infinities_are_not_drawn_and_huge_records_stay_readable() -> None:
+    dtype = np.dtype([("v", "<f8")])
+    records = np.array([(1.0,), (np.inf,), (-np.inf,), (np.nan,)], dtype)
+    values = plottable_fields("s", dtype, StreamAbout())[0].values(records)
+    assert values[0] == 1.0 and np.isnan(values[1:]).all()
+    wide = np.dtype([(f"f{i}", "<f4") for i in range(10_000)])
+    text = describe_fields(wide, StreamAbout())
+    assert text.endswith("and 9,960 more") and text.count(" · ") == MAX_LISTED_FIELDS
+    assert len(plottable_fields("w", wide, StreamAbout())) == MAX_PLOTTABLE
 
 
 def test_nothing_to_plot_in_text_only_streams() -> None:

@@ -9,6 +9,7 @@ Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fail
 from __future__ import annotations
 
 import contextlib
+import html
 import math
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from browser_util import chromium_browser, count_colors
 from dashboard_helpers import wait_until
-from explorer_producer import IMAGE_SHAPE, MARKUP, image, sample_value
+from explorer_producer import IMAGE_SHAPE, MARKED_STREAM, MARKUP, image, sample_value
 from procs import HERE, started_process
 
 from webmon import Subscriber
@@ -276,6 +277,30 @@ def test_text_only_streams_and_streams_without_a_time(dashboard: str, page: Page
         now_ms = sub.heartbeat * 1000.0
     times = page.column("explorer-field-0", "time")
     assert all(abs(t - now_ms) < 120_000 for t in times)
+
+
+def test_names_from_the_producer_show_as_text(dashboard: str, page: Page) -> None:
+    """A stream, a field, a unit and a description named in markup: the selector's labels
+    (which Bokeh's MultiChoice renders as HTML) are escaped, tables and titles show text."""
+    page.open(dashboard + "explorer?producer=" + NAME)
+    key = f"{MARKED_STREAM}.{MARKUP}"
+    wait_until(lambda: key in (page.model("explorer-fields", "m.options.map(o => o[0])")
+                               or []), timeout=20, interval=0.2)
+    labels = dict(page.model("explorer-fields", "m.options"))
+    assert labels[key] == html.escape(f"{key} [<b>u</b>]")
+    page.set("explorer-fields", [key])
+    wait_until(lambda: page.model("explorer-field-0", "m.tags[0]") == key, timeout=20,
+               interval=0.2)
+    assert page.model("explorer-field-0-figure", "m.title.text").startswith(
+        f"{MARKED_STREAM} · {MARKUP} (<b>u</b>)")
+    page.page.locator(".choices").first.click()  # open the list: every label is drawn
+    wait_until(lambda: page.page.get_by_text(f"{MARKED_STREAM}.{MARKUP}").count() >= 1,
+               timeout=10, interval=0.2, message="the labels drawn as text")
+    wait_until(lambda: MARKUP in page.column("explorer-streams", "about"), timeout=20,
+               interval=0.2)
+    assert any(MARKUP in cell for cell in page.cells())
+    assert page.page.locator("img[src='x'], i:has-text('marked')").count() == 0
+    assert page.page.evaluate("() => window.__xss") is None
 
 
 def test_an_empty_producer_is_shown_as_such(page: Page) -> None:

@@ -17,6 +17,10 @@ from webmon.shm.about import StreamAbout
 
 #: A sub-array field with more elements than this is not split into plottable elements.
 MAX_ELEMENTS = 16
+#: Fields named in a stream's listing, and plottable numbers offered, at most (a record of
+#: ten thousand fields is legal, and would otherwise make a listing nobody can read).
+MAX_LISTED_FIELDS = 40
+MAX_PLOTTABLE = 500
 #: What a field can be aggregated into per interval.
 STATISTICS = ("count", "rate", "mean", "p95", "max")
 NUMERIC_KINDS = "biuf"
@@ -45,11 +49,20 @@ class FieldSpec:
         return f"{self.stream}.{self.label}"
 
     def values(self, records: np.ndarray) -> np.ndarray:
-        """This number of every record, as float64."""
+        """This number of every record, as float64; infinities become NaN (not drawn)."""
         column = records[self.field]
         if self.index is not None:
             column = column[(slice(None), *self.index)]
-        return np.asarray(column, dtype=np.float64)
+        return finite_or_nan(np.asarray(column, dtype=np.float64))
+
+
+def finite_or_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` with every infinity replaced by NaN: one infinite value from a producer
+    would otherwise stretch a chart's automatic range to nothing."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        values = np.where(infinite, np.nan, values)
+    return values
 
 
 def plottable_fields(stream: str, dtype: np.dtype, about: StreamAbout) -> list[FieldSpec]:
@@ -67,6 +80,8 @@ def plottable_fields(stream: str, dtype: np.dtype, about: StreamAbout) -> list[F
         elif math.prod(shape) <= MAX_ELEMENTS:
             specs.extend(FieldSpec(stream, name, tuple(int(i) for i in index), unit, description)
                          for index in np.ndindex(*shape))
+        if len(specs) >= MAX_PLOTTABLE:
+            return specs[:MAX_PLOTTABLE]
     return specs
 
 
@@ -83,10 +98,13 @@ def describe_dtype(dtype: np.dtype) -> str:
 def describe_fields(dtype: np.dtype, about: StreamAbout) -> str:
     """``time f8 · value f4 [mV] · label S8``: every field of a stream, for its listing."""
     parts = []
-    for name in dtype.names or ():
+    names = dtype.names or ()
+    for name in names[:MAX_LISTED_FIELDS]:
         unit = about.unit(name)
         parts.append(f"{name} {describe_dtype(dtype.fields[name][0])}"
                      + (f" [{unit}]" if unit else ""))
+    if len(names) > MAX_LISTED_FIELDS:
+        parts.append(f"\N{HORIZONTAL ELLIPSIS} and {len(names) - MAX_LISTED_FIELDS:,} more")
     return " \N{MIDDLE DOT} ".join(parts) if parts else describe_dtype(dtype)
 
 

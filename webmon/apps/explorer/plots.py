@@ -34,7 +34,14 @@ from webmon.server.text import escape
 
 from ..common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean
 from ..loader import Sampler
-from .fields import STATISTICS, FieldSpec, aggregate, plottable_fields
+from .fields import (
+    MAX_PLOTTABLE,
+    STATISTICS,
+    FieldSpec,
+    aggregate,
+    finite_or_nan,
+    plottable_fields,
+)
 
 WINDOWS = {"10 s": 10.0, "1 min": 60.0, "10 min": 600.0}
 INTERVALS = {"0.1 s": 0.1, "1 s": 1.0, "10 s": 10.0}
@@ -63,6 +70,8 @@ def field_table(feed: Feed | None) -> dict[str, FieldSpec]:
         if dtype is not None:
             for spec in plottable_fields(stream, dtype, feed.stream_about(stream)):
                 table[spec.key] = spec
+                if len(table) >= MAX_PLOTTABLE:
+                    return table
     return table
 
 
@@ -105,7 +114,7 @@ def held(feed: Feed, stream: str, start: int | None = None) -> tuple[Held | None
         times = records["time"]
     else:
         return None, end
-    return Held(records, np.asarray(times, dtype=np.float64)), end
+    return Held(records, finite_or_nan(np.asarray(times, dtype=np.float64))), end
 
 
 class FieldChart:
@@ -336,7 +345,9 @@ class FieldPlots:
             if history is None:
                 continue
             key = ("explorer", chart.spec.key, statistic, interval, window_s)
-            version = (self.aggregate_every.bucket(), history.total)
+            # Not keyed on the records held: sessions updated in different ticks of one
+            # period must share one computation (as the loader's aggregations do).
+            version = (self.aggregate_every.bucket(),)
             columns = feed.shared(key, version, lambda chart=chart: self._compute(
                 feed, chart.spec, statistic, interval, window_s, now))
             if columns is not None:
