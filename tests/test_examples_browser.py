@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_util import IN_CI, chromium_browser
-from dashboard_helpers import wait_until
-from procs import ROOT, child_env, stop_process
+from browser_util import chromium_browser
+from helpers import IN_CI, ROOT, child_env, stop_process, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

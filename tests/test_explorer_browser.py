@@ -1,26 +1,23 @@
 """The explorer tab in a real Chromium, on a producer in no schema of webmon's (a separate
-process, ``explorer_producer.py``): plotted values are the values written, state changes
-show in the tree, arrays render, and text-only streams and empty producers are shown
-sensibly.
+process, the test producer's ``explorer`` kind): plotted values are the values written,
+state changes show in the tree, arrays render, and text-only streams and empty producers
+are shown sensibly.
 
 Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from browser_util import chromium_browser, count_colors
-from dashboard_helpers import wait_until
-from explorer_producer import IMAGE_SHAPE, MARKED_STREAM, MARKUP, image, sample_value
-from procs import HERE, started_process
+from helpers import producer, wait_until
+from producers.explorer import IMAGE_SHAPE, MARKED_STREAM, MARKUP, image, sample_value
 
 from webmon import Subscriber
 from webmon.apps import TABS
@@ -32,13 +29,6 @@ pytestmark = pytest.mark.browser
 NAME = "explore"
 
 
-@contextlib.contextmanager
-def explorer_producer(name: str, *args: str) -> Iterator[Any]:
-    with started_process([sys.executable, str(HERE / "explorer_producer.py"), name, *args],
-                         f"explorer producer {name!r}") as proc:
-        yield proc
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with chromium_browser() as launched:
@@ -48,7 +38,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def dashboard() -> Iterator[str]:
     """The explorer producer and a dashboard, both in this test's runtime directory."""
-    with explorer_producer(NAME), serve_in_thread(TABS, interval=0.1) as served:
+    with producer("explorer", NAME), serve_in_thread(TABS, interval=0.1) as served:
         yield served.url.replace("127.0.0.1", "localhost")
 
 
@@ -304,7 +294,7 @@ def test_names_from_the_producer_show_as_text(dashboard: str, page: Page) -> Non
 
 
 def test_an_empty_producer_is_shown_as_such(page: Page) -> None:
-    with explorer_producer("hollow", "--empty"), serve_in_thread(TABS, interval=0.1) as served:
+    with producer("explorer", "hollow", "--empty"), serve_in_thread(TABS, interval=0.1) as served:
         page.open(served.url.replace("127.0.0.1", "localhost") + "explorer?producer=hollow")
         wait_until(lambda: "publishes nothing yet" in (page.model("explorer-summary", "m.text")
                                                        or ""), timeout=20, interval=0.2)

@@ -18,7 +18,7 @@ from bokeh.document import Document
 from bokeh.layouts import column
 from bokeh.models import Div
 from browser_util import chromium_browser
-from dashboard_helpers import wait_until
+from helpers import wait_until
 
 from webmon.apps import TABS, installed_tabs
 from webmon.jupyter.catalog import default_table

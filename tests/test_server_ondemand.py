@@ -4,27 +4,17 @@ their own stamped on arrival, and what happens once nobody asks any more."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from dashboard_helpers import wait_until
-from explorer_producer import CURVE_LENGTH, IMAGE_SHAPE, image
-from procs import HERE, started_process
+from helpers import producer, wait_until
+from producers.explorer import CURVE_LENGTH, IMAGE_SHAPE, image
 
 from webmon import Subscriber
 from webmon.server import Hub
 from webmon.server.feed import Feed, has_epoch_time
 from webmon.server.ondemand import IMAGE_SIDE, LINE_LENGTH, array_kind, array_region, json_size
-
-
-@contextlib.contextmanager
-def explorer_producer(name: str, *args: str) -> Iterator[object]:
-    with started_process([sys.executable, str(HERE / "explorer_producer.py"), name, *args],
-                         f"explorer producer {name!r}") as proc:
-        yield proc
 
 
 def call(producer: str, command: str, **kwargs: object) -> object:
@@ -34,11 +24,7 @@ def call(producer: str, command: str, **kwargs: object) -> object:
 
 
 def ticking(hub: Hub, predicate, timeout: float = 15.0, message: str = "condition"):
-    def step():
-        hub.tick()
-        return predicate()
-
-    return wait_until(step, timeout, interval=0.05, message=message)
+    return wait_until(predicate, timeout, message=message, each=hub.tick)
 
 
 @pytest.fixture
@@ -50,7 +36,7 @@ def hub() -> Iterator[Hub]:
 
 @pytest.fixture
 def feed(hub: Hub) -> Iterator[Feed]:
-    with explorer_producer("explore"):
+    with producer("explorer", "explore"):
         yield ticking(hub, lambda: hub.feed("explore"), message="producer discovered")
 
 
@@ -113,7 +99,7 @@ def test_records_without_an_epoch_time_are_stamped_on_arrival(hub: Hub, feed: Fe
 
 
 def test_an_empty_producer_has_empty_overviews(hub: Hub) -> None:
-    with explorer_producer("hollow", "--empty"):
+    with producer("explorer", "hollow", "--empty"):
         feed = ticking(hub, lambda: hub.feed("hollow"), message="discovered")
         for _ in range(5):
             hub.tick()

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from procs import child_env, run_python
+from helpers import child_env, run_python
 
 from webmon import Publisher, Subscriber
 from webmon.shm.about import (

@@ -12,7 +12,7 @@ from producers import Control
 #: kind -> the module of this package that runs it
 KINDS = {"serve": "transport", "stress": "transport", "array": "transport",
          "state": "transport", "schema": "schema", "tiles": "tiles", "napari": "napari_viewer",
-         "spans": "spans", "recording": "recording"}
+         "spans": "spans", "recording": "recording", "explorer": "explorer"}
 
 
 def main(argv: list[str]) -> None:

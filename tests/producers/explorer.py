@@ -1,7 +1,6 @@
-"""A producer of streams, state and arrays in no schema of webmon's, run as a separate
-process by the explorer's tests.
+"""The ``explorer`` kind: streams, state and arrays in no schema of webmon's.
 
-    python explorer_producer.py NAME [--rate N] [--empty]
+    explorer [--rate N] [--empty]
 
 ``samples`` (``--rate`` records a second): ``time``, ``value`` (unit ``mV``, from dtype
 metadata), ``count`` (unit ``items``, from ``units=``), a text ``label``, a ``flag`` and a
@@ -10,19 +9,19 @@ three-element ``xyz``; ``events``: text fields only; ``ticks``: numbers without 
 State ``config`` (nested, with markup in a key and a value) and ``progress`` (its ``step``
 grows every second); arrays ``image`` (1,200 x 900 float32) and ``curve`` (5,000 float64).
 Commands: ``set(key=, value=)`` puts a value into ``config``; ``bump()`` adds 1 to both
-arrays.  ``--empty`` publishes nothing at all.  Prints ``READY``; stops at EOF on stdin.
+arrays.  ``--empty`` publishes nothing at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import threading
 import time
 
 import numpy as np
 
-from webmon import Publisher
+from webmon.shm import Publisher
+
+from . import Control
 
 MARKUP = '<img src=x onerror="window.__xss=1">'
 SAMPLES_DTYPE = np.dtype([
@@ -56,18 +55,16 @@ def curve(offset: float) -> np.ndarray:
     return np.sin(np.linspace(0.0, 20.0, CURVE_LENGTH)) + offset
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--empty", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    with Publisher(args.name, app="explorer-test-producer") as pub:
+    stop = control.stop
+    with Publisher(name, app="explorer-test-producer") as pub:
         if args.empty:
-            print("READY", flush=True)
+            control.ready()
             stop.wait()
             return
         samples = pub.stream("samples", SAMPLES_DTYPE, capacity=1 << 17,
@@ -98,7 +95,7 @@ def main() -> None:
 
         pub.register_command("set", set_value)
         pub.register_command("bump", bump)
-        print("READY", flush=True)
+        control.ready()
 
         start = time.time()
         sent = 0
@@ -120,7 +117,3 @@ def main() -> None:
                 marked.append((float(second),))
             pub.poll()
             time.sleep(0.002)
-
-
-if __name__ == "__main__":
-    main()
