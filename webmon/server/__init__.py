@@ -5,6 +5,8 @@ Tabs (``webmon.apps``) use :class:`Session` (and through it the :class:`Hub`); t
 touch the transport.
 """
 
+from webmon.shm.about import FieldAbout, StreamAbout
+
 from .feed import Feed
 from .hub import Hub
 from .ondemand import ArraySnapshot, ArraySummary, StateSummary
@@ -19,10 +21,12 @@ __all__ = [
     "Component",
     "Dashboard",
     "Feed",
+    "FieldAbout",
     "Hub",
     "Increment",
     "Session",
     "StateSummary",
+    "StreamAbout",
     "StreamCursor",
     "Tab",
     "serve_in_thread",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from webmon.shm.about import StreamAbout
+from webmon.server import StreamAbout
 
 #: A sub-array field with more elements than this is not split into plottable elements.
 MAX_ELEMENTS = 16

@@ -245,7 +245,8 @@ class FieldPlots:
             self.table = table
             self.choice.options = [(key, option_label(spec)) for key, spec in table.items()]
         kept = [key for key in self.choice.value if key in table]
-        if not kept and not self.chosen_by_person:
+        # Nothing chosen yet, or everything chosen is gone (another producer): the default.
+        if not kept and (not self.chosen_by_person or self.choice.value):
             feed = self.session.feed
             dtypes = ({stream: feed.stream_dtype(stream) for stream in feed.stream_names()}
                       if feed is not None else {})
