@@ -4,6 +4,7 @@ their own stamped on arrival, and what happens once nobody asks any more."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,7 +15,16 @@ from producers.explorer import CURVE_LENGTH, IMAGE_SHAPE, image
 from webmon import Subscriber
 from webmon.server import Hub
 from webmon.server.feed import Feed, has_epoch_time
-from webmon.server.ondemand import IMAGE_SIDE, LINE_LENGTH, array_kind, array_region, json_size
+from webmon.server.ondemand import (
+    ARRAY_PERIOD_S,
+    IMAGE_SIDE,
+    LINE_LENGTH,
+    array_kind,
+    array_region,
+    json_size,
+)
+from webmon.shm import layout
+from webmon.shm.segment import Segment
 
 
 def call(producer: str, command: str, **kwargs: object) -> object:
@@ -86,6 +96,44 @@ def test_a_missing_array_is_reported_not_raised(hub: Hub, feed: Feed) -> None:
     for _ in range(5):
         hub.tick()
     assert feed.array("no such array") is None  # not listed by the producer: never read
+
+
+def test_damaged_segments_are_reported_per_key_and_not_retried_at_once(
+        hub: Hub, feed: Feed) -> None:
+    """Another process scribbles over the config state's version and the image's buffer
+    index: those two say "unreadable", everything else reads on, the producer stays live,
+    and the hub does not pay for the damage on every tick."""
+    ticking(hub, lambda: len(feed.state_overview()) == 2, message="overview")
+    ticking(hub, lambda: (s := feed.array("image")) is not None and s.data is not None,
+            message="image read")
+    raw = feed.info.raw
+    config = Segment.attach(raw["state"]["config"]["segment"])
+    image_segment = Segment.attach(raw["arrays"]["image"]["segment"])
+    try:
+        config.u64(layout.STATE_VERSION).value = 1_000_000
+        image_segment.u64(layout.ARRAY_CURRENT).value = 7
+        seq = image_segment.u64(layout.ARRAY_SEQ[0])
+        seq.value = seq.value + 2  # a "write" the reader will try to copy
+        broken = ticking(hub, lambda: next((s for s in feed.state_overview()
+                                            if s.key == "config" and s.error), None),
+                         timeout=30, message="config reported unreadable")
+        assert broken.nbytes == -1 and "unreadable" in broken.error
+        snap = ticking(hub, lambda: (s := feed.array("image")) is not None and s.error and s,
+                       timeout=30, message="image reported unreadable")
+        assert snap.data is None
+        # Not retried on the next read period: a damaged array costs its reader a 2 s
+        # deadline, which the hub's loop must not pay twice a second.
+        next_read = feed._on_demand._array_next["image"]  # noqa: SLF001
+        assert next_read - time.monotonic() > ARRAY_PERIOD_S
+        # The rest reads on: progress keeps changing, the curve is read, the feed is live.
+        step = next(s for s in feed.state_overview() if s.key == "progress").version
+        ticking(hub, lambda: next(s for s in feed.state_overview() if s.key == "progress")
+                .version > step, message="progress read on")
+        assert ticking(hub, lambda: feed.array("curve"), message="curve").data is not None
+        assert feed.alive and hub.feed("explore") is feed
+    finally:
+        config.close()
+        image_segment.close()
 
 
 def test_records_without_an_epoch_time_are_stamped_on_arrival(hub: Hub, feed: Feed) -> None:

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 OVERVIEW_PERIOD_S = 1.0
 #: An array someone watches is read at most this often (and only when it changed).
 ARRAY_PERIOD_S = 0.5
+#: A key or array that could not be read is not tried again for this long: a damaged
+#: segment can cost a reader its whole retry deadline (up to 2 s for an array), on the
+#: server's event loop.
+RETRY_S = 10.0
 #: Elements read along each axis of an image (its last two axes), and of a 1-D array.
 IMAGE_SIDE = 512
 LINE_LENGTH = 1 << 18
@@ -131,7 +135,8 @@ class OnDemand:
         self._array_overview: list[ArraySummary] = []
         self._array_asked: dict[str, float] = {}
         self._arrays: dict[str, ArraySnapshot] = {}
-        self._array_read: dict[str, float] = {}
+        self._array_next: dict[str, float] = {}  # monotonic time of the next read allowed
+        self._state_retry: dict[str, float] = {}  # keys that failed: not before this time
         self._failures: set[tuple[str, str]] = set()  # (what, message) logged once each
 
     # -- what sessions ask ---------------------------------------------------------------
@@ -155,30 +160,36 @@ class OnDemand:
         if now - self._overview_asked <= self._timeout \
                 and now - self._overview_read >= OVERVIEW_PERIOD_S:
             self._overview_read = now
-            self._read_overview(keys, state)
+            self._read_overview(now, keys, state)
             self._read_array_overview(arrays)
         for name, asked in list(self._array_asked.items()):
             if now - asked > self._timeout or name not in arrays:
                 del self._array_asked[name]
                 self._arrays.pop(name, None)
-                self._array_read.pop(name, None)
-            elif now - self._array_read.get(name, -math.inf) >= ARRAY_PERIOD_S:
-                self._array_read[name] = now
-                self._read_array(name, now)
+                self._array_next.pop(name, None)
+            elif now >= self._array_next.get(name, -math.inf):
+                ok = self._read_array(name)
+                self._array_next[name] = now + (ARRAY_PERIOD_S if ok else RETRY_S)
 
-    def _read_overview(self, keys: list[str], state: dict[str, tuple[Any, int]]) -> None:
+    def _read_overview(self, now: float, keys: list[str],
+                       state: dict[str, tuple[Any, int]]) -> None:
         wall = time.time()
         seen: dict[str, StateSummary] = {}
         for key in keys:
             before = self._overview.get(key)
+            if before is not None and now < self._state_retry.get(key, -math.inf):
+                seen[key] = before  # failed a moment ago: not tried again yet
+                continue
             try:
                 value, version = self._sub.state(key)
             except Exception as exc:  # a damaged segment: say so on this key, keep the rest
                 self._log_once(f"state {key!r}", exc)
+                self._state_retry[key] = now + RETRY_S
                 seen[key] = StateSummary(key, before.version if before else 0, -1,
                                          before.changed_at if before else None, self.since,
                                          f"unreadable: {exc}")
                 continue
+            self._state_retry.pop(key, None)
             state[key] = (value, version)
             if before is not None and before.version == version and not before.error:
                 seen[key] = before
@@ -201,14 +212,15 @@ class OnDemand:
             summaries.append(ArraySummary(name, tuple(shape), dtype, version))
         self._array_overview = summaries
 
-    def _read_array(self, name: str, now: float) -> None:
+    def _read_array(self, name: str) -> bool:
+        """Read ``name`` if it changed; False when it could not be read."""
         before = self._arrays.get(name)
         try:
             self._sub.want(name)  # a producer may skip computing an array nobody watches
             shape, dtype, version = self._sub.array_info(name)
             if before is not None and before.data is not None and before.version == version \
                     and before.shape == shape and before.dtype == dtype:
-                return
+                return True
             region, step = array_region(shape, dtype)
             data = self._sub.array(name, region=region)
             if array_kind(shape, dtype) == "image":
@@ -218,9 +230,10 @@ class OnDemand:
             self._arrays[name] = ArraySnapshot(
                 name, before.shape if before else (), before.dtype if before else np.dtype("u1"),
                 before.version if before else 0, None, (), time.time(), f"unreadable: {exc}")
-            return
+            return False
         self._arrays[name] = ArraySnapshot(name, tuple(shape), dtype, version, data, step,
                                            time.time())
+        return True
 
     def _log_once(self, what: str, exc: Exception) -> None:
         key = (what, str(exc))
