@@ -20,6 +20,12 @@ from .fields import describe_fields
 
 #: The tables refresh this often.
 PERIOD_S = 1.0
+#: A table is as tall as its rows (a header and this many pixels a row), up to MAX_ROWS.
+ROW_PX, HEADER_PX, MAX_ROWS = 25, 30, 8
+
+
+def table_height(rows: int) -> int:
+    return HEADER_PX + ROW_PX * min(max(rows, 1), MAX_ROWS)
 
 
 def stream_rows(feed: Feed | None) -> dict[str, list[Any]]:
@@ -125,15 +131,16 @@ class ProducerListing:
             ("written", "records", count, 80),
             ("rate", "records / s", NumberFormatter(format="0,0.0"), 80),
             ("lost", "lost", count, 60), ("about", "description", text, 220),
-        ], "explorer-streams-table", 150)
+        ], "explorer-streams-table", table_height(0))
         states = _table(self.states, [
             ("key", "state key", text, 140), ("version", "version", count, 70),
             ("size", "size", text, 80), ("age", "changed", text, 90),
-        ], "explorer-states-table", 150)
+        ], "explorer-states-table", table_height(0))
         arrays = _table(self.arrays, [
             ("name", "shared array", text, 140), ("shape", "shape", text, 120),
             ("dtype", "dtype", text, 70), ("writes", "writes", count, 70),
-        ], "explorer-arrays-table", 150)
+        ], "explorer-arrays-table", table_height(0))
+        self.tables = {self.streams: streams, self.states: states, self.arrays: arrays}
         for source, callback in ((self.streams, on_stream), (self.states, on_state),
                                  (self.arrays, on_array)):
             if callback is not None:
@@ -163,6 +170,12 @@ class ProducerListing:
             return
         feed = self.session.feed
         self.summary.text = describe_producer(feed, self.session.producer)
-        self.streams.data = stream_rows(feed)
-        self.states.data = state_rows(feed.state_overview() if feed is not None else [])
-        self.arrays.data = array_rows(feed.array_overview() if feed is not None else [])
+        for source, rows in (
+                (self.streams, stream_rows(feed)),
+                (self.states, state_rows(feed.state_overview() if feed is not None else [])),
+                (self.arrays, array_rows(feed.array_overview() if feed is not None else []))):
+            source.data = rows
+            height = table_height(len(next(iter(rows.values()))))
+            table = self.tables[source]
+            if table.height != height:  # re-laid out only when the number of rows changes
+                table.height = height
