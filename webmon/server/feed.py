@@ -201,8 +201,8 @@ class Feed:
                     history = StreamHistory(batch.records.dtype, capacity)
                     self._histories[stream] = history
                     if not has_epoch_time(batch.records):
-                        self._arrivals[stream] = StreamHistory(ARRIVAL_DTYPE,
-                                                               self._history_capacity)
+                        # As long as the history, so that their positions match.
+                        self._arrivals[stream] = StreamHistory(ARRIVAL_DTYPE, capacity)
                 history.append(batch.records)
                 arrivals = self._arrivals.get(stream)
                 if arrivals is not None:
