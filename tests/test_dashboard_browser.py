@@ -159,11 +159,18 @@ def test_the_explorer_shows_the_demo_raw(demo: str, page: Page) -> None:
     page.grows("explorer-field-0")
     assert model("explorer-field-0-figure", "m.title.text").startswith(
         "chunk_loads · load_ms (ms)")
-    wait_until(lambda: model("explorer-streams", "m.data.stream.length") == 2, interval=0.2)
-    fields = model("explorer-streams", "Array.from(m.data.fields)")
-    assert "load_ms f4 [ms]" in fields[0] and "delta_ms f4 [ms]" in fields[1]
-    wait_until(lambda: model("explorer-states", "Array.from(m.data.key)") == [
-        "camera", "dims", "layers", "loader", "tiles"], timeout=20, interval=0.2)
+    def listed(source: str, column: str) -> list[str]:
+        return model(source, f"Array.from(m.data.{column})") or []
+
+    wait_until(lambda: {"chunk_loads", "frame_times"} <= set(listed("explorer-streams",
+                                                                    "stream")),
+               timeout=20, interval=0.2, message="the demo's streams listed")
+    fields = dict(zip(listed("explorer-streams", "stream"), listed("explorer-streams", "fields"),
+                      strict=True))
+    assert "load_ms f4 [ms]" in fields["chunk_loads"]
+    assert "delta_ms f4 [ms]" in fields["frame_times"]
+    wait_until(lambda: {"camera", "dims", "layers", "loader", "tiles"} <= set(
+        listed("explorer-states", "key")), timeout=20, interval=0.2)
     page.page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
                        ".value = 'layers' }")
     wait_until(lambda: "procedural" in " ".join(model(

@@ -28,6 +28,8 @@ import pytest
 from browser_util import chromium_browser
 from helpers import IN_CI, ROOT, child_env, stop_process, wait_until
 
+from webmon.apps import TABS
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PRODUCER = "trainer"
@@ -147,16 +149,16 @@ def test_the_example_program_and_the_example_tab_package(venv_python: Path, trai
 
         # The package's tab, in the navigation after webmon's own: follow the link.
         links = [t.strip() for t in page.locator(".webmon-tabs a").all_text_contents()]
-        assert links[-1] == "Training" and links[:4] == ["Status", "Loader", "Tiles",
-                                                         "Explorer"]
+        assert links == [tab.title for tab in TABS] + ["Training"]
         page.locator(".webmon-tabs a", has_text="Training").click()
         page.wait_for_url(re.compile(r".*/training"))
         page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length",
                                timeout=30_000)
-        first = wait_until(lambda: _model(page, "training-loss", "m.get_length()"), timeout=30,
+        newest = "m.get_length() ? m.data.time[m.get_length() - 1] : 0"
+        first = wait_until(lambda: _model(page, "training-loss", newest), timeout=30,
                            interval=0.2, message="the loss in the package's tab")
-        wait_until(lambda: _model(page, "training-loss", "m.get_length()") > first,
-                   timeout=30, interval=0.2, message="the loss growing")
+        wait_until(lambda: _model(page, "training-loss", newest) > first, timeout=30,
+                   interval=0.2, message="newer losses arriving")
         wait_until(lambda: "0.02" in (_model(page, "training-rate-now", "m.text") or ""),
                    timeout=20, interval=0.2)
         # Its control sends the program's command, which changes what the program does.
