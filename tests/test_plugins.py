@@ -95,6 +95,21 @@ def test_entry_points_become_tabs_and_failures_become_pages(plugins, caplog) -> 
         assert isinstance(view, Div) and words in view.text and dist in view.text
 
 
+@pytest.mark.parametrize(("options", "error", "words"), [
+    ({"routes": {"x.json": dict}}, TypeError, "RequestHandler"),
+    ({"histories": {"s": 0}}, ValueError, "positive"),
+    ({"histories": {"s": "big"}}, ValueError, "positive"),
+    ({"components": {"part": 3}}, TypeError, "callable"),
+    ({"title": ""}, ValueError, "title"),
+    ({"build": None}, TypeError, "callable"),
+    ({"name": "Not A Path"}, ValueError, "lower-case"),
+])
+def test_a_tab_that_could_not_be_served_is_refused_when_made(options, error, words) -> None:
+    arguments = {"name": "fine", "title": "Fine", "build": lambda session: Div(), **options}
+    with pytest.raises(error, match=words):
+        Tab(**arguments)
+
+
 def test_installed_tabs_follow_webmons_own_everywhere(plugins) -> None:
     _dist, suffix = plugins
     tabs = installed_tabs()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bokeh.models import LayoutDOM
+from tornado.web import RequestHandler
 
 from .session import Component, Session
 
@@ -49,10 +50,21 @@ class Tab:
             if not _NAME.match(name):
                 raise ValueError(f"{name!r}: tab and component names are lower-case words "
                                  "joined by '-' (they become URL paths)")
-        for path in self.routes:
+        for path, handler in self.routes.items():
             if not _ROUTE.match(path):
                 raise ValueError(f"{path!r}: a tab's route is a file-like name such as "
                                  "'trace.json'")
+            if not (isinstance(handler, type) and issubclass(handler, RequestHandler)):
+                raise TypeError(f"tab {self.name!r}: the route {path!r} must be served by a "
+                                f"tornado RequestHandler class, not {handler!r}")
+        for stream, size in self.histories.items():
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise ValueError(f"tab {self.name!r}: the history of {stream!r} must be a "
+                                 f"positive number of records, not {size!r}")
+        for name, factory in self.components.items():
+            if not callable(factory):
+                raise TypeError(f"tab {self.name!r}: component {name!r} must be callable "
+                                "with a Session")
         if not isinstance(self.title, str) or not self.title:
             raise ValueError(f"tab {self.name!r} needs a title (the text of its link)")
         if not callable(self.build):
