@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser, require_chromium
+from browser_util import chromium_browser, model_value, require_chromium
 from helpers import CommandProcess, private_runtime_dir, producer, wait_until
 
 from webmon.apps import TABS
@@ -149,10 +149,7 @@ def test_the_explorer_shows_the_demo_raw(demo: str, page: Page) -> None:
     page.open(demo + "explorer")
 
     def model(name: str, expression: str) -> Any:
-        return page.page.evaluate(
-            "([n, body]) => { const m = Bokeh.documents[0].get_model_by_name(n);"
-            " return m == null ? null : (new Function('m', 'return ' + body))(m); }",
-            [name, expression])
+        return model_value(page.page, name, expression)
 
     wait_until(lambda: model("explorer-field-0", "m.tags[0]") == "chunk_loads.load_ms",
                timeout=20, interval=0.2, message="the load time chosen by default")

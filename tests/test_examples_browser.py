@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser
+from browser_util import chromium_browser, model_value, open_bokeh_page
 from helpers import IN_CI, ROOT, child_env, stop_process, wait_until
 
 from webmon.apps import TABS
@@ -112,19 +112,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def _model(page: Any, name: str, expression: str) -> Any:
-    return page.evaluate(
-        "([name, body]) => { const m = Bokeh.documents[0].get_model_by_name(name);"
-        " if (m == null) return null; return (new Function('m', 'return ' + body))(m); }",
-        [name, expression])
-
-
-def _open(page: Any, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0",
-                           timeout=30_000)
-
-
 def test_the_example_program_and_the_example_tab_package(venv_python: Path, training: Any,
                                                          browser: Any) -> None:
     dashboard = Dashboard(venv_python)
@@ -134,17 +121,17 @@ def test_the_example_program_and_the_example_tab_package(venv_python: Path, trai
     try:
         url = dashboard.url()
         # The program, in the explorer, with no code of its own: its loss, with its unit.
-        _open(page, url + "explorer")
-        wait_until(lambda: _model(page, "explorer-field-0", "m.tags[0]") == "batches.loss",
+        open_bokeh_page(page, url + "explorer")
+        wait_until(lambda: model_value(page, "explorer-field-0", "m.tags[0]") == "batches.loss",
                    timeout=30, interval=0.2, message="the loss chosen by default")
-        assert _model(page, "explorer-field-0-figure", "m.title.text").startswith(
+        assert model_value(page, "explorer-field-0-figure", "m.title.text").startswith(
             "batches · loss (nats)")
-        wait_until(lambda: _model(page, "explorer-field-0", "m.get_length()") > 50,
+        wait_until(lambda: model_value(page, "explorer-field-0", "m.get_length()") > 50,
                    timeout=30, interval=0.2, message="losses plotted")
-        wait_until(lambda: "first_layer" in (_model(page, "explorer-arrays",
+        wait_until(lambda: "first_layer" in (model_value(page, "explorer-arrays",
                                                     "Array.from(m.data.name)") or []),
                    timeout=30, interval=0.2, message="the shared weights listed")
-        shapes = _model(page, "explorer-arrays", "Array.from(m.data.shape)")
+        shapes = model_value(page, "explorer-arrays", "Array.from(m.data.shape)")
         assert "64 × 128" in shapes and "32" in shapes
 
         # The package's tab, in the navigation after webmon's own: follow the link.
@@ -155,20 +142,20 @@ def test_the_example_program_and_the_example_tab_package(venv_python: Path, trai
         page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length",
                                timeout=30_000)
         newest = "m.get_length() ? m.data.time[m.get_length() - 1] : 0"
-        first = wait_until(lambda: _model(page, "training-loss", newest), timeout=30,
+        first = wait_until(lambda: model_value(page, "training-loss", newest), timeout=30,
                            interval=0.2, message="the loss in the package's tab")
-        wait_until(lambda: _model(page, "training-loss", newest) > first, timeout=30,
+        wait_until(lambda: model_value(page, "training-loss", newest) > first, timeout=30,
                    interval=0.2, message="newer losses arriving")
-        wait_until(lambda: "0.02" in (_model(page, "training-rate-now", "m.text") or ""),
+        wait_until(lambda: "0.02" in (model_value(page, "training-rate-now", "m.text") or ""),
                    timeout=20, interval=0.2)
         # Its control sends the program's command, which changes what the program does.
         page.evaluate("() => { Bokeh.documents[0].get_model_by_name('training-rate-value')"
                       ".value = 0.5 }")
         page.get_by_role("button", name="Set").click()
-        wait_until(lambda: "set_learning_rate →" in (_model(page, "training-rate-reply",
+        wait_until(lambda: "set_learning_rate →" in (model_value(page, "training-rate-reply",
                                                              "m.text") or ""),
                    timeout=20, interval=0.2, message="the command's reply")
-        wait_until(lambda: "<b>0.5</b>" in (_model(page, "training-rate-now", "m.text") or ""),
+        wait_until(lambda: "<b>0.5</b>" in (model_value(page, "training-rate-now", "m.text") or ""),
                    timeout=20, interval=0.2, message="the new rate published")
 
         with urllib.request.urlopen(url + "individual-plots.json") as response:

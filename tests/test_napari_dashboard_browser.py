@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser, require_chromium
+from browser_util import chromium_browser, model_value, require_chromium
 from helpers import CommandProcess, child_env, private_runtime_dir, producer, wait_until
 
 pytest.importorskip("napari")
@@ -93,10 +93,7 @@ def test_explorer_shows_the_napari_producer_raw(napari_dashboard: str, page: Any
     _open(page, napari_dashboard + "explorer")
 
     def model(name: str, expression: str) -> Any:
-        return page.evaluate(
-            "([n, body]) => { const m = Bokeh.documents[0].get_model_by_name(n);"
-            " return m == null ? null : (new Function('m', 'return ' + body))(m); }",
-            [name, expression])
+        return model_value(page, name, expression)
 
     wait_until(lambda: {"chunk_loads", "frame_times"} <= set(
         model("explorer-streams", "Array.from(m.data.stream)") or []), timeout=30,

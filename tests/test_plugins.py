@@ -17,7 +17,7 @@ import pytest
 from bokeh.document import Document
 from bokeh.layouts import column
 from bokeh.models import Div
-from browser_util import chromium_browser
+from browser_util import chromium_browser, model_value, open_bokeh_page
 from helpers import wait_until
 
 from webmon.apps import TABS, installed_tabs
@@ -185,15 +185,8 @@ def page(browser: Any) -> Iterator[Any]:
     page.close()
 
 
-def _open(page: Any, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0",
-                           timeout=30_000)
-
-
 def _text(page: Any, name: str) -> Any:
-    return page.evaluate("(n) => { const m = Bokeh.documents[0].get_model_by_name(n);"
-                         " return m == null ? null : m.text }", name)
+    return model_value(page, name, "m.text")
 
 
 @pytest.mark.browser
@@ -202,7 +195,7 @@ def test_a_failing_tab_stays_in_its_own_page(page: Any, caplog) -> None:
     with serve_in_thread((*TABS, *FAILING), interval=0.05) as dashboard:
         url = dashboard.url.replace("127.0.0.1", "localhost")
         # Raising while building: the page has the tab bar, and the error as text.
-        _open(page, url + "raises-building")
+        open_bokeh_page(page, url + "raises-building")
         assert [link.strip() for link in page.locator(".webmon-tabs a").all_text_contents()] \
             == [tab.title for tab in (*TABS, *FAILING)]
         # (Playwright's text and CSS locators look inside Bokeh's shadow roots.)
@@ -210,7 +203,7 @@ def test_a_failing_tab_stays_in_its_own_page(page: Any, caplog) -> None:
         assert page.get_by_text("from a test package").count() == 1
         assert page.locator("b", has_text="boom").count() == 0
         # Raising while updating: the error shows at the top; the rest keeps updating.
-        _open(page, url + "raises-updating")
+        open_bokeh_page(page, url + "raises-updating")
         wait_until(lambda: page.get_by_text("ValueError: <i>broken</i> on purpose").count(),
                    timeout=20, interval=0.1, message="the update error in the page")
         assert page.locator("i", has_text="broken").count() == 0
@@ -220,13 +213,13 @@ def test_a_failing_tab_stays_in_its_own_page(page: Any, caplog) -> None:
         failures = [r for r in caplog.records if "updating BreaksLater failed" in r.message]
         assert len(failures) == 1  # logged once, not once a tick
         # A component that fails to be made, served alone.
-        _open(page, url + "individual-raises-component")
+        open_bokeh_page(page, url + "individual-raises-component")
         assert page.get_by_text("KeyError: 'no such thing'").count() >= 1
         # A build returning a component instead of a layout.
-        _open(page, url + "returns-component")
+        open_bokeh_page(page, url + "returns-component")
         wait_until(lambda: int(_text(page, "ticker") or 0) > 2, timeout=20, interval=0.1)
         # And every other tab is served as before.
-        _open(page, url + "status")
+        open_bokeh_page(page, url + "status")
         wait_until(lambda: page.evaluate("() => Bokeh.documents[0].get_model_by_name("
                                          "'status-hub-ticks').get_length()") > 3,
                    timeout=20, interval=0.1, message="the status tab updating")

@@ -19,7 +19,6 @@ from bokeh.models import (
     DataRange1d,
     Div,
     LinearColorMapper,
-    Select,
 )
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
@@ -28,11 +27,11 @@ from webmon.server import ArraySnapshot, Session
 from webmon.server.text import escape
 
 from ..common import PLAIN_COLOR, lean
+from .chooser import NameChooser
 from .fields import envelope
 
 #: Points a line is drawn with at most.
 LINE_POINTS = 2000
-NONE = ""
 
 
 def image_columns(snap: ArraySnapshot) -> dict[str, list[Any]]:
@@ -88,8 +87,7 @@ class ArrayView:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.name = Select(title="shared array", options=[(NONE, "(none)")], value=NONE,
-                           width=220, name="explorer-array-name")
+        self.name = NameChooser("shared array", "explorer-array-name", self._start)
         self.caption = Div(text="", name="explorer-array-caption", sizing_mode="stretch_width")
         self.image_source = ColumnDataSource(
             {"image": [], "x": [], "y": [], "dw": [], "dh": []}, name="explorer-array-image")
@@ -120,19 +118,13 @@ class ArrayView:
         self.line.line("x", "y", source=self.line_source, color=PLAIN_COLOR)
         lean(self.line)
         self.image.visible = False
-        self.name.on_change("value", lambda _attr, _old, _new: self._start())
-        self._names: list[str] = []
         self._shown: ArraySnapshot | None = None
-        self._generation: int | None = None
-        self.root = column(Div(text="<b>Shared arrays</b>"), self.name, self.caption,
+        self.root = column(Div(text="<b>Shared arrays</b>"), self.name.select, self.caption,
                            self.image, self.line, sizing_mode="stretch_width")
 
     def show(self, name: str) -> None:
         """Show ``name`` (a click on its row in the listing)."""
-        if name not in self._names:
-            self._names.append(name)
-            self.name.options = [(n, n) for n in self._names]
-        self.name.value = name
+        self.name.show(name)
 
     def _start(self) -> None:
         self._shown = None
@@ -142,15 +134,7 @@ class ArrayView:
     def update(self) -> None:
         feed = self.session.feed
         generation = feed.generation if feed is not None else None
-        names = sorted(feed.array_names()) if feed is not None else []
-        if names != self._names or generation != self._generation:
-            self._names = names
-            self.name.options = [(n, n) for n in names] if names else [(NONE, "(none)")]
-            if self.name.value not in names:
-                self.name.value = names[0] if names else NONE
-            elif generation != self._generation:
-                self._start()
-            self._generation = generation
+        self.name.follow(sorted(feed.array_names()) if feed is not None else [], generation)
         if feed is None or not self.name.value:
             text = ("<i>this producer shares no arrays</i>" if feed is not None
                     else "<i>waiting for a producer</i>")

@@ -15,12 +15,13 @@ from typing import Any
 
 from bokeh.core.properties import field
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, Div, Select, StringFormatter, TableColumn
+from bokeh.models import ColumnDataSource, Div, StringFormatter, TableColumn
 
 from webmon.server import Session
 from webmon.server.text import escape
 
 from ..common import data_table
+from .chooser import NameChooser
 from .listing import format_bytes
 from .tree import Path, Row, changed_paths, is_open, tree_rows
 
@@ -30,7 +31,6 @@ CHANGED_COLOR = "#fff3bf"
 INDENT = "\N{EM SPACE}\N{EM SPACE}"
 OPEN_MARK, CLOSED_MARK, LEAF_MARK = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} ", \
     "\N{BLACK RIGHT-POINTING SMALL TRIANGLE} ", "\N{EM SPACE}\N{THIN SPACE}"
-NONE = ""  # the selector's entry when the producer has no state
 
 
 def row_label(node: Row) -> str:
@@ -53,8 +53,7 @@ class StateTree:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.key = Select(title="state key", options=[(NONE, "(none)")], value=NONE, width=220,
-                          name="explorer-state-key")
+        self.key = NameChooser("state key", "explorer-state-key", self._start)
         self.caption = Div(text="", name="explorer-state-caption", sizing_mode="stretch_width")
         self.source = ColumnDataSource(tree_columns([], set()), name="explorer-state-tree")
         text = StringFormatter(background_color=field("background"),
@@ -68,7 +67,6 @@ class StateTree:
                                     TableColumn(field="kind", title="type", formatter=text,
                                                 width=70)])
         self.source.selected.on_change("indices", self._on_click)
-        self.key.on_change("value", lambda _attr, _old, _new: self._start())
         self._rows: list[Row] = []
         self._value: Any = None
         self._version = 0
@@ -76,17 +74,12 @@ class StateTree:
         self._closed: set[Path] = set()
         self._changed_at: dict[Path, float] = {}
         self._highlighted: set[Path] = set()
-        self._generation: int | None = None
-        self._keys: list[str] = []
-        self.root = column(Div(text="<b>State</b>"), self.key, self.caption, self.table,
+        self.root = column(Div(text="<b>State</b>"), self.key.select, self.caption, self.table,
                            sizing_mode="stretch_width")
 
     def show(self, key: str) -> None:
         """Show ``key`` (a click on its row in the listing)."""
-        if key not in self._keys:
-            self._keys.append(key)
-            self.key.options = [(k, k) for k in self._keys]
-        self.key.value = key
+        self.key.show(key)
 
     def _start(self) -> None:
         """Another key, or another producer: a fresh tree."""
@@ -119,15 +112,7 @@ class StateTree:
     def update(self) -> None:
         feed = self.session.feed
         generation = feed.generation if feed is not None else None
-        keys = sorted(feed.state_keys()) if feed is not None else []
-        if keys != self._keys or generation != self._generation:
-            self._keys = keys
-            self.key.options = [(k, k) for k in keys] if keys else [(NONE, "(none)")]
-            if self.key.value not in keys:
-                self.key.value = keys[0] if keys else NONE  # _start runs through the callback
-            elif generation != self._generation:
-                self._start()
-            self._generation = generation
+        self.key.follow(sorted(feed.state_keys()) if feed is not None else [], generation)
         key = self.key.value
         if feed is None or not key:
             self.caption.text = ("<i>this producer publishes no state</i>" if feed is not None
