@@ -28,7 +28,7 @@ def installed_tabs() -> tuple[Tab, ...]:
     """webmon's tabs, then those of installed packages (``webmon.tabs`` entry points)."""
     from webmon.server.plugins import entry_point_tabs
 
-    tabs: tuple[Tab, ...] = __getattr__("TABS")
+    tabs: tuple[Tab, ...] = globals().get("TABS") or __getattr__("TABS")
     return tabs + tuple(entry_point_tabs(tabs))
 
 
