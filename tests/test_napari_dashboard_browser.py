@@ -102,9 +102,12 @@ def test_explorer_shows_the_napari_producer_raw(napari_dashboard: str, page: Any
                interval=0.2, message="a field of napari's plotted")
     # The tiles state is computed only while someone watches it; choosing it in the tree
     # asks for it, and napari's adapter publishes it.
+    wait_until(lambda: "tiles" in (model("explorer-state-key", "m.options.map(o => o[0])")
+                                   or []), timeout=30, interval=0.2,
+               message="the tiles key offered")
     page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
                   ".value = 'tiles' }")
     wait_until(lambda: "tile_config" in [k.strip(" \u2003\u2009\u25be\u25b8") for k in (
-        model("explorer-state-tree", "Array.from(m.data.key)") or [])], timeout=30,
+        model("explorer-state-tree", "Array.from(m.data.key)") or [])], timeout=60,
         interval=0.2, message="napari's tiles state in the tree")
     assert page.errors == []
