@@ -26,7 +26,8 @@ from browser_util import (
     wait_for,
 )
 
-from webmon.tiles_extension import LOADING, SEEN, TileViewer, tiles_entry_to_inputs
+from webmon.tiles import LOADING, SEEN, tiles_entry_to_inputs
+from webmon.tiles_extension import TileViewer
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,8 @@ not sent to the browser.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bokeh.core.properties import (
     Alpha,
     Bool,
@@ -28,23 +30,25 @@ from bokeh.core.properties import (
 )
 from bokeh.models import ColumnDataSource, LayoutDOM
 
-from .inputs import (
-    IDLE_COLOR,
-    LOADED_COLOR,
-    LOADING_COLOR,
-    SEEN_COLOR,
-    VIEW_COLOR,
-    TileViewerInputs,
-)
+if TYPE_CHECKING:
+    from webmon.tiles import TileViewerInputs
 
-__all__ = ["TileViewer"]
+__all__ = ["IDLE_COLOR", "LOADED_COLOR", "LOADING_COLOR", "SEEN_COLOR", "TileViewer",
+           "VIEW_COLOR"]
+
+#: Default colours: seen, idle and view as the 2020 page drew them.
+SEEN_COLOR = "#E11313"
+LOADING_COLOR = "#B279A2"
+LOADED_COLOR = "#4C78A8"
+IDLE_COLOR = "#A3A2A0"
+VIEW_COLOR = "#F5C542"
 
 
 class TileViewer(LayoutDOM):
     """Tiles of one level of a multiscale image, coloured by state, with the view rectangle.
 
     ``source`` lists the tiles that are not idle, one row each: columns ``row``, ``col`` and
-    ``state`` (codes in :mod:`webmon.tiles_extension.inputs`).  A tile listed twice takes its
+    ``state`` (codes in :mod:`webmon.tiles`).  A tile listed twice takes its
     last row, so streaming one row changes one tile.  Clicking a tile sets ``clicked_tile``
     and increments ``click_count``; watch ``click_count`` with ``on_change`` to see every click.
     """
