@@ -191,7 +191,7 @@ class Attachment:
         self._connect(layer_events.moved, self._on_layers_reordered)
         self._connect(layer_events.reordered, self._on_layers_reordered)
         # No hook on the camera: a listener makes napari's evented camera check and emit
-        # on every move (about 0.1 ms each on a ViewerModel).  The camera state and the
+        # on every move (docs/napari.md has the cost).  The camera state and the
         # tiles in view are recomputed when state is published, and skipped if unchanged.
         for name in DIMS_EVENTS:
             emitter = getattr(viewer.dims.events, name, None)
