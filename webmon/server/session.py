@@ -173,7 +173,7 @@ class Session:
                     # One broken component must not freeze the rest of the tab.
                     log.exception("updating %s failed", type(component).__name__)
         finally:
-            release(self.doc)
+            release(self.doc, self.hub.batching)
 
     def close(self) -> None:
         """Stop updating; drop the components and their cursors."""
