@@ -16,7 +16,6 @@ from bokeh.core.properties import (
     Alpha,
     Bool,
     Color,
-    Enum,
     Float,
     Instance,
     InstanceDefault,
@@ -78,12 +77,13 @@ class TileViewer(LayoutDOM):
     view_alpha = Alpha(default=0.8)
     background_color = Color(default="#202124")
     show_legend = Bool(default=True)
-    grid_renderer = Enum("shader", "instanced", "mesh_per_tile", default="shader",
-                         help="How tiles are drawn.  'shader': one quad, tile states in a "
-                              "texture, a frame costs the same for any number of tiles.  "
-                              "'instanced': one InstancedMesh, fast on a GPU but slow in "
-                              "software WebGL.  'mesh_per_tile': the naive design, kept to "
-                              "benchmark against; slow above a few thousand tiles.")
+    grid_renderer = String(default="shader",
+                           help="Which grid draws the tiles.  The shipped bundle has one, "
+                                "'shader': one quad, tile states in a texture, a frame costs "
+                                "the same for any number of tiles.  The benchmark's own build "
+                                "(benchmarks/tile_grids/) adds 'instanced' and "
+                                "'mesh_per_tile' to compare against; a name the bundle lacks "
+                                "draws with 'shader'.")
     clicked_tile = Nullable(Tuple(Int, Int, Int), default=None,
                             help="[row, col, level] of the tile clicked last (set by the browser).")
     click_count = Int(default=0, help="Clicks on tiles so far (set by the browser).")
