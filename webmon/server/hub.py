@@ -30,6 +30,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from webmon.shm import Subscriber, discover
 
+from .batching import Batching
 from .feed import Feed
 from .history import StreamHistory
 
@@ -80,6 +81,8 @@ class Hub:
     ``producer``: follow only producers of that name (default: every live producer).
     ``interval``: seconds between ticks.  ``history``: records kept per stream;
     ``histories``: records kept of particular streams instead.
+    ``batching``: how the sessions of this server send their updates (:attr:`batching`,
+    which may be replaced while they run).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Hub:
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
         histories: dict[str, int] | None = None,
+        batching: Batching | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval}")
@@ -114,6 +118,8 @@ class Hub:
         #: The hub's own tick durations and session counts, for the status tab.
         self.ticks = StreamHistory(TICK_DTYPE, 3000)
         self.discover_errors = 0
+        #: How every session of this hub sends its updates.
+        self.batching = batching or Batching()
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, io_loop: IOLoop | None = None) -> None:

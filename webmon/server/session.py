@@ -148,8 +148,8 @@ class Session:
         server_session = getattr(context, "session", None) if context is not None else None
         if server_session is not None:
             # What doc.add_next_tick_callback ends up doing (run under the document's lock,
-            # then send the changes), without Bokeh's bookkeeping of removable callbacks:
-            # a fifth of the CPU of a tab's update, measured with 16 loader tabs.
+            # then send the changes), without Bokeh's bookkeeping of removable callbacks,
+            # which was a large part of a tab's update (measured in docs/dashboard.md).
             IOLoop.current().add_callback(server_session.with_document_locked, self.update)
         else:
             self.doc.add_next_tick_callback(self.update)  # a document outside a server
@@ -162,8 +162,8 @@ class Session:
         self.updates += 1
         self.doc.hold("combine")
         # Without Bokeh's check of every value set or streamed against its property type
-        # (Bokeh's switch for update callbacks): for a few records it costs as much as the
-        # rest of a stream call, and these values come from webmon's own code.
+        # (Bokeh's switch for update callbacks): for a few records it is a large part of a
+        # stream call (docs/dashboard.md), and these values come from webmon's own code.
         with validate(False):
             self._update_components()
 
@@ -184,7 +184,7 @@ class Session:
                     if self._failures:
                         self._failures.pop(id(component), None)
         finally:
-            release(self.doc)
+            release(self.doc, self.hub.batching)
 
     def _failed(self, component: Component, exc: Exception) -> None:
         """Remember why ``component`` failed (:meth:`failures`); log each new error once,
