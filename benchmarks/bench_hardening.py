@@ -102,7 +102,7 @@ def main() -> None:
 
             def full_read() -> None:
                 loads.extend(full)
-                sub._stream("chunk_loads").cursor = loads.written - 65536
+                sub._stream("chunk_loads").cursor = loads.written() - 65536
                 sub.read("chunk_loads")
 
             sub.read("chunk_loads")

@@ -183,14 +183,13 @@ def main() -> None:
             for name, path, points_per_s, batched in pages:
                 # Read when a page's document is built, in this process (the server's).
                 ChunkLoads.POINTS_PER_S = points_per_s
-                batching.ENABLED = batched
+                dashboard.hub.batching = batching.Batching(enabled=batched)
                 results[name], server_side, busy = measure_page(
                     browser, dashboard.url + path, args.warmup, args.seconds, server)
                 print(describe(name, results[name], args.seconds, server_side, busy),
                       flush=True)
         finally:
             ChunkLoads.POINTS_PER_S = shipped
-            batching.ENABLED = True
             browser.close()
     tick_ms = 1000.0 / args.hz
     print(f"\nWaiting for the next tick alone accounts for {tick_ms / 2:.1f} ms on average "

@@ -124,9 +124,9 @@ def record(image: str, seconds: float, rate: float, tiles: bool, every: int,
                 next_want = now + 1.0
             center, zoom = tour.pose(i / rate, size, canvas)
             if i == next_publication:
-                attachment._next_flush = 0.0  # publish from the first hook in this frame
+                attachment.schedule.next_flush = 0.0  # publish from the first hook in this frame
                 drain = publications % drain_every == 0
-                attachment._next_write = 0.0 if drain else math.inf
+                attachment.schedule.next_write = 0.0 if drain else math.inf
                 if drain and old_recorder is not None:  # its queue as long as the adapter's
                     old_recorder._pending.clear()
                 publications += 1

@@ -209,10 +209,11 @@ class SharedDesign:
 
     name = "shared"
 
-    def __init__(self, interval: float, tab: Tab) -> None:
+    def __init__(self, interval: float, tab: Tab,
+                 settings: batching.Batching = batching.DEFAULT) -> None:
         self.interval = interval
         self.tab = tab
-        self.hub = Hub(interval=interval, producer=PRODUCER)
+        self.hub = Hub(interval=interval, producer=PRODUCER, batching=settings)
         self.open: list[Session] = []
         self.server = BenchServer(self.make_doc)
         self.server.call(lambda: self.hub.start(IOLoop.current()))
@@ -242,12 +243,7 @@ class UnbatchedDesign(SharedDesign):
     name = "unbatched"
 
     def __init__(self, interval: float, tab: Tab) -> None:
-        batching.ENABLED = False
-        super().__init__(interval, tab)
-
-    def stop(self) -> None:
-        super().stop()
-        batching.ENABLED = True
+        super().__init__(interval, tab, batching.Batching(enabled=False))
 
 
 class PerSessionDesign:
@@ -361,9 +357,9 @@ def marginal(rows: list[dict[str, float]],
 
 #: ``--alternate``: variants of the shared design switched in one running server.
 VARIANTS = {
-    "one message per update": {"ENABLED": True, "INLINE_ARRAYS": True},
-    "arrays as binary frames": {"ENABLED": True, "INLINE_ARRAYS": False},
-    "a message per change": {"ENABLED": False, "INLINE_ARRAYS": True},
+    "one message per update": batching.Batching(),
+    "arrays as binary frames": batching.Batching(inline_arrays=False),
+    "a message per change": batching.Batching(enabled=False),
 }
 
 
@@ -372,8 +368,7 @@ def alternate_rounds(design: Any, count: int, seconds: float, repeats: int,
     """``repeats`` times each of VARIANTS for ``seconds``: CPU per round into ``rounds``."""
     for _ in range(repeats):
         for name, settings in VARIANTS.items():
-            design.server.call(lambda s=settings: [setattr(batching, k, v)
-                                                  for k, v in s.items()])
+            design.server.call(lambda s=settings: setattr(design.hub, "batching", s))
             time.sleep(0.5)
             updates0, cpu0 = design.server.call(design.updates), time.process_time()
             time.sleep(seconds)
@@ -394,8 +389,6 @@ def alternate(tab: Tab, count: int, hz: float, seconds: float, repeats: int) -> 
             time.sleep(2.0)
             alternate_rounds(design, count, seconds, repeats, rounds)
     finally:
-        for key, value in VARIANTS["one message per update"].items():
-            setattr(batching, key, value)
         design.stop()
     base = statistics.median(rounds["one message per update"])
     print(f"\nCPU per round (every one of {count} sessions updated once), medians of "

@@ -11,8 +11,11 @@ around that plus a one-pixel ``readPixels``, which waits until WebGL has finishe
 and draws.
 
 Each is measured, in the same run, for the three ``grid_renderer`` values: "shader" (the
-default: one quad, states in a texture), "instanced" (one InstancedMesh) and "mesh_per_tile"
-(the 2020 page's design, the baseline).  Medians; nothing is asserted.
+default, and the only grid the shipped bundle has: one quad, states in a texture),
+"instanced" (one InstancedMesh) and "mesh_per_tile" (the 2020 page's design, the baseline).
+The last two exist only in the benchmark's own build of the tile viewer
+(``benchmarks/tile_grids/``), made at the start (Node.js, and ``npm ci`` in ``webmon/``, are
+needed); every page uses that build.  Medians; nothing is asserted.
 
 Headless Chromium here renders WebGL with SwiftShader, on the CPU: absolute times are those of
 a software rasteriser sharing the machine's cores; the ratios are what to compare.
@@ -32,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bokeh.embed import file_html  # noqa: E402
+from bokeh.embed.bundle import bundle_for_objs_and_resources  # noqa: E402
 from bokeh.resources import INLINE  # noqa: E402
 from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tile_grids.build import bench_bundle  # noqa: E402
 
 from webmon.tiles_extension import TileViewer  # noqa: E402
 
@@ -120,12 +125,19 @@ async ([rows, cols, samples, fraction, budget_ms]) => {
 """
 
 
-def page_for(side: int, geometry: str, directory: Path) -> Path:
+def page_for(side: int, geometry: str, directory: Path, extension_js: str) -> Path:
+    """A standalone page of one viewer, with ``extension_js`` (the benchmark build) in place
+    of the shipped bundle Bokeh inlines."""
     viewer = TileViewer(name="tiles", grid_renderer=geometry,
                         shape_in_tiles=(side, side), image_shape=(side * 256, side * 256),
                         tile_size=256, view_rect=(side * 64, side * 64, side * 192, side * 192))
+    (shipped,) = [js for js in bundle_for_objs_and_resources([viewer], INLINE).js_raw
+                  if TileViewer.__module__ in js]
+    html = file_html(viewer, INLINE, "tile viewer benchmark")
+    if html.count(shipped) != 1:
+        raise RuntimeError("the page does not inline the shipped tile viewer bundle once")
     path = directory / f"tiles-{side}-{geometry}.html"
-    path.write_text(file_html(viewer, INLINE, "tile viewer benchmark"))
+    path.write_text(html.replace(shipped, extension_js))
     return path
 
 
@@ -164,6 +176,8 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
+    print("building the tile viewer with the benchmark's grids...", file=sys.stderr, flush=True)
+    extension_js = bench_bundle()
     results: list[tuple[int, dict[str, dict]]] = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -171,8 +185,8 @@ def main() -> int:
             for side in sides:
                 timings = {}
                 for renderer in RENDERERS:
-                    result = measure(browser, page_for(side, renderer, Path(tmp)), side,
-                                     args.samples)
+                    page = page_for(side, renderer, Path(tmp), extension_js)
+                    result = measure(browser, page, side, args.samples)
                     timings[renderer] = result
                     print(f"  {side * side:>6} tiles, {renderer:<13}: "
                           f"{len(result['update_ms'])} samples in {result['wall_s']:.1f} s",

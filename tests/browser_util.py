@@ -129,6 +129,60 @@ class BokehServerThread:
         self._thread.join(10)
 
 
+def open_bokeh_page(page: Any, url: str) -> None:
+    """Go to ``url`` and wait until BokehJS has built its document."""
+    page.goto(url)
+    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0",
+                           timeout=30_000)
+
+
+def model_value(page: Any, name: str, expression: str) -> Any:
+    """``expression`` (JavaScript) evaluated with ``m`` the page's Bokeh model called
+    ``name``; None when there is no such model."""
+    return page.evaluate(
+        "([name, body]) => { const m = Bokeh.documents[0].get_model_by_name(name);"
+        " if (m == null) return null; return (new Function('m', 'return ' + body))(m); }",
+        [name, expression])
+
+
+class BokehPage:
+    """A Playwright page on a Bokeh document, recording console errors and uncaught
+    exceptions, with ways to read and set its models."""
+
+    def __init__(self, browser: Any, width: int = 1400, height: int = 1000) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def open(self, url: str) -> None:
+        open_bokeh_page(self.page, url)
+
+    def model(self, name: str, expression: str) -> Any:
+        return model_value(self.page, name, expression)
+
+    def column(self, source: str, column: str) -> list[Any]:
+        """A column of a data source, as a list (empty when there is no such source)."""
+        return self.model(source, f"Array.from(m.data[{column!r}] ?? [])") or []
+
+    def points(self, source: str, x: str = "time", y: str = "value") -> list[tuple[Any, Any]]:
+        """``(x, y)`` of every row of ``source``, read in one go (it may stream meanwhile)."""
+        pair = self.model(source, f"[Array.from(m.data[{x!r}]), Array.from(m.data[{y!r}])]")
+        return list(zip(*pair, strict=True)) if pair else []
+
+    def set(self, name: str, value: Any) -> None:
+        """Set a widget's ``value`` as a person would (the change goes to the server)."""
+        self.page.evaluate("([name, value]) => { Bokeh.documents[0].get_model_by_name(name)"
+                           ".value = value }", [name, value])
+
+    def cells(self) -> list[str]:
+        """Text of every data-table cell (Playwright's CSS selectors pierce shadow roots)."""
+        return self.page.locator(".slick-cell").all_text_contents()
+
+    def close(self) -> None:
+        self.page.close()
+
+
 def wait_for(page: Any, js_condition: str, timeout_ms: int = 10_000) -> None:
     """Wait until ``js_condition`` (a JS expression) is truthy in the page."""
     page.wait_for_function(js_condition, timeout=timeout_ms)

@@ -9,6 +9,7 @@ from bokeh.document import Document
 from helpers import producer, wait_until
 
 from webmon.apps import loader, loader_stats
+from webmon.apps.loader_controls import describe_loader_state
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
 from webmon.server import Hub, Session
 
@@ -86,9 +87,9 @@ def test_mode_summary_without_sync_loads() -> None:
 
 
 def test_loader_state_is_escaped() -> None:
-    text = loader.describe_loader_state({"paused": True, "note": EVIL, "concurrency": 3})
+    text = describe_loader_state({"paused": True, "note": EVIL, "concurrency": 3})
     assert EVIL not in text and "&lt;img" in text and "<b>paused</b>" in text
-    assert "producer publishes no loader state" in loader.describe_loader_state(None)
+    assert "producer publishes no loader state" in describe_loader_state(None)
 
 
 def test_documents_build_and_fill_against_a_hub() -> None:

@@ -22,18 +22,19 @@ from producers.tiles import INITIAL_LOADS, tiles_entry
 from webmon import Subscriber
 from webmon.apps import TABS, tiles
 from webmon.apps.tiles_controls import describe_producer_state
-from webmon.apps.tiles_levels import (
-    LevelInfo,
-    LoadedTiles,
-    entry_at_level,
-    levels,
-    tile_center,
-)
+from webmon.apps.tiles_loaded import LoadedTiles
 from webmon.schema import CAMERA, CHUNK_DTYPE, LOADER
 from webmon.server import Hub, Session, serve_in_thread
 from webmon.server import feed as feed_module
 from webmon.server.serve import call_on_loop
-from webmon.tiles_extension import LOADED, tiles_entry_to_inputs
+from webmon.tiles import (
+    LOADED,
+    LevelInfo,
+    parse_entry,
+    tile_center,
+    tiles_entry_to_inputs,
+    viewer_inputs,
+)
 
 EVIL = "<img src=x onerror=alert(1)>"
 #: Layer 1 of the test producer: level-0 shape, levels, level drawn at start.
@@ -105,11 +106,13 @@ def test_tile_center_is_in_level0_pixels_and_clipped_to_the_image() -> None:
 
 def test_levels_of_an_entry() -> None:
     entry = tiles_entry("x", BASE_2, LEVELS_2, 0, (500.0, 300.0))
-    assert levels(entry) == [LevelInfo(0, (1000, 600), (4, 3)), LevelInfo(1, (500, 300), (2, 2))]
+    assert parse_entry(entry).levels == (LevelInfo(0, (1000, 600), (4, 3)),
+                                         LevelInfo(1, (500, 300), (2, 2)))
     # Without level_shapes only the level drawn is known.
     del entry["tile_config"]["level_shapes"]
-    assert levels(entry) == [LevelInfo(0, (1000, 600), (4, 3))]
-    assert levels({"tile_config": "nonsense"}) == []
+    assert parse_entry(entry).levels == (LevelInfo(0, (1000, 600), (4, 3)),)
+    with pytest.raises(ValueError, match="tile_config"):
+        parse_entry({"tile_config": "nonsense"})
 
 
 def test_loaded_tiles_are_distinct_per_layer_and_level_and_kept_in_the_grid() -> None:
@@ -139,9 +142,8 @@ def test_loaded_tiles_are_distinct_per_layer_and_level_and_kept_in_the_grid() ->
 
 def test_entry_at_a_picked_level_has_its_grid_the_loaded_tiles_and_the_view() -> None:
     entry = tiles_entry("x", BASE_1, LEVELS_1, 1, START_CENTER)
-    info = levels(entry)[0]
-    picked = entry_at_level(entry, info, np.array([[0, 0], [7, 5]]))
-    inputs = tiles_entry_to_inputs(picked)
+    parsed = parse_entry(entry)
+    inputs = viewer_inputs(parsed.at_level(parsed.levels[0], np.array([[0, 0], [7, 5]])))
     assert (inputs.level, inputs.shape_in_tiles, inputs.image_shape) == (0, (8, 6), (2048, 1536))
     assert {(int(r), int(c)) for r, c in zip(inputs.data["row"], inputs.data["col"],
                                               strict=True)} == {(0, 0), (7, 5)}

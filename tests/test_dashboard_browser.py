@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser, require_chromium
+from browser_util import chromium_browser, model_value, require_chromium
 from helpers import CommandProcess, private_runtime_dir, producer, wait_until
 
 from webmon.apps import TABS
@@ -140,6 +140,40 @@ def test_pause_and_resume_reach_the_producer(demo: str, page: Page) -> None:
     page.page.click(".webmon-main button:text('Resume')")
     wait_until(lambda: "running" in page.text("loader-state"), timeout=10, interval=0.1,
                message="running again")
+    assert page.errors == []
+
+
+def test_the_explorer_shows_the_demo_raw(demo: str, page: Page) -> None:
+    """The demo publishes webmon's schema; the explorer shows it with no knowledge of it,
+    with the units the schema's dtypes carry."""
+    page.open(demo + "explorer")
+
+    def model(name: str, expression: str) -> Any:
+        return model_value(page.page, name, expression)
+
+    wait_until(lambda: model("explorer-field-0", "m.tags[0]") == "chunk_loads.load_ms",
+               timeout=20, interval=0.2, message="the load time chosen by default")
+    page.grows("explorer-field-0")
+    assert model("explorer-field-0-figure", "m.title.text").startswith(
+        "chunk_loads · load_ms (ms)")
+    def listed(source: str, column: str) -> list[str]:
+        return model(source, f"Array.from(m.data.{column})") or []
+
+    wait_until(lambda: {"chunk_loads", "frame_times"} <= set(listed("explorer-streams",
+                                                                    "stream")),
+               timeout=20, interval=0.2, message="the demo's streams listed")
+    fields = dict(zip(listed("explorer-streams", "stream"), listed("explorer-streams", "fields"),
+                      strict=True))
+    assert "load_ms f4 [ms]" in fields["chunk_loads"]
+    assert "delta_ms f4 [ms]" in fields["frame_times"]
+    wait_until(lambda: {"camera", "dims", "layers", "loader", "tiles"} <= set(
+        listed("explorer-states", "key")), timeout=20, interval=0.2)
+    page.page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
+                       ".value = 'layers' }")
+    wait_until(lambda: "procedural" in " ".join(model(
+        "explorer-state-tree", "Array.from(m.data.value)") or []), timeout=20, interval=0.2,
+        message="the demo's layers in the tree")
+    assert "no arrays" in model("explorer-array-caption", "m.text")
     assert page.errors == []
 
 

@@ -79,7 +79,7 @@ def test_unknown_names_raise_a_value_error_listing_every_panel(name: Any) -> Non
 
 
 def test_show_checks_the_name_before_anything_else() -> None:
-    with pytest.raises(UnknownPanelError, match="the panels are: loader, "):
+    with pytest.raises(UnknownPanelError, match="the panels are: explorer, .*, loader, "):
         webmon.show("nope")
 
 

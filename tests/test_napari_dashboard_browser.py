@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser, require_chromium
+from browser_util import chromium_browser, model_value, require_chromium
 from helpers import CommandProcess, child_env, private_runtime_dir, producer, wait_until
 
 pytest.importorskip("napari")
@@ -68,11 +68,16 @@ def test_status_tab_lists_the_napari_producer(napari_dashboard: str, page: Any) 
 def test_loader_tab_receives_napari_chunk_loads(napari_dashboard: str, page: Any) -> None:
     _open(page, napari_dashboard + "loader")
 
-    def loads() -> int:  # sync and async reads are drawn from sources of their own
-        return sum(max(_length(page, f"loader-chunk-loads-{m}"), 0) for m in ("sync", "async"))
+    def newest() -> float:
+        """The time of the newest read drawn (sync and async reads have sources of their
+        own).  Not their length: a source at its rollover keeps its length."""
+        return page.evaluate(
+            "() => Math.max(...['sync', 'async'].map((m) => {"
+            " const s = Bokeh.documents[0].get_model_by_name('loader-chunk-loads-' + m);"
+            " return s == null || s.get_length() == 0 ? -Infinity : s.data.time.at(-1) }))")
 
-    first = loads()
-    wait_until(lambda: loads() > first, timeout=30, interval=0.2,
+    first = newest()
+    wait_until(lambda: newest() > first, timeout=30, interval=0.2,
                message="napari's timed reads reach the loader tab")
     wait_until(lambda: _length(page, "loader-levels") >= 1, timeout=30, interval=0.2)
     assert page.errors == []
@@ -86,4 +91,28 @@ def test_tiles_tab_draws_the_napari_layer(napari_dashboard: str, page: Any) -> N
         "() => Bokeh.documents[0].get_model_by_name('tiles-viewer').source.get_length()") > 0,
         timeout=30, interval=0.2, message="the napari layer's tiles in the viewer")
     assert _prop(page, "tiles-viewer", "layer_name")
+    assert page.errors == []
+
+
+def test_explorer_shows_the_napari_producer_raw(napari_dashboard: str, page: Any) -> None:
+    _open(page, napari_dashboard + "explorer")
+
+    def model(name: str, expression: str) -> Any:
+        return model_value(page, name, expression)
+
+    wait_until(lambda: {"chunk_loads", "frame_times"} <= set(
+        model("explorer-streams", "Array.from(m.data.stream)") or []), timeout=30,
+        interval=0.2, message="napari's streams listed")
+    wait_until(lambda: (model("explorer-field-0", "m.get_length()") or 0) > 0, timeout=30,
+               interval=0.2, message="a field of napari's plotted")
+    # The tiles state is computed only while someone watches it; choosing it in the tree
+    # asks for it, and napari's adapter publishes it.
+    wait_until(lambda: "tiles" in (model("explorer-state-key", "m.options.map(o => o[0])")
+                                   or []), timeout=30, interval=0.2,
+               message="the tiles key offered")
+    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('explorer-state-key')"
+                  ".value = 'tiles' }")
+    wait_until(lambda: "tile_config" in [k.strip(" \u2003\u2009\u25be\u25b8") for k in (
+        model("explorer-state-tree", "Array.from(m.data.key)") or [])], timeout=60,
+        interval=0.2, message="napari's tiles state in the tree")
     assert page.errors == []

@@ -30,6 +30,7 @@ class Changes:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
+        self.settings = batching.DEFAULT
         self.n = 0
         self.batched: list[int] = []
         self.streamed = ColumnDataSource(
@@ -63,7 +64,7 @@ class Changes:
                 self.fig.line("x", "y", source=self.streamed, name="added-line")
             self.counter.text = "done" if n == UPDATES else str(n)
         finally:
-            self.batched.append(batching.release(self.doc))
+            self.batched.append(batching.release(self.doc, self.settings))
         if n == UPDATES:
             self.doc.remove_periodic_callback(self.callback)
 
@@ -163,6 +164,26 @@ def test_each_update_is_one_message_to_a_connected_client(server: Any) -> None:
             last = recorder.patches()[-1].content["events"]
             assert {"kind": "ModelChanged", "model": changes.counter.ref, "attr": "text",
                     "new": "done"} in last
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("settings", [batching.Batching(inline_arrays=False),
+                                      batching.Batching(enabled=False)],
+                         ids=["binary arrays", "a message per change"])
+def test_the_batching_settings_are_honoured(server: Any, settings: batching.Batching) -> None:
+    with Recorder() as recorder:
+        client = pull_session(url=server.url("/changes"))
+        try:
+            changes = wait_until(lambda: server.made and server.made[-1])
+            changes.settings = settings
+            run_updates(changes, recorder)
+            patches = recorder.patches()
+            if settings.enabled:  # one message per update, its arrays as binary frames
+                assert len(patches) == UPDATES and all(m.buffers for m in patches)
+            else:  # Bokeh's own way: each change its own message
+                assert changes.batched == [0] * UPDATES
+                assert len(patches) > 3 * UPDATES
         finally:
             client.close()
 

@@ -7,6 +7,7 @@ fresh page (a fresh session) and fails if the page logged a console error.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,8 @@ from browser_util import (
     wait_for,
 )
 
-from webmon.tiles_extension import LOADING, SEEN, TileViewer, tiles_entry_to_inputs
+from webmon.tiles import LOADING, SEEN, tiles_entry_to_inputs
+from webmon.tiles_extension import TileViewer
 
 pytestmark = pytest.mark.browser
 
@@ -290,16 +292,22 @@ def test_rotation_changes_the_picture(viewer_page: ViewerPage) -> None:
     assert 0.6 * initial["seen"] < rotated["seen"] < 0.9 * initial["seen"], (initial, rotated)
 
 
-def test_every_grid_renderer_draws_the_same_tiles(viewer_page: ViewerPage) -> None:
+def test_more_tiles_than_a_texture_row_holds_are_all_drawn(viewer_page: ViewerPage) -> None:
+    """The shader grid keeps one byte per tile, row after row, in a texture as wide as the
+    browser allows: a grid of more tiles than that wraps onto further texture rows (so no
+    grid is too wide for it).  The top half is seen, the bottom half, past the wrap, loaded."""
     page, app = viewer_page.page, viewer_page.app
-    colors = {"seen": SEEN_RGB, "loaded": LOADED_RGB, "loading": LOADING_RGB, "idle": IDLE_RGB}
-    reference = viewer_page.counts(**colors)   # the default, "shader"
-    for renderer in ["instanced", "mesh_per_tile", "shader"]:
-        frames = page.evaluate(f"{VIEW_JS}.frames_drawn")
-        app.change(lambda v, renderer=renderer: setattr(v, "grid_renderer", renderer))
-        wait_for(page, f"{MODEL_JS}.grid_renderer == '{renderer}' && "
-                       f"{VIEW_JS}.frames_drawn > {frames}")
-        counts = viewer_page.counts(**colors)
-        for name, expected in reference.items():
-            # Edges differ by a pixel between the renderers; areas must agree.
-            assert abs(counts[name] - expected) <= 0.08 * expected, (renderer, reference, counts)
+    widest = page.evaluate(f"{VIEW_JS}.scene.renderer.capabilities.maxTextureSize")
+    side = math.ceil(math.sqrt(2 * widest))  # at least two texture rows of tiles
+    entry = {
+        "layer": "wide", "tile_config": {"image_shape": [side * 256, side * 256],
+                                         "shape_in_tiles": [side, side], "tile_size": 256},
+        "tile_state": {"seen": [[r, c] for r in range(side // 2) for c in range(side)],
+                       "loaded": [[r, c] for r in range(side // 2, side) for c in range(side)]},
+    }
+    frames = page.evaluate(f"{VIEW_JS}.frames_drawn")
+    app.change(lambda v: v.show(tiles_entry_to_inputs(entry)))
+    wait_for(page, f"{MODEL_JS}.shape_in_tiles[0] == {side} && {VIEW_JS}.frames_drawn > {frames}")
+    counts = viewer_page.counts(seen=SEEN_RGB, loaded=LOADED_RGB)
+    assert counts["seen"] > 50_000, (widest, side, counts)
+    assert abs(counts["loaded"] - counts["seen"]) < 0.1 * counts["seen"], (widest, side, counts)

@@ -18,15 +18,8 @@ from bokeh.resources import Resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webmon.tiles_extension import (
-    IDLE,
-    LOADED,
-    LOADING,
-    SEEN,
-    TileViewer,
-    freshness,
-    tiles_entry_to_inputs,
-)
+from webmon.tiles import IDLE, LOADED, LOADING, SEEN, tiles_entry_to_inputs
+from webmon.tiles_extension import TileViewer, freshness
 
 ROOT = Path(__file__).resolve().parent.parent
 TS_MODEL = ROOT / "webmon" / "tiles_extension" / "tile_viewer.ts"

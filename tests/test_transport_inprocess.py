@@ -33,7 +33,7 @@ def test_stream_roundtrip_append_and_extend() -> None:
         assert list(got.records["nbytes"][1:]) == list(range(30))
         assert (got.start, got.end) == (0, 31)
         assert len(sub.read("chunk_loads")) == 0
-        assert sub.written("chunk_loads") == 31
+        assert sub.written("chunk_loads") == 31 == s.written()
         sub.close()
 
 

@@ -101,7 +101,7 @@ def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = T
 
 
 def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard:
-    from webmon.apps import TABS
+    from webmon.apps import installed_tabs
     from webmon.server.proxy_gate import from_environment
 
     recordings = None
@@ -110,7 +110,7 @@ def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard
 
         recordings = BackgroundRecordings(args.record_dir)
     return Dashboard(
-        TABS, host=args.host, port=args.port, interval=args.interval, producer=producer,
+        installed_tabs(), host=args.host, port=args.port, interval=args.interval, producer=producer,
         prefix=args.prefix, allow_websocket_origin=args.allow_websocket_origin,
         # Started by an authenticating proxy (JupyterLab's launcher): only its requests.
         auth_provider=from_environment(), recordings=recordings,

@@ -9,29 +9,38 @@ from __future__ import annotations
 
 import numpy as np
 
+
+def _unit(dtype: str, unit: str, description: str) -> np.dtype:
+    """A field's dtype carrying its unit and meaning as numpy metadata, which producers
+    publish beside the stream (``webmon/shm/about.py``) for tabs such as the explorer."""
+    return np.dtype(dtype, metadata={"unit": unit, "description": description})
+
+
 #: Stream of one record per drawn frame.
 FRAME_TIMES = "frame_times"
 FRAME_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds at the end of the frame
-        ("delta_ms", "<f4"),  # milliseconds since the previous frame
-    ]
+        ("time", _unit("<f8", "epoch s", "when the frame ended")),
+        ("delta_ms", _unit("<f4", "ms", "time since the previous frame ended")),
+    ],
+    metadata={"description": "one record per drawn frame"},
 )
 
 #: Stream of one record per chunk (tile) read by the loader.
 CHUNK_LOADS = "chunk_loads"
 CHUNK_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds when the load finished
-        ("layer", "<u4"),  # layer id, as in the "layers" state
-        ("level", "<u2"),  # multiscale level, 0 = full resolution
-        ("row", "<i4"),  # tile row at that level
-        ("col", "<i4"),  # tile column at that level
-        ("nbytes", "<i8"),  # bytes the read returned
-        ("load_ms", "<f4"),  # milliseconds the read itself took
-        ("sync", "u1"),  # 1 when loaded synchronously on the drawing thread, 0 in a worker
-        ("queued_ms", "<f4"),  # milliseconds between the request and the start of the read
-    ]
+        ("time", _unit("<f8", "epoch s", "when the load finished")),
+        ("layer", _unit("<u4", "id", "layer id, as in the layers state")),
+        ("level", _unit("<u2", "level", "multiscale level, 0 = full resolution")),
+        ("row", _unit("<i4", "tile", "tile row at that level")),
+        ("col", _unit("<i4", "tile", "tile column at that level")),
+        ("nbytes", _unit("<i8", "bytes", "bytes the read returned")),
+        ("load_ms", _unit("<f4", "ms", "time the read itself took")),
+        ("sync", _unit("u1", "flag", "1 when loaded on the drawing thread, 0 in a worker")),
+        ("queued_ms", _unit("<f4", "ms", "time between the request and the start of the read")),
+    ],
+    metadata={"description": "one record per chunk (tile) read by the loader"},
 )
 
 #: State: list of layer dicts, ``{"id", "name", "type", "visible", "shape", "multiscale",

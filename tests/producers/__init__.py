@@ -32,6 +32,10 @@ The kinds (each a module of this package):
 ``napari [--size N]`` (:mod:`.napari_viewer`)
     a real napari ``ViewerModel`` touring a lazily computed multiscale image, attached with
     ``webmon.napari.attach``.
+``explorer [--rate N] [--empty]`` (:mod:`.explorer`)
+    streams, state and arrays in no schema of webmon's (text fields, sub-arrays, a stream
+    without a time, names in markup, nested state, an image and a curve), for the explorer
+    tab; ``--empty`` publishes nothing.
 
 Their records are synthetic: they exercise the dashboard, they measure nothing.
 """

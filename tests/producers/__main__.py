@@ -13,7 +13,7 @@ from producers import Control
 KINDS = {"serve": "transport", "stress": "transport", "array": "transport",
          "state": "transport", "still": "transport", "slowpoll": "transport",
          "reshape": "transport", "schema": "schema", "tiles": "tiles", "napari": "napari_viewer",
-         "spans": "spans", "recording": "recording"}
+         "spans": "spans", "recording": "recording", "explorer": "explorer"}
 
 
 def main(argv: list[str]) -> None:

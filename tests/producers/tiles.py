@@ -137,7 +137,7 @@ def run(kind: str, name: str, argv: list[str], control: Control) -> None:
 
         def load(layer: int, level: int, row: int, col: int) -> int:
             loads.append((time.time(), layer, level, row, col, 65536, 1.0, 0, 0.0))
-            return loads.written
+            return loads.written()
 
         commands = {
             CMD_SET_CAMERA: set_camera,

@@ -3,7 +3,9 @@
 Adding a tab is one module here defining a ``webmon.server.Tab`` (see ``status.py``) and
 one line below.  The tabs are imported when ``TABS`` is first asked for, so that the pieces
 here that do not need the server (``common``, ``loader_stats``, ``tiles_levels``) can be
-used without it, as the report (``webmon.report``) does.
+used without it, as the report (``webmon.report``) does.  Other packages add tabs through
+the ``webmon.tabs`` entry point group (docs/extending.md); :func:`installed_tabs` is
+``TABS`` followed by theirs.
 """
 
 from __future__ import annotations
@@ -19,18 +21,27 @@ if TYPE_CHECKING:
 
     TABS: tuple[Tab, ...]
 
-__all__ = ["TABS"]
+__all__ = ["TABS", "installed_tabs"]
+
+
+def installed_tabs() -> tuple[Tab, ...]:
+    """webmon's tabs, then those of installed packages (``webmon.tabs`` entry points)."""
+    from webmon.server.plugins import entry_point_tabs
+
+    tabs: tuple[Tab, ...] = globals().get("TABS") or __getattr__("TABS")
+    return tabs + tuple(entry_point_tabs(tabs))
 
 
 def __getattr__(name: str) -> object:
     if name == "TABS":
-        from . import loader, status, tiles, timeline
+        from . import explorer, loader, status, tiles, timeline
 
         tabs = (
             status.TAB,
             loader.TAB,
             tiles.TAB,
             timeline.TAB,
+            explorer.TAB,
         )
         globals()["TABS"] = tabs
         return tabs

@@ -50,7 +50,7 @@ from .common import (
     tidy,
     time_figure,
 )
-from .loader_controls import LoaderControls, describe_loader_state  # noqa: F401 (tests)
+from .loader_controls import LoaderControls
 from .loader_stats import (
     RATE_ROLLING_S,
     RATE_SPAN_S,
@@ -488,4 +488,4 @@ TAB = Tab(
     },
 )
 
-__all__ = ["TAB", "WINDOW_S", "build"]
+__all__ = ["TAB", "build"]

@@ -15,9 +15,9 @@ from bokeh.models import Button, Checkbox, Div
 
 from webmon.schema import CMD_PAUSE, CMD_RESUME, CMD_SET_CAMERA, CMD_SHOW_GRID, LOADER
 from webmon.server import Session
+from webmon.tiles import tile_center
 
 from .commands import CommandReply
-from .tiles_levels import tile_center
 
 
 def describe_producer_state(loader: Any) -> str:

@@ -23,7 +23,9 @@ from functools import cached_property
 
 import numpy as np
 
-TILE_SIZE = 256
+from webmon.tiles import DEFAULT_TILE_SIZE, level_shape, shape_in_tiles, tile_bounds
+
+TILE_SIZE = DEFAULT_TILE_SIZE
 BASE_SHAPE = (65536, 65536)
 #: Pixel = 128 + CONTRAST * value, clipped to uint8.  The noise's standard deviation is about
 #: 0.15 (measured over many tiles), so one deviation spans some 45 grey levels.
@@ -140,8 +142,7 @@ class ProceduralImage:
         shapes = []
         level = 0
         while True:
-            factor = 2**level
-            shape = (-(-self.base_shape[0] // factor), -(-self.base_shape[1] // factor))
+            shape = level_shape(self.base_shape, level)
             shapes.append(shape)
             if shape[0] <= self.tile_size and shape[1] <= self.tile_size:
                 return shapes
@@ -156,8 +157,7 @@ class ProceduralImage:
         return 2**level
 
     def shape_in_tiles(self, level: int) -> tuple[int, int]:
-        height, width = self.level_shapes[self._check_level(level)]
-        return (-(-height // self.tile_size), -(-width // self.tile_size))
+        return shape_in_tiles(self.level_shapes[self._check_level(level)], self.tile_size)
 
     def tile_bounds(self, level: int, row: int, col: int) -> tuple[int, int, int, int]:
         """``(y0, y1, x0, x1)`` of a tile in pixels of its level (end exclusive, clipped)."""
@@ -166,9 +166,7 @@ class ProceduralImage:
             raise IndexError(
                 f"tile ({row}, {col}) is outside level {level}, which has {rows} x {cols} tiles"
             )
-        height, width = self.level_shapes[level]
-        y0, x0 = row * self.tile_size, col * self.tile_size
-        return y0, min(y0 + self.tile_size, height), x0, min(x0 + self.tile_size, width)
+        return tile_bounds(row, col, self.tile_size, self.level_shapes[level])
 
     def tile_shape(self, level: int, row: int, col: int) -> tuple[int, int]:
         y0, y1, x0, x1 = self.tile_bounds(level, row, col)

@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("1ba2aa1bff") /* ./tile_viewer */;
+    var tile_viewer_1 = require("c0055a6f0f") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"1ba2aa1bff": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"c0055a6f0f": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -70,7 +70,7 @@
     const column_data_source_1 = require("@bokehjs/models/sources/column_data_source");
     const dom_1 = require("@bokehjs/core/dom");
     const color_1 = require("@bokehjs/core/util/color");
-    const tile_scene_1 = require("cfda7ba339") /* ./tile_scene */;
+    const tile_scene_1 = require("56c3d56547") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
     const viewer_css = `
 :host { position: relative; }
@@ -392,7 +392,7 @@
     (() => {
         _a.prototype.default_view = TileViewerView;
         // Defaults must match the Python model's: Python does not send values left at default.
-        _a.define(({ Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha, Enum }) => ({
+        _a.define(({ Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha }) => ({
             source: [Ref(column_data_source_1.ColumnDataSource), () => new column_data_source_1.ColumnDataSource({ data: { row: [], col: [], state: [] } })],
             shape_in_tiles: [Tuple(Int, Int), [0, 0]],
             image_shape: [Tuple(Int, Int), [0, 0]],
@@ -409,7 +409,7 @@
             view_alpha: [Alpha, 0.8],
             background_color: [Color, "#202124"],
             show_legend: [Bool, true],
-            grid_renderer: [Enum("shader", "instanced", "mesh_per_tile"), "shader"],
+            grid_renderer: [Str, "shader"],
             clicked_tile: [Nullable(Tuple(Int, Int, Int)), null],
             click_count: [Int, 0],
         }));
@@ -419,7 +419,7 @@
         });
     })();
 },
-"cfda7ba339": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
+"56c3d56547": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     const tslib_1 = require("tslib");
     // The three.js side of the tile viewer: renderer, orthographic camera, mouse controls, and the
@@ -431,7 +431,7 @@
     // downwards on screen as in napari.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     const OrbitControls_js_1 = require("e7fca2fe9e") /* three/examples/jsm/controls/OrbitControls.js */;
-    const tile_grids_1 = require("797c74e277") /* ./tile_grids */;
+    const tile_grids_1 = require("211de40cf4") /* ./tile_grids */;
     /** A rectangle outline whose lines stay `width_px` screen pixels wide at any zoom. */
     class Frame {
         constructor(geometry, width_px, z) {
@@ -502,9 +502,7 @@
             this.renderer = new THREE.WebGLRenderer({ antialias: false });
             this.renderer.setPixelRatio(window.devicePixelRatio);
             this.camera = new THREE.OrthographicCamera(-1, 1, 1, -1, 0.01, 100);
-            this.grid_kind = grid_kind;
-            this.drawn_kind = grid_kind;
-            this.grid = (0, tile_grids_1.make_grid)(grid_kind);
+            this.grid = (0, tile_grids_1.make_grid)(grid_kind, this.renderer.capabilities.maxTextureSize);
             this.content.scale.y = -1;
             this.content.add(this.grid.object);
             this.axes = this.make_axes();
@@ -548,25 +546,15 @@
             position.needsUpdate = true;
             this.axes.geometry.computeBoundingSphere();
         }
+        /** Draw with the grid `kind` from now on (the viewer then lays it out and colours it). */
         set_grid_kind(kind) {
-            this.grid_kind = kind;
+            this.content.remove(this.grid.object);
+            this.grid.dispose();
+            this.grid = (0, tile_grids_1.make_grid)(kind, this.renderer.capabilities.maxTextureSize);
+            this.grid.set_background(this.background);
+            this.content.add(this.grid.object);
             if (this.layout != null) {
                 this.set_layout(this.layout);
-            }
-        }
-        /** Swaps in the grid for `layout`: the shader grid needs rows and cols within the largest
-         * texture the browser allows (at least 2048 with WebGL 2). */
-        use_grid_for(layout) {
-            const max = this.renderer.capabilities.maxTextureSize;
-            const too_big = layout.rows > max || layout.cols > max;
-            const kind = this.grid_kind == "shader" && too_big ? "instanced" : this.grid_kind;
-            if (kind != this.drawn_kind) {
-                this.content.remove(this.grid.object);
-                this.grid.dispose();
-                this.grid = (0, tile_grids_1.make_grid)(kind);
-                this.grid.set_background(this.background);
-                this.content.add(this.grid.object);
-                this.drawn_kind = kind;
             }
         }
         /** Linear-RGB floats, three per colour, as the grids expect them. */
@@ -586,7 +574,6 @@
         }
         set_layout(layout) {
             this.layout = layout;
-            this.use_grid_for(layout);
             this.grid.set_layout(layout);
             const h = layout.image_h > 0 ? layout.image_h : layout.rows * layout.tile_size;
             const w = layout.image_w > 0 ? layout.image_w : layout.cols * layout.tile_size;
@@ -60814,32 +60801,38 @@ void main() {
         }
     }
 },
-"797c74e277": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
+"211de40cf4": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
+    exports.register_grid = register_grid;
     exports.make_grid = make_grid;
     const tslib_1 = require("tslib");
-    // Three ways to draw a grid of coloured tiles with three.js.
+    // How the tile viewer draws a grid of coloured tiles with three.js.
     //
-    // `ShaderTileGrid`, the default, draws the whole level as one quad: the tile states live in a
-    // texture of rows x cols bytes and the fragment shader finds each pixel's tile, its colour and
-    // the gap between tiles.  An update uploads that texture (64 KiB for 256 x 256 tiles), and a
-    // frame costs the same whatever the number of tiles.
+    // `ShaderTileGrid` draws the whole level as one quad: the tile states live in a texture of
+    // one byte per tile and the fragment shader finds each pixel's tile, its colour and the gap
+    // between tiles.  An update uploads that texture (64 KiB for 256 x 256 tiles), and a frame
+    // costs the same whatever the number of tiles.  The states are laid out row after row in a
+    // texture as wide as the browser allows, so a grid of any width fits.
     //
-    // `InstancedTileGrid` is one InstancedMesh with a matrix and a colour per tile: one draw call,
-    // and an update rewrites only the colours that changed.  It is fast on a GPU, but software
-    // WebGL (SwiftShader, what headless and GPU-less browsers use) processes instances one by one,
-    // which costs about a second a frame at 65,536 tiles; see docs/tiles.md for the figures.
-    //
-    // `MeshPerTileGrid` is the obvious design (one Mesh and one material per tile, as the 2020 page
-    // did), kept so the benchmark can measure it beside the others; it is slow above a few
-    // thousand tiles.
+    // It is the only grid the shipped bundle has.  Other ways register with `register_grid`:
+    // the benchmark's own build (benchmarks/tile_grids/) adds one InstancedMesh and one mesh per
+    // tile, to measure the shader against.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
-    function make_grid(kind) {
-        switch (kind) {
-            case "shader": return new ShaderTileGrid();
-            case "instanced": return new InstancedTileGrid();
-            case "mesh_per_tile": return new MeshPerTileGrid();
+    const makers = new Map([
+        ["shader", (max_texture_size) => new ShaderTileGrid(max_texture_size)],
+    ]);
+    /** Makes `kind` available to `make_grid` (a build with more grids calls it on loading). */
+    function register_grid(kind, make) {
+        makers.set(kind, make);
+    }
+    /** The grid `kind`, or the shader grid when this bundle has no such kind. */
+    function make_grid(kind, max_texture_size) {
+        const make = makers.get(kind);
+        if (make == null) {
+            console.warn(`webmon: no tile grid "${kind}" in this bundle; drawing with "shader"`);
+            return new ShaderTileGrid(max_texture_size);
         }
+        return make(max_texture_size);
     }
     const tile_vertex_shader = `
 uniform vec2 image_px;
@@ -60850,7 +60843,8 @@ void main() {
 }
 `;
     const tile_fragment_shader = `
-uniform highp sampler2D states;  // one byte per tile: the state code
+uniform highp sampler2D states;  // one byte per tile, row after row: the state code
+uniform int states_width;        // texels per row of that texture
 uniform vec2 grid;               // cols, rows
 uniform vec2 image_px;           // width, height of the level's image
 uniform float tile_px;
@@ -60869,7 +60863,9 @@ void main() {
     vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
     // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
     vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
-    int code = min(int(texelFetch(states, ivec2(tile), 0).r*255.0 + 0.5), 3);
+    int index = int(tile.y)*int(grid.x) + int(tile.x);
+    ivec2 texel = ivec2(index % states_width, index / states_width);
+    int code = min(int(texelFetch(states, texel, 0).r*255.0 + 0.5), 3);
     color = mix(background, palette[code], cover.x*cover.y);
   }
   gl_FragColor = vec4(color, 1.0);
@@ -60877,17 +60873,20 @@ void main() {
 }
 `;
     class ShaderTileGrid {
-        constructor() {
+        /** `max_texture_size`: the longest texture side the renderer allows. */
+        constructor(max_texture_size) {
             this.object = new THREE.Group();
             this.geometry = new THREE.PlaneGeometry(1, 1);
             this.texture = null;
             this.count = 0;
+            this.max_texture_size = max_texture_size;
             this.material = new THREE.ShaderMaterial({
                 vertexShader: tile_vertex_shader,
                 fragmentShader: tile_fragment_shader,
                 side: THREE.DoubleSide, // still drawn when rotated to show its back
                 uniforms: {
                     states: { value: null },
+                    states_width: { value: 1 },
                     grid: { value: new THREE.Vector2() },
                     image_px: { value: new THREE.Vector2() },
                     tile_px: { value: 256 },
@@ -60908,10 +60907,17 @@ void main() {
             this.count = rows * cols;
             this.texture?.dispose();
             this.texture = null;
-            this.mesh.visible = this.count > 0;
-            if (this.count > 0) {
-                const texture = new THREE.DataTexture(new Uint8Array(this.count), cols, rows, THREE.RedFormat, THREE.UnsignedByteType);
-                texture.unpackAlignment = 1; // rows of `cols` bytes, not padded to 4
+            // Row after row of tiles, wrapped at the widest texture row allowed.
+            const width = Math.max(Math.min(this.count, this.max_texture_size), 1);
+            const height = Math.ceil(this.count / width);
+            const fits = height <= this.max_texture_size;
+            if (!fits) {
+                console.warn(`webmon: ${rows} x ${cols} tiles do not fit a texture of this browser`);
+            }
+            this.mesh.visible = this.count > 0 && fits;
+            if (this.count > 0 && fits) {
+                const texture = new THREE.DataTexture(new Uint8Array(width * height), width, height, THREE.RedFormat, THREE.UnsignedByteType);
+                texture.unpackAlignment = 1; // rows of `width` bytes, not padded to 4
                 texture.magFilter = THREE.NearestFilter;
                 texture.minFilter = THREE.NearestFilter;
                 texture.generateMipmaps = false;
@@ -60919,6 +60925,7 @@ void main() {
             }
             const u = this.material.uniforms;
             u.states.value = this.texture;
+            u.states_width.value = width;
             u.grid.value.set(cols, rows);
             u.image_px.value.set(image_w, image_h);
             u.tile_px.value = tile_size;
@@ -60946,179 +60953,6 @@ void main() {
     }
     exports.ShaderTileGrid = ShaderTileGrid;
     ShaderTileGrid.__name__ = "ShaderTileGrid";
-    /** A state no tile ever has: marks a tile whose colour must be written. */
-    const UNDRAWN = 255;
-    /** Calls `place(i, cx, cy, sx, sy)` with the centre and size, in world units, of every tile. */
-    function for_each_tile(layout, place) {
-        const { rows, cols, tile_size, unit } = layout;
-        // Without a known image shape the grid itself is the image.
-        const image_h = layout.image_h > 0 ? layout.image_h : rows * tile_size;
-        const image_w = layout.image_w > 0 ? layout.image_w : cols * tile_size;
-        const gap = layout.gap * tile_size;
-        for (let r = 0; r < rows; r++) {
-            const y0 = r * tile_size;
-            const y1 = Math.min(y0 + tile_size, image_h);
-            const sy = Math.max(y1 - y0 - gap, 0) * unit;
-            // The grid group is flipped (+Y down), so rows grow towards +y here.
-            const cy = (y0 + y1) / 2 * unit;
-            for (let c = 0; c < cols; c++) {
-                const x0 = c * tile_size;
-                const x1 = Math.min(x0 + tile_size, image_w);
-                const sx = Math.max(x1 - x0 - gap, 0) * unit;
-                place(r * cols + c, (x0 + x1) / 2 * unit, cy, sx, sy);
-            }
-        }
-    }
-    class InstancedTileGrid {
-        constructor() {
-            this.object = new THREE.Group();
-            this.geometry = new THREE.PlaneGeometry(1, 1);
-            this.material = new THREE.MeshBasicMaterial({ color: 0xffffff });
-            this.capacity = 0;
-            this.count = 0;
-            this.drawn = new Uint8Array(0);
-            this.mesh = this.allocate(1024);
-        }
-        allocate(capacity) {
-            const mesh = new THREE.InstancedMesh(this.geometry, this.material, capacity);
-            mesh.instanceMatrix.setUsage(THREE.DynamicDrawUsage);
-            mesh.instanceColor = new THREE.InstancedBufferAttribute(new Float32Array(3 * capacity), 3);
-            mesh.instanceColor.setUsage(THREE.DynamicDrawUsage);
-            // The bounding sphere would have to be recomputed over every instance after each layout
-            // change; the grid is always near the view, so culling saves nothing.
-            mesh.frustumCulled = false;
-            mesh.count = 0;
-            this.capacity = capacity;
-            this.drawn = new Uint8Array(capacity).fill(UNDRAWN);
-            this.object.add(mesh);
-            return mesh;
-        }
-        set_layout(layout) {
-            const count = layout.rows * layout.cols;
-            if (count > this.capacity) {
-                // Grow by powers of two so that zooming through the levels reallocates at most a few times.
-                this.object.remove(this.mesh);
-                this.mesh.dispose();
-                this.mesh = this.allocate(2 ** Math.ceil(Math.log2(count)));
-            }
-            // Scale and translation only: write the column-major matrices directly, no Matrix4 objects.
-            const m = this.mesh.instanceMatrix.array;
-            for_each_tile(layout, (i, cx, cy, sx, sy) => {
-                const o = 16 * i;
-                m[o] = sx;
-                m[o + 1] = 0;
-                m[o + 2] = 0;
-                m[o + 3] = 0;
-                m[o + 4] = 0;
-                m[o + 5] = sy;
-                m[o + 6] = 0;
-                m[o + 7] = 0;
-                m[o + 8] = 0;
-                m[o + 9] = 0;
-                m[o + 10] = 1;
-                m[o + 11] = 0;
-                m[o + 12] = cx;
-                m[o + 13] = cy;
-                m[o + 14] = 0;
-                m[o + 15] = 1;
-            });
-            const attr = this.mesh.instanceMatrix;
-            attr.clearUpdateRanges();
-            attr.addUpdateRange(0, 16 * count);
-            attr.needsUpdate = true;
-            this.count = count;
-            this.mesh.count = count;
-            this.drawn.fill(UNDRAWN);
-        }
-        set_states(states, palette) {
-            const attr = this.mesh.instanceColor;
-            const colors = attr.array;
-            const { drawn, count } = this;
-            let first = -1;
-            let last = -1;
-            for (let i = 0; i < count; i++) {
-                const s = states[i];
-                if (drawn[i] != s) {
-                    drawn[i] = s;
-                    colors[3 * i] = palette[3 * s];
-                    colors[3 * i + 1] = palette[3 * s + 1];
-                    colors[3 * i + 2] = palette[3 * s + 2];
-                    if (first < 0) {
-                        first = i;
-                    }
-                    last = i;
-                }
-            }
-            if (first >= 0) {
-                // Upload only the span that changed: a level's worth of new loads is usually local.
-                attr.clearUpdateRanges();
-                attr.addUpdateRange(3 * first, 3 * (last - first + 1));
-                attr.needsUpdate = true;
-            }
-        }
-        invalidate_colors() {
-            this.drawn.fill(UNDRAWN);
-        }
-        set_background() { } // the clear colour shows between the tiles
-        dispose() {
-            this.mesh.dispose();
-            this.geometry.dispose();
-            this.material.dispose();
-        }
-    }
-    exports.InstancedTileGrid = InstancedTileGrid;
-    InstancedTileGrid.__name__ = "InstancedTileGrid";
-    class MeshPerTileGrid {
-        constructor() {
-            this.object = new THREE.Group();
-            this.geometry = new THREE.PlaneGeometry(1, 1);
-            this.meshes = [];
-            this.drawn = new Uint8Array(0);
-        }
-        set_layout(layout) {
-            this.clear();
-            const count = layout.rows * layout.cols;
-            const meshes = new Array(count);
-            for_each_tile(layout, (i, cx, cy, sx, sy) => {
-                const mesh = new THREE.Mesh(this.geometry, new THREE.MeshBasicMaterial());
-                mesh.position.set(cx, cy, 0);
-                mesh.scale.set(sx, sy, 1);
-                meshes[i] = mesh;
-            });
-            this.meshes = meshes;
-            if (count > 0) {
-                this.object.add(...meshes);
-            }
-            this.drawn = new Uint8Array(count).fill(UNDRAWN);
-        }
-        set_states(states, palette) {
-            const { drawn, meshes } = this;
-            for (let i = 0; i < meshes.length; i++) {
-                const s = states[i];
-                if (drawn[i] != s) {
-                    drawn[i] = s;
-                    meshes[i].material.color.setRGB(palette[3 * s], palette[3 * s + 1], palette[3 * s + 2]);
-                }
-            }
-        }
-        invalidate_colors() {
-            this.drawn.fill(UNDRAWN);
-        }
-        set_background() { } // the clear colour shows between the tiles
-        clear() {
-            for (const mesh of this.meshes) {
-                mesh.material.dispose();
-            }
-            this.object.clear();
-            this.meshes = [];
-        }
-        dispose() {
-            this.clear();
-            this.geometry.dispose();
-        }
-    }
-    exports.MeshPerTileGrid = MeshPerTileGrid;
-    MeshPerTileGrid.__name__ = "MeshPerTileGrid";
 },
 "47a9ea8712": /* tiles_extension/tile_states.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
@@ -61153,5 +60987,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"1ba2aa1bff","tiles_extension/tile_scene":"cfda7ba339","tiles_extension/tile_grids":"797c74e277","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"c0055a6f0f","tiles_extension/tile_scene":"56c3d56547","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

@@ -16,6 +16,7 @@ from bokeh.document import Document
 from bokeh.models import LayoutDOM
 
 from webmon.server import Hub, Session, Tab
+from webmon.server.contain import build_contained
 from webmon.server.registry import check_tabs, individual_title
 
 
@@ -40,11 +41,12 @@ class Panel:
     build: Callable[[Session], LayoutDOM]
 
 
-def _component_builder(factory: Callable[[Session], object]) -> Callable[[Session], LayoutDOM]:
-    def build(session: Session) -> LayoutDOM:
-        return session.add(factory(session)).root  # type: ignore[arg-type]
+def _contained(build: Callable[[Session], object], what: str) -> Callable[[Session], LayoutDOM]:
+    """``build`` as a panel builder that shows the error it raises instead of raising."""
+    def contained(session: Session) -> LayoutDOM:
+        return build_contained(build, session, what)
 
-    return build
+    return contained
 
 
 def panel_table(tabs: Sequence[Tab]) -> dict[str, Panel]:
@@ -54,27 +56,29 @@ def panel_table(tabs: Sequence[Tab]) -> dict[str, Panel]:
     the name then means the tab, which is what the dashboard serves at ``/<name>``.
     """
     check_tabs(tabs)
-    table: dict[str, Panel] = {tab.name: Panel(tab.name, tab.title, "tab", tab.build)
+    table: dict[str, Panel] = {tab.name: Panel(tab.name, tab.title, "tab",
+                                               _contained(tab.build, tab.what))
                                for tab in tabs}
     for tab in tabs:
         for name, factory in tab.components.items():
             table.setdefault(name, Panel(name, individual_title(name).removeprefix(
-                "Individual "), "component", _component_builder(factory)))
+                "Individual "), "component", _contained(factory, f"the component {name!r}")))
     return table
 
 
 def default_table() -> dict[str, Panel]:
-    from webmon.apps import TABS
+    """Every panel of webmon's tabs and of the tabs installed packages declare."""
+    from webmon.apps import installed_tabs
 
-    return panel_table(TABS)
+    return panel_table(installed_tabs())
 
 
 def panels() -> list[str]:
     """Names of every panel ``webmon.show()`` accepts, sorted.
 
-    They are the dashboard's tabs (``status``, ``loader``, ``tiles``) and every component
-    the dashboard also serves alone at ``/individual-<name>`` (``loader-frame-times``,
-    ``status-streams``...).
+    They are the dashboard's tabs (``status``, ``loader``, ``tiles``, ``explorer``, and those
+    of installed packages) and every component the dashboard also serves alone at
+    ``/individual-<name>`` (``loader-frame-times``, ``status-streams``...).
     """
     return sorted(default_table())
 

@@ -57,10 +57,10 @@ class KernelHub:
     def acquire(self) -> Hub:
         """The running hub, started on the current IOLoop if there is none."""
         if self._hub is None:
-            from webmon.apps import TABS
+            from webmon.apps import installed_tabs
             from webmon.server.registry import stream_histories
 
-            hub = Hub(interval=self.interval, histories=stream_histories(TABS))
+            hub = Hub(interval=self.interval, histories=stream_histories(installed_tabs()))
             hub.start(IOLoop.current())
             self._hub = hub
         return self._hub

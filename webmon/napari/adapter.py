@@ -7,12 +7,17 @@
 Cost to napari.  Every hook on napari's events does a cheap check and returns: it marks
 what changed.  State is published at most every ``state_interval`` seconds: by the Qt timer
 when Qt runs (so never inside a draw), else from the hooks, and at once by
-:meth:`Attachment.poll`.  The ``camera`` and ``tiles`` values are computed only while a
-subscriber wants them.  Reads are timed in the wrappers of ``timing`` and recorded by
-``recorder``; the state values come from ``state_values`` and ``tiles_state``, and are
-published by ``webmon.shm.changes``.  What needs nothing of napari runs on the thread of
-``writer``: queued reads made into records and frame records written, once a second, and the
-``tiles`` state's text made from the view as napari's thread read it.
+:meth:`Attachment.poll`; ``schedule`` says when each thing is due.  The ``camera`` and
+``tiles`` values are computed only while a subscriber wants them.  Reads are timed in the
+wrappers of ``timing`` and recorded by ``recorder``; the state values come from
+``state_values`` and ``tiles_state``, and are published by ``webmon.shm.changes``.  What
+needs nothing of napari runs on the thread of ``writer``: queued reads made into records and
+frame records written, once a second, and the ``tiles`` state's text made from the view as
+napari's thread read it.
+
+Two threads touch an attachment: napari's (the GUI thread: event hooks, the Qt timer,
+:meth:`Attachment.poll`) and the writing thread.  ``Attachment.__init__`` lists every field
+with the thread that owns it.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
 from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
+from .schedule import Schedule
 from .spans import NapariSpans
 from .state_values import dims_state, layers_state, loader_state
 from .tiles import TileGrid
@@ -67,20 +73,6 @@ logger = logging.getLogger(__name__)
 #: the Qt timer when Qt runs, else from the event hooks; Attachment.poll() publishes at
 #: once.  Publishing is the adapter's main cost, so its rate is what the adapter costs.
 STATE_INTERVAL_S = 0.2
-#: How often queued reads become chunk_loads records (and loaded tiles) and the frame
-#: records are written: by the writing thread, asked when state is published (poll() does
-#: both at once).  The work is per batch more than per read (a batch of 40 reads costs about
-#: three times what one of 2 reads does), so batches are kept few.  The dashboard's loader
-#: tab works in one-second steps, and each record keeps the time its read or frame ended,
-#: so only the delay changes.
-WRITE_PERIOD_S = 1.0
-#: The loader state's read counters change with every read: published at most this often
-#: (a setting changed by a command or in napari is published at once).
-LOADER_PERIOD_S = 1.0
-#: Without Qt, event hooks run pending commands at most this often.
-COMMAND_PERIOD_S = 1 / 30
-#: With Qt, the timer ticks fast (``BUSY_INTERVAL_MS``) for this long after a command ran.
-COMMANDS_BUSY_S = 2.0
 TILES_STATE_BYTES = 256 * 1024
 STREAM_CAPACITY = 65536
 
@@ -118,20 +110,66 @@ class Attachment:
                  state_interval: float = STATE_INTERVAL_S) -> None:
         if not state_interval > 0:
             raise ValueError(f"state_interval must be above 0 seconds, got {state_interval!r}")
+        # -- set here, then only read (by either thread) ----------------------------------
         self.state_interval = float(state_interval)
         # napari hands plugin widgets a PublicOnlyProxy of the viewer, which warns on (and
         # will refuse) private attributes and wraps every value it returns: use the viewer.
-        viewer = getattr(viewer, "__wrapped__", viewer)
-        self.viewer = viewer
-        self.pub = Publisher(name, app=app or f"napari {compat.NAPARI_VERSION}")
+        self.viewer = getattr(viewer, "__wrapped__", viewer)
+        #: The thread napari draws and slices synchronously on: this one.
+        self._drawing_thread = threading.get_ident()
+        # napari 0.9's Viewer.window is a lookup through pydantic: the timer asks for it on
+        # every tick, so it is kept.
+        self._window = getattr(self.viewer, "window", None)
+        self.commands = ViewerCommands(self.viewer, self.layer_id, self._layer_by_id)
+
+        # -- napari's thread only (event hooks, the Qt timer, poll) -------------------------
+        self.schedule = Schedule(self.state_interval)  # when what is due
+        self._dirty: set[str] = set(_STATE_KEYS)  # state keys to publish
+        self._levels_dirty = False  # without Qt: a layer sliced, its data level may differ
+        self._data_levels: tuple = ()  # the multiscale layers' levels last published
+        self._busy = False  # publishing or running commands: hooks must not re-enter
+        self._failed_once = False  # a hook's failure was logged in full once
+        self._tracks: dict[int, Track] = {}  # id(layer) -> its wrappers and connections
+        self._layers: tuple | None = None  # the viewer's layers in order, until they change
+        self._planes = PlaneMaps()  # world-to-pixel maps of the layers
+        self._next_id = 1  # the next layer's id in the published state
+        self._connections: list[tuple[Any, Callable]] = []  # to the viewer's events
+        self._qt: QtHooks | None = None  # with Qt: the timer and draw hooks
+        self._writer: WritingThread | None = None  # the writing thread, until detached
+
+        # -- shared by napari's thread and the writing thread -------------------------------
+        # Frames are added on napari's thread (or a script's) and taken on the writing
+        # thread; FrameTimes is safe for that.
+        self._frame_times = FrameTimes()
+        # Set by the writing thread when it drained reads; read and cleared on napari's
+        # thread when the loader state is published: both under this lock.
+        self._counts_lock = threading.Lock()
+        self._counts_changed = False
+        # Set on napari's thread by detach(); the writing thread checks it before writing.
         self._closed = False
+        # Spans are recorded on the thread that did the work (draws on napari's, slices also
+        # on napari's slicing thread, reads when the writing thread drains them) through
+        # the Publisher's span recorder, which takes spans from any thread.  Set once
+        # connected (below).
+        self._spans: NapariSpans | None = None
+
+        # -- shared memory: written by one thread at a time ----------------------------------
+        self.pub = Publisher(name, app=app or f"napari {compat.NAPARI_VERSION}")
         try:
-            self._start()
+            # Written by the writing thread, or by poll() holding the writer's lock (the
+            # frames here; the loads by the layers' recorders when they drain).
+            self._frames = self.pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
+            self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
+            # napari's thread publishes layers, dims, loader and camera through it, the
+            # writing thread the tiles: each key has one writer.
+            self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
+            self._spans = NapariSpans(self.pub, self.viewer, self._drawing_thread)  # spans.py
+            self._frame_times.on_draw = self._spans.draw
+            self._connect_to_napari()
         except BaseException:
             self._closed = True
-            qt = getattr(self, "_qt", None)
-            if qt is not None:
-                qt.stop()
+            if self._qt is not None:
+                self._qt.stop()
             self._stop_writer()
             self._disconnect_all()
             self.pub.close()
@@ -139,41 +177,10 @@ class Attachment:
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _connect_to_napari(self) -> None:
+        """Register the commands, hook napari's events, start the writing thread (and the
+        Qt timer), wrap the layers' data, and publish the first state."""
         viewer = self.viewer
-        self._drawing_thread = threading.get_ident()
-        self._frames = self.pub.stream(FRAME_TIMES, FRAME_DTYPE, capacity=STREAM_CAPACITY)
-        self._loads = self.pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=STREAM_CAPACITY)
-        self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
-        self._dirty: set[str] = set(_STATE_KEYS)
-        # Set by the writing thread when it drained reads, cleared by napari's thread when
-        # it publishes the loader state: both under this lock.
-        self._counts_lock = threading.Lock()
-        self._counts_changed = False
-        self._levels_dirty = False
-        self._data_levels: tuple = ()
-        self._next_loader = 0.0
-        self._next_write = 0.0
-        self._next_flush = 0.0
-        self._next_commands = 0.0
-        self._commands_until = 0.0  # with Qt: the timer ticks fast until then
-        self._busy = False
-        self._failed_once = False
-        self._tracks: dict[int, Track] = {}
-        self._layers: tuple | None = None  # the viewer's layers in order, until they change
-        self._planes = PlaneMaps()
-        self._next_id = 1
-        self._connections: list[tuple[Any, Callable]] = []
-        self._qt: QtHooks | None = None
-        self._writer: WritingThread | None = None
-        self._frame_times = FrameTimes()
-        self._spans = NapariSpans(self.pub, viewer, self._drawing_thread)  # spans.py
-        self._frame_times.on_draw = self._spans.draw
-        # napari 0.9's Viewer.window is a lookup through pydantic costing tens of
-        # microseconds: the timer asks for it on every tick, so it is kept.
-        self._window = getattr(viewer, "window", None)
-
-        self.commands = ViewerCommands(viewer, self.layer_id, self._layer_by_id)
         self.pub.register_command(CMD_SET_CAMERA, self.commands.set_camera)
         self.pub.register_command(CMD_SET_LAYER_VISIBLE, self.commands.set_layer_visible)
         self.pub.register_command(CMD_LOCK_DATA_LEVEL, self.commands.lock_data_level)
@@ -185,7 +192,7 @@ class Attachment:
         self._connect(layer_events.moved, self._on_layers_reordered)
         self._connect(layer_events.reordered, self._on_layers_reordered)
         # No hook on the camera: a listener makes napari's evented camera check and emit
-        # on every move (about 0.1 ms each on a ViewerModel).  The camera state and the
+        # on every move (docs/napari.md has the cost).  The camera state and the
         # tiles in view are recomputed when state is published, and skipped if unchanged.
         for name in DIMS_EVENTS:
             emitter = getattr(viewer.dims.events, name, None)
@@ -349,7 +356,7 @@ class Attachment:
         drawing continuously the record is the frame interval (end of the previous draw to
         end of this one); after an idle canvas (no draw for ``IDLE_GAP_S``), it is the
         time of this draw alone, since no frame was due in between.  Records are written
-        once a second by the writing thread (``WRITE_PERIOD_S``), or by :meth:`poll`.
+        once a second by the writing thread (``schedule.WRITE_PERIOD_S``), or by :meth:`poll`.
         """
         self._frame_times.add(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
@@ -364,14 +371,14 @@ class Attachment:
             return
         now = time.perf_counter()
         if self._run_commands():
-            self._commands_until = now + COMMANDS_BUSY_S
+            self.schedule.commands_ran(now)
         qt = self._qt
         if qt is None:  # a command detached
             return
-        qt.pace(now < self._commands_until)
+        qt.pace(self.schedule.busy(now))
         # Due within half a tick: Qt's coarse timers fire up to 5% early, and waiting a
         # whole tick more would stretch the period of publishing by half.
-        if now >= self._next_flush - qt.interval_ms / 2000:
+        if self.schedule.flush_due(now, early=qt.interval_ms / 2000):
             self._flush(now)
 
     def _changed(self, *keys: str) -> None:
@@ -383,10 +390,9 @@ class Attachment:
         if self._closed or self._busy or self._qt is not None:
             return
         now = time.perf_counter()
-        if commands and now >= self._next_commands:
-            self._next_commands = now + COMMAND_PERIOD_S
+        if commands and self.schedule.take_commands(now):
             self._run_commands()
-        if now >= self._next_flush:
+        if self.schedule.flush_due(now):
             self._flush(now)
 
     def _guard(self, fn: Callable, *args: Any) -> Any:
@@ -436,13 +442,13 @@ class Attachment:
     def _flush(self, now: float, force: bool = False) -> None:
         """Publish what changed: the keys marked by napari's events, and the camera and the
         tiles in view (each only while a subscriber wants it), which are recomputed each
-        time and compared instead.  Read counters wait for ``LOADER_PERIOD_S`` unless
+        time and compared instead.  Read counters wait for ``schedule.LOADER_PERIOD_S`` unless
         ``force``."""
         if self._closed or self._busy:
             return
         self._busy = True
         try:
-            self._next_flush = now + self.state_interval
+            self.schedule.flushed(now)
             writer = self._writer
             # The tiles in view change with every draw while the view moves: read only
             # while wanted, and made into text on the writing thread.
@@ -453,16 +459,13 @@ class Attachment:
             if force and writer is not None:
                 writer.run_now(tiles)  # records and tiles now, before the counters
             elif writer is not None:
-                write = now >= self._next_write
-                if write:
-                    self._next_write = now + WRITE_PERIOD_S
-                writer.submit(tiles, write)
+                writer.submit(tiles, self.schedule.take_write(now))
             with self._counts_lock:
-                if self._counts_changed and (force or now >= self._next_loader):
+                if self._counts_changed and self.schedule.loader_due(now, force):
                     self._dirty.add(LOADER)
                 if LOADER in self._dirty:
                     self._counts_changed = False
-                    self._next_loader = now + LOADER_PERIOD_S
+                    self.schedule.loader_published(now)
             if self._levels_dirty or self._qt is not None:
                 self._levels_dirty = False
                 levels = self._current_levels()
@@ -562,21 +565,20 @@ class Attachment:
             _attachments.pop(id(self.viewer), None)
 
     def _stop_writer(self) -> None:
-        writer = getattr(self, "_writer", None)
+        writer = self._writer
         if writer is not None:
             writer.stop()  # waits for its work in progress: then the segments can go
             self._writer = None
             atexit.unregister(self._stop_writer)
 
     def _disconnect_all(self) -> None:
-        spans = getattr(self, "_spans", None)
-        if spans is not None:
-            spans.close()
-        for track in list(getattr(self, "_tracks", {}).values()):
+        if self._spans is not None:
+            self._spans.close()
+        for track in list(self._tracks.values()):
             for emitter, callback in track.connections:
                 disconnect(emitter, callback)
             unwrap_levels(track)
-        for emitter, callback in getattr(self, "_connections", []):
+        for emitter, callback in self._connections:
             disconnect(emitter, callback)
         self._connections = []
         self._tracks = {}

@@ -22,10 +22,10 @@ class FrameTimes:
 
     :meth:`draw_started` and :meth:`draw_ended` are the canvas's draw hooks (before vispy
     draws, after napari's own handler); :meth:`add` serves them and scripts that time their
-    own draws.  They run on every draw, where writing each record to shared memory cost
-    tens of microseconds (a cold lock, pack, check and copy after the draw's work), so a
-    draw only appends two floats to a deque; the adapter takes the records as one array
-    once a second.
+    own draws.  They run on every draw, where writing each record to shared memory (a cold
+    lock, pack, check and copy after the draw's work; docs/napari.md has the cost) would
+    weigh, so a draw only appends two floats to a deque; the adapter takes the records as
+    one array once a second.
     """
 
     def __init__(self) -> None:

@@ -11,9 +11,10 @@ from .tracks import disconnect
 
 #: The Qt timer's period while the dashboard sends commands: about 30 times a second.
 BUSY_INTERVAL_MS = 33
-#: The timer's longest period otherwise.  Each tick costs the GUI thread tens of
-#: microseconds (cold, between napari's draws) even with nothing to do, so without commands
-#: it ticks only as often as publishing needs; the first command waits up to this long.
+#: The timer's longest period otherwise.  Each tick costs the GUI thread some time (cold,
+#: between napari's draws; docs/napari.md has the figure) even with nothing to do, so
+#: without commands it ticks only as often as publishing needs; the first command waits up
+#: to this long.
 IDLE_INTERVAL_MS = 100
 
 

@@ -31,7 +31,8 @@ class ReadRecorder:
 
     :meth:`record` runs inside napari's slicing (on the drawing thread, or napari's slicing
     thread with async slicing), so it only queues the measurement; :meth:`drain`, called by
-    the adapter when it publishes (on the drawing thread, about once a second), turns
+    the adapter's writing thread about once a second (or by ``poll()`` on napari's thread,
+    holding the writer's lock), turns
     the queued reads into records, hands them to ``sink`` in one batch (a ``CHUNK_DTYPE``
     array) and updates the loaded tiles and counters; :attr:`queued` says whether there is
     anything to drain.  ``drawing_thread`` is the thread napari draws and slices
@@ -100,10 +101,10 @@ class ReadRecorder:
     def drain(self) -> int:
         """Publish the reads queued since the last drain; returns how many there were.
 
-        This runs about once a second on the drawing thread, with a second's reads (napari
-        0.5 reads on every view change, so over a hundred while panning, each over a dozen
-        tiles or more), hence one call per read where its index must be followed and the
-        rest vectorised."""
+        This runs about once a second on the adapter's writing thread, with a second's reads
+        (napari 0.5 reads on every view change, so over a hundred while panning, each over
+        a dozen tiles or more), hence one call per read where its index must be followed and
+        the rest vectorised."""
         pending = self._pending
         # len() first: reads queued meanwhile (from napari's slicing thread) wait their turn.
         raw = [pending.popleft() for _ in range(len(pending))]

@@ -1,15 +1,15 @@
 """Tile geometry of a layer's levels, and splitting reads into per-tile records.
 
-A tile is addressed as in ``webmon.schema``: tile ``(row, col)`` of level ``k`` covers the
-level-``k`` pixels ``[row * size, (row + 1) * size)`` along the layer's row axis and the same
-along its column axis.  ``size`` is the data's chunk size along those axes when the data is
-chunked, else 256 pixels.  Only numpy is imported, so this module works without napari.
+A tile is addressed as in ``webmon.tiles`` (which holds the arithmetic): tile ``(row, col)``
+of level ``k`` covers the level-``k`` pixels ``[row * size, (row + 1) * size)`` along the
+layer's row axis and the same along its column axis.  ``size`` is the data's chunk size along
+those axes when the data is chunked, else 256 pixels.  Only numpy is imported, so this module
+works without napari.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from webmon.schema import CHUNK_DTYPE
+from webmon.tiles import DEFAULT_TILE_SIZE, shape_in_tiles, tiles_in_pixels
 
-DEFAULT_TILE_SIZE = 256
 #: ``LoadedTiles`` remembers at most this many tiles per level (the most recently read).
 LOADED_TILES_CAP = 4096
 #: Tile rows and columns are packed into one integer as ``row << 32 | col``.
@@ -73,20 +73,13 @@ class TileGrid:
         return cls(axes, shapes, tuple(tile_size(a, axes) for a in levels))
 
     def shape_in_tiles(self, level: int) -> tuple[int, int]:
-        size = self.tile_sizes[level]
-        rows, cols = self.level_shapes[level]
-        return math.ceil(rows / size), math.ceil(cols / size)
+        return shape_in_tiles(self.level_shapes[level], self.tile_sizes[level])
 
     def tiles_in_pixels(self, level: int, first: Sequence[int], last: Sequence[int]
                         ) -> list[list[int]]:
         """Tiles of ``level`` covering pixels ``first`` to ``last`` (inclusive, ``(y, x)``),
         clipped to the level's tiles; the view's ``corner_pixels`` are given this way."""
-        size = self.tile_sizes[level]
-        rows_total, cols_total = self.shape_in_tiles(level)
-        r0, c0 = max(int(first[0]) // size, 0), max(int(first[1]) // size, 0)
-        r1 = min(int(last[0]) // size, rows_total - 1)
-        c1 = min(int(last[1]) // size, cols_total - 1)
-        return [[r, c] for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+        return tiles_in_pixels(first, last, self.tile_sizes[level], self.shape_in_tiles(level))
 
 
 def span(entry: int | range) -> tuple[int, int]:

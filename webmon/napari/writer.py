@@ -3,15 +3,15 @@
 Turning a second's queued reads into ``chunk_loads`` records and loaded tiles, writing the
 frame records, and making the ``tiles`` state's text from what was read of the view touch
 only webmon's own objects, numpy and shared memory.  On napari's thread they were most of
-what the adapter cost (about 2 ms a second, cold after napari's work), so they run here.
+what the adapter cost (docs/napari.md has the figures), so they run here.
 What reads napari's objects (layers, camera, the view's corners) stays on napari's thread,
 which hands this thread plain values (``tiles_state.view_inputs``) when it publishes, and
 says when a second has passed since the last write.
 
 Python runs one thread at a time: this thread's work still waits for napari's thread to
-let go of the interpreter, and napari's thread may wait for this one's (a few hundred
-microseconds at most, a few times a second) when both want to run Python at once.
-``benchmarks/bench_napari_publish_cost.py`` measures that too.
+let go of the interpreter, and napari's thread may wait for this one's when both want to
+run Python at once.  ``benchmarks/bench_napari_publish_cost.py`` measures that too
+(docs/napari.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ import jinja2
 from bokeh.application import Application
 from bokeh.application.handlers import FunctionHandler
 from bokeh.document import Document
+from bokeh.layouts import column
 
+from .contain import FailureNotice, build_contained
 from .header import ProducerHeader
 from .hub import Hub
 from .record_button import RecordButton, Recordings
@@ -24,7 +26,6 @@ from .replay_bar import ReplayControls
 from .session import Component, Session
 
 log = logging.getLogger(__name__)
-
 
 
 def _load_template(name: str) -> str:
@@ -75,8 +76,10 @@ def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document,
         record = RecordButton(session, recordings)
         session.before_update(record.update)
         extras.append(record.root)
-    body = tab.build(session)
-    body.name = "webmon-main"
+    notice = FailureNotice(session)
+    session.before_update(notice.update)
+    body = column(notice.root, build_contained(tab.build, session, tab.what),
+                  name="webmon-main", sizing_mode="stretch_width")
     doc.add_root(body)
     doc.add_root(header.selector)
     doc.add_root(header.source)
@@ -100,8 +103,7 @@ def build_individual_document(hub: Hub, name: str,
                               factory: Callable[[Session], Component], doc: Document) -> Session:
     """Fill ``doc`` with the single component ``name``, for embedding."""
     session = _bind_session(hub, doc)
-    component = session.add(factory(session))
-    doc.add_root(component.root)
+    doc.add_root(build_contained(factory, session, f"the component {name!r}"))
     doc.title = individual_title(name)
     return session
 

@@ -31,6 +31,7 @@ import gzip
 import inspect
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import bokeh
@@ -193,11 +194,17 @@ UNSUPPORTED_REASON = _check() or _check_encoding()
 SUPPORTED = UNSUPPORTED_REASON is None
 if not SUPPORTED:
     log.warning("sending each document change separately: %s", UNSUPPORTED_REASON)
-#: Set to False to send each change as its own message, as Bokeh does (the benchmarks
-#: measure both side by side).
-ENABLED = True
-#: Numpy arrays inline in the message's JSON (True) or as Bokeh's binary frames (False).
-INLINE_ARRAYS = True
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a server's sessions send their updates (``Hub(batching=...)``); the benchmarks
+    compare the variants side by side."""
+
+    #: One message per update; False sends each change as its own message, as Bokeh does.
+    enabled: bool = True
+    #: Numpy arrays inline in the message's JSON; False sends them as Bokeh's binary frames.
+    inline_arrays: bool = True
 
 
 
@@ -213,16 +220,21 @@ def patch_message(doc: Document, events: list[DocumentPatchedEvent], *,
     return message
 
 
-def release(doc: Document) -> int:
-    """``doc.unhold()``, sending the held changes as one message per connection.
+#: One message per update, arrays inline: what the dashboard does.
+DEFAULT = Batching()
+
+
+def release(doc: Document, settings: Batching = DEFAULT) -> int:
+    """``doc.unhold()``, sending the held changes as one message per connection (unless
+    ``settings`` says otherwise).
 
     Must run with the document locked (in a Bokeh session callback).  Returns the number
-    of changes batched; 0 when it fell back to ``unhold()`` (no server session, not under
-    its lock, or Bokeh internals other than expected).
+    of changes batched; 0 when it fell back to ``unhold()`` (batching off, no server
+    session, not under its lock, or Bokeh internals other than expected).
     """
     context = doc.session_context
     server_session = getattr(context, "session", None) if context is not None else None
-    if (not (SUPPORTED and ENABLED) or server_session is None
+    if (not (SUPPORTED and settings.enabled) or server_session is None
             or getattr(server_session, "_pending_writes", None) is None):
         doc.unhold()
         return 0
@@ -243,6 +255,6 @@ def release(doc: Document) -> int:
                   if not (event.setter is server_session
                           and connection is server_session._current_patch_connection)]
         if events:
-            message = patch_message(doc, events, inline_arrays=INLINE_ARRAYS)
+            message = patch_message(doc, events, inline_arrays=settings.inline_arrays)
             pending.append(connection._socket.send_message(message))
     return len(patched)

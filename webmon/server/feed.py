@@ -19,9 +19,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from webmon.shm import ProducerKey, WebmonError
+from webmon.shm.about import StreamAbout
 
 from .history import StreamHistory
+from .ondemand import ArraySnapshot, ArraySummary, OnDemand, StateSummary
 from .throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,18 @@ RATE_WINDOW_S = 2.0
 RETRY_UNREADABLE_S = 5.0
 
 _throttled = LogThrottle(log)
+#: Records whose ``time`` is below this (2001-09-09) do not hold epoch seconds.
+EPOCH_AFTER = 1e9
+ARRIVAL_DTYPE = np.dtype("<f8")
+
+
+def has_epoch_time(records: np.ndarray) -> bool:
+    """True when ``records`` have a floating-point ``time`` field holding epoch seconds (the
+    schema's convention), which a tab can plot them against."""
+    fields = records.dtype.fields or {}
+    if "time" not in fields or fields["time"][0].kind != "f" or fields["time"][0].shape:
+        return False
+    return len(records) > 0 and bool(records["time"][-1] > EPOCH_AFTER)
 
 
 @dataclass
@@ -75,6 +91,9 @@ class Feed:
         self._shared: dict[Hashable, tuple[Hashable, Any]] = {}
         self._command_lock = threading.Lock()
         self._heartbeat = info.heartbeat
+        self._on_demand = OnDemand(subscriber, INTEREST_TIMEOUT_S)
+        # Times the hub received each record, for streams without an epoch "time" field.
+        self._arrivals: dict[str, StreamHistory] = {}
         #: stream or state key -> (what is wrong, monotonic time to try again)
         self._unreadable: dict[str, tuple[str, float]] = {}
 
@@ -112,11 +131,33 @@ class Feed:
     def stream_names(self) -> list[str]:
         return sorted(self.info.streams)
 
+    def stream_dtype(self, stream: str) -> np.dtype | None:
+        """The record dtype of ``stream``, as the producer declared it."""
+        info = self.info.streams.get(stream)
+        return info.dtype if info is not None else None
+
+    def stream_about(self, stream: str) -> StreamAbout:
+        """What the producer says ``stream`` and its fields mean (description, units)."""
+        info = self.info.streams.get(stream)
+        return info.about if info is not None else StreamAbout()
+
+    def state_keys(self) -> list[str]:
+        return list(self.info.state)
+
+    def array_names(self) -> list[str]:
+        return list(self.info.arrays)
+
     # -- what sessions read ------------------------------------------------------------
     def history(self, stream: str) -> StreamHistory | None:
         """The hub's history of ``stream``; None until its first records arrived."""
         self._interest[stream] = time.monotonic()
         return self._histories.get(stream)
+
+    def arrivals(self, stream: str) -> StreamHistory | None:
+        """When the hub received each record of ``stream`` (epoch seconds, to within a tick),
+        at the same positions as :meth:`history`; kept only for streams whose records carry
+        no epoch ``time`` of their own (see :func:`has_epoch_time`)."""
+        return self._arrivals.get(stream)
 
     def stream_stats(self) -> dict[str, StreamStats]:
         return dict(self._stats)
@@ -124,6 +165,23 @@ class Feed:
     def unreadable(self) -> dict[str, str]:
         """Streams and state keys that cannot be read now, with what is wrong."""
         return {name: problem for name, (problem, _) in self._unreadable.items()}
+
+    def state_overview(self) -> list[StateSummary]:
+        """Every state key: version, size and when it last changed, refreshed about once a
+        second while sessions keep asking.  Unlike :meth:`state`, this does not ``want``
+        the keys: a producer computing a value only for watchers is not made to."""
+        return self._on_demand.state_overview()
+
+    def array_overview(self) -> list[ArraySummary]:
+        """Every shared array's shape, dtype and write count (no data), refreshed with
+        :meth:`state_overview`."""
+        return self._on_demand.array_overview()
+
+    def array(self, name: str) -> ArraySnapshot | None:
+        """The shared array ``name`` as last read (decimated to a screen's worth; see
+        ``ondemand.py``); None until the first read.  Asking registers interest: the hub
+        reads it on its ticks, when it changed, for as long as someone keeps asking."""
+        return self._on_demand.array(name)
 
     def state(self, key: str) -> tuple[Any, int]:
         """``(value, version)`` of a state key as of the last tick; ``(None, 0)`` before the
@@ -176,6 +234,7 @@ class Feed:
                 self._mark_unreadable(key, exc, now)
                 continue
             self._readable(key)
+        self._on_demand.poll(now, self.info.state, self.info.arrays, self._state)
 
     def _account(self, stream: str, batch: Any, now: float) -> None:
         stats = self._stats.setdefault(stream, StreamStats())
@@ -192,7 +251,13 @@ class Feed:
                 capacity = self._history_capacities.get(stream, self._history_capacity)
                 history = StreamHistory(batch.records.dtype, capacity)
                 self._histories[stream] = history
+                if not has_epoch_time(batch.records):
+                    # As long as the history, so that their positions match.
+                    self._arrivals[stream] = StreamHistory(ARRIVAL_DTYPE, capacity)
             history.append(batch.records)
+            arrivals = self._arrivals.get(stream)
+            if arrivals is not None:
+                arrivals.append(np.full(len(batch.records), time.time(), ARRIVAL_DTYPE))
         samples = self._rate_samples.setdefault(stream, deque())
         samples.append((now, batch.end))
         while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
@@ -228,7 +293,7 @@ class Feed:
         if self.alive:
             self.alive = False
             self.gone_at = time.time()
-            for history in self._histories.values():
+            for history in [*self._histories.values(), *self._arrivals.values()]:
                 history.trim()  # it will not grow again: keep what it holds, no more
             _throttled.forget_group(self.token)
             log.info("producer %s is gone", self.key)

@@ -35,6 +35,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from webmon.shm import ProducerKey, Selector, Subscriber, discover
 from webmon.shm.identity import as_selector
 
+from .batching import Batching
 from .feed import Feed
 from .history import StreamHistory
 from .throttle import LogThrottle
@@ -96,6 +97,8 @@ class Hub:
     ``producer``: follow only producers this selector names (``NAME`` or ``NAME@PID``;
     default: every live producer).  ``interval``: seconds between ticks.  ``history``:
     records kept per stream; ``histories``: records kept of particular streams instead.
+    ``batching``: how the sessions of this server send their updates (:attr:`batching`,
+    which may be replaced while they run).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class Hub:
         discover_interval: float = DISCOVER_INTERVAL_S,
         command_workers: int = 2,
         histories: dict[str, int] | None = None,
+        batching: Batching | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval}")
@@ -134,6 +138,8 @@ class Hub:
         self.discover_errors = 0
         #: Exceptions that reading a producer raised and the hub caught (none expected).
         self.read_errors = 0
+        #: How every session of this hub sends its updates.
+        self.batching = batching or Batching()
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, io_loop: IOLoop | None = None) -> None:

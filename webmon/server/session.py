@@ -27,6 +27,7 @@ from .batching import release
 from .feed import Feed
 from .history import StreamHistory
 from .hub import Hub
+from .ondemand import ArraySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Session:
         #: ``demo@8151``: that one); None follows the hub's default (the newest live one).
         self.chosen: Selector | None = parse_choice(producer)
         self._components: list[Component] = []
+        self._failures: dict[int, tuple[str, str]] = {}
         self._before_update: list[Callable[[], None]] = []
         self._pending = False
         self._closed = False
@@ -142,6 +144,12 @@ class Session:
         feed = self.feed
         return feed.state(key) if feed is not None else (None, 0)
 
+    def array(self, name: str) -> ArraySnapshot | None:
+        """The shown producer's shared array ``name``, as the hub last read it (decimated to
+        a screen's worth); asking keeps the hub reading it."""
+        feed = self.feed
+        return feed.array(name) if feed is not None else None
+
     def add(self, component: Component) -> Component:
         """Update ``component`` after every hub tick while this session lives."""
         self._components.append(component)
@@ -164,8 +172,8 @@ class Session:
         server_session = getattr(context, "session", None) if context is not None else None
         if server_session is not None:
             # What doc.add_next_tick_callback ends up doing (run under the document's lock,
-            # then send the changes), without Bokeh's bookkeeping of removable callbacks:
-            # a fifth of the CPU of a tab's update, measured with 16 loader tabs.
+            # then send the changes), without Bokeh's bookkeeping of removable callbacks,
+            # which was a large part of a tab's update (measured in docs/dashboard.md).
             IOLoop.current().add_callback(server_session.with_document_locked, self.update)
         else:
             self.doc.add_next_tick_callback(self.update)  # a document outside a server
@@ -178,8 +186,8 @@ class Session:
         self.updates += 1
         self.doc.hold("combine")
         # Without Bokeh's check of every value set or streamed against its property type
-        # (Bokeh's switch for update callbacks): for a few records it costs as much as the
-        # rest of a stream call, and these values come from webmon's own code.
+        # (Bokeh's switch for update callbacks): for a few records it is a large part of a
+        # stream call (docs/dashboard.md), and these values come from webmon's own code.
         with validate(False):
             self._update_components()
 
@@ -193,11 +201,27 @@ class Session:
             for component in self._components:
                 try:
                     component.update()
-                except Exception:
+                except Exception as exc:
                     # One broken component must not freeze the rest of the tab.
-                    log.exception("updating %s failed", type(component).__name__)
+                    self._failed(component, exc)
+                else:
+                    if self._failures:
+                        self._failures.pop(id(component), None)
         finally:
-            release(self.doc)
+            release(self.doc, self.hub.batching)
+
+    def _failed(self, component: Component, exc: Exception) -> None:
+        """Remember why ``component`` failed (:meth:`failures`); log each new error once,
+        not on every tick it repeats."""
+        name = type(component).__name__
+        message = f"{type(exc).__name__}: {exc}"
+        if self._failures.get(id(component)) != (name, message):
+            log.error("updating %s failed", name, exc_info=exc)
+        self._failures[id(component)] = (name, message)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """``(component, error)`` of each component whose last update raised."""
+        return list(self._failures.values())
 
     def close(self) -> None:
         """Stop updating; drop the components and their cursors."""

@@ -1,5 +1,6 @@
 """The shared-memory transport.  Imports numpy and the standard library only."""
 
+from .about import FieldAbout, StreamAbout
 from .discovery import ProducerInfo, StreamInfo, discover, runtime_dir
 from .errors import CommandError, CommandOutcomeUnknown, CommandTimeout, WebmonError
 from .identity import ProducerKey, Selector, parse_selector, select_producer
@@ -13,10 +14,12 @@ __all__ = [
     "CommandError",
     "CommandOutcomeUnknown",
     "CommandTimeout",
+    "FieldAbout",
     "ProducerInfo",
     "ProducerKey",
     "Publisher",
     "Selector",
+    "StreamAbout",
     "StreamInfo",
     "Subscriber",
     "WebmonError",

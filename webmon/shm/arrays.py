@@ -95,6 +95,14 @@ class ArrayWriter:
         self.segment.close()
 
 
+def _region(region: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    if not isinstance(region, tuple) or len(region) > len(shape) \
+            or not all(isinstance(part, slice) for part in region):
+        raise TypeError(f"an array region is a tuple of at most {len(shape)} slices, "
+                        f"not {region!r}")
+    return region
+
+
 class ArrayReader:
     def __init__(self, name: str, seg: Segment) -> None:
         head = seg.header(layout.ARRAY_HEADER)
@@ -130,22 +138,69 @@ class ArrayReader:
         self.shape = shape
         self.dtype = dtype
         self.nbytes = nbytes
-        self._views = views
+        self._views = views  # for the geometry of regions; never read through
+
+    def _offset(self, b: int) -> int:
+        return layout.ARRAY_HEADER + b * _buffer_bytes(self.nbytes)
 
     def _copy(self, b: int, out: np.ndarray) -> None:
         """Buffer ``b`` into ``out``, with preadv: a shrunk segment is an error, not a
         fault."""
-        offset = layout.ARRAY_HEADER + b * _buffer_bytes(self.nbytes)
         if out.flags.c_contiguous and out.dtype == self.dtype and out.shape == self.shape:
-            self.segment.read_into(out.reshape(-1).view(np.uint8), offset)
+            self.segment.read_into(out.reshape(-1).view(np.uint8), self._offset(b))
         else:  # through a copy of our own: the mapping itself is never read
             whole = np.empty(self.shape, self.dtype)
-            self.segment.read_into(whole.reshape(-1).view(np.uint8), offset)
+            self.segment.read_into(whole.reshape(-1).view(np.uint8), self._offset(b))
             np.copyto(out, whole)
 
-    def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
-        """A consistent copy; retries while the producer is mid-write."""
-        out = np.empty(self.shape, self.dtype) if out is None else out
+    def _read_region(self, b: int, region: tuple[slice, ...]) -> np.ndarray:
+        """``region`` of buffer ``b``, read through the descriptor: for each selected row
+        (every axis but the last), the span from its first to its last selected element,
+        then every step-th element of it.  Strided copies from a mapping touch about as
+        many cache lines, and cannot fault."""
+        if not self.shape:  # a 0-d array: its region is all of it
+            whole = np.empty((), self.dtype)
+            self._copy(b, whole)
+            return whole
+        ranges = [range(*part.indices(n)) for part, n in
+                  zip(region + (slice(None),) * (len(self.shape) - len(region)), self.shape,
+                      strict=True)]
+        result_shape = tuple(len(r) for r in ranges)
+        if 0 in result_shape:
+            return np.empty(result_shape, self.dtype)
+        itemsize = self.dtype.itemsize
+        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * itemsize  # C order, bytes
+        last = ranges[-1]
+        first, span = min(last[0], last[-1]), abs(last[-1] - last[0]) + 1
+        rows = np.zeros(1, np.int64)
+        for r, stride in zip(ranges[:-1], strides[:-1], strict=True):
+            rows = (rows[:, None] + np.asarray(r, np.int64)[None, :] * int(stride)).ravel()
+        spans = np.empty((len(rows), span), self.dtype)
+        base = self._offset(b) + first * itemsize
+        for i, row in enumerate(rows.tolist()):
+            self.segment.read_into(spans[i].view(np.uint8), base + row)
+        picked = spans[:, np.asarray(last, np.int64) - first]
+        return picked.reshape(result_shape)
+
+    def version(self) -> int:
+        """How many writes completed: each write makes one buffer's sequence two higher,
+        so the sum only grows (it says nothing about a write in progress)."""
+        seg = self.segment
+        return (seg.load_u64(layout.ARRAY_SEQ[0]) + seg.load_u64(layout.ARRAY_SEQ[1])) // 2
+
+    def snapshot(self, out: np.ndarray | None = None,
+                 region: tuple[slice, ...] | None = None) -> np.ndarray:
+        """A consistent copy; retries while the producer is mid-write.
+
+        ``region`` (a tuple of slices, steps allowed) copies only that part, as consistently:
+        a dashboard reads every ``k``-th row and column of an image larger than the screen
+        without copying the rest."""
+        if region is not None:
+            region = _region(region, self.shape)
+            shape = self._views[0][region].shape  # a view: nothing is read
+        else:
+            shape = self.shape
+        out = np.empty(shape, self.dtype) if out is None else out
         deadline = time.monotonic() + _DEADLINE_S
         seg = self.segment
         while True:
@@ -155,7 +210,10 @@ class ArrayReader:
                 before = seg.load_u64(layout.ARRAY_SEQ[b])
                 if before % 2 == 0:
                     fence()
-                    self._copy(b, out)
+                    if region is None:
+                        self._copy(b, out)
+                    else:
+                        np.copyto(out, self._read_region(b, region))
                     fence()
                     if seg.load_u64(layout.ARRAY_SEQ[b]) == before:
                         return out

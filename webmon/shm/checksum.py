@@ -118,8 +118,8 @@ def bytes_check(seq: int, data: bytes | memoryview) -> int:
     because a reader copied while the producer rewrote it.  CRC-32 detects every change
     confined to 32 consecutive bits and any other with a chance of about 2**-32 to miss,
     like the Adler-32 of single records, and the sequence number in the head is compared
-    too.  It runs at memory speed in zlib (a 5 KB tiles value in under a microsecond),
-    where the BLAKE2b used before took ten to fifteen times longer and was most of the
-    cost of publishing a value already encoded.
+    too.  It runs at memory speed in zlib, where the BLAKE2b used before was most of the
+    cost of publishing a value already encoded (docs/transport.md, "Costs", has both
+    measured).
     """
     return zlib.crc32(data, zlib.crc32(_HEAD.pack(seq, len(data)))) | _SET

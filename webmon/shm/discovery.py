@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import names
+from .about import EMPTY, StreamAbout, parse_about
 from .control import Control
 from .dtypes import dtype_from_json
 from .errors import WebmonError
@@ -40,6 +41,8 @@ class StreamInfo:
     dtype: np.dtype
     capacity: int
     segment: str
+    #: What the producer says the stream and its fields mean (units, descriptions).
+    about: StreamAbout = EMPTY
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,11 @@ def parse_descriptor(raw: dict[str, Any], path: str, heartbeat: float = 0.0) -> 
                 e["segment"] for g in ("streams", "state", "arrays") for e in raw[g].values()]:
             if not isinstance(seg, str) or names.segment_token(seg) != token:
                 raise WebmonError(f"descriptor {path} names a foreign segment {seg!r}")
-        streams = {
-            str(n): StreamInfo(dtype_from_json(e["dtype"]), int(e["capacity"]), e["segment"])
-            for n, e in raw["streams"].items()
-        }
+        streams = {}
+        for n, e in raw["streams"].items():
+            dtype = dtype_from_json(e["dtype"])
+            streams[str(n)] = StreamInfo(dtype, int(e["capacity"]), e["segment"],
+                                         parse_about(e.get("about"), dtype))
         return ProducerInfo(
             name=str(raw["name"]), pid=int(raw["pid"]), app=str(raw["app"]),
             started=float(raw["started"]), heartbeat=heartbeat, streams=streams,

@@ -9,8 +9,9 @@ import numpy as np
 
 from .errors import WebmonError
 
+#: struct codes by numpy kind and size (booleans, kind "b", are handled apart as "?").
 _STRUCT_CODES = {
-    ("b", 1): "b", ("u", 1): "B", ("i", 1): "b",
+    ("u", 1): "B", ("i", 1): "b",
     ("i", 2): "h", ("u", 2): "H", ("i", 4): "i", ("u", 4): "I", ("i", 8): "q", ("u", 8): "Q",
     ("f", 2): "e", ("f", 4): "f", ("f", 8): "d",
 }

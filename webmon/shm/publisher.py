@@ -17,12 +17,13 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from . import layout, names
+from .about import describe_stream
 from .arrays import ArrayWriter
 from .control import Control
 from .discovery import (
@@ -99,6 +100,7 @@ class Publisher:
         self._generation = 0
         self._closed = False
         self._streams: dict[str, StreamWriter] = {}
+        self._about: dict[str, dict[str, Any]] = {}  # what each stream means (about.py)
         self._state: dict[str, StateWriter] = {}
         self._arrays: dict[str, ArrayWriter] = {}
         self._created: list[Segment] = []
@@ -138,8 +140,16 @@ class Publisher:
                         "by pid: this one is %s@%d", self.name, others, self.name, self._pid)
 
     # -- streams ---------------------------------------------------------------------------
-    def stream(self, name: str, dtype: Any, capacity: int = 65536) -> StreamWriter:
-        """The stream ``name``, created on first use.  Asking again returns the same writer."""
+    def stream(self, name: str, dtype: Any, capacity: int = 65536, *,
+               description: str | None = None,
+               units: Mapping[str, str] | None = None) -> StreamWriter:
+        """The stream ``name``, created on first use.  Asking again returns the same writer.
+
+        ``description`` (what one record stands for) and ``units`` (field name -> unit, such
+        as ``{"load_ms": "ms"}``) tell readers what the stream means; numpy dtype metadata
+        (``np.dtype("<f4", metadata={"unit": "ms", "description": ...})`` as a field's dtype)
+        says the same, and the arguments win over it.  Asking again with either updates them.
+        """
         dt = check_record_dtype(dtype)
         with self._lock:
             self._check_open()
@@ -148,9 +158,15 @@ class Publisher:
                 if existing.dtype != dt:
                     raise ValueError(f"stream {name!r} exists with dtype {existing.dtype}, "
                                      f"not {dt}")
+                if description is not None or units is not None:
+                    about = describe_stream(dt, description, units)
+                    if about != self._about.get(name):
+                        self._about[name] = about
+                        self._write_descriptor()
                 return existing
             _check_key(name)
             capacity = _count(f"stream {name!r}: capacity", capacity, 1, MAX_CAPACITY)
+            about = describe_stream(dt, description, units)  # refuse before creating anything
             try:
                 writer = self._new_segment(
                     "s", lambda seg_name: StreamWriter.create(name, seg_name, dt, capacity))
@@ -161,6 +177,7 @@ class Publisher:
                                          f"memory, which the system refused ({exc.strerror})"
                               ) from None
             self._streams[name] = writer
+            self._about[name] = about
             self._control.claim(name)
             self._write_descriptor()
             return writer
@@ -346,7 +363,9 @@ class Publisher:
             "control": self._control.segment.name,
             "mailbox": self._commands.segment_name,
             "streams": {n: {"segment": w.segment.name, "dtype": dtype_to_json(w.dtype),
-                            "capacity": w.capacity} for n, w in self._streams.items()},
+                            "capacity": w.capacity,
+                            **({"about": self._about[n]} if self._about.get(n) else {})}
+                        for n, w in self._streams.items()},
             "state": {k: {"segment": w.segment.name, "max_bytes": w.max_bytes}
                       for k, w in self._state.items()},
             "arrays": {n: {"segment": w.segment.name, "shape": list(w.shape),

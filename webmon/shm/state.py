@@ -3,8 +3,9 @@
 Version ``v`` is written into buffer ``v % 2`` with its own ``(version, length, check)`` head,
 and only then does the header's version advance.  A reader takes the buffer the header
 names, and accepts it only when the buffer's own version matches and the check over its
-bytes verifies; otherwise it retries, and after a few tries falls back to the other buffer,
-which holds the previous whole value.  As with streams, acceptance is proven by the check,
+bytes verifies; otherwise it falls back at once to the other buffer, which holds the
+previous whole value, and only when neither verifies (the writer lapped it twice meanwhile)
+reads the header again and retries.  As with streams, acceptance is proven by the check,
 not by the order in which another core happens to see the stores (see ``checksum.py``).
 """
 

@@ -141,9 +141,8 @@ class StreamWriter:
     def capacity(self) -> int:
         return self._ring.capacity
 
-    @property
     def written(self) -> int:
-        """Records appended so far."""
+        """Records appended so far (a method, as :meth:`StreamReader.written` is)."""
         return self._count
 
     @property
@@ -247,6 +246,7 @@ class StreamReader:
         return self._ring.capacity
 
     def written(self) -> int:
+        """Records the producer has written so far, read from shared memory now."""
         return self._ring.seg.load_u64(layout.STREAM_COUNT)
 
     def seek_latest(self) -> None:

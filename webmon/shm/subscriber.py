@@ -176,8 +176,20 @@ class Subscriber:
         return reader.get()
 
     # -- arrays ------------------------------------------------------------------------
-    def array(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
-        """A consistent copy of the shared array ``name``."""
+    def array(self, name: str, out: np.ndarray | None = None,
+              region: tuple[slice, ...] | None = None) -> np.ndarray:
+        """A consistent copy of the shared array ``name`` (of only ``region``, a tuple of
+        slices, when given)."""
+        return self._array(name).snapshot(out, region)
+
+    def array_info(self, name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+        """``(shape, dtype, version)`` of the shared array ``name``, without copying it.
+        ``version`` counts the producer's writes; it starts again when the array is
+        reshaped (a new shape or dtype)."""
+        reader = self._array(name)
+        return reader.shape, reader.dtype, reader.version()
+
+    def _array(self, name: str) -> ArrayReader:
         reader = self._arrays.get(name)
         if reader is not None and layout.is_retired(reader.segment):
             self._arrays.pop(name).close()  # reshaped into a new segment: follow it
@@ -188,7 +200,7 @@ class Subscriber:
             if reader is None:
                 raise WebmonError(f"array {name!r} of {self.name!r} is gone with its producer")
             self._arrays[name] = reader
-        return reader.snapshot(out)
+        return reader
 
     def _open(self, group: str, name: str, make: Callable[[str, Segment], T]) -> T | None:
         """A reader of the state key or array ``name``; None when the producer never had

@@ -79,10 +79,6 @@ export class TileScene {
   private readonly content = new THREE.Group()
   private readonly unit_square = new THREE.PlaneGeometry(1, 1)
   private grid: TileGrid
-  /** The grid asked for, and the one drawing (they differ when the shader grid cannot hold the
-   * layout in a texture). */
-  private grid_kind: TileGridKind
-  private drawn_kind: TileGridKind
   private readonly background = new THREE.Color()
   private layout: GridLayout | null = null
   private extent: Extent = {width: 1, height: 1}
@@ -100,9 +96,7 @@ export class TileScene {
     this.renderer = new THREE.WebGLRenderer({antialias: false})
     this.renderer.setPixelRatio(window.devicePixelRatio)
     this.camera = new THREE.OrthographicCamera(-1, 1, 1, -1, 0.01, 100)
-    this.grid_kind = grid_kind
-    this.drawn_kind = grid_kind
-    this.grid = make_grid(grid_kind)
+    this.grid = make_grid(grid_kind, this.renderer.capabilities.maxTextureSize)
     this.content.scale.y = -1
     this.content.add(this.grid.object)
     this.axes = this.make_axes()
@@ -151,26 +145,15 @@ export class TileScene {
     this.axes.geometry.computeBoundingSphere()
   }
 
+  /** Draw with the grid `kind` from now on (the viewer then lays it out and colours it). */
   set_grid_kind(kind: TileGridKind): void {
-    this.grid_kind = kind
+    this.content.remove(this.grid.object)
+    this.grid.dispose()
+    this.grid = make_grid(kind, this.renderer.capabilities.maxTextureSize)
+    this.grid.set_background(this.background)
+    this.content.add(this.grid.object)
     if (this.layout != null) {
       this.set_layout(this.layout)
-    }
-  }
-
-  /** Swaps in the grid for `layout`: the shader grid needs rows and cols within the largest
-   * texture the browser allows (at least 2048 with WebGL 2). */
-  private use_grid_for(layout: GridLayout): void {
-    const max = this.renderer.capabilities.maxTextureSize
-    const too_big = layout.rows > max || layout.cols > max
-    const kind = this.grid_kind == "shader" && too_big ? "instanced" : this.grid_kind
-    if (kind != this.drawn_kind) {
-      this.content.remove(this.grid.object)
-      this.grid.dispose()
-      this.grid = make_grid(kind)
-      this.grid.set_background(this.background)
-      this.content.add(this.grid.object)
-      this.drawn_kind = kind
     }
   }
 
@@ -193,7 +176,6 @@ export class TileScene {
 
   set_layout(layout: GridLayout): void {
     this.layout = layout
-    this.use_grid_for(layout)
     this.grid.set_layout(layout)
     const h = layout.image_h > 0 ? layout.image_h : layout.rows*layout.tile_size
     const w = layout.image_w > 0 ? layout.image_w : layout.cols*layout.tile_size

@@ -1,4 +1,4 @@
-// Tile state codes, as the Python side (webmon/tiles_extension/inputs.py) writes them into the
+// Tile state codes, as the Python side (webmon/tiles.py) writes them into the
 // data source's `state` column, and the per-tile state array the grids draw from.
 import type {Arrayable} from "@bokehjs/core/types"
 

@@ -10,11 +10,12 @@ not sent to the browser.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bokeh.core.properties import (
     Alpha,
     Bool,
     Color,
-    Enum,
     Float,
     Instance,
     InstanceDefault,
@@ -28,23 +29,25 @@ from bokeh.core.properties import (
 )
 from bokeh.models import ColumnDataSource, LayoutDOM
 
-from .inputs import (
-    IDLE_COLOR,
-    LOADED_COLOR,
-    LOADING_COLOR,
-    SEEN_COLOR,
-    VIEW_COLOR,
-    TileViewerInputs,
-)
+if TYPE_CHECKING:
+    from webmon.tiles import TileViewerInputs
 
-__all__ = ["TileViewer"]
+__all__ = ["IDLE_COLOR", "LOADED_COLOR", "LOADING_COLOR", "SEEN_COLOR", "TileViewer",
+           "VIEW_COLOR"]
+
+#: Default colours: seen, idle and view as the 2020 page drew them.
+SEEN_COLOR = "#E11313"
+LOADING_COLOR = "#B279A2"
+LOADED_COLOR = "#4C78A8"
+IDLE_COLOR = "#A3A2A0"
+VIEW_COLOR = "#F5C542"
 
 
 class TileViewer(LayoutDOM):
     """Tiles of one level of a multiscale image, coloured by state, with the view rectangle.
 
     ``source`` lists the tiles that are not idle, one row each: columns ``row``, ``col`` and
-    ``state`` (codes in :mod:`webmon.tiles_extension.inputs`).  A tile listed twice takes its
+    ``state`` (codes in :mod:`webmon.tiles`).  A tile listed twice takes its
     last row, so streaming one row changes one tile.  Clicking a tile sets ``clicked_tile``
     and increments ``click_count``; watch ``click_count`` with ``on_change`` to see every click.
     """
@@ -74,12 +77,13 @@ class TileViewer(LayoutDOM):
     view_alpha = Alpha(default=0.8)
     background_color = Color(default="#202124")
     show_legend = Bool(default=True)
-    grid_renderer = Enum("shader", "instanced", "mesh_per_tile", default="shader",
-                         help="How tiles are drawn.  'shader': one quad, tile states in a "
-                              "texture, a frame costs the same for any number of tiles.  "
-                              "'instanced': one InstancedMesh, fast on a GPU but slow in "
-                              "software WebGL.  'mesh_per_tile': the naive design, kept to "
-                              "benchmark against; slow above a few thousand tiles.")
+    grid_renderer = String(default="shader",
+                           help="Which grid draws the tiles.  The shipped bundle has one, "
+                                "'shader': one quad, tile states in a texture, a frame costs "
+                                "the same for any number of tiles.  The benchmark's own build "
+                                "(benchmarks/tile_grids/) adds 'instanced' and "
+                                "'mesh_per_tile' to compare against; a name the bundle lacks "
+                                "draws with 'shader'.")
     clicked_tile = Nullable(Tuple(Int, Int, Int), default=None,
                             help="[row, col, level] of the tile clicked last (set by the browser).")
     click_count = Int(default=0, help="Clicks on tiles so far (set by the browser).")

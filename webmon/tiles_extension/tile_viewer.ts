@@ -405,7 +405,7 @@ export class TileViewer extends LayoutDOM {
     this.prototype.default_view = TileViewerView
 
     // Defaults must match the Python model's: Python does not send values left at default.
-    this.define<TileViewer.Props>(({Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha, Enum}) => ({
+    this.define<TileViewer.Props>(({Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha}) => ({
       source:           [ Ref(ColumnDataSource), () => new ColumnDataSource({data: {row: [], col: [], state: []}}) ],
       shape_in_tiles:   [ Tuple(Int, Int), [0, 0] ],
       image_shape:      [ Tuple(Int, Int), [0, 0] ],
@@ -422,7 +422,7 @@ export class TileViewer extends LayoutDOM {
       view_alpha:       [ Alpha, 0.8 ],
       background_color: [ Color, "#202124" ],
       show_legend:      [ Bool, true ],
-      grid_renderer:    [ Enum("shader", "instanced", "mesh_per_tile"), "shader" ],
+      grid_renderer:    [ Str, "shader" ],
       clicked_tile:     [ Nullable(Tuple(Int, Int, Int)), null ],
       click_count:      [ Int, 0 ],
     }))
