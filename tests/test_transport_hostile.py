@@ -195,3 +195,20 @@ def test_the_depth_of_any_json_is_measured_exactly(value, limit) -> None:
             check_json_depth("v", data, limit)
     else:
         check_json_depth("v", data, limit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=st.lists(st.integers(0, 9), min_size=1, max_size=3),
+       data=st.data())
+def test_array_regions_read_through_the_descriptor_match_numpy(shape, data) -> None:
+    """A region (slices with any steps, negative ones too) is read row span by row span
+    through the segment's descriptor: the same elements numpy's slicing gives."""
+    full = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    bound = st.none() | st.integers(-12, 12)
+    region = tuple(
+        slice(data.draw(bound), data.draw(bound), data.draw(st.sampled_from([None, 1, 2, -1, -3])))
+        for _ in range(data.draw(st.integers(0, len(shape)))))
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        pub.share_array("a", full)
+        got = sub.array("a", region=region)
+        assert got.shape == full[region].shape and np.array_equal(got, full[region])

@@ -31,6 +31,7 @@ READER = textwrap.dedent("""
         "stream": read_stream_again,
         "state": lambda: sub.state("config"),
         "array": lambda: sub.array("thumb"),
+        "array_region": lambda: sub.array("thumb", region=(slice(3, None, 7),)),
         "heartbeat": lambda: sub.heartbeat,
         "want": lambda: sub.want("config"),
     }
@@ -70,7 +71,7 @@ def test_readers_survive_segments_shrunk_under_them() -> None:
         assert reader.returncode != -signal.SIGBUS, "the reader died of SIGBUS"
         assert reader.returncode == 0, err
         lines = dict(line.split(" ", 1) for line in out.splitlines())
-        for what in ("stream", "state", "array", "heartbeat", "want"):
+        for what in ("stream", "state", "array", "array_region", "heartbeat", "want"):
             assert "shrank" in lines[what], (what, lines[what])
         assert lines["alive"] == "no"  # its heartbeat cannot be read any more
         # (The producer itself dies of SIGBUS at its next heartbeat into the truncated

@@ -119,10 +119,10 @@ class ArrayReader:
                 or ndim > layout.ARRAY_MAX_NDIM:
             raise WebmonError(f"array {name!r} has an unshareable dtype {dtype} or {ndim} dims")
         shape = tuple(shape[:ndim])
-        # Every extent must fit the segment on its own too: numpy refuses a (0, 2**62)
-        # view with its own ValueError even though it holds no bytes.
-        extent = math.prod(max(n, 1) for n in shape) * dtype.itemsize
-        if (math.prod(shape) * dtype.itemsize != nbytes or extent > seg.size
+        # The extents without their zeros must be addressable too: numpy refuses a view of
+        # shape (0, 2**62) with its own ValueError, though it holds no bytes.
+        extent = math.prod(max(n, 1) for n in shape) * max(dtype.itemsize, 1)
+        if (math.prod(shape) * dtype.itemsize != nbytes or extent > np.iinfo(np.intp).max
                 or array_segment_size(nbytes) > seg.size):
             raise WebmonError(
                 f"array {name!r}: shape {shape} of {dtype} ({nbytes} bytes claimed) does not "
