@@ -15,7 +15,7 @@ from recordings import write_long_recording
 
 from webmon.recording import load
 from webmon.report import write_report
-from webmon.tiles_extension.inputs import SEEN_COLOR
+from webmon.tiles_extension.tile_viewer import SEEN_COLOR
 
 pytestmark = pytest.mark.browser
 

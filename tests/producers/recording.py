@@ -83,6 +83,6 @@ def run(kind: str, name: str, argv: list[str], control: Control) -> None:
             if late is None and make_late.is_set():
                 late = pub.stream("late", SEQ_DTYPE, capacity=1024)
             if late is not None and sent % 10 == 0:
-                late.append(tuple(seq_records(late.written, 1)[0]))
+                late.append(tuple(seq_records(late.written(), 1)[0]))
             pub.poll()
             time.sleep(0.001)

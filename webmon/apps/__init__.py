@@ -2,7 +2,7 @@
 
 Adding a tab is one module here defining a ``webmon.server.Tab`` (see ``status.py``) and
 one line below.  The tabs are imported when ``TABS`` is first asked for, so that the pieces
-here that do not need the server (``common``, ``loader_stats``, ``tiles_levels``) can be
+here that do not need the server (``common``, ``loader_stats``) can be
 used without it, as the report (``webmon.report``) does.  Other packages add tabs through
 the ``webmon.tabs`` entry point group (docs/extending.md); :func:`installed_tabs` is
 ``TABS`` followed by theirs.

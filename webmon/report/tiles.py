@@ -28,9 +28,9 @@ from bokeh.palettes import Magma256, Viridis256
 from bokeh.plotting import figure
 
 from webmon.apps.common import tidy
-from webmon.apps.tiles_levels import levels
 from webmon.schema import TILES
-from webmon.tiles_extension import TileViewer, tiles_entry_to_inputs
+from webmon.tiles import parse_entry, tiles_entry_to_inputs
+from webmon.tiles_extension import TileViewer
 
 from .figures import ReportData
 
@@ -90,7 +90,7 @@ def _grids(data: ReportData) -> dict[tuple[int, int], tuple[int, int]]:
     for key, entry in (value.items() if isinstance(value, dict) else []):
         try:
             layer = int(key)
-            for info in levels(entry) if isinstance(entry, dict) else []:
+            for info in parse_entry(entry).levels:
                 grids[(layer, info.level)] = info.tiles
         except (TypeError, ValueError):
             continue
