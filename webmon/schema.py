@@ -140,3 +140,93 @@ CMD_REPLAY_SPEED = "replay_speed"  # speed=float, from 0.25 to 10
 CMD_REPLAY_SEEK = "replay_seek"  # position=seconds from the recording's start
 #: Speeds a replay offers.
 REPLAY_SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+
+# -- instruments (webmon.instruments): the sampling profiler and the system sampler --------
+# Published only while a subscriber wants PROFILE (or SYSTEM), renewed at least every
+# INSTRUMENT_RENEW_S; an instrument stops within INSTRUMENT_WANT_S of the last renewal.
+
+#: How recent a want must be for an instrument to keep running, in seconds.
+INSTRUMENT_WANT_S = 0.7
+#: How often a subscriber watching an instrument renews its want (the dashboard's hub does).
+INSTRUMENT_RENEW_S = 0.25
+
+#: State: the profiler's settings and counters, and the threads it saw::
+#:
+#:     {"running": bool, "rate": hz, "slow_ms": ms, "started": epoch_s, "samples": n,
+#:      "cpu_s": seconds of CPU the sampling thread used, "threads": [[name, native_id,
+#:      is_drawing_thread], ...]}   # index in this list = PROFILE_DTYPE "thread"
+PROFILE = "profile"
+#: State: the call paths the profiler saw, as a tree of functions (grows, never shrinks)::
+#:
+#:     {"files": ["/path/a.py", ...],
+#:      "codes": [[function, file_index, first_line], ...],
+#:      "nodes": [parent_0, code_0, parent_1, code_1, ...]}
+#:
+#: Node ``i`` is the call of ``codes[code_i]`` from node ``parent_i`` (``parent_i < i``);
+#: node 0 is the root (``-1, -1``), the bottom of every thread's stack.
+PROFILE_STACKS = "profile_stacks"
+#: Stream: the profiler's counts, published about once a second: one record per thread,
+#: call path and frame tag, counting the samples taken since the previous publication whose
+#: stack was exactly that path (the innermost function at ``node``).
+PROFILE_SAMPLES = "profile_samples"
+PROFILE_DTYPE = np.dtype(
+    [
+        ("time", "<f8"),  # epoch seconds when the counts were published
+        ("node", "<u4"),  # index into PROFILE_STACKS "nodes": the whole call path
+        ("count", "<u4"),  # samples with that stack
+        ("thread", "<u2"),  # index into PROFILE "threads"
+        ("frame", "u1"),  # FRAME_* below: what the drawing thread was doing meanwhile
+    ]
+)
+#: ``frame`` of a sample: the drawing thread was between frames (or none were reported)...
+FRAME_NONE = 0
+#: ...inside a frame that took at most ``slow_ms``...
+FRAME_FAST = 1
+#: ...inside a frame longer than ``slow_ms`` (a stall).
+FRAME_SLOW = 2
+#: Command registered by the profiler: ``rate=`` samples per second (1 to 1000) and/or
+#: ``slow_ms=`` the slow-frame threshold (above 0, at most 60000); returns the settings.
+CMD_SET_PROFILER = "set_profiler"
+
+#: State: the process the system sampler measures::
+#:
+#:     {"pid": int, "platform": sys.platform, "cpu_count": int, "period_s": float,
+#:      "uss": bool, "io": bool, "threads": [[native_id, name], ...]}
+SYSTEM = "system"
+#: Stream: one record per second while SYSTEM is wanted.  -1 where the platform lacks it.
+SYSTEM_SAMPLES = "system_samples"
+SYSTEM_DTYPE = np.dtype(
+    [
+        ("time", "<f8"),  # epoch seconds of the sample
+        ("cpu_percent", "<f4"),  # all threads, % of one core since the previous sample
+        ("rss", "<i8"),  # resident set size, bytes
+        ("uss", "<i8"),  # unique set size (memory freed if the process exited), bytes
+        ("threads", "<i4"),  # threads of the process (Python's and others)
+        ("fds", "<i4"),  # open file descriptors (files, sockets, pipes)
+        ("open_files", "<i4"),  # of which regular files
+        ("read_bytes", "<i8"),  # bytes read from storage since the process started
+        ("write_bytes", "<i8"),  # bytes written to storage since the process started
+        ("read_chars", "<i8"),  # bytes passed to read() calls (any file, pipe, socket)
+        ("write_chars", "<i8"),  # bytes passed to write() calls
+    ]
+)
+#: Stream: one record per thread per SYSTEM_SAMPLES record.
+SYSTEM_THREADS = "system_threads"
+THREAD_CPU_DTYPE = np.dtype(
+    [
+        ("time", "<f8"),  # epoch seconds, as the SYSTEM_SAMPLES record
+        ("native_id", "<u8"),  # the OS's thread id; names in SYSTEM "threads"
+        ("cpu_percent", "<f4"),  # % of one core since the previous sample
+    ]
+)
+#: Stream: one record per garbage collection while SYSTEM is wanted.
+GC_PAUSES = "gc_pauses"
+GC_DTYPE = np.dtype(
+    [
+        ("time", "<f8"),  # epoch seconds when the collection ended
+        ("duration_ms", "<f4"),  # how long it paused the thread that ran it
+        ("collected", "<u4"),  # objects freed
+        ("uncollectable", "<u4"),  # objects found unreachable but not freeable
+        ("generation", "u1"),  # 0, 1 or 2 (2 is a full collection)
+    ]
+)
