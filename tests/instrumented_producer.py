@@ -124,9 +124,11 @@ def publish_malformed(pub: Publisher, kind: str, stop: threading.Event) -> None:
     pub.set_state(PROFILE, info)
     pub.set_state(SYSTEM, system)
     samples = pub.stream(PROFILE_SAMPLES, dtype, capacity=1024)
-    pub.stream(SYSTEM_SAMPLES, np.dtype([("time", "<f8")]), capacity=64)
+    # Records of a dtype of its own, where the system tab expects SYSTEM_DTYPE.
+    system_samples = pub.stream(SYSTEM_SAMPLES, np.dtype([("time", "<f8")]), capacity=64)
     while not stop.wait(0.2):
         now = time.time()
+        system_samples.append((now,))
         if kind == "dtype":
             samples.append((now, 1.0))
             continue
