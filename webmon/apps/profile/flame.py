@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from bokeh.events import DoubleTap, PressUp, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -21,7 +22,6 @@ from bokeh.models import (
     Range1d,
     Select,
     Spinner,
-    TapTool,
 )
 from bokeh.plotting import figure
 
@@ -111,18 +111,21 @@ class ProfileFlame:
         bars.nonselection_glyph = None
         fig.text(x="left", y="top", text="label", source=self.source, x_offset=3, y_offset=3,
                  text_font_size="11px", text_baseline="top", text_color="#222222")
-        fig.add_tools(
-            HoverTool(renderers=[bars], tooltips=[
-                ("function", "@name"), ("file", "@location"), ("samples", "@samples{0,0}"),
-                ("percent", "@percent{0.0}%")]),
-            TapTool(renderers=[bars]),
-        )
+        fig.add_tools(HoverTool(renderers=[bars], point_policy="follow_mouse", tooltips=[
+            ("function", "@name"), ("file", "@location"), ("samples", "@samples{0,0}"),
+            ("percent", "@percent{0.0}%")]))
         fig.axis.visible = False
         fig.grid.visible = False
         fig.outline_line_color = None
         fig.min_border = 0
         self.figure = tidy(fig)
-        self.source.selected.on_change("indices", self._on_tap)
+        # A tap says where (in the graph's coordinates), not which bar of which version of
+        # the data the browser had: the bar there now is the one clicked.  BokehJS makes a
+        # second click soon after a first a double tap (not a tap), and a click released
+        # after its press threshold a press (a slow hand, or a busy page that handled the
+        # release late): each is a click here too.
+        for event in (Tap, DoubleTap, PressUp):
+            fig.on_event(event, self._on_tap)
         for widget in (self.thread, self.window, self.frames):
             widget.on_change("value", self._on_control)
         self.reset.on_click(self._zoom_out)
@@ -143,16 +146,21 @@ class ProfileFlame:
         self._dirty = True
         self.update()
 
-    def _on_tap(self, attr: str, old: list[int], new: list[int]) -> None:
-        if not new:
-            return
-        index = new[0]
-        self.source.selected.indices = []
+    def _on_tap(self, event: Tap | DoubleTap | PressUp) -> None:
+        bar = self.bar_at(event.x, event.y)
+        if bar is not None:
+            self.click(*bar)
+
+    def bar_at(self, x: float | None, y: float | None) -> tuple[str, int, int] | None:
+        """``(kind, node, thread)`` of the bar drawn at ``(x, y)``, if any."""
+        if x is None or y is None:
+            return None
         data = self.source.data
-        if index >= len(data["node"]):
-            return
-        kind, node, thread = data["kind"][index], data["node"][index], data["thread"][index]
-        self.click(kind, node, thread)
+        for i, (left, right, top, bottom) in enumerate(zip(
+                data["left"], data["right"], data["top"], data["bottom"], strict=True)):
+            if left <= x < right and bottom < y <= top:
+                return data["kind"][i], int(data["node"][i]), int(data["thread"][i])
+        return None
 
     def click(self, kind: str, node: int, thread: int) -> None:
         """What a click on a bar does: zoom into it, or back out to it."""
