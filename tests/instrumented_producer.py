@@ -36,7 +36,10 @@ from webmon.schema import (
     PROFILE_SAMPLES,
     PROFILE_STACKS,
     SYSTEM,
+    SYSTEM_DTYPE,
     SYSTEM_SAMPLES,
+    SYSTEM_THREADS,
+    THREAD_CPU_DTYPE,
 )
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -124,11 +127,21 @@ def publish_malformed(pub: Publisher, kind: str, stop: threading.Event) -> None:
     pub.set_state(PROFILE, info)
     pub.set_state(SYSTEM, system)
     samples = pub.stream(PROFILE_SAMPLES, dtype, capacity=1024)
-    # Records of a dtype of its own, where the system tab expects SYSTEM_DTYPE.
-    system_samples = pub.stream(SYSTEM_SAMPLES, np.dtype([("time", "<f8")]), capacity=64)
+    # Records of a dtype of its own where the system tab expects SYSTEM_DTYPE, except for
+    # "html", whose thread (native id 1) has the name EVIL.
+    html = kind == "html"
+    system_samples = pub.stream(SYSTEM_SAMPLES, SYSTEM_DTYPE if html
+                                else np.dtype([("time", "<f8")]), capacity=64)
+    threads = pub.stream(SYSTEM_THREADS, THREAD_CPU_DTYPE, capacity=64)
     while not stop.wait(0.2):
         now = time.time()
-        system_samples.append((now,))
+        if html:
+            record = np.zeros(1, SYSTEM_DTYPE)
+            record["time"], record["rss"], record["cpu_percent"] = now, 10**8, 12.5
+            system_samples.extend(record)
+            threads.append((now, 1, 12.5))
+        else:
+            system_samples.append((now,))
         if kind == "dtype":
             samples.append((now, 1.0))
             continue

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, Div, NumberFormatter, StringFormatter, TableColumn
+from bokeh.models import (
+    ColumnDataSource,
+    Div,
+    NumberFormatter,
+    NumeralTickFormatter,
+    StringFormatter,
+    TableColumn,
+)
 from bokeh.palettes import Category10_10
 
 from webmon.schema import SYSTEM, SYSTEM_DTYPE, SYSTEM_SAMPLES, SYSTEM_THREADS, THREAD_CPU_DTYPE
@@ -108,12 +115,15 @@ class SystemCharts:
                                             ("write_chars", "write() calls"))):
             io.line("time", field, source=self.source, color=Category10_10[i],
                     legend_label=label)
+        io.yaxis.formatter = NumeralTickFormatter(format="0.[000]")
         self.figures = [cpu, memory, counts, io]
         for fig in self.figures:
             fig.legend.location = "top_left"
             fig.legend.click_policy = "hide"
             fig.legend.label_text_font_size = "9pt"
             lean(fig)
+        # A line per busy thread: their names beside the chart, not over the lines.
+        cpu.add_layout(cpu.legend[0], "right")
         share_time_axes(*self.figures)
         self.root = column(self.message, row(cpu, memory, sizing_mode="stretch_width"),
                            row(counts, io, sizing_mode="stretch_width"),
