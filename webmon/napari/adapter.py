@@ -54,6 +54,7 @@ from . import compat
 from .commands import ViewerCommands
 from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
+from .instruments import NapariInstruments
 from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
 from .schedule import Schedule
@@ -206,9 +207,11 @@ class Attachment:
         atexit.register(self._stop_writer)
         # Before the layers are followed: with Qt they need no hook on napari's slicing.
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
+        # The profile and system tabs' instruments; they stop with the Publisher.
+        self._instruments = NapariInstruments(self.pub, self._drawing_thread)
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
-                                 (self._frame_times.draw_started,
-                                  self._frame_times.draw_ended),
+                                 self._instruments.draw_hooks(self._frame_times.draw_started,
+                                                              self._frame_times.draw_ended),
                                  idle_interval_ms=round(self.state_interval * 500))
         for layer in viewer.layers:
             self._track(layer)
@@ -358,6 +361,7 @@ class Attachment:
         once a second by the writing thread (``schedule.WRITE_PERIOD_S``), or by :meth:`poll`.
         """
         self._frame_times.add(started, ended)
+        self._instruments.add_draw(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
 
     @property
