@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import instrumented_producer
 import numpy as np
 import pytest
 from bokeh.document import Document
-from dashboard_helpers import wait_until
-from procs import started_process
+from helpers import producer, wait_until
+from producers import instrumented
 
 import webmon
 from webmon import Subscriber
@@ -35,7 +32,6 @@ from webmon.schema import FRAME_FAST, FRAME_SLOW, PROFILE, PROFILE_DTYPE
 from webmon.server import Hub, Session
 from webmon.server.history import StreamHistory
 
-HERE = Path(__file__).resolve().parent
 EVIL = "<img src=x onerror=alert(1)>"
 
 #: root -> main -> (a -> leaf, b); codes: main, a, b, leaf
@@ -213,8 +209,7 @@ def hub() -> Iterator[Hub]:
 
 
 def run_producer(name: str, *args: str):
-    return started_process([sys.executable, str(HERE / "instrumented_producer.py"), name,
-                            *args], "instrumented producer")
+    return producer("instrumented", name, *args)
 
 
 class Page:
@@ -255,9 +250,9 @@ def test_the_tab_draws_the_hot_function_and_zooms_in_and_out(hub: Hub) -> None:
         assert page.model("profile-thread").value == str(hot["thread"])
         spin = page.until(lambda: next((b for b in page.bars() if b["name"] == "hot_spin"),
                                        None), "the hot thread's graph")
-        line = instrumented_producer.hot_spin.__code__.co_firstlineno
+        code = instrumented.hot_spin.__code__
         assert spin["percent"] >= 80
-        assert spin["location"] == f"{HERE / 'instrumented_producer.py'}:{line}"
+        assert spin["location"] == f"{code.co_filename}:{code.co_firstlineno}"
         page.flame.click(CALL, spin["node"], spin["thread"])
         page.until(lambda: page.bars()[0]["kind"] == ANCESTOR, "zoomed in")
         top = next(b for b in page.bars() if b["kind"] == CALL)

@@ -4,16 +4,13 @@ components against a hub following real producer processes."""
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from bokeh.document import Document
-from dashboard_helpers import wait_until
-from procs import started_process
+from helpers import producer, wait_until
 
 from webmon.apps import system
 from webmon.apps.system.charts import MB, system_columns
@@ -22,7 +19,6 @@ from webmon.apps.system.parse import parse_system
 from webmon.schema import GC_DTYPE, SYSTEM_DTYPE
 from webmon.server import Hub, Session
 
-HERE = Path(__file__).resolve().parent
 EVIL = "<img src=x onerror=alert(1)>"
 
 
@@ -114,8 +110,7 @@ class Page:
 
 
 def run_producer(name: str, *args: str):
-    return started_process([sys.executable, str(HERE / "instrumented_producer.py"), name,
-                            *args], "instrumented producer")
+    return producer("instrumented", name, *args)
 
 
 def test_the_tab_shows_the_producer_its_threads_and_the_dashboard(hub: Hub) -> None:

@@ -308,8 +308,9 @@ def test_frames_reach_the_profiler_and_the_instruments_publish_while_wanted() ->
                     demo.step(1 / 60)
                     time.sleep(1 / 60)
 
-            wait_for(lambda: sub.written(PROFILE_SAMPLES) > 0
-                     and sub.written(SYSTEM_SAMPLES) > 0, also=step_and_want)
+            wait_until(lambda: sub.written(PROFILE_SAMPLES) > 0
+                       and sub.written(SYSTEM_SAMPLES) > 0, each=step_and_want,
+                       interval=0.0, message="profile and system records")
             assert demo.profiler.tags.frames > 0  # step() told it about each frame
             info = parse_profile(sub.state(PROFILE)[0])
             assert [t.name for t in info.threads if t.drawing] == [

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from napari_producer import make_viewer, numpy_pyramid
+from producers.napari_viewer import make_viewer, numpy_pyramid
 
 napari = pytest.importorskip("napari")
 

@@ -4,19 +4,15 @@ is served alone, and producer text stays text."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_util import chromium_browser, wait_for
-from dashboard_helpers import wait_until
-from procs import started_process
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.server import serve_in_thread
 
-HERE = Path(__file__).resolve().parent
 EVIL = "<img src=x onerror=alert(1)>"
 
 BARS = "Bokeh.documents[0].get_model_by_name('profile-flame').data"
@@ -57,11 +53,6 @@ IMAGES = """() => {
 }"""
 
 
-def producer(name: str, *args: str) -> Any:
-    return started_process([sys.executable, str(HERE / "instrumented_producer.py"), name,
-                            *args], "instrumented producer")
-
-
 def bar_index(page: Any, name: str, kind: str | None = None) -> int:
     return page.evaluate(f"""([name, kind]) => {{
         const d = {BARS}
@@ -99,7 +90,7 @@ def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
 
 @pytest.mark.browser
 def test_flame_graph_hover_and_zoom_in_chromium() -> None:
-    with producer("flame"), \
+    with producer("instrumented", "flame"), \
             serve_in_thread(TABS, interval=0.05, producer="flame") as dashboard, \
             chromium_browser() as browser:
         page, errors = open_page(browser, dashboard.url + "profile")
@@ -111,7 +102,7 @@ def test_flame_graph_hover_and_zoom_in_chromium() -> None:
         wait_for(page, f"() => {BARS}.kind[0] === 'call' && {BARS}.name.includes('hot_spin')"
                        " && !" + f"{BARS}.kind.includes('thread')", 15_000)
         tip = hover(page, bar_index(page, "hot_spin"), "hot_spin")
-        assert "instrumented_producer.py:" in tip
+        assert "instrumented.py:" in tip
         # Click hot_spin: zoomed into it, the path above it full width.
         click(page, bar_index(page, "hot_spin"))
         wait_for(page, f"() => {BARS}.kind[0] === 'ancestor'", 15_000)
@@ -134,7 +125,7 @@ def test_flame_graph_hover_and_zoom_in_chromium() -> None:
 
 @pytest.mark.browser
 def test_the_profile_alone_and_producer_text_stays_text() -> None:
-    with producer("evil", "--malformed", "html"), \
+    with producer("instrumented", "evil", "--malformed", "html"), \
             serve_in_thread(TABS, interval=0.05, producer="evil") as dashboard, \
             chromium_browser() as browser:
         page, errors = open_page(browser, dashboard.url + "individual-profile")

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from dashboard_helpers import wait_until
-from procs import started_process
+from helpers import producer, wait_until
 
 from webmon import CommandError, Publisher, Subscriber
 from webmon.apps.profile.data import parse_profile, parse_stacks
@@ -31,12 +30,9 @@ from webmon.schema import (
     PROFILE_STACKS,
 )
 
-HERE = __import__("pathlib").Path(__file__).resolve().parent
-
 
 def run_producer(name: str, *args: str) -> Iterator[str]:
-    with started_process([sys.executable, str(HERE / "instrumented_producer.py"), name,
-                          *args], "instrumented producer"):
+    with producer("instrumented", name, *args):
         yield name
 
 

@@ -4,31 +4,23 @@ producer text stays text."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_util import chromium_browser, wait_for
-from procs import started_process
+from helpers import producer
 from test_profile_browser import IMAGES
 
 from webmon import Subscriber
 from webmon.apps import TABS
 from webmon.server import serve_in_thread
 
-HERE = Path(__file__).resolve().parent
 EVIL = "<img src=x onerror=alert(1)>"
 
 
 def model(name: str) -> str:
     return f"Bokeh.documents[0].get_model_by_name({name!r})"
-
-
-def producer(name: str, *args: str) -> Any:
-    return started_process([sys.executable, str(HERE / "instrumented_producer.py"), name,
-                            *args], "instrumented producer")
 
 
 def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
@@ -42,7 +34,7 @@ def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
 
 @pytest.mark.browser
 def test_system_tab_in_chromium() -> None:
-    with producer("sys-browser"), \
+    with producer("instrumented", "sys-browser"), \
             serve_in_thread(TABS, interval=0.05, producer="sys-browser") as dashboard, \
             chromium_browser() as browser:
         page, errors = open_page(browser, dashboard.url + "system")
@@ -71,7 +63,7 @@ def test_system_tab_in_chromium() -> None:
 
 @pytest.mark.browser
 def test_producer_thread_names_stay_text() -> None:
-    with producer("sys-evil", "--malformed", "html"), \
+    with producer("instrumented", "sys-evil", "--malformed", "html"), \
             serve_in_thread(TABS, interval=0.05, producer="sys-evil") as dashboard, \
             chromium_browser() as browser:
         page, errors = open_page(browser, dashboard.url + "system")

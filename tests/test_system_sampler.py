@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dashboard_helpers import wait_until
-from procs import started_process
+from helpers import producer, wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.instruments import SystemSampler
@@ -22,14 +21,17 @@ from webmon.schema import (
     GC_DTYPE,
     GC_PAUSES,
     INSTRUMENT_RENEW_S,
+    SPAN_GC,
+    SPAN_TABLE,
+    SPANS,
     SYSTEM,
     SYSTEM_DTYPE,
     SYSTEM_SAMPLES,
     SYSTEM_THREADS,
     THREAD_CPU_DTYPE,
 )
+from webmon.span_table import SpanTable
 
-HERE = Path(__file__).resolve().parent
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="compares with Linux's /proc")
 
@@ -63,9 +65,8 @@ class SystemWatcher:
 
 
 @pytest.fixture
-def producer() -> Iterator[SystemWatcher]:
-    with started_process([sys.executable, str(HERE / "instrumented_producer.py"), "system"],
-                         "instrumented producer"):
+def instrumented() -> Iterator[SystemWatcher]:
+    with producer("instrumented", "system"):
         watcher = SystemWatcher("system")
         yield watcher
         watcher.sub.close()
@@ -92,9 +93,9 @@ def _close(ours: float, theirs: float, tolerance: float = 0.10) -> bool:
 
 
 @linux_only
-def test_system_figures_agree_with_proc(producer: SystemWatcher) -> None:
-    pid = producer.sub.pid
-    first = producer.next_sample()
+def test_system_figures_agree_with_proc(instrumented: SystemWatcher) -> None:
+    pid = instrumented.sub.pid
+    first = instrumented.next_sample()
     # Memory, threads and files: read from /proc as soon as a sample arrives.
     rss = _status(pid, "VmRSS") * 1024
     threads = _status(pid, "Threads")
@@ -117,23 +118,23 @@ def test_system_figures_agree_with_proc(producer: SystemWatcher) -> None:
         assert _close(first[ours], int(io[theirs])), (ours, first[ours], io[theirs])
 
     # CPU over three samples, against /proc over the same seconds.
-    names = {name: tid for tid, name in producer.sub.state(SYSTEM)[0]["threads"]}
+    names = {name: tid for tid, name in instrumented.sub.state(SYSTEM)[0]["threads"]}
     hot_tid = names["hot-worker"]
     assert str(hot_tid) in os.listdir(f"/proc/{pid}/task")
     start = (time.time(), _cpu_seconds(_proc(pid, "stat")),
              _cpu_seconds(_proc(pid, "task", str(hot_tid), "stat")))
-    count = len(producer.samples)
-    while len(producer.samples) < count + 3:
-        producer.next_sample()
+    count = len(instrumented.samples)
+    while len(instrumented.samples) < count + 3:
+        instrumented.next_sample()
     end = (time.time(), _cpu_seconds(_proc(pid, "stat")),
            _cpu_seconds(_proc(pid, "task", str(hot_tid), "stat")))
-    recent = producer.samples[count:]
-    spans = np.diff(np.r_[first["time"], producer.samples[count - 1:]["time"]])[-3:]
+    recent = instrumented.samples[count:]
+    spans = np.diff(np.r_[first["time"], instrumented.samples[count - 1:]["time"]])[-3:]
     ours = float(np.sum(recent["cpu_percent"][-3:] * spans) / np.sum(spans))
     theirs = 100.0 * (end[1] - start[1]) / (end[0] - start[0])
     assert _close(ours, theirs), (ours, theirs)
     # The hot thread, per thread.
-    hot = producer.threads[producer.threads["native_id"] == hot_tid]
+    hot = instrumented.threads[instrumented.threads["native_id"] == hot_tid]
     hot = hot[np.isin(hot["time"], recent["time"][-3:])]  # the same three seconds
     assert len(hot) == 3
     ours_hot = float(np.sum(hot["cpu_percent"] * spans) / np.sum(spans))
@@ -142,21 +143,21 @@ def test_system_figures_agree_with_proc(producer: SystemWatcher) -> None:
 
 
 def test_a_collection_of_a_large_cyclic_structure_shows_as_a_pause(
-        producer: SystemWatcher) -> None:
-    producer.next_sample()  # sampling: the collector's callback is in place
+        instrumented: SystemWatcher) -> None:
+    instrumented.next_sample()  # sampling: the collector's callback is in place
     result: dict = {}
     caller = threading.Thread(target=lambda: result.update(
-        producer.sub.call("make_garbage", timeout=30, objects=300_000)))
+        instrumented.sub.call("make_garbage", timeout=30, objects=300_000)))
     caller.start()
     while caller.is_alive():
-        producer.pump()
+        instrumented.pump()
         time.sleep(0.05)
     assert result["collected"] >= 300_000
 
     def seen() -> np.ndarray | None:
-        producer.pump()
-        full = producer.pauses[(producer.pauses["generation"] == 2)
-                               & (producer.pauses["collected"] >= 300_000)]
+        instrumented.pump()
+        full = instrumented.pauses[(instrumented.pauses["generation"] == 2)
+                               & (instrumented.pauses["collected"] >= 300_000)]
         return full if len(full) else None
 
     full = wait_until(seen, timeout=10, message="the full collection's pause")
@@ -184,3 +185,28 @@ def test_nothing_runs_and_nothing_is_hooked_while_nobody_watches() -> None:
             assert sub.written(SYSTEM_SAMPLES) == written
     with pytest.raises(ValueError, match="period"):
         SystemSampler(Publisher("bad-period"), period=0)
+
+
+def test_a_full_collection_is_a_span_on_the_timeline_while_spans_are_wanted(
+        instrumented: SystemWatcher) -> None:
+    sub = instrumented.sub  # wants spans only, as the timeline does: not the system tab
+    records: list[np.ndarray] = []
+
+    def full_gc_span() -> np.ndarray | None:
+        # The collector is hooked within a heartbeat or two of spans being wanted: until
+        # then a full collection leaves no span, so each try makes one.
+        sub.want(SPANS)
+        sub.call("make_garbage", timeout=30, objects=100_000)
+        records.append(sub.read(SPANS).records)
+        spans = np.concatenate(records)
+        table = SpanTable.parse(sub.state(SPAN_TABLE)[0])
+        found = spans[[table.string(int(i)) == "gc gen 2" for i in spans["name"]]]
+        return found if len(found) else None
+
+    found = wait_until(full_gc_span, timeout=60, interval=0.0, message="a 'gc gen 2' span")
+    table = SpanTable.parse(sub.state(SPAN_TABLE)[0])
+    span = found[-1]
+    assert table.string(int(span["category"])) == SPAN_GC
+    assert span["end"] > span["start"]
+    assert table.thread_name(int(span["thread"])) == "MainThread"  # where the command ran
+    assert instrumented.samples.size == 0  # the system tab was not watched meanwhile

@@ -124,6 +124,7 @@ SPAN_REQUEST = "request"  # asking for tiles (the demo's loader.update)
 SPAN_SLICE = "slice"  # napari slicing a layer
 SPAN_CHUNK_LOAD = "chunk load"  # reading one chunk; args layer, level, row, col (a tile)
 SPAN_PERFMON = "perfmon"  # forwarded napari perfmon timer without a category of its own
+SPAN_GC = "gc"  # a garbage collection ("gc gen 0" to "gc gen 2"), on the thread it paused
 
 #: State published by ``webmon replay``'s producer: where the replay stands::
 #:

@@ -12,7 +12,8 @@ from producers import Control
 #: kind -> the module of this package that runs it
 KINDS = {"serve": "transport", "stress": "transport", "array": "transport",
          "state": "transport", "schema": "schema", "tiles": "tiles", "napari": "napari_viewer",
-         "spans": "spans", "recording": "recording", "explorer": "explorer"}
+         "spans": "spans", "recording": "recording", "explorer": "explorer",
+         "instrumented": "instrumented"}
 
 
 def main(argv: list[str]) -> None:

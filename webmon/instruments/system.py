@@ -32,6 +32,7 @@ from webmon.shm.changes import ChangedState
 
 from .activation import CHECK_S, WantedWorker
 from .gc_pauses import GcPauses
+from .publisher import Publisher as SpanPublisher
 
 DEFAULT_PERIOD_S = 1.0
 STREAM_CAPACITY = 16384
@@ -41,7 +42,11 @@ MAX_NAMED_THREADS = 1000
 
 
 class SystemSampler:
-    """Sample this process every ``period`` seconds while a subscriber wants ``SYSTEM``."""
+    """Sample this process every ``period`` seconds while a subscriber wants ``SYSTEM``.
+
+    With a ``webmon.Publisher`` (which records spans), garbage-collector pauses are also
+    spans on the timeline while a subscriber wants spans; this makes the Publisher's span
+    recorder if the application has not."""
 
     def __init__(self, pub: Publisher, *, period: float = DEFAULT_PERIOD_S) -> None:
         if not 0.05 <= period <= 60:
@@ -49,12 +54,15 @@ class SystemSampler:
         self.pub = pub
         self.period = float(period)
         self.meter = ProcessMeter()
-        self.gc = GcPauses()
+        self.gc = GcPauses(pub.spans if isinstance(pub, SpanPublisher) else None)
         self._samples = pub.stream(SYSTEM_SAMPLES, SYSTEM_DTYPE, capacity=STREAM_CAPACITY)
         self._threads = pub.stream(SYSTEM_THREADS, THREAD_CPU_DTYPE, capacity=STREAM_CAPACITY)
         self._gc_stream = pub.stream(GC_PAUSES, GC_DTYPE, capacity=GC_CAPACITY)
         self._state = ChangedState(pub, {SYSTEM: 64 * 1024})
         self._worker = WantedWorker(pub, SYSTEM, f"webmon-system-{pub.name}", self._run)
+        if self.gc.spans is not None:
+            pub.on_heartbeat(self.gc.check_spans)
+        pub.on_close(self.gc.close)
 
     @property
     def running(self) -> bool:
@@ -62,6 +70,8 @@ class SystemSampler:
 
     def close(self) -> None:
         self._worker.close()
+        self.pub.remove_hooks(self.gc.check_spans)
+        self.gc.close()
 
     def state(self) -> dict[str, Any]:
         names = sorted(thread_names().items())[:MAX_NAMED_THREADS]
@@ -80,7 +90,7 @@ class SystemSampler:
         meter = self.meter
         meter.sample()  # the baseline of the first CPU figures
         meter.thread_cpu()
-        self.gc.install()
+        self.gc.for_system(True)
         try:
             self._state.value(SYSTEM, self.state())
             while not worker.should_stop():
@@ -92,8 +102,8 @@ class SystemSampler:
                     waited += step
                 self._sample()
         finally:
-            self.gc.remove()
             self._write_gc()
+            self.gc.for_system(False)
 
     def _sample(self) -> None:
         figures = self.meter.sample()

@@ -1,7 +1,7 @@
-"""A producer with webmon's profiler and system sampler, run as a separate process by the
-instruments' tests.
+"""The ``instrumented`` kind: webmon's profiler and system sampler on threads whose work is
+known, for the profiler's, the system sampler's and their tabs' tests.
 
-    python instrumented_producer.py NAME [--slow-every N] [--malformed KIND]
+    instrumented [--slow-every N] [--no-hot] [--malformed KIND]
 
 Threads whose work is known, so a test can say where the samples must be:
 
@@ -15,21 +15,18 @@ Commands: ``make_garbage(objects=n)`` builds a cyclic structure of ``n`` objects
 and runs ``gc.collect()``, returning what it collected.  ``--malformed KIND`` publishes
 broken profile and system data instead of running the instruments (for the tabs' tests):
 ``stacks``, ``cycle``, ``types``, ``huge``, ``records``, ``dtype``, ``html``.
-It prints ``READY`` and stops when stdin reaches EOF.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import threading
 import time
 
 import numpy as np
 
-from webmon import Publisher
-from webmon.instruments import Profiler, SystemSampler
+from webmon.instruments import Profiler, Publisher, SystemSampler
 from webmon.schema import (
     PROFILE,
     PROFILE_DTYPE,
@@ -41,6 +38,8 @@ from webmon.schema import (
     SYSTEM_THREADS,
     THREAD_CPU_DTYPE,
 )
+
+from . import Control
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -154,18 +153,16 @@ def publish_malformed(pub: Publisher, kind: str, stop: threading.Event) -> None:
         samples.extend(record)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
+def run(kind: str, name: str, argv: list[str], control: Control) -> None:
+    parser = argparse.ArgumentParser(prog=f"producers {kind} NAME")
     parser.add_argument("--slow-every", type=int, default=5)
     parser.add_argument("--malformed", default="")
     parser.add_argument("--no-hot", action="store_true")
-    args = parser.parse_args()
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    with Publisher(args.name, app="instrumented-test-producer") as pub:
+    args = parser.parse_args(argv)
+    stop = control.stop
+    with Publisher(name, app="instrumented-test-producer") as pub:
         if args.malformed:
-            print("READY", flush=True)
+            control.ready()
             publish_malformed(pub, args.malformed, stop)
             return
         profiler = Profiler(pub)
@@ -174,11 +171,7 @@ def main() -> None:
         hot = threading.Thread(target=hot_spin, args=(stop,), name="hot-worker", daemon=True)
         if not args.no_hot:
             hot.start()
-        print("READY", flush=True)
+        control.ready()
         frame_loop(profiler, pub, stop, args.slow_every)
         if not args.no_hot:
             hot.join()
-
-
-if __name__ == "__main__":
-    main()
