@@ -316,6 +316,10 @@ def test_malformed_profiles_are_shown_as_a_problem_not_a_crash(
         else:
             page.until(lambda: expected in message.text, f"the problem: {expected}",
                        timeout=30)
+            for _ in range(5):  # and it stays said while the producer sends the same
+                hub.tick()
+                page.session.update()
+            assert expected in message.text
             if kind != "records":
                 assert page.bars() == []
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -77,6 +77,7 @@ class ProfileFlame:
         self.selection = Selection()
         self._dirty = True
         self._stacks_version: tuple[Any, int] | None = None
+        self._stacks_problem: str | None = None
         self._shape = TreeShape.of(EMPTY_STACKS)
         self._info: ProfileInfo | None = None
         self._problem: str | None = None
@@ -207,17 +208,26 @@ class ProfileFlame:
             return
         self.apply.disabled = CMD_SET_PROFILER not in feed.commands
         key = (feed.generation, stacks_version)
+        if key != self._stacks_version:
+            # Checked and shaped once per version, for every session of the producer (a
+            # malformed value raises in each, once: its problem is kept with the version).
+            self._stacks_version = key
+            self._stacks_problem = None
+            self._shape = TreeShape.of(EMPTY_STACKS)
+            self._dirty = True
+            try:
+                self._shape = feed.shared(("profile-shape", feed.generation), stacks_version,
+                                          lambda: TreeShape.of(parse_stacks(stacks_value)))
+            except ProfileDataError as exc:
+                self._stacks_problem = str(exc)
         try:
-            if key != self._stacks_version:
-                self._stacks_version = key
-                self._shape = TreeShape.of(parse_stacks(stacks_value))
-                self._dirty = True
+            if self._stacks_problem is not None:
+                raise ProfileDataError(self._stacks_problem)
             self._info = parse_profile(info_value)
             history = feed.history(PROFILE_SAMPLES)
             if history is not None:
                 check_samples(history.dtype)
         except ProfileDataError as exc:
-            self._shape = TreeShape.of(EMPTY_STACKS)
             self._show_problem(f"the producer's profile cannot be shown: {exc}")
             return
         self._problem = None
