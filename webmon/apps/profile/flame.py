@@ -204,7 +204,8 @@ class ProfileFlame:
         info_value, info_version = self.session.state(PROFILE)  # asking keeps it sampling
         stacks_value, stacks_version = self.session.state(PROFILE_STACKS)
         if feed is None:
-            self._show_problem("no producer")
+            self.message.text = "<i>no producer</i>"
+            self._set_data(_empty(), 0)
             return
         self.apply.disabled = CMD_SET_PROFILER not in feed.commands
         key = (feed.generation, stacks_version)
