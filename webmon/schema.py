@@ -172,12 +172,13 @@ PROFILE_STACKS = "profile_stacks"
 PROFILE_SAMPLES = "profile_samples"
 PROFILE_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds when the counts were published
-        ("node", "<u4"),  # index into PROFILE_STACKS "nodes": the whole call path
-        ("count", "<u4"),  # samples with that stack
-        ("thread", "<u2"),  # index into PROFILE "threads"
-        ("frame", "u1"),  # FRAME_* below: what the drawing thread was doing meanwhile
-    ]
+        ("time", _unit("<f8", "epoch s", "when the counts were published")),
+        ("node", _unit("<u4", "id", "the stack: a node of the profile_stacks state")),
+        ("count", _unit("<u4", "samples", "samples with that stack")),
+        ("thread", _unit("<u2", "id", "index into the profile state's threads")),
+        ("frame", _unit("u1", "tag", "0 between frames, 1 in a frame, 2 in a slow frame")),
+    ],
+    metadata={"description": "the sampling profiler's counts, about once a second"},
 )
 #: ``frame`` of a sample: the drawing thread was between frames (or none were reported)...
 FRAME_NONE = 0
@@ -198,36 +199,40 @@ SYSTEM = "system"
 SYSTEM_SAMPLES = "system_samples"
 SYSTEM_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds of the sample
-        ("cpu_percent", "<f4"),  # all threads, % of one core since the previous sample
-        ("rss", "<i8"),  # resident set size, bytes
-        ("uss", "<i8"),  # unique set size (memory freed if the process exited), bytes
-        ("threads", "<i4"),  # threads of the process (Python's and others)
-        ("fds", "<i4"),  # open file descriptors (files, sockets, pipes)
-        ("open_files", "<i4"),  # of which regular files
-        ("read_bytes", "<i8"),  # bytes read from storage since the process started
-        ("write_bytes", "<i8"),  # bytes written to storage since the process started
-        ("read_chars", "<i8"),  # bytes passed to read() calls (any file, pipe, socket)
-        ("write_chars", "<i8"),  # bytes passed to write() calls
-    ]
+        ("time", _unit("<f8", "epoch s", "when the sample was taken")),
+        ("cpu_percent", _unit("<f4", "% of a core", "all threads, since the previous sample")),
+        ("rss", _unit("<i8", "bytes", "resident set size")),
+        ("uss", _unit("<i8", "bytes", "unique set size: what exiting would free")),
+        ("threads", _unit("<i4", "count", "threads of the process")),
+        ("fds", _unit("<i4", "count", "open file descriptors (files, sockets, pipes)")),
+        ("open_files", _unit("<i4", "count", "open regular files")),
+        ("read_bytes", _unit("<i8", "bytes", "read from storage since the process started")),
+        ("write_bytes", _unit("<i8", "bytes", "written to storage since it started")),
+        ("read_chars", _unit("<i8", "bytes", "passed to read() calls since it started")),
+        ("write_chars", _unit("<i8", "bytes", "passed to write() calls since it started")),
+    ],
+    metadata={"description": "the producer process, once a second (-1: not on this "
+                             "platform)"},
 )
 #: Stream: one record per thread per SYSTEM_SAMPLES record.
 SYSTEM_THREADS = "system_threads"
 THREAD_CPU_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds, as the SYSTEM_SAMPLES record
-        ("native_id", "<u8"),  # the OS's thread id; names in SYSTEM "threads"
-        ("cpu_percent", "<f4"),  # % of one core since the previous sample
-    ]
+        ("time", _unit("<f8", "epoch s", "as the system_samples record")),
+        ("native_id", _unit("<u8", "id", "the OS's thread id; names in the system state")),
+        ("cpu_percent", _unit("<f4", "% of a core", "since the previous sample")),
+    ],
+    metadata={"description": "each thread's CPU, once a second"},
 )
 #: Stream: one record per garbage collection while SYSTEM is wanted.
 GC_PAUSES = "gc_pauses"
 GC_DTYPE = np.dtype(
     [
-        ("time", "<f8"),  # epoch seconds when the collection ended
-        ("duration_ms", "<f4"),  # how long it paused the thread that ran it
-        ("collected", "<u4"),  # objects freed
-        ("uncollectable", "<u4"),  # objects found unreachable but not freeable
-        ("generation", "u1"),  # 0, 1 or 2 (2 is a full collection)
-    ]
+        ("time", _unit("<f8", "epoch s", "when the collection ended")),
+        ("duration_ms", _unit("<f4", "ms", "how long it paused the process's Python")),
+        ("collected", _unit("<u4", "objects", "objects freed")),
+        ("uncollectable", _unit("<u4", "objects", "unreachable but not freeable")),
+        ("generation", _unit("u1", "generation", "0, 1 or 2 (2: a full collection)")),
+    ],
+    metadata={"description": "one record per garbage collection"},
 )
