@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from types import CodeType, FrameType
 
-#: Nodes kept at most (the JSON of a node is about 10 bytes, of a new function about 40).
+#: Nodes kept at most: bounds the published tree's size and its readers' work.
 MAX_NODES = 50_000
 
 

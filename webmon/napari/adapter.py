@@ -165,6 +165,9 @@ class Attachment:
             self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
             self._spans = NapariSpans(self.pub, self.viewer, self._drawing_thread)  # spans.py
             self._frame_times.on_draw = self._spans.draw
+            # The profile and system tabs' instruments (instruments.py): napari's draws are
+            # the profiler's frames.  They stop with the Publisher.
+            self._instruments = NapariInstruments(self.pub, self._drawing_thread)
             self._connect_to_napari()
         except BaseException:
             self._closed = True
@@ -207,8 +210,6 @@ class Attachment:
         atexit.register(self._stop_writer)
         # Before the layers are followed: with Qt they need no hook on napari's slicing.
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
-        # The profile and system tabs' instruments; they stop with the Publisher.
-        self._instruments = NapariInstruments(self.pub, self._drawing_thread)
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
                                  self._instruments.draw_hooks(self._frame_times.draw_started,
                                                               self._frame_times.draw_ended),
