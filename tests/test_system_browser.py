@@ -67,7 +67,8 @@ def test_system_tab_in_chromium() -> None:
             caller.start()
             caller.join(60)
         wait_for(page, f"() => {model('system-gc')}.data.generation.includes('2')", 20_000)
-        assert page.evaluate(f"() => {model('system-gc-table-source')}.data.count[2]") >= 1
+        # The table per generation follows within its second.
+        wait_for(page, f"() => {model('system-gc-table-source')}.data.count[2] >= 1", 10_000)
         # Served alone.
         alone, alone_errors = open_page(browser, dashboard.url + "individual-system-gc")
         wait_for(alone, f"() => {model('system-gc')}.data.generation.includes('2')", 20_000)
