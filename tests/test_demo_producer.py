@@ -290,3 +290,31 @@ def test_tiles_slot_grows_when_a_value_outgrows_it(monkeypatch: pytest.MonkeyPat
             assert demo._state.slot_bytes(TILES) > 512
         finally:
             demo.close()
+
+
+def test_frames_reach_the_profiler_and_the_instruments_publish_while_wanted() -> None:
+    from webmon import Publisher
+    from webmon.apps.profile.data import parse_profile
+    from webmon.demo import DemoProducer
+    from webmon.schema import PROFILE, PROFILE_SAMPLES, SYSTEM, SYSTEM_SAMPLES
+
+    with Publisher(f"demo-prof-{os.getpid()}") as pub, Subscriber(pub.name) as sub:
+        demo = DemoProducer(pub)
+        try:
+            def step_and_want() -> None:
+                sub.want(PROFILE)
+                sub.want(SYSTEM)
+                for _ in range(3):
+                    demo.step(1 / 60)
+                    time.sleep(1 / 60)
+
+            wait_until(lambda: sub.written(PROFILE_SAMPLES) > 0
+                       and sub.written(SYSTEM_SAMPLES) > 0, each=step_and_want,
+                       interval=0.0, message="profile and system records")
+            assert demo.profiler.tags.frames > 0  # step() told it about each frame
+            info = parse_profile(sub.state(PROFILE)[0])
+            assert [t.name for t in info.threads if t.drawing] == [
+                threading.current_thread().name]
+        finally:
+            demo.close()
+        assert not demo.profiler.running and not demo.system.running

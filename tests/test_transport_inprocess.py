@@ -6,6 +6,7 @@ import os
 import stat
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -251,6 +252,44 @@ def test_interest() -> None:
         assert pub.wanted("tiles")
         assert not pub.wanted("other")
         sub.close()
+
+
+def test_interest_within_a_shorter_window() -> None:
+    with Publisher("p") as pub, Subscriber("p") as sub:
+        pub.wanted("profile")  # the producer names it first
+        sub._control.mark_wanted(sub._control.find("profile"), time.time() - 1.0)
+        assert pub.wanted("profile")  # within the default few seconds
+        assert not pub.wanted("profile", within=0.7)
+        assert sub.want("profile") and pub.wanted("profile", within=0.7)
+
+
+def test_heartbeat_and_close_callbacks() -> None:
+    pub = Publisher("hooks")
+    beats: list[float] = []
+    order: list[str] = []
+
+    def failing() -> None:
+        order.append("failing")
+        raise RuntimeError("an instrument's bug")
+
+    def before_close() -> None:
+        # Every segment is still there, and no lock of the Publisher is held.
+        order.append("close")
+        pub.set_state("last", "written by a close callback")
+
+    pub.on_heartbeat(lambda: beats.append(time.time()))
+    pub.on_heartbeat(failing)
+    pub.on_close(before_close)
+    deadline = time.monotonic() + 10
+    while len(beats) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(beats) >= 3
+    assert order.count("failing") == 1  # removed after it raised; the heartbeat goes on
+    pub.close()
+    pub.close()
+    assert order.count("close") == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        pub.on_heartbeat(lambda: None)
 
 
 def test_discovery_lists_and_close_unlinks(runtime_dir) -> None:

@@ -38,6 +38,9 @@ READY = {
              " const v = m && Bokeh.index.find_one(m);"
              " return v != null && v.frames_drawn > 0 && m.source.get_length() > 0"
              " && m.level >= 3; })()",
+    # The profile and system tabs fill once their instruments have run a few seconds.
+    "profile": "Bokeh.documents[0].get_model_by_name('profile-flame').data.name.length > 20",
+    "system": "Bokeh.documents[0].get_model_by_name('system-samples').data.time.length >= 8",
 }
 
 

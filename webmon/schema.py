@@ -124,6 +124,7 @@ SPAN_REQUEST = "request"  # asking for tiles (the demo's loader.update)
 SPAN_SLICE = "slice"  # napari slicing a layer
 SPAN_CHUNK_LOAD = "chunk load"  # reading one chunk; args layer, level, row, col (a tile)
 SPAN_PERFMON = "perfmon"  # forwarded napari perfmon timer without a category of its own
+SPAN_GC = "gc"  # a garbage collection ("gc gen 0" to "gc gen 2"), on the thread it paused
 
 #: State published by ``webmon replay``'s producer: where the replay stands::
 #:
@@ -140,3 +141,98 @@ CMD_REPLAY_SPEED = "replay_speed"  # speed=float, from 0.25 to 10
 CMD_REPLAY_SEEK = "replay_seek"  # position=seconds from the recording's start
 #: Speeds a replay offers.
 REPLAY_SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+
+# -- instruments (webmon.instruments): the sampling profiler and the system sampler --------
+# Published only while a subscriber wants PROFILE (or SYSTEM), renewed at least every
+# INSTRUMENT_RENEW_S; an instrument stops within INSTRUMENT_WANT_S of the last renewal.
+
+#: How recent a want must be for an instrument to keep running, in seconds.
+INSTRUMENT_WANT_S = 0.7
+#: How often a subscriber watching an instrument renews its want (the dashboard's hub does).
+INSTRUMENT_RENEW_S = 0.25
+
+#: State: the profiler's settings and counters, and the threads it saw::
+#:
+#:     {"running": bool, "rate": hz, "slow_ms": ms, "started": epoch_s, "samples": n,
+#:      "cpu_s": seconds of CPU the sampling thread used, "threads": [[name, native_id,
+#:      is_drawing_thread], ...]}   # index in this list = PROFILE_DTYPE "thread"
+PROFILE = "profile"
+#: State: the call paths the profiler saw, as a tree of functions (grows, never shrinks)::
+#:
+#:     {"files": ["/path/a.py", ...],
+#:      "codes": [[function, file_index, first_line], ...],
+#:      "nodes": [parent_0, code_0, parent_1, code_1, ...]}
+#:
+#: Node ``i`` is the call of ``codes[code_i]`` from node ``parent_i`` (``parent_i < i``);
+#: node 0 is the root (``-1, -1``), the bottom of every thread's stack.
+PROFILE_STACKS = "profile_stacks"
+#: Stream: the profiler's counts, published about once a second: one record per thread,
+#: call path and frame tag, counting the samples taken since the previous publication whose
+#: stack was exactly that path (the innermost function at ``node``).
+PROFILE_SAMPLES = "profile_samples"
+PROFILE_DTYPE = np.dtype(
+    [
+        ("time", _unit("<f8", "epoch s", "when the counts were published")),
+        ("node", _unit("<u4", "id", "the stack: a node of the profile_stacks state")),
+        ("count", _unit("<u4", "samples", "samples with that stack")),
+        ("thread", _unit("<u2", "id", "index into the profile state's threads")),
+        ("frame", _unit("u1", "tag", "0 between frames, 1 in a frame, 2 in a slow frame")),
+    ],
+    metadata={"description": "the sampling profiler's counts, about once a second"},
+)
+#: ``frame`` of a sample: the drawing thread was between frames (or none were reported)...
+FRAME_NONE = 0
+#: ...inside a frame that took at most ``slow_ms``...
+FRAME_FAST = 1
+#: ...inside a frame longer than ``slow_ms`` (a stall).
+FRAME_SLOW = 2
+#: Command registered by the profiler: ``rate=`` samples per second (1 to 1000) and/or
+#: ``slow_ms=`` the slow-frame threshold (above 0, at most 60000); returns the settings.
+CMD_SET_PROFILER = "set_profiler"
+
+#: State: the process the system sampler measures::
+#:
+#:     {"pid": int, "platform": sys.platform, "cpu_count": int, "period_s": float,
+#:      "uss": bool, "io": bool, "threads": [[native_id, name], ...]}
+SYSTEM = "system"
+#: Stream: one record per second while SYSTEM is wanted.  -1 where the platform lacks it.
+SYSTEM_SAMPLES = "system_samples"
+SYSTEM_DTYPE = np.dtype(
+    [
+        ("time", _unit("<f8", "epoch s", "when the sample was taken")),
+        ("cpu_percent", _unit("<f4", "% of a core", "all threads, since the previous sample")),
+        ("rss", _unit("<i8", "bytes", "resident set size")),
+        ("uss", _unit("<i8", "bytes", "unique set size: what exiting would free")),
+        ("threads", _unit("<i4", "count", "threads of the process")),
+        ("fds", _unit("<i4", "count", "open file descriptors (files, sockets, pipes)")),
+        ("open_files", _unit("<i4", "count", "open regular files")),
+        ("read_bytes", _unit("<i8", "bytes", "read from storage since the process started")),
+        ("write_bytes", _unit("<i8", "bytes", "written to storage since it started")),
+        ("read_chars", _unit("<i8", "bytes", "passed to read() calls since it started")),
+        ("write_chars", _unit("<i8", "bytes", "passed to write() calls since it started")),
+    ],
+    metadata={"description": "the producer process, once a second (-1: not on this "
+                             "platform)"},
+)
+#: Stream: one record per thread per SYSTEM_SAMPLES record.
+SYSTEM_THREADS = "system_threads"
+THREAD_CPU_DTYPE = np.dtype(
+    [
+        ("time", _unit("<f8", "epoch s", "as the system_samples record")),
+        ("native_id", _unit("<u8", "id", "the OS's thread id; names in the system state")),
+        ("cpu_percent", _unit("<f4", "% of a core", "since the previous sample")),
+    ],
+    metadata={"description": "each thread's CPU, once a second"},
+)
+#: Stream: one record per garbage collection while SYSTEM is wanted.
+GC_PAUSES = "gc_pauses"
+GC_DTYPE = np.dtype(
+    [
+        ("time", _unit("<f8", "epoch s", "when the collection ended")),
+        ("duration_ms", _unit("<f4", "ms", "how long it paused the process's Python")),
+        ("collected", _unit("<u4", "objects", "objects freed")),
+        ("uncollectable", _unit("<u4", "objects", "unreachable but not freeable")),
+        ("generation", _unit("u1", "generation", "0, 1 or 2 (2: a full collection)")),
+    ],
+    metadata={"description": "one record per garbage collection"},
+)

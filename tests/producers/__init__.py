@@ -29,6 +29,10 @@ The kinds (each a module of this package):
     numbered records whose every field derives from the number, a state that changes every
     20 ms, an array rewritten twice a second, a stream made on command: what the recording
     tests record and then check record by record.
+``instrumented [--slow-every N] [--no-hot] [--malformed KIND]`` (:mod:`.instrumented`)
+    webmon's profiler and system sampler on threads whose work is known: a thread spinning
+    in ``hot_spin``, a frame loop whose slow frames alone run ``slow_only_work``, a
+    ``make_garbage`` command; or broken profile and system data (``--malformed``).
 ``napari [--size N]`` (:mod:`.napari_viewer`)
     a real napari ``ViewerModel`` touring a lazily computed multiscale image, attached with
     ``webmon.napari.attach``.

@@ -13,7 +13,8 @@ from producers import Control
 KINDS = {"serve": "transport", "stress": "transport", "array": "transport",
          "state": "transport", "still": "transport", "slowpoll": "transport",
          "reshape": "transport", "schema": "schema", "tiles": "tiles", "napari": "napari_viewer",
-         "spans": "spans", "recording": "recording", "explorer": "explorer"}
+         "spans": "spans", "recording": "recording", "explorer": "explorer",
+         "instrumented": "instrumented"}
 
 
 def main(argv: list[str]) -> None:

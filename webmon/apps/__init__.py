@@ -34,13 +34,15 @@ def installed_tabs() -> tuple[Tab, ...]:
 
 def __getattr__(name: str) -> object:
     if name == "TABS":
-        from . import explorer, loader, status, tiles, timeline
+        from . import explorer, loader, profile, status, system, tiles, timeline
 
         tabs = (
             status.TAB,
             loader.TAB,
             tiles.TAB,
             timeline.TAB,
+            profile.TAB,
+            system.TAB,
             explorer.TAB,
         )
         globals()["TABS"] = tabs

@@ -17,7 +17,7 @@ from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
 from webmon.demo.tour import Tour, default_waypoints
 from webmon.demo.view import CANVAS_SHAPE, Sight, View, sight
-from webmon.instruments import Publisher
+from webmon.instruments import Profiler, Publisher, SystemSampler
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -95,6 +95,10 @@ class DemoProducer:
         self._state = ChangedState(pub, {TILES: TILES_STATE_BYTES})
         self.grid_visible = False
         self.cpu = CpuMeter()
+        # Sample stacks and the process only while a dashboard shows the profile or system
+        # tab; the frame loop's thread (this one) is the drawing thread.
+        self.profiler = Profiler(pub)
+        self.system = SystemSampler(pub)
         self.sight: Sight = sight(self.tour.view, self.image, canvas_shape)
         self._next_state = 0.0
         self._state_due = True
@@ -108,7 +112,15 @@ class DemoProducer:
     # -- one frame ----------------------------------------------------------------------------
 
     def step(self, dt: float) -> None:
-        """One frame's work on the calling (drawing) thread (a ``frame`` span)."""
+        """One frame's work on the calling (drawing) thread: a ``frame`` span, and a frame
+        of the profiler."""
+        self.profiler.begin_frame()
+        try:
+            self._step(dt)
+        finally:
+            self.profiler.end_frame()
+
+    def _step(self, dt: float) -> None:
         spans = self.spans
         if self._drawing_thread is None:
             self._drawing_thread = threading.get_ident()
@@ -259,6 +271,8 @@ class DemoProducer:
     # -- end ----------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.profiler.close()
+        self.system.close()
         self.loader.close(wait=True)
 
 

@@ -54,6 +54,7 @@ from . import compat
 from .commands import ViewerCommands
 from .frames import IDLE_GAP_S, FrameTimes
 from .geometry import TRANSFORM_EVENTS, PlaneMaps, camera_level0, reference_layer
+from .instruments import NapariInstruments
 from .qt_hooks import BUSY_INTERVAL_MS, IDLE_INTERVAL_MS, QtHooks
 from .recorder import ReadRecorder
 from .schedule import Schedule
@@ -165,6 +166,9 @@ class Attachment:
             self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
             self._spans = NapariSpans(self.pub, self.viewer, self._drawing_thread)  # spans.py
             self._frame_times.on_draw = self._spans.draw
+            # The profile and system tabs' instruments (instruments.py): napari's draws are
+            # the profiler's frames.  They stop with the Publisher.
+            self._instruments = NapariInstruments(self.pub, self._drawing_thread)
             self._connect_to_napari()
         except BaseException:
             self._closed = True
@@ -208,8 +212,8 @@ class Attachment:
         # Before the layers are followed: with Qt they need no hook on napari's slicing.
         # Idle, the timer ticks twice per publication (or every IDLE_INTERVAL_MS).
         self._qt = QtHooks.start(viewer, self._on_timer, self.detach,
-                                 (self._frame_times.draw_started,
-                                  self._frame_times.draw_ended),
+                                 self._instruments.draw_hooks(self._frame_times.draw_started,
+                                                              self._frame_times.draw_ended),
                                  idle_interval_ms=round(self.state_interval * 500))
         for layer in viewer.layers:
             self._track(layer)
@@ -359,6 +363,7 @@ class Attachment:
         once a second by the writing thread (``schedule.WRITE_PERIOD_S``), or by :meth:`poll`.
         """
         self._frame_times.add(started, ended)
+        self._instruments.add_draw(started, ended)
         self._tick(commands=True)  # between frames: outside napari's slicing
 
     @property

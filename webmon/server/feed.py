@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 
 #: A state key (or stream) is read and "wanted" while a session asked for it this recently.
 INTEREST_TIMEOUT_S = 5.0
-#: How often interest is renewed in the producer (the transport forgets after a few seconds).
-WANT_RENEW_S = 1.0
+#: How often interest is renewed in the producer.  The transport forgets a want after a few
+#: seconds, but an instrument (the profiler, the system sampler) stops 0.7 s after the last
+#: renewal (``webmon.schema.INSTRUMENT_WANT_S``), so renewals come every quarter second
+#: (each is one 8-byte store in shared memory).
+WANT_RENEW_S = 0.25
 #: The window over which a stream's rate is measured.
 RATE_WINDOW_S = 2.0
 #: How long an unreadable stream or state key is left alone before it is tried again.
@@ -189,6 +192,12 @@ class Feed:
         for as long as someone keeps asking."""
         self._interest[key] = time.monotonic()
         return self._state.get(key, (None, 0))
+
+    def release(self, key: str) -> None:
+        """Stop reading ``key`` and renewing the producer's interest in it now, rather than
+        ``INTEREST_TIMEOUT_S`` after the last ask (a session showing it closed).  Sessions
+        still showing it ask again on their next update, within a tick."""
+        self._interest.pop(key, None)
 
     def shared(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, computed once per ``version`` for every session of this feed.

@@ -109,6 +109,7 @@ class Session:
         self._before_update: list[Callable[[], None]] = []
         self._pending = False
         self._closed = False
+        self._asked: set[str] = set()  # state keys asked for, released on close
         #: How many times the components were brought up to date.
         self.updates = 0
         self._token = hub.connect(self._on_tick)
@@ -142,7 +143,10 @@ class Session:
 
     def state(self, key: str) -> tuple[Any, int]:
         feed = self.feed
-        return feed.state(key) if feed is not None else (None, 0)
+        if feed is None:
+            return None, 0
+        self._asked.add(key)
+        return feed.state(key)
 
     def array(self, name: str) -> ArraySnapshot | None:
         """The shown producer's shared array ``name``, as the hub last read it (decimated to
@@ -224,9 +228,16 @@ class Session:
         return list(self._failures.values())
 
     def close(self) -> None:
-        """Stop updating; drop the components and their cursors."""
+        """Stop updating; drop the components and their cursors, and the interest in the
+        state they asked for (an instrument the producer runs only while watched stops
+        within a second when this was the last session showing it)."""
         self._closed = True
         self.hub.disconnect(self._token)
+        feed = self.feed
+        if feed is not None:
+            for key in self._asked:
+                feed.release(key)
+        self._asked.clear()
         self._components.clear()
         self._before_update.clear()
 

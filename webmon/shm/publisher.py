@@ -116,6 +116,11 @@ class Publisher:
             self._unlink_all()
             raise
         self._stop = threading.Event()
+        # Callbacks of instruments; the lists are replaced, never changed in place, so the
+        # threads calling them iterate without a lock.
+        self._hooks_lock = threading.Lock()
+        self._on_beat: list[Callable[[], None]] = []
+        self._on_close: list[Callable[[], None]] = []
         self._heart = threading.Thread(target=self._beat, name=f"webmon-heartbeat-{name}",
                                        daemon=True)
         self._heart.start()
@@ -270,13 +275,39 @@ class Publisher:
             return 0
         return self._commands.poll()
 
-    def wanted(self, name: str) -> bool:
-        """True while some subscriber has asked for ``name`` in the last few seconds.
-        Any thread may ask (the slot is claimed under the control segment's lock)."""
+    def wanted(self, name: str, within: float = WANT_WINDOW_S) -> bool:
+        """True while some subscriber has asked for ``name`` in the last ``within`` seconds
+        (by default a few; an instrument that must stop soon after its last watcher left
+        asks for less, and its subscribers renew more often).  Any thread may ask (the
+        slot is claimed under the control segment's lock)."""
         slot = self._control.claim(name)
         if slot is None:  # interest table full: assume wanted rather than starve a reader
             return True
-        return time.time() - self._control.wanted_at(slot) < WANT_WINDOW_S
+        return time.time() - self._control.wanted_at(slot) < within
+
+    def on_heartbeat(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the heartbeat thread after every beat (every
+        ``HEARTBEAT_S``) until :meth:`remove_hooks` or close: for cheap checks, such as an
+        instrument looking whether it is wanted.  A slow callback delays the heartbeat, and
+        one must not call the Publisher's other methods (:meth:`close` may be waiting for
+        the heartbeat thread); an exception is logged and the callback removed."""
+        with self._hooks_lock:
+            self._check_open()
+            self._on_beat = [*self._on_beat, callback]
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` first thing in :meth:`close`, while every segment is still
+        there and no lock is held: an instrument stops its thread there, before the
+        segments it writes go."""
+        with self._hooks_lock:
+            self._check_open()
+            self._on_close = [*self._on_close, callback]
+
+    def remove_hooks(self, callback: Callable[[], None]) -> None:
+        """Forget ``callback`` as a heartbeat or close callback."""
+        with self._hooks_lock:
+            self._on_beat = [c for c in self._on_beat if c is not callback]
+            self._on_close = [c for c in self._on_close if c is not callback]
 
     # -- inspection --------------------------------------------------------------------
     @property
@@ -307,6 +338,16 @@ class Publisher:
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
         """Unlink every segment and the descriptor.  Safe to call more than once."""
+        if self._closed:
+            return
+        with self._hooks_lock:
+            closing, self._on_close = self._on_close, []  # each runs once
+        if os.getpid() == self._pid:
+            for callback in closing:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("close callback %r failed", callback)
         with self._lock:
             if self._closed:
                 return
@@ -392,6 +433,12 @@ class Publisher:
                 self._control.beat()
             except (ValueError, TypeError):  # mapping closed under us at shutdown
                 return
+            for callback in self._on_beat:  # a copy: on_heartbeat replaces the list
+                try:
+                    callback()
+                except Exception:
+                    log.exception("heartbeat callback %r failed; removed", callback)
+                    self.remove_hooks(callback)
 
 
 def _check_key(name: str) -> None:
