@@ -169,8 +169,8 @@ def producer(kind: str, name: str, *args: object, python: str = sys.executable,
 
 def python_interpreters() -> list[str]:
     """Interpreters to run cross-process transport tests with: this one, and those
-    ``WEBMON_TEST_PYTHONS`` lists (os.pathsep-separated, each with numpy installed; CI sets
-    it to Python 3.12 and 3.13 beside the default 3.11)."""
+    ``WEBMON_TEST_PYTHONS`` lists (os.pathsep-separated, each with numpy and psutil installed,
+    what ``import webmon`` needs; CI sets it to Python 3.12 and 3.13 beside the default 3.11)."""
     extra = [p for p in os.environ.get("WEBMON_TEST_PYTHONS", "").split(os.pathsep) if p]
     return [sys.executable, *extra]
 

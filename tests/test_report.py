@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from bokeh.document import Document
+from helpers import wait_until
 from recording_helpers import run_webmon
 from recordings import record_demo, write_long_recording
 
@@ -225,8 +227,32 @@ def test_trace_of_the_demo(demo: Path, tmp_path: Path) -> None:
                 stack.pop()
             assert not stack or end <= stack[-1], "spans of one thread overlap unnested"
             stack.append(end)
+
+
+def test_stall_timelines_draw_the_spans(tmp_path: Path) -> None:
+    """A recording with spans and one frame far slower than the rest: the report's timeline
+    around that stall draws every span (the demo may well have no stall on a quiet machine,
+    so this one is made to have one)."""
+    from webmon import Publisher
+    from webmon.recording import record
+    from webmon.schema import FRAME_DTYPE
+
+    with Publisher("stalled") as pub:
+        frames = pub.stream(FRAME_TIMES, FRAME_DTYPE)
+        spans = pub.spans  # the spans stream, before the recording looks for streams
+        with record(tmp_path / "rec"):
+            wait_until(lambda: spans.active, timeout=10, message="spans wanted")
+            last = time.time()
+            for i in range(40):
+                with pub.span("draw", category="frame", index=i):
+                    time.sleep(0.12 if i == 30 else 0.005)  # frame 30 stalls
+                now = time.time()
+                frames.append((now, (now - last) * 1000.0))
+                last = now
+    result = run_webmon("report", str(tmp_path / "rec"), "-o", str(tmp_path / "r.html"))
+    assert result.returncode == 0, result.stderr
     html = (tmp_path / "r.html").read_text()
-    assert "every span of every thread" in html
+    assert "every span of every thread" in html and "No frame took more than" not in html
 
 
 def test_trace_without_spans(tmp_path: Path) -> None:
