@@ -12,13 +12,13 @@ import textwrap
 
 import pytest
 from bokeh.document import Document
-from faults import damage_magic, truncate
+from faults import damage_magic, truncate, write_deep_state
 from helpers import child_env, producer, wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.apps import status
 from webmon.schema import CHUNK_LOADS
-from webmon.server import Hub, Session
+from webmon.server import Hub, Session, throttle
 from webmon.server.header import FOLLOW_NEWEST, ProducerHeader
 from webmon.shm.segment import Segment
 
@@ -106,27 +106,71 @@ def test_an_unreadable_state_key_leaves_the_producer_live(
         real_attach = Segment.attach.__func__
         monkeypatch.setattr(Segment, "attach", classmethod(
             lambda cls, name: attaches.append(name) or real_attach(cls, name)))
-        with caplog.at_level(logging.WARNING, logger="webmon"):
-            feed.state("config")  # a session asks for it
-            for _ in range(100):
-                hub.tick()
-                feed.state("config")
+        caplog.set_level(logging.WARNING, logger="webmon")
+        feed.state("config")  # a session asks for it
+        for _ in range(100):
+            hub.tick()
+            feed.state("config")
+            feed.state_overview()  # the explorer's overview reads every key too
         assert feed.alive and hub.feed("still") is feed
         assert "not a webmon segment" in feed.unreadable()["config"]
         assert "records" not in feed.unreadable() and feed.history("records").total == 1000
         warnings = [r for r in caplog.records if "cannot be read" in r.getMessage()]
         assert len(warnings) == 1, caplog.text
-        assert "config" in warnings[0].getMessage() and "still@" in warnings[0].getMessage()
+        assert "state 'config'" in warnings[0].getMessage()
+        assert "still@" in warnings[0].getMessage()
         assert hub.read_errors == 0
         # not attached again on every tick: tried again every 5 s
         assert attaches.count(config) <= 3
         rows = status.producer_rows(hub.feeds())
         assert rows["state"] == ["live"] and rows["unreadable"] == ["config"]
+        monkeypatch.undo()
         damage_magic(config)  # mended: read again once its retry is due
-        feed._unreadable["config"] = (feed._unreadable["config"][0], 0.0)
+        _retry_now(feed, "config")
         ticking(hub, lambda: (feed.state("config"), "config" not in feed.unreadable())[1],
                 message="the key read again")
         assert feed.state("config")[0] == {"levels": [1, 2, 4]}
+
+        # A key that keeps breaking and mending is still said once a minute, not each time.
+        for _ in range(3):
+            assert write_deep_state(config)
+            ticking(hub, lambda: (feed.state("config"), feed.state_overview(),
+                                  "config" in feed.unreadable())[2], message="broken again")
+            assert "nested too deeply" in feed.unreadable()["config"]
+            assert write_deep_state(config, depth=1)  # "[]": a valid value again
+            _retry_now(feed, "config")
+            ticking(hub, lambda: (feed.state("config"), "config" not in feed.unreadable())[1],
+                    message="mended again")
+            assert feed.state("config")[0] == []
+        warnings = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(warnings) == 1, caplog.text
+        assert feed.alive and hub.read_errors == 0
+
+
+def _retry_now(feed, key: str) -> None:
+    """Let an unreadable key be tried on the next tick rather than after its 5 s."""
+    if key in feed._unreadable:
+        feed._unreadable[key] = (feed._unreadable[key][0], 0.0)
+
+
+def test_a_log_throttle_says_each_subject_once_a_minute(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: clock[0])
+    said = throttle.LogThrottle(logging.getLogger("webmon.test"))
+    caplog.set_level(logging.WARNING, logger="webmon")
+    for _ in range(600):  # a minute of ticks, two producers' copies of one key
+        said.log(logging.WARNING, ("a", "config"), "config of %s cannot be read", "a@1")
+        said.log(logging.WARNING, ("b", "config"), "config of %s cannot be read", "b@2")
+        clock[0] += 0.0999
+    assert [r.getMessage() for r in caplog.records] == [
+        "config of a@1 cannot be read", "config of b@2 cannot be read"]
+    clock[0] += 0.1
+    assert said.log(logging.WARNING, ("a", "config"), "config of %s cannot be read", "a@1")
+    assert caplog.records[-1].getMessage() == (
+        "config of a@1 cannot be read (599 more times in the last 60 s)")
+    said.forget_group("b")  # gone: its next problem is said at once
+    assert said.log(logging.WARNING, ("b", "config"), "config of %s cannot be read", "b@2")
 
 
 HUB_BESIDE_A_SHRUNK_SEGMENT = textwrap.dedent("""

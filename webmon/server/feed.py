@@ -94,7 +94,7 @@ class Feed:
         self._shared: dict[Hashable, tuple[Hashable, Any]] = {}
         self._command_lock = threading.Lock()
         self._heartbeat = info.heartbeat
-        self._on_demand = OnDemand(subscriber, INTEREST_TIMEOUT_S)
+        self._on_demand = OnDemand(subscriber, INTEREST_TIMEOUT_S, self._report_unreadable)
         # Times the hub received each record, for streams without an epoch "time" field.
         self._arrivals: dict[str, StreamHistory] = {}
         #: stream or state key -> (what is wrong, monotonic time to try again)
@@ -223,7 +223,7 @@ class Feed:
             try:
                 batch = sub.read(stream)
             except WebmonError as exc:
-                self._mark_unreadable(stream, exc, now)
+                self._mark_unreadable(stream, exc, now, f"stream {stream!r}")
                 continue
             self._readable(stream)
             self._account(stream, batch, now)
@@ -240,7 +240,7 @@ class Feed:
                     if sub.want(key):
                         self._wanted_at[key] = now
             except WebmonError as exc:
-                self._mark_unreadable(key, exc, now)
+                self._mark_unreadable(key, exc, now, f"state {key!r}")
                 continue
             self._readable(key)
         self._on_demand.poll(now, self.info.state, self.info.arrays, self._state)
@@ -278,14 +278,21 @@ class Feed:
         entry = self._unreadable.get(name)
         return entry is not None and now < entry[1]
 
-    def _mark_unreadable(self, name: str, exc: Exception, now: float) -> None:
+    def _mark_unreadable(self, name: str, exc: Exception, now: float, what: str) -> None:
         self._unreadable[name] = (str(exc), now + RETRY_UNREADABLE_S)
-        _throttled.log(logging.WARNING, (self.token, name),
-                       "%s of producer %s cannot be read: %s", name, self.key, exc)
+        self._report_unreadable(what, exc)
+
+    def _report_unreadable(self, what: str, exc: Exception) -> None:
+        """Log that ``what`` (``stream 'x'``, ``state 'x'``, ``array 'x'``; the overview of
+        state keys and arrays says it the same way) cannot be read: at most once a minute
+        per producer and key, however often it fails, including a key that keeps mending
+        and breaking again (the throttle is not reset when it reads again, so its next
+        message counts the failures held back)."""
+        _throttled.log(logging.WARNING, (self.token, what),
+                       "%s of producer %s cannot be read: %s", what, self.key, exc)
 
     def _readable(self, name: str) -> None:
         if self._unreadable.pop(name, None) is not None:
-            _throttled.forget((self.token, name))
             log.info("%s of producer %s can be read again", name, self.key)
 
     def refresh(self, now: float) -> bool:

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,9 +126,13 @@ def json_size(value: Any) -> int:
 class OnDemand:
     """The state overview and the arrays of one producer, read while sessions ask."""
 
-    def __init__(self, subscriber: Any, timeout: float) -> None:
+    def __init__(self, subscriber: Any, timeout: float,
+                 report: Callable[[str, Exception], None] | None = None) -> None:
         self._sub = subscriber
         self._timeout = timeout
+        # What could not be read is said through ``report(what, exc)``: the feed logs it at
+        # most once a minute per producer and key, as it does for its own reads.
+        self._report = report or _log_failure
         self.since = time.time()
         self._overview_asked = -math.inf
         self._overview_read = -math.inf
@@ -137,7 +142,6 @@ class OnDemand:
         self._arrays: dict[str, ArraySnapshot] = {}
         self._array_next: dict[str, float] = {}  # monotonic time of the next read allowed
         self._state_retry: dict[str, float] = {}  # keys that failed: not before this time
-        self._failures: set[tuple[str, str]] = set()  # (what, message) logged once each
 
     # -- what sessions ask ---------------------------------------------------------------
     def state_overview(self) -> list[StateSummary]:
@@ -183,7 +187,7 @@ class OnDemand:
             try:
                 value, version = self._sub.state(key)
             except Exception as exc:  # a damaged segment: say so on this key, keep the rest
-                self._log_once(f"state {key!r}", exc)
+                self._report(f"state {key!r}", exc)
                 self._state_retry[key] = now + RETRY_S
                 seen[key] = StateSummary(key, before.version if before else 0, -1,
                                          before.changed_at if before else None, self.since,
@@ -206,7 +210,7 @@ class OnDemand:
             try:
                 shape, dtype, version = self._sub.array_info(name)
             except Exception as exc:
-                self._log_once(f"array {name!r}", exc)
+                self._report(f"array {name!r}", exc)
                 summaries.append(ArraySummary(name, (), None, 0, f"unreadable: {exc}"))
                 continue
             summaries.append(ArraySummary(name, tuple(shape), dtype, version))
@@ -226,7 +230,7 @@ class OnDemand:
             if array_kind(shape, dtype) == "image":
                 data = data.reshape(data.shape[-2:])
         except Exception as exc:
-            self._log_once(f"array {name!r}", exc)
+            self._report(f"array {name!r}", exc)
             self._arrays[name] = ArraySnapshot(
                 name, before.shape if before else (), before.dtype if before else np.dtype("u1"),
                 before.version if before else 0, None, (), time.time(), f"unreadable: {exc}")
@@ -235,11 +239,6 @@ class OnDemand:
                                            time.time())
         return True
 
-    def _log_once(self, what: str, exc: Exception) -> None:
-        key = (what, str(exc))
-        if key not in self._failures:
-            if len(self._failures) > 1000:
-                self._failures.clear()
-            self._failures.add(key)
-            log.warning("reading %s of %r failed: %s", what, getattr(self._sub, "name", "?"),
-                        exc)
+
+def _log_failure(what: str, exc: Exception) -> None:
+    log.warning("reading %s failed: %s", what, exc)
