@@ -59,7 +59,10 @@ def test_webmon_ls_removes_what_producers_killed_at_random_left(runtime_dir: Pat
     leftovers = left_behind(runtime_dir, pids)
     kinds = {entry[0] if entry.startswith(".") else entry.rsplit(".", 1)[-1]
              if "." in entry else "segment" for entry in leftovers}
-    assert {"json", "segment"} <= kinds, leftovers  # the kills did leave things behind
+    # The kills did leave things behind.  Descriptors stay in this test's private runtime
+    # directory; segments are in /dev/shm, where any webmon process of the same user (another
+    # test run's hub, a dashboard) may sweep a dead creator's first, so they are not required.
+    assert "json" in kinds, leftovers
     out = subprocess.run([sys.executable, "-m", "webmon.cli", "ls"], capture_output=True,
                          text=True, env=child_env(), timeout=60)
     assert out.returncode == 0, out.stderr
