@@ -546,3 +546,67 @@ def test_detach_by_viewer_and_removed_layers_are_restored() -> None:
     detach(viewer)
     assert first.closed and second.closed
     assert all(segments_of(token) == set() for token in tokens)
+
+
+class _OwnedLock:
+    """A lock that knows which thread holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.owner: int | None = None
+
+    def __enter__(self) -> _OwnedLock:
+        self._lock.acquire()
+        self.owner = threading.get_ident()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner = None
+        self._lock.release()
+
+
+def test_the_read_counters_flag_is_only_touched_under_its_lock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writing thread sets ``_counts_changed`` after it drained reads and napari's thread
+    clears it when the loader state is published; unlocked, a drain landing between the
+    check and the clear lost its counts until the next one.  Every access, on either
+    thread, must hold ``_counts_lock``."""
+    from webmon.napari.adapter import Attachment
+
+    viewer, layer = make_viewer(dask_pyramid(16384))
+    accesses: list[tuple[str, bool]] = []  # (thread name, under the lock)
+
+    def holding(att: Any) -> bool:
+        return getattr(att._counts_lock, "owner", None) == threading.get_ident()
+
+    def get(att: Any) -> bool:
+        accesses.append((threading.current_thread().name, holding(att)))
+        return att.__dict__["_counts_changed"]
+
+    def set_(att: Any, value: bool) -> None:
+        accesses.append((threading.current_thread().name, holding(att)))
+        att.__dict__["_counts_changed"] = value
+
+    att = attach(viewer, "napari-test", state_interval=0.05)
+    sub = Subscriber("napari-test")
+    try:
+        att._counts_lock = _OwnedLock()
+        monkeypatch.setattr(Attachment, "_counts_changed", property(get, set_),
+                            raising=False)
+        steps = itertools.count(1)
+
+        def look_and_read() -> None:  # no poll(): the writing thread drains the reads
+            look(viewer, (1000.0 + 300.0 * (next(steps) % 7), 1500.0), 1.0)
+            np.asarray(layer.data[3][100:612, 250:300])
+
+        def both_threads_published() -> bool:
+            loader = sub.state("loader")[0]
+            return bool(len({name for name, _ in accesses}) == 2 and loader
+                        and loader["reads"] > 0)
+
+        wait_until(both_threads_published, interval=0.02, each=look_and_read,
+                   message="the flag set by the writing thread, cleared on napari's")
+    finally:
+        sub.close()
+        att.detach()
+    assert [a for a in accesses if not a[1]] == []
