@@ -17,7 +17,7 @@ import pytest
 from faults import HOSTILE_ENTRIES, hostile_entry
 from helpers import child_env, shm_names
 
-from webmon import Publisher, Subscriber, WebmonError
+from webmon import Publisher, Subscriber, WebmonError, discover
 from webmon.shm import names, rundir
 from webmon.shm.process import process_start_time
 
@@ -121,6 +121,32 @@ def test_an_explicit_directory_that_is_not_private_fails_clearly(
         with pytest.raises(WebmonError,
                            match=rf"{link} is not a directory.*set WEBMON_RUNTIME_DIR"):
             Publisher("p")
+
+
+def test_an_unsafe_xdg_runtime_directory_fails_clearly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o700)
+    (xdg / "webmon").symlink_to(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.delenv("WEBMON_RUNTIME_DIR")
+        patch.setenv("XDG_RUNTIME_DIR", str(xdg))
+        with pytest.raises(WebmonError, match=rf"{xdg / 'webmon'} is not a directory.*"
+                                              rf"remove {xdg / 'webmon'}, or set "
+                                              "WEBMON_RUNTIME_DIR"):
+            Publisher("p")
+
+
+def test_a_runtime_directory_of_ours_open_to_others_is_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = tmp_path / "opened"
+    opened.mkdir()
+    opened.chmod(0o777)
+    with monkeypatch.context() as patch:
+        patch.setenv("WEBMON_RUNTIME_DIR", str(opened))
+        with Publisher("p"):
+            assert stat.S_IMODE(opened.stat().st_mode) == 0o700
+            assert [i.name for i in discover()] == ["p"]
 
 
 def test_names_say_who_made_them() -> None:

@@ -48,7 +48,13 @@ def runtime_dir() -> str:
                               "(it is created 0700 if missing)") from None
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg):
-        return private_directory(os.path.join(xdg, "webmon"))
+        path = os.path.join(xdg, "webmon")
+        try:
+            return private_directory(path)
+        except UnsafeDirectory as exc:  # only this user could have put it there
+            raise WebmonError(f"{exc}; remove {path}, or set WEBMON_RUNTIME_DIR to a "
+                              "directory of your own (it is created 0700 if missing)"
+                              ) from None
     default = os.path.join(tempfile.gettempdir(), f"webmon-{os.getuid()}")
     try:
         return private_directory(default)
