@@ -11,7 +11,10 @@ Each pair is measured in one run, the two variants alternating, medians of the r
   heartbeat (``Subscriber.alive``);
 * ``set_state_json`` of a tiles value (570 loaded tiles, 12 KB of JSON, more opening
   brackets than the depth limit, so it is scanned) with and without the nesting check,
-  and ``set_state`` of the same value.
+  and ``set_state`` of the same value;
+* a hub's tick following a producer whose state key a session asks for, with that key's
+  segment damaged (a flipped magic byte: the key is marked unreadable, tried again every
+  5 s, logged once a minute) against the same producer with the key intact.
 
 The producer runs in this process, so no other process competes; nothing is asserted.
 """
@@ -31,11 +34,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_transport import tiles_value  # noqa: E402
+from faults import damage_magic  # noqa: E402
 
 from webmon import Publisher, Subscriber  # noqa: E402
 from webmon.schema import CHUNK_DTYPE  # noqa: E402
+from webmon.server import Hub  # noqa: E402
 from webmon.shm import segment, state  # noqa: E402
 from webmon.shm.state import encode  # noqa: E402
 
@@ -84,6 +90,43 @@ def pair(fn: Callable[[], object], variant: Callable[[], contextlib.AbstractCont
     return statistics.median(now), statistics.median(before)
 
 
+def hub_ticks(n: int, repeats: int) -> tuple[float, float]:
+    """Median seconds per hub tick with a state key of interest damaged, and intact."""
+    with Publisher("bench-intact") as intact, Publisher("bench-damaged") as damaged:
+        for pub in (intact, damaged):
+            pub.stream("chunk_loads", CHUNK_DTYPE, capacity=4096).extend(
+                np.zeros(100, CHUNK_DTYPE))
+            pub.set_state("config", {"levels": [1, 2, 4]})
+        with Subscriber("bench-damaged") as sub:
+            damage_magic(sub.info.raw["state"]["config"]["segment"])
+        hubs = {name: Hub(producer=name, discover_interval=3600.0)
+                for name in ("bench-damaged", "bench-intact")}
+        try:
+            def tick(hub: Hub) -> Callable[[], None]:
+                feed = hub.feeds()[0]
+
+                def one() -> None:
+                    feed.state("config")  # a session asks for the key every tick
+                    hub.tick()
+                return one
+
+            for hub in hubs.values():
+                hub.tick()  # discovers its producer
+            ticks = {name: tick(hub) for name, hub in hubs.items()}
+            for one in ticks.values():
+                one()
+            assert "config" in hubs["bench-damaged"].feeds()[0].unreadable()
+            assert not hubs["bench-intact"].feeds()[0].unreadable()
+            damaged_s, intact_s = [], []
+            for _ in range(repeats):
+                damaged_s.append(per_call(ticks["bench-damaged"], n))
+                intact_s.append(per_call(ticks["bench-intact"], n))
+            return statistics.median(damaged_s), statistics.median(intact_s)
+        finally:
+            for hub in hubs.values():
+                hub.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -125,11 +168,14 @@ def main() -> None:
         rows.append(("set_state, tiles", *pair(
             lambda: pub.set_state("tiles", value[next(flip) % 2]), no_depth_check,
             n // 4, repeats)))
+    rows.append(("Hub.tick, a wanted key damaged (before: intact)",
+                 *hub_ticks(n, repeats)))
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}; medians of {repeats}\n")
     print(f"{'per call':<50}{'now':>12}{'before':>12}{'ratio':>8}")
     for name, now, before in rows:
         print(f"{name:<50}{now * 1e6:>9.2f} µs{before * 1e6:>9.2f} µs{now / before:>8.2f}")
-    print("\n(before: reads from the mapping; for set_state: without the nesting check)")
+    print("\n(before: reads from the mapping; for set_state: without the nesting check; "
+          "for Hub.tick: the key intact)")
 
 
 if __name__ == "__main__":
