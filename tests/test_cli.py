@@ -91,7 +91,9 @@ def test_ls_removes_what_a_killed_producer_left(runtime_dir) -> None:
         segments = info.segment_names()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert all(os.path.exists(f"/dev/shm/{name}") for name in segments)
+        # Its descriptor is left (its segments may be swept already by any webmon process
+        # of the user, such as a concurrent test run: only this test reads its directory).
+        assert os.path.exists(info.path)
         assert run_webmon("ls").stdout.strip() == "no live producers"
         assert not any(os.path.exists(f"/dev/shm/{name}") for name in segments)
         assert not [p for p in os.listdir(runtime_dir) if p.endswith(".json")]
