@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -221,3 +222,37 @@ def test_a_publisher_warns_when_its_name_is_live(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="webmon"), Publisher("free"):
         pass
     assert "another live producer" not in caplog.text
+
+
+def test_a_stopped_producer_is_not_responding_then_live_again(hub: Hub) -> None:
+    """A producer whose heartbeat stops while its process lives (stopped here with SIGSTOP;
+    a thread holding the GIL or a starved machine look the same) is shown as not
+    responding, not gone, and is still followed when it resumes: a stall is what the
+    dashboard is opened to watch."""
+    from webmon.server.header import header_text
+
+    with producer("schema", "frozen", "--rate", "200") as proc:
+        ticking(hub, lambda: hub.feed("frozen") is not None
+                and hub.feed("frozen").history(CHUNK_LOADS) is not None, message="followed")
+        feed = hub.feed("frozen")
+        sub = Subscriber(feed.info)
+        try:
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                ticking(hub, lambda: not feed.responding, message="its heartbeat late")
+                assert feed.alive and sub.alive and not sub.responding
+                assert hub.feed("frozen") is feed
+                rows = status.producer_rows(hub.feeds())
+                assert rows["state"] == ["not responding"]
+                text = header_text(feed, "frozen")
+                assert text.state == "not responding" and "no heartbeat for" in text.detail
+                before = feed.history(CHUNK_LOADS).total
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            ticking(hub, lambda: feed.responding
+                    and feed.history(CHUNK_LOADS).total > before, message="read again")
+            assert hub.feed("frozen") is feed and feed.alive and sub.responding
+            assert status.producer_rows(hub.feeds())["state"] == ["live"]
+            assert header_text(feed, "frozen").state == "live"
+        finally:
+            sub.close()

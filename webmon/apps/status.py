@@ -60,7 +60,8 @@ def producer_rows(feeds: list[Feed], now: float | None = None) -> dict[str, list
         rows["uptime"].append(format_duration(end - feed.started))
         rows["heartbeat_age"].append(format_duration(now - feed.heartbeat) if feed.alive
                                      else "–")
-        rows["state"].append("live" if feed.alive else "gone")
+        rows["state"].append(("live" if feed.responding else "not responding") if feed.alive
+                             else "gone")
         rows["unreadable"].append(", ".join(sorted(feed.unreadable())) if feed.alive else "")
     return rows
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from webmon.shm import ProducerKey, WebmonError
 from webmon.shm.about import StreamAbout
+from webmon.shm.discovery import STALE_AFTER_S
 
 from .history import StreamHistory
 from .ondemand import ArraySnapshot, ArraySummary, OnDemand, StateSummary
@@ -126,6 +127,12 @@ class Feed:
     def heartbeat(self) -> float:
         """Epoch seconds of the producer's last heartbeat, as of the last refresh."""
         return self._heartbeat
+
+    @property
+    def responding(self) -> bool:
+        """False while a live producer's heartbeat is late (see ``Subscriber.responding``):
+        it is shown as not responding, and still followed."""
+        return time.time() - self._heartbeat < STALE_AFTER_S
 
     @property
     def commands(self) -> list[str]:

@@ -32,7 +32,7 @@ const set = (id, text) => {
 };
 set("webmon-producer-name", data.producer[0]);
 const state = set("webmon-producer-state", data.state[0]);
-if (state != null) { state.className = "webmon-state " + data.state[0]; }
+if (state != null) { state.className = "webmon-state " + data.state[0].replace(/ /g, "-"); }
 set("webmon-producer-detail", data.detail[0]);
 """
 
@@ -48,7 +48,7 @@ window.history.replaceState(null, "", window.location.pathname + (query ? "?" + 
 @dataclass(frozen=True)
 class HeaderText:
     producer: str
-    state: str  # "live", "gone" or "waiting"
+    state: str  # "live", "not responding", "gone" or "waiting"
     detail: str
 
 
@@ -58,7 +58,11 @@ def header_text(feed: Feed | None, name: str | None) -> HeaderText:
         return HeaderText(name or "no producer", "waiting",
                           "waiting for a producer" if name is None else "not running yet")
     if feed.alive:
-        detail = (f"pid {feed.pid} · {feed.app} · up {format_duration(time.time() - feed.started)}")
+        now = time.time()
+        detail = f"pid {feed.pid} · {feed.app} · up {format_duration(now - feed.started)}"
+        if not feed.responding:
+            late = format_duration(now - feed.heartbeat)
+            return HeaderText(feed.name, "not responding", f"{detail} · no heartbeat for {late}")
         return HeaderText(feed.name, "live", detail)
     gone_for = time.time() - feed.gone_at if feed.gone_at is not None else None
     return HeaderText(feed.name, "gone", f"pid {feed.pid} · {feed.app} · gone for "

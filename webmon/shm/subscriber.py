@@ -92,12 +92,26 @@ class Subscriber:
 
     @property
     def alive(self) -> bool:
-        """False once the producer's process is gone or its heartbeat has stopped."""
+        """False once the producer's process is gone or it closed its channel.
+
+        A heartbeat that merely stopped coming (a thread holding the GIL, a stopped process,
+        a machine too loaded to schedule it) leaves the producer alive but not responding
+        (:attr:`responding`): a stall is what people watch for, so it must not look like an
+        exit, and the producer is still followed when it resumes."""
         if self._closed or not process_alive(self._info.pid, self._start_time):
             return False
         try:
-            return time.time() - self._control.heartbeat() < STALE_AFTER_S
+            return self._control.heartbeat() != 0.0  # zero: closed (stop_heartbeat)
         except WebmonError:  # its control segment was shrunk: it cannot be followed
+            return False
+
+    @property
+    def responding(self) -> bool:
+        """True while the producer's heartbeat is fresh (beaten in the last
+        ``STALE_AFTER_S`` seconds)."""
+        try:
+            return time.time() - self._control.heartbeat() < STALE_AFTER_S
+        except WebmonError:
             return False
 
     @property
