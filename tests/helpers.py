@@ -215,9 +215,11 @@ class CommandProcess:
 
     URL = re.compile(r"webmon dashboard at (http://\S+)")
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 argv: list[str] | None = None) -> None:
+        """``argv`` runs that command line instead (Python code calling ``webmon.cli``)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "webmon.cli", *args], stdout=subprocess.PIPE,
+            argv or [sys.executable, "-m", "webmon.cli", *args], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env={**child_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
         )

@@ -8,10 +8,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from helpers import (
@@ -24,7 +26,10 @@ from helpers import (
 )
 
 from webmon import discover
-from webmon.cli import format_producers, make_parser, parse_interval
+from webmon.apps import TABS
+from webmon.cli import build_dashboard, format_producers, make_parser, parse_interval, parse_port
+from webmon.server import serve_in_thread
+from webmon.server.serve import DEFAULT_PORT, Dashboard, PortUnavailable
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -46,6 +51,31 @@ def test_dashboard_defaults_bind_localhost() -> None:
     assert args.host == "127.0.0.1" and args.interval == 0.1 and args.producer is None
     args = make_parser().parse_args(["demo", "--port", "0", "--interval", "50ms"])
     assert args.port == 0 and args.interval == 0.05 and args.name == "demo"
+
+
+def test_only_the_default_port_gives_way_to_the_next_free_one() -> None:
+    dashboard = build_dashboard(make_parser().parse_args(["dashboard"]), None)
+    assert dashboard.requested_port == DEFAULT_PORT and dashboard.next_free_port
+    for port in ("8790", "0", "5000"):
+        dashboard = build_dashboard(make_parser().parse_args(["demo", "--port", port]), "demo")
+        assert dashboard.requested_port == int(port) and not dashboard.next_free_port
+
+
+@pytest.mark.parametrize("text", ["0", "1", "8790", "65535", " 80 "])
+def test_parse_port(text: str) -> None:
+    assert parse_port(text) == int(text)
+
+
+@pytest.mark.parametrize("text", ["99999", "65536", "-1", "http", "", "80.5", "1e3"])
+def test_parse_port_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a port"):
+        parse_port(text)
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 99999, "8790", 1.5, True, None])
+def test_dashboard_refuses_what_is_not_a_port(port: object) -> None:
+    with pytest.raises(ValueError, match="is not a port"):
+        Dashboard(TABS, port=port)
 
 
 def run_webmon(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -225,3 +255,80 @@ def test_demo_killed_takes_its_producer_down() -> None:
         wait_until(lambda: not process_alive(child.pid),
                    timeout=2.0, interval=0.02, message="the demo producer ended")
     assert [i for i in discover() if i.name == "orphan"] == []
+
+
+# -- ports and usage ------------------------------------------------------------------------
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other program listens on (127.0.0.1) for the duration of the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def _one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["dashboard", "demo"])
+def test_a_port_given_and_taken_is_one_line_and_starts_nothing(
+        command: str, taken_port: int, runtime_dir) -> None:
+    result = run_webmon(command, "--port", str(taken_port), "--name" if command == "demo"
+                        else "--interval", "taken" if command == "demo" else "100ms")
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert line.startswith(f"webmon {command}: port {taken_port} on 127.0.0.1 is already in use")
+    assert "--port N" in line and "--port 0" in line
+    assert "webmon dashboard at" not in result.stdout
+    # Nothing started: no producer ever wrote a descriptor, no demo producer logged.
+    assert not list(runtime_dir.iterdir()) and "demo producer" not in result.stdout
+
+
+def test_the_default_port_taken_moves_to_the_next_free_one(taken_port: int) -> None:
+    # `webmon dashboard` with no --port, its default port being one that is taken.
+    code = ("import sys, webmon.cli as cli; cli.DEFAULT_PORT = int(sys.argv[1]); "
+            "sys.exit(cli.main(['dashboard']))")
+    with CommandProcess(env={}, argv=[sys.executable, "-c", code, str(taken_port)]) as webmon:
+        url = webmon.url()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        assert port != taken_port
+        assert (f"webmon: port {taken_port} is in use; serving on port {port} instead"
+                in webmon.output)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+        assert webmon.terminate() == 0
+
+
+def test_dashboard_api_next_free_port(taken_port: int) -> None:
+    with pytest.raises(PortUnavailable, match=f"port {taken_port} on 127.0.0.1 is already"):
+        with serve_in_thread(TABS, port=taken_port):
+            pass
+    with serve_in_thread(TABS, port=taken_port, next_free_port=True) as dashboard:
+        assert dashboard.port != taken_port and dashboard.moved_from == taken_port
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--port", "99999"], "argument --port: '99999' is not a port: give a number from 0 "
+                          "to 65535"),
+    (["--port", "-5"], "argument --port: '-5' is not a port"),
+    (["--host", "nosuchhost.invalid", "--port", "0"], "nosuchhost.invalid is not a host "
+                                                      "name this machine can resolve"),
+])
+def test_bad_addresses_are_refused_with_a_message(args: list[str], message: str) -> None:
+    result = run_webmon("dashboard", *args)
+    assert result.returncode in (1, 2) and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "AssertionError" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "dashboard", "ls"])
+def test_an_unknown_option_shows_that_commands_usage(command: str) -> None:
+    result = run_webmon(command, "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: webmon {command} ")
+    assert f"webmon {command}: error: unrecognized arguments: --bogus" in result.stderr
+    # Before the command, the option is the top level's.
+    result = run_webmon("--bogus", command)
+    assert result.returncode == 2 and result.stderr.startswith("usage: webmon [-h]")

@@ -289,3 +289,35 @@ def test_closing_a_tab_releases_its_session(browser: Any) -> None:
         page.close()
         wait_until(lambda: dashboard.hub.session_count == 0, timeout=15,
                    message="session released after the tab closed")
+
+
+def test_closing_tabs_prints_nothing(browser: Any) -> None:
+    """A browser tab closing is normal: the terminal running the dashboard stays quiet (Bokeh
+    alone warned "Failed sending message as connection was closed" on most closes)."""
+    require_chromium()
+    with producer("schema", "quiet", "--rate", "500"), \
+            CommandProcess("dashboard", "--port", "0", "--interval", "50ms") as webmon:
+        url = webmon.url()
+        for tab in ("loader", "status", "tiles") * 3:
+            page = Page(browser)
+            page.open(url + tab)
+            if tab == "loader":
+                page.grows("loader-chunk-loads-async")
+            page.close()
+        assert webmon.terminate() == 0
+    assert webmon.output.splitlines() == [
+        line for line in webmon.output.splitlines()
+        if line.startswith(("webmon dashboard at", "webmon dashboard stopped"))], webmon.output
+
+
+def test_the_closed_tab_warning_is_bokehs_text() -> None:
+    """The log filter that keeps closing tabs quiet matches Bokeh's message exactly; if Bokeh
+    rewords it, this fails rather than the warnings coming back unnoticed."""
+    import inspect
+
+    from bokeh.server.views.ws import WSHandler
+
+    from webmon.server.serve import _ClosedTabFilter
+
+    assert f'log.warning("{_ClosedTabFilter.MESSAGE}")' in inspect.getsource(
+        WSHandler.send_message)

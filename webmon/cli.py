@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -22,12 +23,19 @@ import sys
 import time
 import webbrowser
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tornado.ioloop import IOLoop
 
-from webmon.server.serve import DEFAULT_HOST, DEFAULT_INTERVAL_S, DEFAULT_PORT, Dashboard
+from webmon.server.serve import (
+    DEFAULT_HOST,
+    DEFAULT_INTERVAL_S,
+    DEFAULT_PORT,
+    Dashboard,
+    PortUnavailable,
+    check_port,
+)
 from webmon.server.text import format_duration
 
 log = logging.getLogger("webmon")
@@ -66,6 +74,26 @@ def parse_producer(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def parse_port(text: str) -> int:
+    """A TCP port number, 0 to 65535 (0: any free port)."""
+    try:
+        return check_port(int(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give a number from 0 to 65535 "
+            "(0 picks any free port)") from None
+
+
+def explain_port(error: PortUnavailable) -> str:
+    """One line saying why the dashboard cannot listen, and what to do."""
+    if error.about_host:
+        return f"{error}: give one of this machine's addresses with --host"
+    if error.errno == errno.EACCES:
+        return f"{error}: give a port above 1023 with --port N (0 picks any free port)"
+    return (f"{error}: stop what uses it, or give another port with --port N "
+            "(--port 0 picks any free port)")
+
+
 def _printable(text: Any) -> str:
     """A producer's string, safe to print to a terminal (no control sequences)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
@@ -77,8 +105,9 @@ def add_dashboard_options(parser: argparse.ArgumentParser, *, producer: bool = T
     group = parser.add_argument_group("dashboard")
     group.add_argument("--host", default=DEFAULT_HOST,
                        help=f"address to bind (default: {DEFAULT_HOST}, this machine only)")
-    group.add_argument("--port", type=int, default=DEFAULT_PORT,
-                       help=f"port to serve on; 0 picks a free one (default: {DEFAULT_PORT})")
+    group.add_argument("--port", type=parse_port, default=None, metavar="N",
+                       help=f"port to serve on; 0 picks any free one (default: {DEFAULT_PORT}, "
+                            "or the next free port after it when it is taken)")
     group.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
                        help="origin allowed to open the dashboard's websockets; repeat for "
                             "several (default: only the served host:port)")
@@ -110,7 +139,11 @@ def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard
 
         recordings = BackgroundRecordings(args.record_dir)
     return Dashboard(
-        installed_tabs(), host=args.host, port=args.port, interval=args.interval, producer=producer,
+        installed_tabs(), host=args.host, port=DEFAULT_PORT if args.port is None else args.port,
+        # Only the default port gives way to the next free one: a port asked for by name
+        # is the one the user means to open.
+        next_free_port=args.port is None,
+        interval=args.interval, producer=producer,
         prefix=args.prefix, allow_websocket_origin=args.allow_websocket_origin,
         # Started by an authenticating proxy (JupyterLab's launcher): only its requests.
         auth_provider=from_environment(), recordings=recordings,
@@ -118,12 +151,36 @@ def build_dashboard(args: argparse.Namespace, producer: str | None) -> Dashboard
 
 
 def serve_until_stopped(dashboard: Dashboard, *, show: bool,
-                        also_stop_when: Any = None) -> None:
-    """Start ``dashboard``, print its address, and serve until Ctrl-C or SIGTERM (or until
-    ``also_stop_when()`` returns true, checked every second)."""
+                        companion: Callable[[], contextlib.AbstractContextManager[Any]]
+                        | None = None) -> None:
+    """Bind ``dashboard``, then start ``companion()`` (a context manager whose value has a
+    ``poll()``, such as the demo's producer process), print the address, and serve until
+    Ctrl-C or SIGTERM, or until the companion's ``poll()`` is not None (checked every
+    second).
+
+    Binding comes first: when the port cannot be had, :class:`PortUnavailable` is raised
+    and nothing was started.
+    """
     asyncio.set_event_loop(asyncio.new_event_loop())
     loop = IOLoop.current()
-    dashboard.start(loop)
+    try:
+        dashboard.start(loop)
+    except BaseException:
+        loop.close(all_fds=True)
+        raise
+    try:
+        with companion() if companion is not None else contextlib.nullcontext() as partner:
+            _serve(dashboard, loop, show=show, partner=partner)
+    finally:
+        dashboard.stop()
+        loop.close(all_fds=True)
+        print("webmon dashboard stopped", flush=True)
+
+
+def _serve(dashboard: Dashboard, loop: IOLoop, *, show: bool, partner: Any) -> None:
+    if dashboard.moved_from is not None:
+        print(f"webmon: port {dashboard.moved_from} is in use; serving on port "
+              f"{dashboard.port} instead", file=sys.stderr, flush=True)
     print(f"webmon dashboard at {dashboard.url}", flush=True)
     if dashboard.host not in ("127.0.0.1", "localhost", "::1") \
             and not dashboard.allow_websocket_origin:
@@ -136,11 +193,11 @@ def serve_until_stopped(dashboard: Dashboard, *, show: bool,
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         loop.asyncio_loop.add_signal_handler(sig, loop.stop)
-    if also_stop_when is not None:
+    if partner is not None:
         from tornado.ioloop import PeriodicCallback
 
         def check() -> None:
-            if also_stop_when():
+            if partner.poll() is not None:
                 loop.stop()
 
         PeriodicCallback(check, 1000).start()
@@ -149,9 +206,6 @@ def serve_until_stopped(dashboard: Dashboard, *, show: bool,
     finally:
         for sig in signals:
             loop.asyncio_loop.remove_signal_handler(sig)
-        dashboard.stop()
-        loop.close(all_fds=True)
-        print("webmon dashboard stopped", flush=True)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -240,15 +294,25 @@ def run_producer_only(name: str) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.producer_only:
         return run_producer_only(args.name)
+    # The dashboard binds its port first, so that a port it cannot have starts nothing.
     # Ctrl-C in a terminal reaches both processes; the dashboard's handler stops the
     # server, then the producer is stopped (again) and awaited, in that order.
-    with demo_producer(args.name) as proc:
-        # Its own child by pid: another live producer of the same name is not this demo.
-        serve_until_stopped(build_dashboard(args, f"{args.name}@{proc.pid}"), show=args.show,
-                            also_stop_when=lambda: proc.poll() is not None)
-        if proc.poll() not in (None, 0, -signal.SIGTERM, -signal.SIGINT):
-            print(f"webmon demo: the demo producer exited with status {proc.returncode}",
-                  file=sys.stderr)
+    started: list[subprocess.Popen] = []
+    dashboard = build_dashboard(args, args.name)
+
+    @contextlib.contextmanager
+    def producer() -> Iterator[subprocess.Popen]:
+        with demo_producer(args.name) as proc:
+            # Its own child by pid: another live producer of the same name is not this
+            # demo.  The hub has not ticked yet: it ticks once the server's loop runs.
+            dashboard.hub.follow_only(f"{args.name}@{proc.pid}")
+            started.append(proc)
+            yield proc
+
+    serve_until_stopped(dashboard, show=args.show, companion=producer)
+    if started and started[0].returncode not in (None, 0, -signal.SIGTERM, -signal.SIGINT):
+        print(f"webmon demo: the demo producer exited with status {started[0].returncode}",
+              file=sys.stderr)
     return 0
 
 
@@ -373,11 +437,39 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser,
+               argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, except that an unknown option after a command is
+    reported with that command's usage (``webmon demo --bogus`` shows how to call ``demo``;
+    argparse alone would print the top-level usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = _subparsers(parser).get(args.command)
+        where = argv.index(args.command) if args.command in argv else len(argv)
+        if command is not None and argv.index(unknown[0]) > where:
+            command.error(f"unrecognized arguments: {' '.join(unknown)}")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # argparse keeps its subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args = parse_args(make_parser(), argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except PortUnavailable as error:
+        print(f"webmon {args.command}: {explain_port(error)}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -220,6 +220,17 @@ def patch_message(doc: Document, events: list[DocumentPatchedEvent], *,
     return message
 
 
+def _closing(connection: Any) -> bool:
+    """True when the browser has closed (or is closing) this connection's websocket.
+
+    A closed tab's connection stays subscribed until tornado calls the handler's
+    ``on_close``; a message sent in between only makes Bokeh log "Failed sending message as
+    connection was closed", for what is a normal close.
+    """
+    ws = getattr(getattr(connection, "_socket", None), "ws_connection", None)
+    return ws is None or ws.is_closing()
+
+
 #: One message per update, arrays inline: what the dashboard does.
 DEFAULT = Batching()
 
@@ -250,6 +261,8 @@ def release(doc: Document, settings: Batching = DEFAULT) -> int:
         return 0
     pending = server_session._pending_writes
     for connection in list(server_session._subscribed_connections):
+        if _closing(connection):
+            continue
         # As Bokeh does: a change the browser itself made is not echoed back to it.
         events = [event for event in patched
                   if not (event.setter is server_session

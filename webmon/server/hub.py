@@ -159,6 +159,12 @@ class Hub:
             feed.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def follow_only(self, producer: Which) -> None:
+        """Follow only the producers ``producer`` names from now on (before the first tick:
+        ``webmon demo`` binds its port before it starts the producer whose pid it names)."""
+        self.selector = selector_of(producer)
+        self.producer = str(self.selector)
+
     # -- producers ---------------------------------------------------------------------
     def feeds(self) -> list[Feed]:
         """Every feed the hub knows: live ones first (newest first), then gone ones (the

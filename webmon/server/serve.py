@@ -35,6 +35,69 @@ DEFAULT_INTERVAL_S = 0.1
 UNUSED_SESSION_LIFETIME_MS = 3000
 #: ...checked this often: a closed tab stops costing anything within about four seconds.
 CHECK_UNUSED_SESSIONS_MS = 1000
+#: With ``next_free_port``, the ports after a taken one that are tried before any free one.
+NEXT_PORTS_TRIED = 10
+#: Bind errors that say "not this port" rather than "something else is wrong".
+_PORT_ERRORS = {
+    errno.EADDRINUSE: "is already in use",
+    errno.EACCES: "needs privileges this process lacks",
+    errno.EADDRNOTAVAIL: "is not an address of this machine",
+}
+
+
+class PortUnavailable(OSError):
+    """The dashboard cannot listen on ``host:port``; ``reason`` says why in a few words
+    (``"is already in use"``)."""
+
+    def __init__(self, host: str, port: int, reason: str, code: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        #: True when the host, not the port, is what cannot be had.
+        self.about_host = code in (None, errno.EADDRNOTAVAIL)
+        where = host if self.about_host else f"port {port} on {host}"
+        self.message = f"{where} {reason}"
+        super().__init__(code, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_port(port: object) -> int:
+    """``port`` if it is a TCP port number (0 to 65535; 0 asks for any free one), else
+    ValueError saying so (Bokeh itself fails on an assertion)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"{port!r} is not a port: give a number from 0 to 65535 "
+                         "(0 picks any free port)")
+    return port
+
+
+def _unavailable(host: str, port: int, exc: OSError) -> PortUnavailable | None:
+    if isinstance(exc, socket.gaierror):
+        return PortUnavailable(host, port, f"is not a host name this machine can resolve "
+                                           f"({exc.strerror or exc})")
+    reason = _PORT_ERRORS.get(exc.errno)
+    return None if reason is None else PortUnavailable(host, port, reason, exc.errno)
+
+
+class _ClosedTabFilter(logging.Filter):
+    """Drops Bokeh's "Failed sending message as connection was closed".
+
+    Bokeh logs it as a warning whenever a message goes out while a browser tab closes: the
+    socket closes between two frames of a message, before tornado tells Bokeh the
+    connection is lost.  Closing a tab is normal and the message was for that tab alone,
+    so there is nothing to warn about; any other warning of that logger still shows.
+    """
+
+    MESSAGE = "Failed sending message as connection was closed"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
+_CLOSED_TAB_FILTER = _ClosedTabFilter()
+#: Where Bokeh logs it (``bokeh/server/views/ws.py``).
+BOKEH_WS_LOGGER = "bokeh.server.views.ws"
 
 
 def websocket_origins(host: str, port: int, extra: Sequence[str] | None) -> list[str]:
@@ -93,12 +156,18 @@ class Dashboard:
         unused_session_lifetime_ms: int = UNUSED_SESSION_LIFETIME_MS,
         check_unused_sessions_ms: int = CHECK_UNUSED_SESSIONS_MS,
         recordings: Recordings | None = None,
+        next_free_port: bool = False,
     ) -> None:
         if not tabs:
             raise ValueError("a dashboard needs at least one tab")
         self.tabs = list(tabs)
         self.host = host
-        self.requested_port = port
+        self.requested_port = check_port(port)
+        #: When the requested port is taken, serve on the next free one (see
+        #: :attr:`moved_from`) instead of raising :class:`PortUnavailable`.
+        self.next_free_port = next_free_port
+        #: The requested port, when it was taken and the dashboard serves on another.
+        self.moved_from: int | None = None
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.allow_websocket_origin = list(allow_websocket_origin or [])
         #: Bokeh auth hooks every page, session and websocket must pass: the proxy's
@@ -113,6 +182,7 @@ class Dashboard:
         #: Starts and stops recordings for the header's Record button (none: no button).
         self.recordings = recordings
         self.server: Server | None = None
+        self._io_loop: IOLoop | None = None
 
     @property
     def port(self) -> int:
@@ -126,45 +196,77 @@ class Dashboard:
         return f"http://{_bracket(self.host)}:{self.port}{self.prefix}/"
 
     def start(self, io_loop: IOLoop | None = None) -> None:
-        """Bind, serve and start the hub on ``io_loop`` (default: the current one)."""
+        """Bind, serve and start the hub on ``io_loop`` (default: the current one).
+
+        Raises :class:`PortUnavailable` (having started nothing) when the port is taken and
+        ``next_free_port`` is off, or cannot be bound at all.
+        """
+        self._io_loop = io_loop
+        logging.getLogger(BOKEH_WS_LOGGER).addFilter(_CLOSED_TAB_FILTER)  # once: a set
         first = self.tabs[0].name
         patterns: list[Any] = [
             (r"/?", RootRedirect, {"target": first}),
             (r"/individual-plots\.json", IndividualPlots, {"plots": individual_paths(self.tabs)}),
             *tab_routes(self.tabs, self.hub),
         ]
-        # Bokeh binds the port itself; to restrict websocket origins to the real port when
-        # asked for any free one (0), pick it first, retrying if another process takes it.
-        for attempt in range(5):
-            port = self.requested_port or _free_port(self.host)
-            try:
-                self.server = Server(
-                    make_applications(self.hub, self.tabs, self.recordings),
-                    io_loop=io_loop,
-                    address=self.host,
-                    port=port,
-                    prefix=self.prefix,
-                    allow_websocket_origin=websocket_origins(
-                        self.host, port, self.allow_websocket_origin),
-                    extra_patterns=patterns,
-                    use_index=False,
-                    redirect_root=False,
-                    # Bokeh copies the request's headers and cookies into the session token
-                    # it writes into the page; no tab uses them, and behind a proxy they
-                    # hold its login cookie and secret, which the page must not expose.
-                    include_headers=[],
-                    include_cookies=[],
-                    **({"auth_provider": self.auth_provider} if self.auth_provider else {}),
-                    **self._session_opts,
-                )
-                break
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or self.requested_port or attempt == 4:
-                    raise
-        assert self.server is not None
+        self.server = self._bind(patterns)
+        if self.requested_port and self.server.port != self.requested_port:
+            self.moved_from = self.requested_port
         self.server.start()
         self.hub.start(self.server.io_loop)
         log.info("webmon dashboard at %s", self.url)
+
+    def _bind(self, patterns: list[Any]) -> Server:
+        """A Bokeh server listening on the requested port; or, when it is taken and
+        ``next_free_port`` is on, on one of the next few; or on any free port.
+
+        Bokeh binds the port itself; to restrict websocket origins to the real port when
+        asked for any free one (0), it is picked first, and picked again if another process
+        takes it before Bokeh binds it.
+        """
+        requested = self.requested_port
+        ports: list[int] = []
+        if requested:
+            ports.append(requested)
+            if self.next_free_port:
+                ports += range(requested + 1, min(requested + 1 + NEXT_PORTS_TRIED, 65536))
+        free_picks = 5 if not requested or self.next_free_port else 0
+        first: PortUnavailable | None = None
+        port = requested
+        for attempt in range(len(ports) + free_picks):
+            try:
+                port = ports[attempt] if attempt < len(ports) else _free_port(self.host)
+                return self._make_server(port, patterns)
+            except OSError as exc:
+                unavailable = _unavailable(self.host, requested or port, exc)
+                if unavailable is None:
+                    raise
+                if exc.errno != errno.EADDRINUSE:
+                    raise unavailable from None
+                first = first or unavailable
+        assert first is not None
+        raise first
+
+    def _make_server(self, port: int, patterns: list[Any]) -> Server:
+        return Server(
+            make_applications(self.hub, self.tabs, self.recordings),
+            io_loop=self._io_loop,
+            address=self.host,
+            port=port,
+            prefix=self.prefix,
+            allow_websocket_origin=websocket_origins(
+                self.host, port, self.allow_websocket_origin),
+            extra_patterns=patterns,
+            use_index=False,
+            redirect_root=False,
+            # Bokeh copies the request's headers and cookies into the session token it
+            # writes into the page; no tab uses them, and behind a proxy they hold its
+            # login cookie and secret, which the page must not expose.
+            include_headers=[],
+            include_cookies=[],
+            **({"auth_provider": self.auth_provider} if self.auth_provider else {}),
+            **self._session_opts,
+        )
 
     def stop(self) -> None:
         """Stop serving, close recordings in progress, and release the hub's shared memory.
