@@ -44,7 +44,7 @@ from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from helpers import producer, wait_until  # noqa: E402
 
 from webmon.apps import TABS  # noqa: E402
-from webmon.apps.loader import ChunkLoads  # noqa: E402
+from webmon.apps.loader_points import ChunkLoads  # noqa: E402
 from webmon.server import batching, serve_in_thread  # noqa: E402
 
 PRODUCER = "latency"

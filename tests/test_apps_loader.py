@@ -3,13 +3,19 @@ producer process."""
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import numpy as np
 import pytest
 from bokeh.document import Document
 from helpers import producer, wait_until
 
 from webmon.apps import loader, loader_stats
-from webmon.apps.loader_controls import describe_loader_state
+from webmon.apps.commands import reply_sentence
+from webmon.apps.loader_controls import check_workers
+from webmon.apps.loader_points import ChunkLoads, Sampler
+from webmon.apps.loader_text import describe_loader_state
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
 from webmon.server import Hub, Session
 
@@ -30,7 +36,7 @@ def chunk_records(n: int, *, start: float = 1000.0, rate: float = 100.0,
 
 
 def test_sampler_keeps_an_even_share_across_increments() -> None:
-    sampler = loader.Sampler(per_second=200)
+    sampler = Sampler(per_second=200)
     assert not sampler.follow(150.0) and sampler.stride == 1
     records = chunk_records(1000)
     assert len(sampler.sample(records)) == 1000
@@ -87,9 +93,83 @@ def test_mode_summary_without_sync_loads() -> None:
 
 
 def test_loader_state_is_escaped() -> None:
-    text = describe_loader_state({"paused": True, "note": EVIL, "concurrency": 3})
-    assert EVIL not in text and "&lt;img" in text and "<b>paused</b>" in text
-    assert "producer publishes no loader state" in describe_loader_state(None)
+    text = describe_loader_state({"paused": True, "note": EVIL, EVIL: 1,
+                                         "concurrency": 3}, EVIL)
+    assert EVIL not in text and "&lt;img" in text and ">paused<" in text
+    assert "waiting for a producer" in describe_loader_state(None)
+    text = describe_loader_state(None, EVIL)
+    assert "publishes no loader state" in text and EVIL not in text
+
+
+def _plain(html: str) -> str:
+    """The text a browser shows for ``html`` (tags dropped, entities read)."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+DEMO_LOADER_STATE = {
+    "paused": False, "concurrency": 2, "max_concurrency": 32, "in_flight": 3,
+    "cache_tiles": 372, "cache_capacity": 2048, "cache_bytes": 24379392, "loads": 372,
+    "sync_loads": 6, "hits": 204, "misses": 469, "cancelled": 97, "failed": 0,
+    "evictions": 0, "grid_visible": False, "cpu_percent": 14.2, "tour_lap": 1,
+}
+
+
+def test_loader_state_reads_as_labelled_values_with_units() -> None:
+    text = _plain(describe_loader_state(DEMO_LOADER_STATE, "demo"))
+    for part in ("running", "workers 2 of 32", "in flight 3 tiles",
+                 "cache 23.2 MiB , 372 of 2,048 tiles", "loaded 372 tiles (6 sync)",
+                 "cache hits 204 of 673 (30 %)", "cancelled 97 requests", "evicted 0 tiles",
+                 "failed 0 loads", "grid hidden", "CPU 14.2 % of a core", "tour lap 1"):
+        assert part in text, (part, text)
+    assert "cache_bytes" not in text and "24379392" not in text and ":" not in text
+    napari = _plain(describe_loader_state({
+        "paused": False, "concurrency": 1, "async_slicing": False, "reads": 1200,
+        "sync_reads": 1200, "loads": 300, "bytes": 3 * 2**30, "reads_dropped": 0,
+        "grid_visible": True, "locked_levels": {"1": 2}}, "napari"))
+    for part in ("workers 1", "reads 1,200 (1,200 sync)", "read 3.0 GiB",
+                 "slicing on the drawing thread", "grid shown", "levels locked layer 1 at 2",
+                 "reads dropped 0"):
+        assert part in napari, (part, napari)
+
+
+def test_loader_state_shows_malformed_and_unknown_values_as_they_are() -> None:
+    text = _plain(describe_loader_state({
+        "concurrency": "many", "max_concurrency": 4, "hits": 3, "queue_depth": 12,
+        "ratio": 0.123456, "enabled": True}, "x"))
+    assert "concurrency many" in text and "max concurrency 4" in text
+    assert "hits 3" in text and "queue depth 12" in text and "ratio 0.123" in text
+    assert "enabled yes" in text
+
+
+@pytest.mark.parametrize(("value", "most", "problem"), [
+    (4, 32, None), (1, None, None), (32, 32, None), (10**6, None, None),
+    (0, 32, "0 workers is out of range: give 1 to 32 (the producer's maximum is 32)."),
+    (-3, 32, "-3 workers is out of range"), (33, 32, "33 workers is out of range"),
+    (0, None, "give 1 or more"), (None, 8, "Type a number of workers: 1 to 8."),
+    (2.5, 8, "whole number"), (True, 8, "whole number"), ("4", 8, "whole number"),
+])
+def test_worker_counts_are_checked(value: object, most: int | None,
+                                   problem: str | None) -> None:
+    found = check_workers(value, most)
+    assert found == problem if problem is None else problem in found
+
+
+@pytest.mark.parametrize(("command", "result", "sentence"), [
+    ("pause", {"paused": True, "camera": {}}, "Paused."),
+    ("resume", {"paused": False}, "Running again."),
+    ("set_concurrency", DEMO_LOADER_STATE, "Now 2 workers."),
+    ("set_concurrency", {"concurrency": 1}, "Now 1 worker."),
+    ("show_grid", {"grid_visible": True}, "The producer's grid is shown."),
+    ("set_camera", {"paused": True, "camera": {"center": [1024.0, 2048.5]}},
+     "Camera centred on y 1,024, x 2,048 (level-0 pixels). Its camera tour is paused: "
+     "Resume sets it off again."),
+    ("set_camera", {"camera": {"center": "nowhere"}}, "Camera centred."),
+    ("lock_data_level", {"whatever": 1}, "Done."),
+    ("custom", {"a": 1}, 'Done: {"a": 1}'),
+    ("custom", None, "Done."),
+])
+def test_replies_read_as_a_sentence(command: str, result: object, sentence: str) -> None:
+    assert reply_sentence(command, result) == sentence
 
 
 def test_documents_build_and_fill_against_a_hub() -> None:
@@ -140,8 +220,10 @@ def test_a_session_without_producer_builds_and_updates() -> None:
         doc.add_root(loader.build(session))
         session.update()
         assert len(doc.get_model_by_name("loader-chunk-loads-async").data["time"]) == 0
-        assert "no loader state" in doc.get_model_by_name("loader-state").text
+        assert "waiting for a producer" in doc.get_model_by_name("loader-state").text
         assert doc.get_model_by_name("loader-pause").disabled
+        workers = doc.get_model_by_name("loader-workers")
+        assert workers.disabled and workers.value is None  # no made-up count
     finally:
         hub.stop()
 
@@ -165,17 +247,19 @@ def test_chunk_legend_does_not_follow_the_streamed_sources() -> None:
     # BokehJS rebuilds a legend's entries whenever anything they refer to changes: entries
     # that reach the streamed sources would be rebuilt on every update of the tab.
     session = Session(Hub(interval=1.0), Document())
-    chunks = loader.ChunkLoads(session)
+    chunks = ChunkLoads(session)
     session.doc.add_root(chunks.root)
-    [legend] = chunks.times.legend
-    assert [item.label["value"] for item in legend.items] == [
-        "async (worker)", "sync (drawing thread)"]
-    reached = {model for item in legend.items for model in item.references()}
-    assert not reached & set(chunks.sources.values())
-    assert not chunks.sizes.legend  # one legend says it for both charts
-    # BokehJS draws an entry's marker from its renderer's first row: each needs one (at
-    # NaN, so that the charts never show it).
-    for item in legend.items:
-        [renderer] = item.renderers
-        data = renderer.data_source.data
-        assert len(data["time"]) == 1 and np.isnan(data["time"][0])
+    for fig in (chunks.times, chunks.sizes):
+        [legend] = fig.legend
+        assert legend in fig.above  # outside the data, the two charts' frames aligned
+        assert legend.click_policy == "hide"
+        assert [item.label["value"] for item in legend.items] == [
+            "async (worker)", "sync (drawing thread)"]
+        reached = {model for item in legend.items for model in item.references()}
+        assert not reached & set(chunks.sources.values())
+        # BokehJS draws an entry's marker from its renderer's first row: each needs one
+        # (at NaN, so that the charts never show it).
+        for item in legend.items:
+            [renderer] = item.renderers
+            data = renderer.data_source.data
+            assert len(data["time"]) == 1 and np.isnan(data["time"][0])

@@ -28,8 +28,10 @@ from .common import (
     empty_columns,
     epoch_ms,
     lean,
+    table_height,
     time_figure,
 )
+from .help import HUB_HELP, add_help
 
 #: Tables refresh this often (their numbers are seconds and rates).
 TABLE_PERIOD_S = 1.0
@@ -37,13 +39,23 @@ TABLE_PERIOD_S = 1.0
 TICK_SPAN_S = 60.0
 
 
-def _table(source: ColumnDataSource, columns: list[tuple[str, str, Any]], name: str,
-           height: int) -> DataTable:
+def _table(source: ColumnDataSource, columns: list[tuple[str, str, Any]],
+           name: str) -> DataTable:
+    rows = len(next(iter(source.data.values()), []))
     return data_table(
-        source, name=name, height=height,
+        source, name=name, height=table_height(rows),
         columns=[TableColumn(field=field, title=title, formatter=formatter)
                  for field, title, formatter in columns],
     )
+
+
+def _fill(table: DataTable, rows: dict[str, list[Any]]) -> None:
+    """New rows for ``table``, its height following their number (scrolling past
+    ``TABLE_MOST_ROWS``)."""
+    height = table_height(len(next(iter(rows.values()), [])))
+    if table.height != height:
+        table.height = height
+    table.source.data = rows
 
 
 def producer_rows(feeds: list[Feed], now: float | None = None) -> dict[str, list[Any]]:
@@ -90,17 +102,18 @@ class ProducerTable:
         self.every = Every(TABLE_PERIOD_S)
         self.source = ColumnDataSource(producer_rows(session.hub.feeds()), name="status-producers")
         text = StringFormatter()
-        table = _table(self.source, [
+        self.table = _table(self.source, [
             ("name", "producer", text), ("pid", "pid", NumberFormatter(format="0")),
             ("app", "application", text), ("uptime", "uptime", text),
             ("heartbeat_age", "heartbeat age", text), ("state", "state", text),
             ("unreadable", "unreadable", text),
-        ], name="status-producers-table", height=160)
-        self.root = column(Div(text="<b>Producers</b>"), table, sizing_mode="stretch_width")
+        ], name="status-producers-table")
+        self.root = column(Div(text="<b>Producers</b>"), self.table,
+                           sizing_mode="stretch_width")
 
     def update(self) -> None:
         if self.every.due():
-            self.source.data = producer_rows(self.session.hub.feeds())
+            _fill(self.table, producer_rows(self.session.hub.feeds()))
 
 
 class StreamTable:
@@ -111,17 +124,17 @@ class StreamTable:
         self.every = Every(TABLE_PERIOD_S)
         self.source = ColumnDataSource(stream_rows(session.hub.feeds()), name="status-streams")
         count = NumberFormatter(format="0,0")
-        table = _table(self.source, [
+        self.table = _table(self.source, [
             ("producer", "producer", StringFormatter()), ("stream", "stream", StringFormatter()),
             ("written", "records written", count),
             ("rate", "records / s", NumberFormatter(format="0,0.0")),
             ("lost", "records lost", count),
-        ], name="status-streams-table", height=160)
-        self.root = column(Div(text="<b>Streams</b>"), table, sizing_mode="stretch_width")
+        ], name="status-streams-table")
+        self.root = column(Div(text="<b>Streams</b>"), self.table, sizing_mode="stretch_width")
 
     def update(self) -> None:
         if self.every.due():
-            self.source.data = stream_rows(self.session.hub.feeds())
+            _fill(self.table, stream_rows(self.session.hub.feeds()))
 
 
 def describe_server(session: Session) -> str:
@@ -149,9 +162,10 @@ class HubStats:
         self.text = Div(text=describe_server(session), name="status-server")
         fig = time_figure("Hub tick time", "ms", name="status-hub-ticks-figure",
                           window_s=TICK_SPAN_S,
-                          tooltips=[("time", "@time{%H:%M:%S.%3N}"), ("tick", "@tick_ms{0.00} ms"),
+                          tooltips=[("time", "@time{clock}"), ("tick", "@tick_ms{0.00} ms"),
                                     ("sessions", "@sessions")])
         fig.line("time", "tick_ms", source=self.source, color=PLAIN_COLOR)
+        add_help(fig, "Hub tick time", HUB_HELP)
         lean(fig)
         self.root = column(self.text, fig, sizing_mode="stretch_width")
 

@@ -95,6 +95,7 @@ def build_tab_document(hub: Hub, tabs: Sequence[Tab], tab: Tab, doc: Document,
         state=text.state,
         detail=text.detail,
         header_extras=[extra.name for extra in extras],
+        waiting_for=text.waiting_for,
     )
     return session
 

@@ -34,6 +34,9 @@ set("webmon-producer-name", data.producer[0]);
 const state = set("webmon-producer-state", data.state[0]);
 if (state != null) { state.className = "webmon-state " + data.state[0].replace(/ /g, "-"); }
 set("webmon-producer-detail", data.detail[0]);
+set("webmon-waiting-for", data.waiting_for[0]);
+const waiting = document.getElementById("webmon-waiting");
+if (waiting != null) { waiting.hidden = data.state[0] !== "waiting"; }
 """
 
 # Keep the choice in the address, so a reload and the tab links (see tab.html) keep it.
@@ -50,13 +53,17 @@ class HeaderText:
     producer: str
     state: str  # "live", "not responding", "gone" or "waiting"
     detail: str
+    #: What the page waits for, said above every tab while no producer is there: "a
+    #: producer", or "the producer NAME" when one was chosen by name.
+    waiting_for: str = ""
 
 
 def header_text(feed: Feed | None, name: str | None) -> HeaderText:
     """What the header says about ``feed`` (the producer called ``name``)."""
     if feed is None:
         return HeaderText(name or "no producer", "waiting",
-                          "waiting for a producer" if name is None else "not running yet")
+                          "waiting for a producer" if name is None else "not running yet",
+                          "a producer" if name is None else f"the producer {name}")
     if feed.alive:
         now = time.time()
         detail = f"pid {feed.pid} · {feed.app} · up {format_duration(now - feed.started)}"
@@ -83,8 +90,7 @@ class ProducerHeader:
         self.fixed = selector is not None and selector.pid is not None
         current = self.text()
         self.source = ColumnDataSource(
-            data={"producer": [current.producer], "state": [current.state],
-                  "detail": [current.detail]},
+            data=self._columns(current),
             name="webmon-header",
         )
         self.source.js_on_change("data", CustomJS(code=_APPLY_HEADER))
@@ -97,6 +103,11 @@ class ProducerHeader:
         self._shown = current
         self._shown_at = time.monotonic()
 
+    @staticmethod
+    def _columns(text: HeaderText) -> dict[str, list[str]]:
+        return {"producer": [text.producer], "state": [text.state], "detail": [text.detail],
+                "waiting_for": [text.waiting_for]}
+
     def text(self) -> HeaderText:
         return header_text(self.session.feed, self.session.producer)
 
@@ -105,8 +116,7 @@ class ProducerHeader:
         now = time.monotonic()
         changed = (current.producer, current.state) != (self._shown.producer, self._shown.state)
         if changed or (current != self._shown and now - self._shown_at >= self.DETAIL_PERIOD):
-            self.source.data = {"producer": [current.producer], "state": [current.state],
-                                "detail": [current.detail]}
+            self.source.data = self._columns(current)
             self._shown = current
             self._shown_at = now
         options = self._options()
