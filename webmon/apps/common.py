@@ -53,10 +53,13 @@ return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMi
 """
 # Bytes as B, KiB or MiB (binary units, as memory and tile sizes are counted).
 _BYTES = """
-const v = Math.abs(x);
-const unit = v >= 1048576 ? ["MiB", 1048576] : v >= 1024 ? ["KiB", 1024] : ["B", 1];
-const n = x / unit[1];
-return `${Number.isInteger(n) ? n : n.toFixed(n < 10 ? 2 : 1)} ${unit[0]}`;
+const bytes = (n) => {
+  const size = Math.abs(n);
+  const [unit, scale] = size >= 1048576 ? ["MiB", 1048576] : size >= 1024 ? ["KiB", 1024]
+                                                                           : ["B", 1];
+  const v = n / scale;
+  return `${Number.isInteger(v) ? v : v.toFixed(v < 10 ? 2 : 1)} ${unit}`;
+};
 """
 
 
@@ -75,13 +78,13 @@ def bytes_axis(fig: figure) -> None:
     ...) rather than at round decimal numbers of bytes."""
     fig.yaxis.ticker = AdaptiveTicker(base=2, mantissas=[1], min_interval=1,
                                       num_minor_ticks=2)
-    fig.yaxis.formatter = CustomJSTickFormatter(code=_BYTES.replace("x", "tick"))
+    fig.yaxis.formatter = CustomJSTickFormatter(code=_BYTES + "return bytes(tick);")
     fig.ygrid.ticker = fig.yaxis.ticker
 
 
 def bytes_hover() -> CustomJSHover:
     """A hover formatter writing bytes as B, KiB or MiB."""
-    return CustomJSHover(code=_BYTES.replace("x", "value"))
+    return CustomJSHover(code=_BYTES + "return bytes(value);")
 
 
 def legend_outside(fig: figure, place: str = "above") -> Legend:

@@ -78,11 +78,13 @@ class LoaderControls:
         #: The user changed the box and the producer has not answered yet.
         self._editing = False
         self._pending: int | None = None
+        # The controls first: the state below them wraps to more or fewer lines as its
+        # numbers change, and must not move the buttons under the user's pointer.
         self.root = column(
-            row(self.state_div, sizing_mode="stretch_width"),
             row(self.pause, self.resume, self.workers, self.apply, self.workers_note,
                 sizing_mode="stretch_width"),
             self.reply,
+            row(self.state_div, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 
