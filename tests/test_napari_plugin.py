@@ -164,3 +164,124 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
     assert proc is not None and proc.poll() is not None
     assert not widget.publishing
     assert segments_of(token) == set()
+
+
+def _dask_viewer(size: int = 4096) -> Any:
+    from napari.components import ViewerModel
+    from napari_producer import dask_pyramid
+
+    viewer = ViewerModel()
+    viewer.add_image(dask_pyramid(size), multiscale=True, contrast_limits=(0, 255))
+    return viewer
+
+
+def _producers() -> list[str]:
+    return sorted(info.name for info in discover())
+
+
+def test_widget_shows_and_controls_an_attachment_made_by_attach() -> None:
+    pytest.importorskip("napari")
+    app = qt_app()
+    from napari.utils._proxies import PublicOnlyProxy
+
+    from webmon.napari import attach, detach
+    from webmon.napari.widget import WebmonWidget
+
+    viewer = _dask_viewer()
+    scripted = attach(viewer, "scripted")
+    widget = WebmonWidget(PublicOnlyProxy(viewer), dashboard_command=FAKE_DASHBOARD,
+                          open_url=lambda url: None)
+    try:
+        # Shown as publishing, by the attachment attach() made.
+        assert widget.publishing and widget.attachment is scripted
+        assert widget.publish_button.text() == "Stop publishing"
+        assert widget.status_label.text() == (
+            f"Publishing as 'scripted' (pid {os.getpid()}, attached by webmon.napari.attach())")
+        assert widget.name_edit.text() == "scripted" and not widget.name_edit.isEnabled()
+        # Publishing again, or opening the dashboard, adds no second producer.
+        widget.start_publishing()
+        widget.dashboard_button.click()
+        assert _producers() == ["scripted"] and widget.attachment is scripted
+
+        # "Stop publishing" stops that attachment...
+        widget.publish_button.click()
+        assert scripted.closed and _producers() == [] and not widget.publishing
+        assert widget.status_label.text() == "Not publishing"
+        # ... and "Start publishing" publishes the viewer again, once, under that name.
+        widget.publish_button.click()
+        assert _producers() == ["scripted"] and widget.attachment is not scripted
+        assert widget.status_label.text() == f"Publishing as 'scripted' (pid {os.getpid()})"
+
+        # Detached or attached elsewhere (napari's console): the widget follows.
+        detach(viewer)
+        assert process_events_until(app, lambda: widget.status_label.text() == "Not publishing")
+        late = attach(viewer, "late")
+        assert process_events_until(app, lambda: widget.attachment is late)
+        assert "'late'" in widget.status_label.text() and _producers() == ["late"]
+
+        # Closing the widget leaves an attachment it did not make publishing.
+        widget.shutdown()
+        assert not late.closed and _producers() == ["late"]
+    finally:
+        widget.shutdown()
+        detach(viewer)
+        widget.deleteLater()
+        app.processEvents()
+    assert _producers() == []
+
+
+def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours."""
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        linear = [(c / 255) / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+                  for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _link_contrast(widget: Any, label: Any) -> float:
+    """Contrast between the label's background and its link text as the widget draws them
+    (the part of the label after "Dashboard: "): the most common pixel is the background,
+    the pixel farthest from it a glyph's core."""
+    from collections import Counter
+
+    skip = label.contentsRect().left() + label.fontMetrics().horizontalAdvance("Dashboard: ")
+    image = widget.grab(label.geometry().adjusted(skip + 1, 0, 0, 0)).toImage()
+    pixels = [image.pixelColor(x, y).getRgb()[:3]
+              for y in range(image.height()) for x in range(image.width())]
+    background = Counter(pixels).most_common(1)[0][0]
+    text = max(pixels, key=lambda p: sum(abs(c - d) for c, d in zip(p, background, strict=True)))
+    return _contrast(background, text)
+
+
+def test_widget_link_reads_in_napari_dark_and_light_themes_on_one_line() -> None:
+    pytest.importorskip("napari")
+    app = qt_app()
+    from napari.qt import get_stylesheet
+
+    from webmon.napari.widget import WebmonWidget
+
+    viewer = _dask_viewer(1024)
+    widget = WebmonWidget(viewer, dashboard_command=FAKE_DASHBOARD, open_url=lambda url: None)
+    try:
+        widget.resize(260, 300)  # a narrow dock
+        widget.dashboard_button.click()
+        assert process_events_until(app, lambda: "4321" in widget.url_label.text(), timeout=20)
+        contrasts = {}
+        for theme in ("dark", "light"):
+            viewer.theme = theme  # napari styles its window; the widget's link follows
+            widget.setStyleSheet(get_stylesheet(theme))
+            widget.show()
+            app.processEvents()
+            assert not widget.url_label.wordWrap()
+            # One line: no taller than one line of its font.
+            assert widget.url_label.sizeHint().height() < 2 * widget.url_label.fontMetrics(
+            ).height()
+            contrasts[theme] = _link_contrast(widget, widget.url_label)
+        assert min(contrasts.values()) >= 4.5, contrasts  # WCAG AA for text
+    finally:
+        widget.shutdown()
+        widget.deleteLater()
+        app.processEvents()

@@ -66,7 +66,7 @@ from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_lev
 from .writer import WritingThread
 
 __all__ = ["BUSY_INTERVAL_MS", "IDLE_GAP_S", "IDLE_INTERVAL_MS", "STATE_INTERVAL_S",
-           "Attachment", "attach", "detach"]
+           "Attachment", "attach", "attachments", "detach"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,12 @@ def attach(viewer: Any, name: str = "napari", *, app: str | None = None,
     attachment = Attachment(viewer, name, app=app, state_interval=state_interval)
     _attachments.setdefault(id(attachment.viewer), []).append(attachment)
     return attachment
+
+
+def attachments(viewer: Any) -> list[Attachment]:
+    """The attachments publishing ``viewer`` now (a viewer, or napari's proxy of one)."""
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    return [a for a in _attachments.get(id(viewer), []) if not a.closed]
 
 
 def detach(target: Any) -> None:
