@@ -17,8 +17,8 @@ from html import unescape
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser
-from dashboard_helpers import CommandProcess, chromium_or_skip, producer, wait_until
+from browser_util import chromium_browser, require_chromium
+from helpers import CommandProcess, producer, wait_until
 
 from webmon.apps import TABS
 from webmon.server import serve_in_thread
@@ -37,7 +37,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``webmon demo`` on a free port, with a runtime directory of its own; yields its URL."""
-    chromium_or_skip()
+    require_chromium()
     runtime = tmp_path_factory.mktemp("webmon-loader-run")
     runtime.chmod(0o700)
     with CommandProcess("demo", "--port", "0", "--name", "loaderdemo", "--interval", "100ms",
@@ -346,8 +346,8 @@ def _loader_help(loader: LoaderPage) -> None:
 
 
 def test_long_layer_names_are_not_cut_in_the_level_table(browser: Any) -> None:
-    chromium_or_skip()
-    with producer("longname", "--layer-name", LONG_NAME, "--rate", "200"), \
+    require_chromium()
+    with producer("schema", "longname", "--layer-name", LONG_NAME, "--rate", "200"), \
             serve_in_thread(TABS, interval=0.1) as dashboard:
         wait_until(lambda: dashboard.hub.feed("longname"), message="producer followed")
         page = LoaderPage(browser, dashboard.url + "loader")

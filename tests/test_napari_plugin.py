@@ -168,7 +168,7 @@ def test_widget_starts_and_stops_publishing_and_opens_the_dashboard() -> None:
 
 def _dask_viewer(size: int = 4096) -> Any:
     from napari.components import ViewerModel
-    from napari_producer import dask_pyramid
+    from producers.napari_viewer import dask_pyramid
 
     viewer = ViewerModel()
     viewer.add_image(dask_pyramid(size), multiscale=True, contrast_limits=(0, 255))
@@ -214,9 +214,11 @@ def test_widget_shows_and_controls_an_attachment_made_by_attach() -> None:
 
         # Detached or attached elsewhere (napari's console): the widget follows.
         detach(viewer)
-        assert process_events_until(app, lambda: widget.status_label.text() == "Not publishing")
+        wait_until(lambda: widget.status_label.text() == "Not publishing", interval=0.005,
+                   each=app.processEvents, message="the widget showing the detach")
         late = attach(viewer, "late")
-        assert process_events_until(app, lambda: widget.attachment is late)
+        wait_until(lambda: widget.attachment is late, interval=0.005, each=app.processEvents,
+                   message="the widget showing the new attachment")
         assert "'late'" in widget.status_label.text() and _producers() == ["late"]
 
         # Closing the widget leaves an attachment it did not make publishing.
@@ -268,7 +270,8 @@ def test_widget_link_reads_in_napari_dark_and_light_themes_on_one_line() -> None
     try:
         widget.resize(260, 300)  # a narrow dock
         widget.dashboard_button.click()
-        assert process_events_until(app, lambda: "4321" in widget.url_label.text(), timeout=20)
+        wait_until(lambda: "4321" in widget.url_label.text(), timeout=20, interval=0.005,
+                   each=app.processEvents, message="the dashboard's link")
         contrasts = {}
         for theme in ("dark", "light"):
             viewer.theme = theme  # napari styles its window; the widget's link follows

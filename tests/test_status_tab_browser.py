@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_util import chromium_browser
-from dashboard_helpers import chromium_or_skip, producer, wait_until
+from browser_util import chromium_browser, require_chromium
+from helpers import producer, wait_until
 
 from webmon.apps import TABS
 from webmon.apps.common import TABLE_MOST_ROWS
@@ -43,7 +43,7 @@ def _waiting(page: Any) -> tuple[bool, str]:
 
 
 def test_every_tab_says_it_waits_for_a_producer_until_one_appears(browser: Any) -> None:
-    chromium_or_skip()
+    require_chromium()
     with serve_in_thread(TABS, interval=0.1) as dashboard:
         pages = {tab.name: _open(browser, dashboard.url + tab.name) for tab in TABS}
         try:
@@ -61,7 +61,7 @@ def test_every_tab_says_it_waits_for_a_producer_until_one_appears(browser: Any) 
                 "() => { const m = Bokeh.documents[0].get_model_by_name('loader-workers');"
                 " const v = Bokeh.index.find_one(m); return [m.disabled, v.input_el.value]; }"
             ) == [True, ""]
-            with producer("arrives", "--rate", "50"):
+            with producer("schema", "arrives", "--rate", "50"):
                 for name, page in pages.items():
                     wait_until(lambda page=page: not _waiting(page)[0], timeout=60,
                                interval=0.2, message=f"the note gone from {name}")
@@ -76,7 +76,7 @@ def test_every_tab_says_it_waits_for_a_producer_until_one_appears(browser: Any) 
 
 
 def test_a_producer_chosen_by_name_and_not_running_is_waited_for(browser: Any) -> None:
-    chromium_or_skip()
+    require_chromium()
     with serve_in_thread(TABS, interval=0.1) as dashboard:
         page = _open(browser, dashboard.url + "status?producer=later")
         try:
@@ -101,11 +101,11 @@ _TABLE = """(name) => {
 def test_status_tables_are_sized_to_their_rows(browser: Any) -> None:
     """Six producers: every row of the producers table shows, above the next heading (with a
     fixed height the sixth hid under it); their twelve streams scroll past the limit."""
-    chromium_or_skip()
+    require_chromium()
     names = [f"p{i}" for i in range(6)]
     with contextlib.ExitStack() as stack:
         for name in names:
-            stack.enter_context(producer(name, "--rate", "20", "--fps", "5"))
+            stack.enter_context(producer("schema", name, "--rate", "20", "--fps", "5"))
         with serve_in_thread(TABS, interval=0.1) as dashboard:
             wait_until(lambda: len(dashboard.hub.names()) == len(names), timeout=60,
                        message="every producer followed")
