@@ -435,7 +435,7 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
                 viewer.click_count += 1
 
             _locked(doc, click)
-            assert _locked(doc, lambda: reply.text) == "<i>set_camera: sent…</i>"
+            assert _locked(doc, lambda: reply.text) == "<i>set camera: sent…</i>"
             # The producer holds its answer until told "go"; the hub ticks on meanwhile (a
             # loop blocked by the call would not tick at all).
             with Subscriber("replies") as sub:
@@ -443,18 +443,18 @@ def test_replies_and_errors_show_escaped_and_commands_do_not_block_the_loop() ->
                            message="the producer holding set_camera")
             ticks = hub.stats.count
             wait_until(lambda: hub.stats.count - ticks >= 5, message="five ticks during the call")
-            assert _locked(doc, lambda: reply.text) == "<i>set_camera: sent…</i>"
+            assert _locked(doc, lambda: reply.text) == "<i>set camera: sent…</i>"
             proc.stdin.write("go\n")
             proc.stdin.flush()
             text = wait_until(lambda: (t := _locked(doc, lambda: reply.text))
-                              .startswith("set_camera →") and t, timeout=10,
+                              .startswith("Camera centred") and t, timeout=10,
                               message="set_camera's reply shown")
-            assert '&quot;center&quot;: [1280.0, 768.0]' in text
+            assert text == "Camera centred on y 1,280, x 768 (level-0 pixels)."
 
             _locked(doc, lambda: setattr(grid, "active", True))
             text = wait_until(lambda: "failed" in (t := _locked(doc, lambda: reply.text))
                               and t, timeout=10, message="show_grid's error shown")
-            assert "show_grid failed" in text and EVIL not in text
+            assert "show grid failed" in text and EVIL not in text
             assert "&lt;img src=x onerror=alert(1)&gt;" in text
             # The checkbox returns to the producer's setting.
             wait_until(lambda: _locked(doc, lambda: grid.active) is False,
@@ -476,6 +476,31 @@ def test_grid_checkbox_follows_the_producer(hub: Hub) -> None:
         # Following the producer's setting sends no command back.
         assert tab.model("tiles-reply").text == ""
         assert hub.feed("grid").state(LOADER)[0]["grid_visible"] is True
+
+
+def test_the_click_option_says_a_click_pauses_the_tour_and_offers_resume(hub: Hub) -> None:
+    from bokeh.events import ButtonClick
+
+    from webmon.apps.tiles_controls import CLICK_PAUSES, TOUR_PAUSED
+
+    with producer("tiles", "tour"):
+        tab = Tab(hub, "tour")
+        note, resume = tab.model("tiles-click-note"), tab.model("tiles-click-resume")
+        tab.until(lambda: note.text == CLICK_PAUSES, "the note beside the click option")
+        assert not resume.visible
+        with Subscriber("tour") as sub:
+            sub.call("pause")  # as the demo's set_camera does
+        tab.until(lambda: note.text == TOUR_PAUSED and resume.visible, "Resume offered")
+        tab.doc.callbacks.trigger_event(ButtonClick(resume))  # as Bokeh delivers a click
+        tab.until(lambda: hub.feed("tour").state(LOADER)[0]["paused"] is False, "resumed")
+        tab.until(lambda: note.text == CLICK_PAUSES and not resume.visible, "the note again")
+    # A producer that cannot pause (napari) gets no such note.
+    with producer("tiles", "nopause", "--without", "pause", "resume"):
+        tab = Tab(hub, "nopause")
+        tab.until(lambda: len(tab.viewer.source.data["row"]) > 0, "first picture")
+        tab.pump()
+        assert tab.model("tiles-click-note").text == ""
+        assert not tab.model("tiles-click-resume").visible
 
 
 def test_choosing_a_producer_without_tiles_empties_the_viewer(hub: Hub) -> None:

@@ -40,7 +40,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_chromium()
     runtime = tmp_path_factory.mktemp("webmon-loader-run")
     runtime.chmod(0o700)
-    with CommandProcess("demo", "--port", "0", "--name", "loaderdemo", "--interval", "100ms",
+    # Updates twice a second: the behaviour is the same, and a busy machine keeps up.
+    with CommandProcess("demo", "--port", "0", "--name", "loaderdemo", "--interval", "500ms",
                         env={"WEBMON_RUNTIME_DIR": str(runtime)}) as webmon:
         yield webmon.url(timeout=90)
         assert webmon.terminate() == 0
@@ -89,7 +90,8 @@ class LoaderPage:
     def click(self, label: str) -> None:
         """Click the button ``label`` with the mouse where it is drawn (Playwright's own
         click waits for several steady animation frames, which a busy page may not give)."""
-        box = self.page.locator(f"button:text('{label}')").bounding_box(timeout=60_000)
+        box = self.page.locator(f".webmon-main button:text('{label}')").bounding_box(
+            timeout=60_000)
         self.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
     def close(self) -> None:

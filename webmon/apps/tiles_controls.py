@@ -4,6 +4,10 @@ clicked tile, pause and resume it) and the line where each command's reply or er
 Commands go through ``Hub.call``, which runs them in the hub's thread pool: a producer slow
 to answer never blocks the server's IOLoop.  Controls whose command the producer does not
 register (napari has no ``pause``) are disabled.
+
+A producer that can pause (the demo's camera tour) stays paused where a clicked tile put its
+camera: the line under the click option says so, and while it is paused offers Resume
+there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from webmon.server import Session
 from webmon.tiles import tile_center
 
 from .commands import CommandReply
+
+#: Under the click option, for a producer that pauses (the demo): before a click, and while
+#: it is paused.
+CLICK_PAUSES = "A click also pauses the producer's camera tour, where the tile is."
+TOUR_PAUSED = "The producer's camera tour is paused."
+_NOTE_STYLE = {"color": "#555", "font-size": "0.9em"}
 
 
 def describe_producer_state(loader: Any) -> str:
@@ -46,12 +56,16 @@ class TileCommands:
         self.pause = Button(label="Pause", name="tiles-pause", width=90)
         self.resume = Button(label="Resume", name="tiles-resume", width=90)
         self.state = Div(text="", name="tiles-producer-state")
+        self.click_note = Div(text="", name="tiles-click-note", styles=_NOTE_STYLE)
+        self.click_resume = Button(label="Resume the tour", name="tiles-click-resume",
+                                   width=130, visible=False)
         self.replies = CommandReply(session, "tiles-reply", on_failure=self._failed,
                                     sizing_mode="stretch_width")
         self.reply = self.replies.div
         # Bokeh passes the click event to callbacks whose signature accepts one; these take none.
         self.pause.on_click(self._pause)
         self.resume.on_click(self._resume)
+        self.click_resume.on_click(self._resume)
         self.grid.on_change("active", self._on_grid)
         self._commands: tuple[str, ...] | None = None
         self._loader_key: tuple[int | None, int] = (None, -1)
@@ -61,7 +75,9 @@ class TileCommands:
         self._echo: bool | None = None
         self.root = column(
             row(self.pause, self.resume, self.state, sizing_mode="stretch_width"),
-            self.grid, self.click_centres, self.reply,
+            self.grid, self.click_centres,
+            row(self.click_note, self.click_resume, sizing_mode="stretch_width"),
+            self.reply,
             sizing_mode="stretch_width",
         )
 
@@ -75,12 +91,14 @@ class TileCommands:
             self.resume.disabled = CMD_RESUME not in commands
             self.grid.disabled = CMD_SHOW_GRID not in commands
             self.click_centres.disabled = CMD_SET_CAMERA not in commands
+            self._loader_key = (None, -1)  # the click note depends on the commands too
         loader, version = self.session.state(LOADER)
         key = (feed.generation if feed is not None else None, version)
         if key == self._loader_key:
             return
         self._loader_key = key
         self.state.text = describe_producer_state(loader)
+        self._show_click_note(loader)
         grid = loader.get("grid_visible") if isinstance(loader, dict) else None
         if not isinstance(grid, bool):
             return
@@ -89,6 +107,17 @@ class TileCommands:
                 return
             self._grid_expected = None
         self._set_grid_box(grid)
+
+    def _show_click_note(self, loader: Any) -> None:
+        """Say next to the click option that a click pauses the tour; while it is paused,
+        offer Resume there."""
+        pauses = self.can(CMD_SET_CAMERA) and self.can(CMD_RESUME)
+        paused = pauses and isinstance(loader, dict) and loader.get("paused") is True
+        text = TOUR_PAUSED if paused else CLICK_PAUSES if pauses else ""
+        if self.click_note.text != text:
+            self.click_note.text = text
+        if self.click_resume.visible != paused:
+            self.click_resume.visible = paused
 
     def can(self, command: str) -> bool:
         return self._commands is not None and command in self._commands
