@@ -332,3 +332,18 @@ def test_an_unknown_option_shows_that_commands_usage(command: str) -> None:
     # Before the command, the option is the top level's.
     result = run_webmon("--bogus", command)
     assert result.returncode == 2 and result.stderr.startswith("usage: webmon [-h]")
+
+
+def test_replay_with_its_port_taken_starts_no_replay(taken_port: int, runtime_dir,
+                                                    tmp_path) -> None:
+    out = tmp_path / "short"
+    with producer("schema", "recorded", "--rate", "100"):
+        result = run_webmon("record", "-o", str(out), "--duration", "1", "--quiet")
+        assert result.returncode == 0, result.stderr
+    result = run_webmon("replay", str(out), "--port", str(taken_port))
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert line.startswith(f"webmon replay: port {taken_port} on 127.0.0.1 is already in use")
+    # The replay producer never started: no producer left a descriptor behind.
+    assert not [p for p in runtime_dir.iterdir() if p.suffix == ".json"]
+    assert "webmon dashboard at" not in result.stdout

@@ -177,9 +177,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     producer = recording.producer
     print(f"replaying {recording.path} ({producer.get('name')}@{producer.get('pid')}, "
           f"{recording.duration:.1f} s) as producer {name!r} at {args.speed:g}x", flush=True)
-    with replay_producer(recording.path, name, args.speed) as proc:
-        serve_until_stopped(build_dashboard(args, name), show=args.show,
-                            also_stop_when=lambda: proc.poll() is not None)
+    # The dashboard binds its port first: a port it cannot have starts no replay.
+    serve_until_stopped(build_dashboard(args, name), show=args.show,
+                        companion=lambda: replay_producer(recording.path, name, args.speed))
     return 0
 
 
