@@ -33,7 +33,7 @@ from webmon.server.feed import Feed
 from webmon.server.text import escape
 
 from ..common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean
-from ..loader import Sampler
+from ..loader_points import Sampler
 from .fields import (
     MAX_PLOTTABLE,
     STATISTICS,
