@@ -13,6 +13,10 @@ By default the viewer follows the producer's level.  A picked level that the pro
 drawing shows that level's grid with the tiles the ``chunk_loads`` history records as loaded
 there (the producer reports what is in view and loading only at its own level), and the page
 says so.
+
+An address naming a tile (``tiles?layer=…&level=…&tile=row,col``, as the loader tab's and the
+timeline's chunk loads link) selects that layer and level once the producer's tiles state
+shows them, and selects and flashes the tile (``tiles_link``).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from bokeh.models import Div, Select
 from webmon.schema import CHUNK_LOADS, TILES
 from webmon.server import Session, Tab
 from webmon.server.hub import DEFAULT_HISTORY
+from webmon.server.text import escape
 from webmon.tiles import NO_TILES
 from webmon.tiles_extension import TileViewer
 
 from .tiles_controls import TileCommands
+from .tiles_link import ResolvedLink, TileLink, parse_link, resolve_link
 from .tiles_loaded import LoadedTiles
 from .tiles_view import FOLLOW, EntryCache, Producer, TilesView, layer_options, tiles_view
 
@@ -54,6 +60,11 @@ class TilesPanel:
         self.counts = Div(text=self.view.counts, name="tiles-counts",
                           sizing_mode="stretch_width")
         self.note = Div(text=self.view.note, name="tiles-note", sizing_mode="stretch_width")
+        # The tile the page's address names, until shown (or found not to exist).
+        link = parse_link(session.argument)
+        self._link: TileLink | None = link if isinstance(link, TileLink) else None
+        self.link_note = Div(text=_link_error(link) if isinstance(link, str) else "",
+                             name="tiles-link-note", sizing_mode="stretch_width")
         self.controls = TileCommands(session)
         self.layer.on_change("value", self._on_select)
         self.level.on_change("value", self._on_select)
@@ -63,8 +74,8 @@ class TilesPanel:
         self._loads = session.cursor(CHUNK_LOADS, backfill=DEFAULT_HISTORY)
         self._loaded = LoadedTiles()
         self._entries = EntryCache()
-        side = column(self.layer, self.level, self.counts, self.note, self.controls.root,
-                      width=SIDE_WIDTH, sizing_mode="stretch_height")
+        side = column(self.layer, self.level, self.link_note, self.counts, self.note,
+                      self.controls.root, width=SIDE_WIDTH, sizing_mode="stretch_height")
         self.root = row(self.viewer, side, sizing_mode="stretch_width")
 
     # -- update ----------------------------------------------------------------------------
@@ -76,8 +87,32 @@ class TilesPanel:
         producer = (Producer(feed.name, feed.alive, feed.generation) if feed is not None
                     else None)
         value, version = self.session.state(TILES)  # asking keeps the producer computing it
-        self._show(tiles_view(self.view, producer, value, version, self.layer.value,
-                              self.level.value, self._entries, self._read_loads))
+        layer, level = self.layer.value, self.level.value
+        linked = self._resolve_link(value)
+        if linked is not None:
+            layer, level = linked.layer_key, linked.level
+        self._show(tiles_view(self.view, producer, value, version, layer, level,
+                              self._entries, self._read_loads))
+        if linked is not None and (self.view.layer, self.view.level) == (layer, level):
+            tile = linked.link
+            self.viewer.clicked_tile = (tile.row, tile.col, tile.level)  # selected...
+            self.viewer.flash(tile.row, tile.col, tile.level)  # ...framed and flashed
+            self.link_note.text = (f"Showing {escape(tile.describe())} of layer "
+                                   f"{escape(linked.layer_key)}, as the link asked.")
+
+    def _resolve_link(self, tiles_state: Any) -> ResolvedLink | None:
+        """The address's tile, once the producer's tiles state can say whether it exists
+        (then the link is used up: later updates follow the selectors)."""
+        if self._link is None:
+            return None
+        resolved = resolve_link(self._link, tiles_state)
+        if resolved is None:
+            return None  # no layers yet: wait for them
+        self._link = None
+        if isinstance(resolved, str):
+            self.link_note.text = _link_error(resolved)
+            return None
+        return resolved
 
     def _read_loads(self) -> LoadedTiles:
         """The loaded tiles, with the loads recorded since the last read."""
@@ -127,6 +162,10 @@ class TilesPanel:
         if shape is None and shown.level == level and shown.image_shape != (0, 0):
             shape = shown.image_shape
         self.controls.centre_on(row_, col, level, shown.tile_size, shape)
+
+
+def _link_error(message: str) -> str:
+    return f"<span style='color:#b71c1c'>{escape(message)}</span>"
 
 
 def build(session: Session) -> Any:

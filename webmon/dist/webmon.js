@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("c0055a6f0f") /* ./tile_viewer */;
+    var tile_viewer_1 = require("c71f1baf58") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"c0055a6f0f": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"c71f1baf58": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -70,7 +70,7 @@
     const column_data_source_1 = require("@bokehjs/models/sources/column_data_source");
     const dom_1 = require("@bokehjs/core/dom");
     const color_1 = require("@bokehjs/core/util/color");
-    const tile_scene_1 = require("56c3d56547") /* ./tile_scene */;
+    const tile_scene_1 = require("69239bc0fd") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
     const viewer_css = `
 :host { position: relative; }
@@ -86,7 +86,9 @@
 .wm-swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
 .wm-frame { display: inline-block; width: 9px; height: 9px; border: 2px solid; }
 .wm-axis { display: inline-block; width: 14px; height: 0; border-top: 2px solid; }
-.wm-reset { margin-left: auto; font: inherit; cursor: pointer; padding: 2px 8px; border-radius: 4px;
+.wm-follow { margin-left: auto; display: inline-flex; align-items: center; gap: 4px;
+  white-space: nowrap; cursor: pointer; }
+.wm-reset { font: inherit; cursor: pointer; padding: 2px 8px; border-radius: 4px;
   border: 1px solid #999; background: #fff; color: #222; }
 .wm-stage { position: relative; flex: 1 1 auto; min-height: 0; }
 .wm-stage canvas { position: absolute; inset: 0; display: block; touch-action: none; }
@@ -97,6 +99,14 @@
 `;
     /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
     const CLICK_SLOP_PX = 4;
+    /** "Follow the view" is on by itself (follow_view null) when the producer's view covers
+     * less than this fraction of the level: at finer levels it is a dot in a grey square. */
+    exports.FOLLOW_BELOW = 0.01;
+    /** Following frames the view with this many times its size around it. */
+    exports.FOLLOW_CONTEXT = 3;
+    /** A flashed tile is framed with this many times its size around it, and pulses this long. */
+    exports.FLASH_CONTEXT = 9;
+    exports.FLASH_MS = 2400;
     class TileViewerView extends layout_dom_1.LayoutDOMView {
         constructor() {
             super(...arguments);
@@ -109,6 +119,14 @@
             this.press = null;
             this.source = null;
             this.on_source_change = () => this.invalidate("states");
+            this.follow_box = null;
+            /** Whether the camera followed the view at the last frame. */
+            this.followed = false;
+            /** True between the controls' start and end: camera changes then are the user's. */
+            this.interacting = false;
+            /** A flash asked for (flash_count changed) and not started yet, and the running one. */
+            this.flash_pending = false;
+            this.flash_until = 0;
             /** Milliseconds the last frame took to build and submit to WebGL. */
             this.last_draw_ms = 0;
             /** Frames drawn so far: with nothing changing, it must stay still (no render loop). */
@@ -138,6 +156,11 @@
                 this.invalidate("layout");
             });
             this.on_change(props.show_legend, () => this.update_legend_visibility());
+            this.on_change(props.follow_view, () => this.invalidate("overlays"));
+            this.on_change(props.flash_count, () => {
+                this.flash_pending = true;
+                this.invalidate("overlays");
+            });
             this.on_change(props.source, () => {
                 this.watch_source();
                 this.invalidate("states");
@@ -193,10 +216,19 @@
             this.legend_title_el = (0, dom_1.div)({ class: "wm-title" });
             const reset = (0, dom_1.button)({ class: "wm-reset", type: "button", title: "Fit the image in the view" }, "Reset view");
             reset.addEventListener("click", () => {
+                this.model.follow_view = false; // the whole image, until asked to follow again
                 this.scene?.reset_view();
                 this.request_frame();
             });
-            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, reset), this.build_legend());
+            this.follow_box = (0, dom_1.input)({ type: "checkbox" });
+            this.follow_box.addEventListener("change", () => {
+                this.model.follow_view = this.follow_box.checked;
+            });
+            const follow = (0, dom_1.label)({ class: "wm-follow",
+                title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
+                    "around it. On by itself while the view covers less than 1% of the level; " +
+                    "dragging or zooming turns it off." }, this.follow_box, "follow the view");
+            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, follow, reset), this.build_legend());
             this.update_legend_visibility();
             const stage = (0, dom_1.div)({ class: "wm-stage" });
             const root = (0, dom_1.div)({ class: "wm-tiles" }, bar, stage);
@@ -208,6 +240,15 @@
                 stage.append((0, dom_1.div)({ class: "wm-message" }, `The tile viewer needs WebGL: ${reason}`));
                 return root;
             }
+            const controls = this.scene.controls;
+            // A camera moved by the user (between the controls' start and end) stops following.
+            controls.addEventListener("start", () => this.interacting = true);
+            controls.addEventListener("end", () => this.interacting = false);
+            controls.addEventListener("change", () => {
+                if (this.interacting && this.followed) {
+                    this.model.follow_view = false;
+                }
+            });
             const canvas = this.scene.canvas;
             canvas.addEventListener("pointerdown", (event) => this.on_pointer_down(event));
             canvas.addEventListener("pointerup", (event) => this.on_pointer_up(event));
@@ -281,6 +322,35 @@
                 this.render_now();
             }
         }
+        /** Whether the camera follows the producer's view: as asked (follow_view), or by itself
+         * while the view covers less than FOLLOW_BELOW of the level. */
+        get following() {
+            const asked = this.model.follow_view;
+            if (asked != null) {
+                return asked && this.model.view_rect != null;
+            }
+            const fraction = this.view_fraction();
+            return fraction != null && fraction < exports.FOLLOW_BELOW;
+        }
+        /** The part of the level's image the view covers, or null without a view or an image. */
+        view_fraction() {
+            const m = this.model;
+            const rect = m.view_rect;
+            const [rows, cols] = m.shape_in_tiles;
+            const [image_h, image_w] = m.image_shape;
+            const h = image_h > 0 ? image_h : rows * m.tile_size;
+            const w = image_w > 0 ? image_w : cols * m.tile_size;
+            if (rect == null || h <= 0 || w <= 0) {
+                return null;
+            }
+            const [r0, c0, r1, c1] = rect;
+            const clip = (a, b, limit) => Math.max(0, Math.min(Math.max(a, b), limit) - Math.max(Math.min(a, b), 0));
+            return clip(r0, r1, h) * clip(c0, c1, w) / (h * w);
+        }
+        /** Whether a flashed tile is pulsing now. */
+        get flashing() {
+            return performance.now() < this.flash_until;
+        }
         on_pointer_down(event) {
             this.press = event.button == 0 ? { x: event.clientX, y: event.clientY } : null;
         }
@@ -333,7 +403,10 @@
             if (dirty.overlays || dirty.layout) {
                 scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha);
                 scene.set_selection(this.selection_rect());
+                this.follow_view_rect(scene);
+                this.start_flash(scene);
             }
+            this.pulse_flash(scene);
             if (dirty.states || dirty.overlays) {
                 this.update_legend_text(counts);
             }
@@ -342,6 +415,55 @@
             this.frames_drawn++;
             this.last_draw_ms = performance.now() - start;
         }
+        /** Frames the producer's view while following it; shows the whole image again when an
+         * automatic follow ends (the view grew past FOLLOW_BELOW of the level). */
+        follow_view_rect(scene) {
+            const following = this.following;
+            const rect = this.model.view_rect;
+            if (following && rect != null) {
+                scene.frame(rect, exports.FOLLOW_CONTEXT);
+            }
+            else if (this.followed && this.model.follow_view == null) {
+                scene.reset_view();
+            }
+            this.followed = following;
+            if (this.follow_box != null) {
+                this.follow_box.checked = following;
+            }
+        }
+        /** A flash asked for, once its tile's level is drawn: frame the tile and pulse it. */
+        start_flash(scene) {
+            const tile = this.model.flash_tile;
+            if (!this.flash_pending || tile == null || tile[2] != this.model.level ||
+                this.model.shape_in_tiles[0] == 0) {
+                return;
+            }
+            this.flash_pending = false;
+            const rect = this.tile_rect(tile[0], tile[1]);
+            scene.frame(rect, exports.FLASH_CONTEXT);
+            this.flash_until = performance.now() + exports.FLASH_MS;
+        }
+        /** The flash's outline, fading in and out three times over FLASH_MS. */
+        pulse_flash(scene) {
+            const tile = this.model.flash_tile;
+            const left = this.flash_until - performance.now();
+            if (left <= 0 || tile == null || tile[2] != this.model.level) {
+                scene.set_flash(null, 0);
+                return;
+            }
+            const phase = (exports.FLASH_MS - left) / exports.FLASH_MS * 3 * 2 * Math.PI;
+            scene.set_flash(this.tile_rect(tile[0], tile[1]), 0.35 + 0.65 * (0.5 - 0.5 * Math.cos(phase)));
+            this.request_frame(); // the next step of the pulse; frames stop when it ends
+        }
+        /** Tile (row, col) of the current level, clipped to its image, in its pixels. */
+        tile_rect(row, col) {
+            const m = this.model;
+            const [image_h, image_w] = m.image_shape;
+            const size = m.tile_size;
+            const r1 = image_h > 0 ? Math.min((row + 1) * size, image_h) : (row + 1) * size;
+            const c1 = image_w > 0 ? Math.min((col + 1) * size, image_w) : (col + 1) * size;
+            return [row * size, col * size, r1, c1];
+        }
         /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
         selection_rect() {
             const m = this.model;
@@ -349,12 +471,7 @@
             if (clicked == null || clicked[2] != m.level) {
                 return null;
             }
-            const [row, col] = clicked;
-            const [image_h, image_w] = m.image_shape;
-            const size = m.tile_size;
-            const r1 = image_h > 0 ? Math.min((row + 1) * size, image_h) : (row + 1) * size;
-            const c1 = image_w > 0 ? Math.min((col + 1) * size, image_w) : (col + 1) * size;
-            return [row * size, col * size, r1, c1];
+            return this.tile_rect(clicked[0], clicked[1]);
         }
         remove() {
             if (this.frame_request != 0) {
@@ -412,6 +529,9 @@
             grid_renderer: [Str, "shader"],
             clicked_tile: [Nullable(Tuple(Int, Int, Int)), null],
             click_count: [Int, 0],
+            follow_view: [Nullable(Bool), null],
+            flash_tile: [Nullable(Tuple(Int, Int, Int)), null],
+            flash_count: [Int, 0],
         }));
         _a.override({
             width: 600,
@@ -419,7 +539,7 @@
         });
     })();
 },
-"56c3d56547": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
+"69239bc0fd": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     const tslib_1 = require("tslib");
     // The three.js side of the tile viewer: renderer, orthographic camera, mouse controls, and the
@@ -432,6 +552,9 @@
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     const OrbitControls_js_1 = require("e7fca2fe9e") /* three/examples/jsm/controls/OrbitControls.js */;
     const tile_grids_1 = require("211de40cf4") /* ./tile_grids */;
+    /** How far the grid may be tilted away from facing the camera, about each axis: beyond
+     * about this, a flat grid seen edge-on stops being readable. */
+    exports.MAX_TILT = THREE.MathUtils.degToRad(45);
     /** A rectangle outline whose lines stay `width_px` screen pixels wide at any zoom. */
     class Frame {
         constructor(geometry, width_px, z) {
@@ -494,6 +617,9 @@
             this.extent = { width: 1, height: 1 };
             this.view_frame = new Frame(this.unit_square, 3, 0.02);
             this.selection_frame = new Frame(this.unit_square, 2, 0.03);
+            this.flash_frame = new Frame(this.unit_square, 5, 0.04);
+            /** The image was framed once: the first layout centres it whatever its shape. */
+            this.framed = false;
             this.axes_material = new THREE.LineBasicMaterial({ vertexColors: true });
             this.width_px = 1;
             this.height_px = 1;
@@ -506,7 +632,7 @@
             this.content.scale.y = -1;
             this.content.add(this.grid.object);
             this.axes = this.make_axes();
-            this.content.add(this.axes, this.view_frame.object, this.selection_frame.object);
+            this.content.add(this.axes, this.view_frame.object, this.selection_frame.object, this.flash_frame.object);
             this.selection_frame.set_style([255, 255, 255], 1.0);
             this.scene.add(this.content);
             const controls = new OrbitControls_js_1.OrbitControls(this.camera, this.renderer.domElement);
@@ -515,6 +641,12 @@
             controls.zoomToCursor = true;
             controls.mouseButtons = { LEFT: THREE.MOUSE.PAN, MIDDLE: THREE.MOUSE.DOLLY, RIGHT: THREE.MOUSE.ROTATE };
             controls.touches = { ONE: THREE.TOUCH.PAN, TWO: THREE.TOUCH.DOLLY_ROTATE };
+            // Rotating tilts the grid, up to MAX_TILT about either axis (the camera faces it at
+            // azimuth 0, polar angle 90 degrees from its up axis): never edge-on.
+            controls.minAzimuthAngle = -exports.MAX_TILT;
+            controls.maxAzimuthAngle = exports.MAX_TILT;
+            controls.minPolarAngle = Math.PI / 2 - exports.MAX_TILT;
+            controls.maxPolarAngle = Math.PI / 2 + exports.MAX_TILT;
             controls.addEventListener("change", on_change);
             this.controls = controls;
             this.reset_view();
@@ -536,13 +668,13 @@
             return axes;
         }
         update_axes() {
-            // Both axes start at the image's origin (its top-left pixel) and overshoot the image a bit.
+            // Both axes start at the image's origin (its top-left pixel) and end at its edges.
             const { width, height } = this.extent;
             const position = this.axes.geometry.getAttribute("position");
             position.setXYZ(0, 0, 0, 0);
-            position.setXYZ(1, width * 1.04, 0, 0);
+            position.setXYZ(1, width, 0, 0);
             position.setXYZ(2, 0, 0, 0);
-            position.setXYZ(3, 0, height * 1.04, 0);
+            position.setXYZ(3, 0, height, 0);
             position.needsUpdate = true;
             this.axes.geometry.computeBoundingSphere();
         }
@@ -582,8 +714,10 @@
                 Math.abs(extent.height - this.extent.height) > 0.02;
             this.extent = extent;
             this.update_axes();
-            // A level change keeps the extent, and the user's camera; a new image shape reframes it.
-            if (moved) {
+            // A level change keeps the extent, and the user's camera; the first image, and a new
+            // image shape, are framed and centred.
+            if (moved || !this.framed) {
+                this.framed = true;
                 this.reset_view();
             }
         }
@@ -605,6 +739,37 @@
         }
         set_selection(rect) {
             this.selection_frame.set_rect(this.pixels_to_world(rect));
+        }
+        /** The flashing outline of a tile (`rect` in pixels of the current level), or none. */
+        set_flash(rect, opacity) {
+            this.flash_frame.set_style([255, 255, 255], opacity);
+            this.flash_frame.set_rect(this.pixels_to_world(rect));
+        }
+        /** Looks at `rect` (pixels of the current level) with the camera's orientation kept,
+         * zoomed so that the rectangle spans 1/`context` of the view: the rectangle with
+         * `context` times its size around it. */
+        frame(rect, context) {
+            const world = this.pixels_to_world(rect);
+            if (world == null) {
+                return;
+            }
+            const [x0, y0, x1, y1] = world;
+            const width = Math.max(Math.abs(x1 - x0), 1e-9) * context;
+            const height = Math.max(Math.abs(y1 - y0), 1e-9) * context;
+            const camera = this.camera;
+            // The content is flipped along Y: its point (x, y) is at (x, -y) in the world.
+            const target = new THREE.Vector3((x0 + x1) / 2, -(y0 + y1) / 2, 0);
+            const offset = camera.position.clone().sub(this.controls.target);
+            this.controls.target.copy(target);
+            camera.position.copy(target).add(offset);
+            camera.zoom = Math.min((camera.top - camera.bottom) / height, (camera.right - camera.left) / width);
+            camera.updateProjectionMatrix();
+            this.controls.update();
+        }
+        /** The camera's target and zoom: what tests read to see where the camera looks. */
+        look() {
+            const target = this.controls.target;
+            return { x: target.x, y: -target.y, zoom: this.camera.zoom };
         }
         pixels_to_world(rect) {
             if (rect == null || this.layout == null) {
@@ -669,6 +834,7 @@
             const world_per_px = (this.camera.top - this.camera.bottom) / this.camera.zoom / this.height_px;
             this.view_frame.update(world_per_px);
             this.selection_frame.update(world_per_px);
+            this.flash_frame.update(world_per_px);
             this.renderer.render(this.scene, this.camera);
         }
         dispose() {
@@ -676,6 +842,7 @@
             this.grid.dispose();
             this.view_frame.dispose();
             this.selection_frame.dispose();
+            this.flash_frame.dispose();
             this.axes.geometry.dispose();
             this.axes_material.dispose();
             this.unit_square.dispose();
@@ -60987,5 +61154,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"c0055a6f0f","tiles_extension/tile_scene":"56c3d56547","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"c71f1baf58","tiles_extension/tile_scene":"69239bc0fd","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

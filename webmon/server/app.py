@@ -23,7 +23,7 @@ from .hub import Hub
 from .record_button import RecordButton, Recordings
 from .registry import Tab, check_tabs, individual_title
 from .replay_bar import ReplayControls
-from .session import Component, Session
+from .session import Component, Session, request_argument
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,7 @@ def tab_template() -> jinja2.Template:
 
 def producer_argument(doc: Document) -> str | None:
     """The ``?producer=`` of the page's address, if any."""
-    context = doc.session_context
-    request = context.request if context is not None else None
-    values = request.arguments.get("producer") if request is not None else None
-    if not values:
-        return None
-    value = values[0]
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return text or None
+    return request_argument(doc, "producer")
 
 
 def _bind_session(hub: Hub, doc: Document) -> Session:

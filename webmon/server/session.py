@@ -94,6 +94,19 @@ def parse_choice(producer: str | Selector | None) -> Selector | None:
         return None
 
 
+def request_argument(doc: Document, name: str) -> str | None:
+    """The first ``?name=`` of the address that opened ``doc``'s page, as text (None when
+    absent or empty).  It is whatever the address held: check it before use."""
+    context = doc.session_context
+    request = context.request if context is not None else None
+    values = request.arguments.get(name) if request is not None else None
+    if not values:
+        return None
+    value = values[0]
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text or None
+
+
 class Session:
     """Binds one Bokeh document to the hub."""
 
@@ -131,6 +144,10 @@ class Session:
         if self.chosen is not None:
             return self.hub.feed(self.chosen)
         return self.hub.default_feed()
+
+    def argument(self, name: str) -> str | None:
+        """The first ``?name=`` of the page's address (see :func:`request_argument`)."""
+        return request_argument(self.doc, name)
 
     def cursor(self, stream: str, backfill: int, limit: int | None = None) -> StreamCursor:
         """A cursor that first returns up to ``backfill`` records already held, then only

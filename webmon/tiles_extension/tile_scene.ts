@@ -12,6 +12,10 @@ import {make_grid} from "./tile_grids"
 
 export type RGB = [r: number, g: number, b: number]   // sRGB, 0..255
 
+/** How far the grid may be tilted away from facing the camera, about each axis: beyond
+ * about this, a flat grid seen edge-on stops being readable. */
+export const MAX_TILT = THREE.MathUtils.degToRad(45)
+
 /** A rectangle outline whose lines stay `width_px` screen pixels wide at any zoom. */
 class Frame {
   readonly object = new THREE.Group()
@@ -84,6 +88,9 @@ export class TileScene {
   private extent: Extent = {width: 1, height: 1}
   private readonly view_frame = new Frame(this.unit_square, 3, 0.02)
   private readonly selection_frame = new Frame(this.unit_square, 2, 0.03)
+  private readonly flash_frame = new Frame(this.unit_square, 5, 0.04)
+  /** The image was framed once: the first layout centres it whatever its shape. */
+  private framed = false
   private readonly axes: THREE.LineSegments
   private readonly axes_material = new THREE.LineBasicMaterial({vertexColors: true})
   private width_px = 1
@@ -100,7 +107,8 @@ export class TileScene {
     this.content.scale.y = -1
     this.content.add(this.grid.object)
     this.axes = this.make_axes()
-    this.content.add(this.axes, this.view_frame.object, this.selection_frame.object)
+    this.content.add(this.axes, this.view_frame.object, this.selection_frame.object,
+      this.flash_frame.object)
     this.selection_frame.set_style([255, 255, 255], 1.0)
     this.scene.add(this.content)
 
@@ -110,6 +118,12 @@ export class TileScene {
     controls.zoomToCursor = true
     controls.mouseButtons = {LEFT: THREE.MOUSE.PAN, MIDDLE: THREE.MOUSE.DOLLY, RIGHT: THREE.MOUSE.ROTATE}
     controls.touches = {ONE: THREE.TOUCH.PAN, TWO: THREE.TOUCH.DOLLY_ROTATE}
+    // Rotating tilts the grid, up to MAX_TILT about either axis (the camera faces it at
+    // azimuth 0, polar angle 90 degrees from its up axis): never edge-on.
+    controls.minAzimuthAngle = -MAX_TILT
+    controls.maxAzimuthAngle = MAX_TILT
+    controls.minPolarAngle = Math.PI/2 - MAX_TILT
+    controls.maxPolarAngle = Math.PI/2 + MAX_TILT
     controls.addEventListener("change", on_change)
     this.controls = controls
     this.reset_view()
@@ -134,13 +148,13 @@ export class TileScene {
   }
 
   private update_axes(): void {
-    // Both axes start at the image's origin (its top-left pixel) and overshoot the image a bit.
+    // Both axes start at the image's origin (its top-left pixel) and end at its edges.
     const {width, height} = this.extent
     const position = this.axes.geometry.getAttribute("position") as THREE.BufferAttribute
     position.setXYZ(0, 0, 0, 0)
-    position.setXYZ(1, width*1.04, 0, 0)
+    position.setXYZ(1, width, 0, 0)
     position.setXYZ(2, 0, 0, 0)
-    position.setXYZ(3, 0, height*1.04, 0)
+    position.setXYZ(3, 0, height, 0)
     position.needsUpdate = true
     this.axes.geometry.computeBoundingSphere()
   }
@@ -184,8 +198,10 @@ export class TileScene {
                   Math.abs(extent.height - this.extent.height) > 0.02
     this.extent = extent
     this.update_axes()
-    // A level change keeps the extent, and the user's camera; a new image shape reframes it.
-    if (moved) {
+    // A level change keeps the extent, and the user's camera; the first image, and a new
+    // image shape, are framed and centred.
+    if (moved || !this.framed) {
+      this.framed = true
       this.reset_view()
     }
   }
@@ -212,6 +228,40 @@ export class TileScene {
 
   set_selection(rect: [number, number, number, number] | null): void {
     this.selection_frame.set_rect(this.pixels_to_world(rect))
+  }
+
+  /** The flashing outline of a tile (`rect` in pixels of the current level), or none. */
+  set_flash(rect: [number, number, number, number] | null, opacity: number): void {
+    this.flash_frame.set_style([255, 255, 255], opacity)
+    this.flash_frame.set_rect(this.pixels_to_world(rect))
+  }
+
+  /** Looks at `rect` (pixels of the current level) with the camera's orientation kept,
+   * zoomed so that the rectangle spans 1/`context` of the view: the rectangle with
+   * `context` times its size around it. */
+  frame(rect: [number, number, number, number], context: number): void {
+    const world = this.pixels_to_world(rect)
+    if (world == null) {
+      return
+    }
+    const [x0, y0, x1, y1] = world
+    const width = Math.max(Math.abs(x1 - x0), 1e-9)*context
+    const height = Math.max(Math.abs(y1 - y0), 1e-9)*context
+    const camera = this.camera
+    // The content is flipped along Y: its point (x, y) is at (x, -y) in the world.
+    const target = new THREE.Vector3((x0 + x1)/2, -(y0 + y1)/2, 0)
+    const offset = camera.position.clone().sub(this.controls.target)
+    this.controls.target.copy(target)
+    camera.position.copy(target).add(offset)
+    camera.zoom = Math.min((camera.top - camera.bottom)/height, (camera.right - camera.left)/width)
+    camera.updateProjectionMatrix()
+    this.controls.update()
+  }
+
+  /** The camera's target and zoom: what tests read to see where the camera looks. */
+  look(): {x: number, y: number, zoom: number} {
+    const target = this.controls.target
+    return {x: target.x, y: -target.y, zoom: this.camera.zoom}
   }
 
   private pixels_to_world(rect: [number, number, number, number] | null): [number, number, number, number] | null {
@@ -282,6 +332,7 @@ export class TileScene {
     const world_per_px = (this.camera.top - this.camera.bottom)/this.camera.zoom/this.height_px
     this.view_frame.update(world_per_px)
     this.selection_frame.update(world_per_px)
+    this.flash_frame.update(world_per_px)
     this.renderer.render(this.scene, this.camera)
   }
 
@@ -290,6 +341,7 @@ export class TileScene {
     this.grid.dispose()
     this.view_frame.dispose()
     this.selection_frame.dispose()
+    this.flash_frame.dispose()
     this.axes.geometry.dispose()
     this.axes_material.dispose()
     this.unit_square.dispose()

@@ -87,9 +87,24 @@ class TileViewer(LayoutDOM):
     clicked_tile = Nullable(Tuple(Int, Int, Int), default=None,
                             help="[row, col, level] of the tile clicked last (set by the browser).")
     click_count = Int(default=0, help="Clicks on tiles so far (set by the browser).")
+    follow_view = Nullable(Bool, default=None,
+                           help="Keep the view rectangle framed, with some context around it. "
+                                "None: on by itself while the view covers less than 1% of the "
+                                "level.  The browser sets it when the user ticks the box, "
+                                "drags or zooms, or resets the view.")
+    flash_tile = Nullable(Tuple(Int, Int, Int), default=None,
+                          help="[row, col, level] of a tile to frame and flash (see flash()).")
+    flash_count = Int(default=0, help="Flashes asked for so far: each change flashes "
+                                      "flash_tile once.")
 
     width = Override(default=600)
     height = Override(default=600)
+
+    def flash(self, row: int, col: int, level: int) -> None:
+        """Frame tile ``(row, col)`` of ``level`` and make it pulse for a moment (once that
+        level is drawn); the camera stops following the view, so the tile stays in sight."""
+        self.update(flash_tile=(row, col, level), flash_count=self.flash_count + 1,
+                    follow_view=False)
 
     def show(self, inputs: TileViewerInputs) -> None:
         """Draw ``inputs``: replaces the tile table and sets the grid and view properties.

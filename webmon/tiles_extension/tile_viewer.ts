@@ -9,7 +9,7 @@ import {ColumnDataSource} from "@bokehjs/models/sources/column_data_source"
 import type {UIElement} from "@bokehjs/models/ui/ui_element"
 import type * as p from "@bokehjs/core/properties"
 import type {StyleSheetLike} from "@bokehjs/core/dom"
-import {div, span, button} from "@bokehjs/core/dom"
+import {div, span, button, input, label} from "@bokehjs/core/dom"
 import type {Color} from "@bokehjs/core/types"
 import {color2rgba} from "@bokehjs/core/util/color"
 import type {Arrayable} from "@bokehjs/core/types"
@@ -34,7 +34,9 @@ const viewer_css = `
 .wm-swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
 .wm-frame { display: inline-block; width: 9px; height: 9px; border: 2px solid; }
 .wm-axis { display: inline-block; width: 14px; height: 0; border-top: 2px solid; }
-.wm-reset { margin-left: auto; font: inherit; cursor: pointer; padding: 2px 8px; border-radius: 4px;
+.wm-follow { margin-left: auto; display: inline-flex; align-items: center; gap: 4px;
+  white-space: nowrap; cursor: pointer; }
+.wm-reset { font: inherit; cursor: pointer; padding: 2px 8px; border-radius: 4px;
   border: 1px solid #999; background: #fff; color: #222; }
 .wm-stage { position: relative; flex: 1 1 auto; min-height: 0; }
 .wm-stage canvas { position: absolute; inset: 0; display: block; touch-action: none; }
@@ -46,6 +48,14 @@ const viewer_css = `
 
 /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
 const CLICK_SLOP_PX = 4
+/** "Follow the view" is on by itself (follow_view null) when the producer's view covers
+ * less than this fraction of the level: at finer levels it is a dot in a grey square. */
+export const FOLLOW_BELOW = 0.01
+/** Following frames the view with this many times its size around it. */
+export const FOLLOW_CONTEXT = 3
+/** A flashed tile is framed with this many times its size around it, and pulses this long. */
+export const FLASH_CONTEXT = 9
+export const FLASH_MS = 2400
 
 type Dirty = {layout: boolean, states: boolean, palette: boolean, overlays: boolean}
 
@@ -62,6 +72,14 @@ export class TileViewerView extends LayoutDOMView {
   private press: {x: number, y: number} | null = null
   private source: ColumnDataSource | null = null
   private readonly on_source_change = () => this.invalidate("states")
+  private follow_box: HTMLInputElement | null = null
+  /** Whether the camera followed the view at the last frame. */
+  private followed = false
+  /** True between the controls' start and end: camera changes then are the user's. */
+  private interacting = false
+  /** A flash asked for (flash_count changed) and not started yet, and the running one. */
+  private flash_pending = false
+  private flash_until = 0
 
   /** Milliseconds the last frame took to build and submit to WebGL. */
   last_draw_ms = 0
@@ -94,6 +112,11 @@ export class TileViewerView extends LayoutDOMView {
       this.invalidate("layout")
     })
     this.on_change(props.show_legend, () => this.update_legend_visibility())
+    this.on_change(props.follow_view, () => this.invalidate("overlays"))
+    this.on_change(props.flash_count, () => {
+      this.flash_pending = true
+      this.invalidate("overlays")
+    })
     this.on_change(props.source, () => {
       this.watch_source()
       this.invalidate("states")
@@ -155,10 +178,19 @@ export class TileViewerView extends LayoutDOMView {
     this.legend_title_el = div({class: "wm-title"})
     const reset = button({class: "wm-reset", type: "button", title: "Fit the image in the view"}, "Reset view")
     reset.addEventListener("click", () => {
+      this.model.follow_view = false   // the whole image, until asked to follow again
       this.scene?.reset_view()
       this.request_frame()
     })
-    const bar = div({class: "wm-bar"}, div({class: "wm-head"}, this.legend_title_el, reset),
+    this.follow_box = input({type: "checkbox"})
+    this.follow_box.addEventListener("change", () => {
+      this.model.follow_view = this.follow_box!.checked
+    })
+    const follow = label({class: "wm-follow",
+      title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
+             "around it. On by itself while the view covers less than 1% of the level; " +
+             "dragging or zooming turns it off."}, this.follow_box, "follow the view")
+    const bar = div({class: "wm-bar"}, div({class: "wm-head"}, this.legend_title_el, follow, reset),
       this.build_legend())
     this.update_legend_visibility()
     const stage = div({class: "wm-stage"})
@@ -170,6 +202,15 @@ export class TileViewerView extends LayoutDOMView {
       stage.append(div({class: "wm-message"}, `The tile viewer needs WebGL: ${reason}`))
       return root
     }
+    const controls = this.scene.controls
+    // A camera moved by the user (between the controls' start and end) stops following.
+    controls.addEventListener("start", () => this.interacting = true)
+    controls.addEventListener("end", () => this.interacting = false)
+    controls.addEventListener("change", () => {
+      if (this.interacting && this.followed) {
+        this.model.follow_view = false
+      }
+    })
     const canvas = this.scene.canvas
     canvas.addEventListener("pointerdown", (event) => this.on_pointer_down(event))
     canvas.addEventListener("pointerup", (event) => this.on_pointer_up(event))
@@ -261,6 +302,39 @@ export class TileViewerView extends LayoutDOMView {
     }
   }
 
+  /** Whether the camera follows the producer's view: as asked (follow_view), or by itself
+   * while the view covers less than FOLLOW_BELOW of the level. */
+  get following(): boolean {
+    const asked = this.model.follow_view
+    if (asked != null) {
+      return asked && this.model.view_rect != null
+    }
+    const fraction = this.view_fraction()
+    return fraction != null && fraction < FOLLOW_BELOW
+  }
+
+  /** The part of the level's image the view covers, or null without a view or an image. */
+  view_fraction(): number | null {
+    const m = this.model
+    const rect = m.view_rect
+    const [rows, cols] = m.shape_in_tiles
+    const [image_h, image_w] = m.image_shape
+    const h = image_h > 0 ? image_h : rows*m.tile_size
+    const w = image_w > 0 ? image_w : cols*m.tile_size
+    if (rect == null || h <= 0 || w <= 0) {
+      return null
+    }
+    const [r0, c0, r1, c1] = rect
+    const clip = (a: number, b: number, limit: number) =>
+      Math.max(0, Math.min(Math.max(a, b), limit) - Math.max(Math.min(a, b), 0))
+    return clip(r0, r1, h)*clip(c0, c1, w)/(h*w)
+  }
+
+  /** Whether a flashed tile is pulsing now. */
+  get flashing(): boolean {
+    return performance.now() < this.flash_until
+  }
+
   private on_pointer_down(event: PointerEvent): void {
     this.press = event.button == 0 ? {x: event.clientX, y: event.clientY} : null
   }
@@ -315,7 +389,10 @@ export class TileViewerView extends LayoutDOMView {
     if (dirty.overlays || dirty.layout) {
       scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha)
       scene.set_selection(this.selection_rect())
+      this.follow_view_rect(scene)
+      this.start_flash(scene)
     }
+    this.pulse_flash(scene)
     if (dirty.states || dirty.overlays) {
       this.update_legend_text(counts)
     }
@@ -325,6 +402,58 @@ export class TileViewerView extends LayoutDOMView {
     this.last_draw_ms = performance.now() - start
   }
 
+  /** Frames the producer's view while following it; shows the whole image again when an
+   * automatic follow ends (the view grew past FOLLOW_BELOW of the level). */
+  private follow_view_rect(scene: TileScene): void {
+    const following = this.following
+    const rect = this.model.view_rect
+    if (following && rect != null) {
+      scene.frame(rect, FOLLOW_CONTEXT)
+    } else if (this.followed && this.model.follow_view == null) {
+      scene.reset_view()
+    }
+    this.followed = following
+    if (this.follow_box != null) {
+      this.follow_box.checked = following
+    }
+  }
+
+  /** A flash asked for, once its tile's level is drawn: frame the tile and pulse it. */
+  private start_flash(scene: TileScene): void {
+    const tile = this.model.flash_tile
+    if (!this.flash_pending || tile == null || tile[2] != this.model.level ||
+        this.model.shape_in_tiles[0] == 0) {
+      return
+    }
+    this.flash_pending = false
+    const rect = this.tile_rect(tile[0], tile[1])
+    scene.frame(rect, FLASH_CONTEXT)
+    this.flash_until = performance.now() + FLASH_MS
+  }
+
+  /** The flash's outline, fading in and out three times over FLASH_MS. */
+  private pulse_flash(scene: TileScene): void {
+    const tile = this.model.flash_tile
+    const left = this.flash_until - performance.now()
+    if (left <= 0 || tile == null || tile[2] != this.model.level) {
+      scene.set_flash(null, 0)
+      return
+    }
+    const phase = (FLASH_MS - left)/FLASH_MS*3*2*Math.PI
+    scene.set_flash(this.tile_rect(tile[0], tile[1]), 0.35 + 0.65*(0.5 - 0.5*Math.cos(phase)))
+    this.request_frame()   // the next step of the pulse; frames stop when it ends
+  }
+
+  /** Tile (row, col) of the current level, clipped to its image, in its pixels. */
+  private tile_rect(row: number, col: number): [number, number, number, number] {
+    const m = this.model
+    const [image_h, image_w] = m.image_shape
+    const size = m.tile_size
+    const r1 = image_h > 0 ? Math.min((row + 1)*size, image_h) : (row + 1)*size
+    const c1 = image_w > 0 ? Math.min((col + 1)*size, image_w) : (col + 1)*size
+    return [row*size, col*size, r1, c1]
+  }
+
   /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
   private selection_rect(): [number, number, number, number] | null {
     const m = this.model
@@ -332,12 +461,7 @@ export class TileViewerView extends LayoutDOMView {
     if (clicked == null || clicked[2] != m.level) {
       return null
     }
-    const [row, col] = clicked
-    const [image_h, image_w] = m.image_shape
-    const size = m.tile_size
-    const r1 = image_h > 0 ? Math.min((row + 1)*size, image_h) : (row + 1)*size
-    const c1 = image_w > 0 ? Math.min((col + 1)*size, image_w) : (col + 1)*size
-    return [row*size, col*size, r1, c1]
+    return this.tile_rect(clicked[0], clicked[1])
   }
 
   override remove(): void {
@@ -385,6 +509,9 @@ export namespace TileViewer {
     grid_renderer: p.Property<TileGridKind>
     clicked_tile: p.Property<[number, number, number] | null>
     click_count: p.Property<number>
+    follow_view: p.Property<boolean | null>
+    flash_tile: p.Property<[number, number, number] | null>
+    flash_count: p.Property<number>
   }
 }
 
@@ -425,6 +552,9 @@ export class TileViewer extends LayoutDOM {
       grid_renderer:    [ Str, "shader" ],
       clicked_tile:     [ Nullable(Tuple(Int, Int, Int)), null ],
       click_count:      [ Int, 0 ],
+      follow_view:      [ Nullable(Bool), null ],
+      flash_tile:       [ Nullable(Tuple(Int, Int, Int)), null ],
+      flash_count:      [ Int, 0 ],
     }))
 
     this.override<TileViewer.Props>({
