@@ -21,6 +21,7 @@ from browser_util import (
     blend,
     chromium_browser,
     count_colors,
+    evaluate_on_png,
     hex_rgb,
     next_frames,
     require_chromium,
@@ -132,7 +133,13 @@ class ViewerPage:
 def served() -> Iterator[Served]:
     require_chromium()
     app = TilesApp()
-    server = BokehServerThread({APP_PATH: app}).start()
+
+    def wide(doc: Document) -> None:
+        viewer = TileViewer(name="tiles", width=600, height=640)
+        viewer.show(tiles_entry_to_inputs(WIDE))
+        doc.add_root(viewer)
+
+    server = BokehServerThread({APP_PATH: app, WIDE_PATH: wide}).start()
     try:
         with chromium_browser() as browser:
             yield Served(app, server, browser)
@@ -311,3 +318,85 @@ def test_more_tiles_than_a_texture_row_holds_are_all_drawn(viewer_page: ViewerPa
     counts = viewer_page.counts(seen=SEEN_RGB, loaded=LOADED_RGB)
     assert counts["seen"] > 50_000, (widest, side, counts)
     assert abs(counts["loaded"] - counts["seen"]) < 0.1 * counts["seen"], (widest, side, counts)
+
+
+def _angles(page: Any) -> tuple[float, float]:
+    """The camera's azimuth and polar angle (degrees) about the grid it looks at."""
+    return tuple(page.evaluate(
+        f"() => {{ const c = {VIEW_JS}.scene.controls;"
+        " return [c.getAzimuthalAngle() * 180 / Math.PI, c.getPolarAngle() * 180 / Math.PI]; }"))
+
+
+def test_rotation_never_turns_the_grid_edge_on(viewer_page: ViewerPage) -> None:
+    page = viewer_page.page
+    face_on = viewer_page.counts(seen=SEEN_RGB)["seen"]
+    x, y = viewer_page.tile_center(4, 4)
+    for dx, dy in ((600, 0), (-1200, 0), (0, 600), (0, -1200), (500, 500)):
+        page.mouse.move(x, y)
+        page.mouse.down(button="right")
+        page.mouse.move(x + dx, y + dy, steps=12)
+        page.mouse.up(button="right")
+        azimuth, polar = _angles(page)
+        assert abs(azimuth) <= 45.01 and abs(polar - 90) <= 45.01, (dx, dy, azimuth, polar)
+        # Tilted at most 45 degrees about each axis, the grid keeps at least half its face.
+        seen = viewer_page.counts(seen=SEEN_RGB)["seen"]
+        assert seen > 0.4 * face_on, (dx, dy, seen, face_on)
+    page.locator(".wm-reset").click()
+    assert _angles(page) == pytest.approx((0.0, 90.0), abs=1e-6)
+
+
+WIDE_PATH = "/tiles_wide"
+#: An image twice as wide as high: 2048 x 1024 pixels, 8 x 4 tiles, all loaded (blue: no
+#: pixel of the hint's grey text is taken for a tile).
+WIDE = {"layer": "wide", "tile_config": {"image_shape": [1024, 2048],
+                                         "shape_in_tiles": [4, 8], "tile_size": 256},
+        "tile_state": {"seen": [], "loaded": [[r, c] for r in range(4) for c in range(8)]}}
+
+
+def _bounds(page: Any, png: bytes, color: tuple[int, int, int], tolerance: int = 12,
+            least: int = 3) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the columns and rows of ``png`` holding at least ``least`` pixels
+    near ``color`` (fewer are the anti-aliased edges of the hint's text), or None."""
+    return evaluate_on_png(page, png, """
+        const [[r, g, b], tol, least] = args
+        const height = pixels.length / 4 / width
+        const columns = new Array(width).fill(0), rows = new Array(height).fill(0)
+        for (let i = 0; i < pixels.length; i += 4) {
+          if (Math.abs(pixels[i] - r) <= tol && Math.abs(pixels[i + 1] - g) <= tol
+              && Math.abs(pixels[i + 2] - b) <= tol) {
+            columns[(i / 4) % width]++; rows[Math.floor(i / 4 / width)]++
+          }
+        }
+        const first = (a) => a.findIndex((n) => n >= least)
+        const last = (a) => a.length - 1 - [...a].reverse().findIndex((n) => n >= least)
+        return first(columns) < 0 ? null
+            : [first(columns), first(rows), last(columns), last(rows)]
+    """, list(color), tolerance, least)
+
+
+def test_an_image_is_centred_from_its_first_picture_and_its_axes_end_at_its_edges(
+        served: Served) -> None:
+    page = served.browser.new_page(viewport={"width": 700, "height": 720})
+    try:
+        page.goto(served.server.url(WIDE_PATH))
+        wait_for(page, f"window.Bokeh && Bokeh.documents.length > 0 && {VIEW_JS}?.frames_drawn > 0")
+        next_frames(page)
+        png = page.locator("canvas").screenshot()
+        width, height = (page.evaluate(f"() => {VIEW_JS}.scene.canvas.clientWidth"),
+                         page.evaluate(f"() => {VIEW_JS}.scene.canvas.clientHeight"))
+        grid = _bounds(page, png, LOADED_RGB)
+        assert grid is not None
+        x0, y0, x1, y1 = grid
+        # Centred in the canvas.
+        assert abs((x0 + x1) / 2 - width / 2) < 3 and abs((y0 + y1) / 2 - height / 2) < 3
+        # Twice as wide as high (each outer tile leaves half its 5 % gap at the edge).
+        assert (x1 - x0) / (y1 - y0) == pytest.approx(7.95 / 3.95, abs=0.03)
+        # The X axis (red) runs along the top edge and the Y axis (green) down the left one,
+        # each ending at the image's edge (the old ones overshot it by 4 %).
+        red = _bounds(page, png, (255, 0, 0), tolerance=40, least=1)
+        green = _bounds(page, png, (0, 192, 0), tolerance=40, least=1)
+        assert red is not None and green is not None
+        assert x1 - 4 <= red[2] <= x1 + 2, (red, grid)
+        assert y1 - 4 <= green[3] <= y1 + 2, (green, grid)
+    finally:
+        page.close()

@@ -26,7 +26,8 @@ from helpers import CommandProcess, private_runtime_dir, producer, wait_until
 
 from webmon import Subscriber
 from webmon.apps import TABS
-from webmon.schema import CAMERA
+from webmon.apps.tiles_controls import CLICK_PAUSES, TOUR_PAUSED
+from webmon.schema import CAMERA, LOADER
 from webmon.server import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -229,10 +230,89 @@ def test_clicking_a_tile_centres_the_demo_camera_on_it(demo: Any, open_tab: Any)
     wait_until(lambda: camera_center() == expected, timeout=10, interval=0.1,
                message=f"the demo's camera centred on tile {row, col} at {expected}")
     tab.wait("Bokeh.documents[0].get_model_by_name('tiles-reply').text"
-             ".startsWith('set_camera →')")
+             ".startsWith('Camera centred')")
+    assert "Its camera tour is paused: Resume sets it off again." in tab.text("tiles-reply")
     assert tab.js(f"{MODEL_JS}.clicked_tile") == [row, col, 4]
     # The view rectangle follows the camera to the clicked tile.
     tab.wait(settled(tab, 4, tuple(expected)))
+    # Beside the click option: the tour is paused, and Resume sets it off again.
+    tab.wait(f"Bokeh.documents[0].get_model_by_name('tiles-click-note').text == "
+             f"{json.dumps(TOUR_PAUSED)}")
+    resume = tab.page.locator("button:text('Resume the tour')")
+    assert resume.is_visible()
+    box = resume.bounding_box(timeout=60_000)
+    tab.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_until(lambda: sub.state(LOADER)[0]["paused"] is False, timeout=30, interval=0.1,
+               message="the demo's tour running again")
+    tab.wait(f"Bokeh.documents[0].get_model_by_name('tiles-click-note').text == "
+             f"{json.dumps(CLICK_PAUSES)}")
+    assert not resume.is_visible()
+
+
+def _look(tab: TabPage) -> dict[str, float]:
+    """Where the viewer's camera looks (image world units: the image's longer side is 1)
+    and its zoom."""
+    return tab.js(f"{VIEW_JS}.scene.look()")
+
+
+def test_at_a_fine_level_the_viewer_follows_the_view(demo: Any, open_tab: Any) -> None:
+    """Level 1 of the demo is 32,768 pixels a side: the view covers 0.07 % of it, a dot in
+    a grey square unless the viewer follows it, which it does by itself."""
+    url, sub = demo
+    center = (20000.0, 44000.0)
+    move_camera(sub, center, 1)
+    tab = open_tab(url + "tiles")
+    tab.wait(settled(tab, 1, center))
+    tab.wait(f"{VIEW_JS}.following")
+    assert tab.page.locator(".wm-follow input").is_checked()
+    look = _look(tab)
+    assert abs(look["x"] - center[1] / BASE) < 0.002 and abs(look["y"] - center[0] / BASE) < 0.002
+    assert look["zoom"] > 5  # zoomed in on the view, which is 1/30 of the image across
+    # The view rectangle is drawn large, in the middle of the canvas.
+    n, x, y = color_centroid(tab.page, tab.shot(), VIEW, tolerance=40)
+    box = tab.page.locator("canvas").bounding_box()
+    assert n > 500 and abs(x - box["width"] / 2) < 30 and abs(y - box["height"] / 2) < 30
+    # The camera follows the producer's view as it moves.
+    moved = (21000.0, 45000.0)
+    move_camera(sub, moved, 1)
+    tab.wait(settled(tab, 1, moved))
+    tab.wait(f"Math.abs({VIEW_JS}.scene.look().x - {moved[1] / BASE}) < 0.002")
+    # Dragging is the user taking the camera: following stops, and says so.
+    canvas = tab.page.locator("canvas").bounding_box()
+    x0, y0 = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    tab.page.mouse.move(x0, y0)
+    tab.page.mouse.down()
+    tab.page.mouse.move(x0 + 80, y0 + 40, steps=6)
+    tab.page.mouse.up()
+    tab.wait(f"!{VIEW_JS}.following && {MODEL_JS}.follow_view === false")
+    assert not tab.page.locator(".wm-follow input").is_checked()
+    # Ticking the box follows again.
+    tab.page.locator(".wm-follow input").check()
+    tab.wait(f"{VIEW_JS}.following && Math.abs({VIEW_JS}.scene.look().x - {moved[1] / BASE})"
+             " < 0.002")
+
+
+def test_a_tile_link_selects_frames_and_flashes_the_tile(demo: Any, open_tab: Any) -> None:
+    """What a click on a load in the loader tab opens: tile (9, 3) of level 4 (16 x 16
+    tiles), the level the demo draws (a level it does not draw is tested without a browser,
+    in test_tiles_link.py)."""
+    url, sub = demo
+    center = (30000.0, 30000.0)
+    move_camera(sub, center, 4)
+    tab = open_tab(url + f"tiles?producer={DEMO}&layer=1&level=4&tile=9%2C3")
+    tab.wait(f"{MODEL_JS}.level == 4 && {MODEL_JS}.flash_count == 1", timeout_ms=60_000)
+    assert tab.js(f"{MODEL_JS}.clicked_tile") == [9, 3, 4]
+    assert tab.js("Bokeh.documents[0].get_model_by_name('tiles-level').value") == "4"
+    assert "Showing tile (9, 3) of level 4 of layer 1" in tab.text("tiles-link-note")
+    # Framed: the camera looks at the tile's centre, zoomed in on it, and stops following.
+    tab.wait(f"Math.abs({VIEW_JS}.scene.look().x - {3.5 / 16}) < 0.002")
+    look = _look(tab)
+    assert abs(look["y"] - 9.5 / 16) < 0.002 and look["zoom"] > 1.2
+    assert tab.js(f"{MODEL_JS}.follow_view") is False
+    # It pulsed (a white outline over the tile); once the pulse is over, the outline is gone.
+    assert tab.js(f"{VIEW_JS}.flash_until") > 0
+    tab.wait(f"!{VIEW_JS}.flashing && !{VIEW_JS}.scene.flash_frame.object.visible",
+             timeout_ms=30_000)
 
 
 def test_a_picked_level_shows_the_loads_recorded_there(demo: Any, open_tab: Any) -> None:

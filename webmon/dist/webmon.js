@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("c71f1baf58") /* ./tile_viewer */;
+    var tile_viewer_1 = require("b7a3d8408b") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"c71f1baf58": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"b7a3d8408b": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -161,6 +161,8 @@
                 this.flash_pending = true;
                 this.invalidate("overlays");
             });
+            // A flash asked for before this view existed (the page's first picture came with it).
+            this.flash_pending = this.model.flash_count > 0 && this.model.flash_tile != null;
             this.on_change(props.source, () => {
                 this.watch_source();
                 this.invalidate("states");
@@ -61154,5 +61156,5 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"c71f1baf58","tiles_extension/tile_scene":"69239bc0fd","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"b7a3d8408b","tiles_extension/tile_scene":"69239bc0fd","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
 //# sourceMappingURL=webmon.js.map

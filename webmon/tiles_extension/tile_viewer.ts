@@ -117,6 +117,8 @@ export class TileViewerView extends LayoutDOMView {
       this.flash_pending = true
       this.invalidate("overlays")
     })
+    // A flash asked for before this view existed (the page's first picture came with it).
+    this.flash_pending = this.model.flash_count > 0 && this.model.flash_tile != null
     this.on_change(props.source, () => {
       this.watch_source()
       this.invalidate("states")
