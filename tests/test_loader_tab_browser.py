@@ -266,9 +266,14 @@ def _newest_point(page: LoaderPage, figure: str, renderer: str,
     }""", [figure, renderer, alone_px])
 
 
+def _tile_text(point: dict[str, Any]) -> str:
+    return f"level {point['level']}, row {point['row']}, column {point['col']}"
+
+
 def _hover(page: LoaderPage, figure: str, alone_px: float) -> tuple[dict[str, Any], str]:
-    """Hover a load of ``figure``; its position and data, and the tooltip (the pointer is
-    moved onto a load again if no tooltip came: a busy page may have redrawn meanwhile)."""
+    """Hover a load of ``figure``; its position and data, and the tooltip naming its tile
+    (the pointer is moved onto a load again if no such tooltip came: a busy page may have
+    redrawn, and the load moved, between finding it and hovering it)."""
     tooltip = page.page.locator(".bk-tooltip-content")
     deadline = time.monotonic() + 90
     while True:
@@ -277,8 +282,10 @@ def _hover(page: LoaderPage, figure: str, alone_px: float) -> tuple[dict[str, An
         page.page.mouse.move(point["x"] - 20, point["y"] - 20)
         page.page.mouse.move(point["x"], point["y"], steps=4)
         try:
-            wait_until(lambda: tooltip.count() > 0 and "tile" in tooltip.first.inner_text(),
-                       timeout=10, message="the tooltip")
+            expected = _tile_text(point)
+            wait_until(lambda expected=expected: tooltip.count() > 0 and expected in
+                       " ".join(tooltip.all_inner_texts()), timeout=10,
+                       message="the load's tooltip")
             return point, " ".join(tooltip.all_inner_texts())
         except AssertionError:
             if time.monotonic() > deadline:
@@ -293,11 +300,13 @@ def test_a_chunk_shows_its_layer_and_tile_and_a_click_opens_it(loader: LoaderPag
     for figure, alone_px in (("loader-chunk-bytes-figure", 0), ("loader-chunk-ms-figure", 5)):
         point, text = _hover(loader, figure, alone_px)
         assert "procedural (layer 1)" in text and "size:\t64 KiB" in text
-        assert f"level {point['level']}, row {point['row']}, column {point['col']}" in text
+        assert _tile_text(point) in text
     loader.page.mouse.click(point["x"], point["y"])
     loader.page.wait_for_url("**/tiles?*", timeout=60_000)
     query = dict(part.split("=", 1) for part in loader.page.url.split("?", 1)[1].split("&"))
-    assert query == {"producer": "loaderdemo", "layer": "1", "level": str(point["level"]),
+    # The link names the very producer shown: the demo's own child, by NAME@PID.
+    assert re.fullmatch(r"loaderdemo%40\d+", query.pop("producer")), loader.page.url
+    assert query == {"layer": "1", "level": str(point["level"]),
                      "tile": f"{point['row']}%2C{point['col']}"}
 
 
