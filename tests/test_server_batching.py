@@ -136,6 +136,24 @@ def test_bokeh_internals_are_the_ones_batching_was_written_for() -> None:
     assert batching.SUPPORTED, batching.UNSUPPORTED_REASON
 
 
+def test_a_closing_tabs_connection_is_skipped() -> None:
+    """A connection whose websocket closed, or is closing, gets no message (Bokeh would only
+    warn "Failed sending message"); one of a shape this was not written for still gets it."""
+    from types import SimpleNamespace
+
+    def connection(ws: Any) -> Any:
+        return SimpleNamespace(_socket=SimpleNamespace(ws_connection=ws))
+
+    def ws(closing: bool) -> Any:
+        return SimpleNamespace(is_closing=lambda: closing)
+
+    assert batching._closing(connection(None))
+    assert batching._closing(connection(ws(closing=True)))
+    assert not batching._closing(connection(ws(closing=False)))
+    assert not batching._closing(SimpleNamespace())
+    assert not batching._closing(SimpleNamespace(_socket=SimpleNamespace()))
+
+
 def test_release_without_a_server_session_is_unhold() -> None:
     doc = Document()
     div = Div(text="a")

@@ -227,7 +227,11 @@ def _closing(connection: Any) -> bool:
     ``on_close``; a message sent in between only makes Bokeh log "Failed sending message as
     connection was closed", for what is a normal close.
     """
-    ws = getattr(getattr(connection, "_socket", None), "ws_connection", None)
+    socket = getattr(connection, "_socket", None)
+    # A connection of another shape than Bokeh 3.9's is sent to, as Bokeh would.
+    if not hasattr(socket, "ws_connection"):
+        return False
+    ws = socket.ws_connection  # tornado's; None once the socket closed
     return ws is None or ws.is_closing()
 
 
