@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import child_env, wait_until
 
@@ -27,6 +28,7 @@ from webmon.schema import (
     LAYERS,
     LOADER,
     TILES,
+    thumbnail_name,
 )
 
 IMAGE = ProceduralImage()
@@ -266,6 +268,30 @@ def test_tiles_are_computed_only_while_wanted(monkeypatch: pytest.MonkeyPatch) -
             check_tiles_state(sub.state(TILES)[0])
         finally:
             demo.close()
+
+
+def test_the_thumbnail_is_shared_once_wanted_and_is_the_coarsest_level_in_grey() -> None:
+    from webmon import Publisher
+    from webmon.demo import DemoProducer
+
+    name = thumbnail_name(1)
+    with Publisher(f"demo-thumb-{os.getpid()}") as pub, Subscriber(pub.name) as sub:
+        demo = DemoProducer(pub, state_rate=1e9)
+        try:
+            for _ in range(10):
+                demo.step(1 / 60)
+            assert name not in sub.arrays()  # nobody wants it: not computed
+            wait_until(lambda: sub.want(name), each=lambda: demo.step(1 / 60),
+                       message="the demo asks whether its thumbnail is wanted")
+            wait_until(lambda: name in sub.arrays(), each=lambda: demo.step(1 / 60),
+                       message="the thumbnail shared")
+            thumb = sub.array(name)
+        finally:
+            demo.close()
+    grey = IMAGE.tile(IMAGE.nlevels - 1, 0, 0)
+    assert thumb.dtype == np.uint8 and thumb.shape == (256, 256, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(thumb[:, :, channel], grey)
 
 
 def test_tiles_slot_grows_when_a_value_outgrows_it(monkeypatch: pytest.MonkeyPatch) -> None:

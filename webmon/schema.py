@@ -70,6 +70,22 @@ DIMS = "dims"
 #: (keys listed in docs/schema.md).
 LOADER = "loader"
 
+#: Arrays: a thumbnail of each multiscale image layer, named ``thumbnail_name(layer_id)``
+#: (``"thumbnail/1"`` for layer 1): ``uint8`` of shape ``(h, w, 3)``, sRGB, at most
+#: ``THUMBNAIL_MAX_SIDE`` pixels a side.  It is the layer's coarsest level (decimated if
+#: larger) as napari would display it: contrast limits and gamma applied, then grey or the
+#: layer's colormap, composited over black.  It spans the whole level-0 image (a reader
+#: stretches it over ``tile_config.base_shape``).  Producers share it only while a subscriber
+#: wants its name, and again when it changes.  ``webmon/thumbnails.py`` makes and checks it.
+THUMBNAIL_PREFIX = "thumbnail/"
+THUMBNAIL_MAX_SIDE = 512
+
+
+def thumbnail_name(layer_id: int | str) -> str:
+    """The name of the shared array holding layer ``layer_id``'s thumbnail."""
+    return f"{THUMBNAIL_PREFIX}{layer_id}"
+
+
 #: Tile state codes, shared by producers and the tile viewer.
 TILE_SEEN = "seen"
 TILE_LOADING = "loading"

@@ -15,6 +15,7 @@ from typing import Any
 from webmon.cpu_meter import CpuMeter
 from webmon.demo.image import ProceduralImage
 from webmon.demo.loader import DEFAULT_CACHE_TILES, MAX_WORKERS, TileLoader
+from webmon.demo.thumbnail import DemoThumbnail
 from webmon.demo.tour import Tour, default_waypoints
 from webmon.demo.view import CANVAS_SHAPE, Sight, View, sight
 from webmon.instruments import Profiler, Publisher, SystemSampler
@@ -93,6 +94,7 @@ class DemoProducer:
         self.loader = TileLoader(self.image, layer_id=IMAGE_LAYER_ID, on_record=loads.append,
                                  workers=workers, cache_tiles=cache_tiles, spans=self.spans)
         self._state = ChangedState(pub, {TILES: TILES_STATE_BYTES})
+        self.thumbnail = DemoThumbnail(pub, self.image, IMAGE_LAYER_ID)
         self.grid_visible = False
         self.cpu = CpuMeter()
         # Sample stacks and the process only while a dashboard shows the profile or system
@@ -141,12 +143,14 @@ class DemoProducer:
                     self.publish_state()
 
     def publish_state(self) -> None:
-        """Publish every key whose value changed; ``tiles`` only while someone wants it."""
+        """Publish every key whose value changed; ``tiles`` and the image's thumbnail only
+        while someone wants them."""
         self._publish(LAYERS, self.layers_state())
         self._publish(CAMERA, self.camera_state())
         self._publish(LOADER, self.loader_state())
         if self.pub.wanted(TILES):
             self._publish(TILES, self.tiles_state())
+        self.thumbnail.update()
 
     def _publish(self, key: str, value: Any) -> None:
         self._state.value(key, value)  # skipped when unchanged; the tiles slot grows
@@ -274,6 +278,7 @@ class DemoProducer:
         self.profiler.close()
         self.system.close()
         self.loader.close(wait=True)
+        self.thumbnail.close()
 
 
 def _parse_number(name: str, value: Any) -> float:

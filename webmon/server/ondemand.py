@@ -34,6 +34,9 @@ ARRAY_PERIOD_S = 0.5
 #: segment can cost a reader its whole retry deadline (up to 2 s for an array), on the
 #: server's event loop.
 RETRY_S = 10.0
+#: An array asked for that the producer does not share is wanted this often (the
+#: transport forgets interest after a few seconds).
+WANT_UNSHARED_S = 1.0
 #: Elements read along each axis of an image (its last two axes), and of a 1-D array.
 IMAGE_SIDE = 512
 LINE_LENGTH = 1 << 18
@@ -141,6 +144,7 @@ class OnDemand:
         self._array_asked: dict[str, float] = {}
         self._arrays: dict[str, ArraySnapshot] = {}
         self._array_next: dict[str, float] = {}  # monotonic time of the next read allowed
+        self._want_next: dict[str, float] = {}  # arrays not shared: when to want them again
         self._state_retry: dict[str, float] = {}  # keys that failed: not before this time
 
     # -- what sessions ask ---------------------------------------------------------------
@@ -167,10 +171,22 @@ class OnDemand:
             self._read_overview(now, keys, state)
             self._read_array_overview(arrays)
         for name, asked in list(self._array_asked.items()):
-            if now - asked > self._timeout or name not in arrays:
+            if now - asked > self._timeout:
                 del self._array_asked[name]
                 self._arrays.pop(name, None)
                 self._array_next.pop(name, None)
+                self._want_next.pop(name, None)
+            elif name not in arrays:
+                # Not shared (yet, or any more): a producer may share an array only once
+                # someone wants it (a layer's thumbnail), so it is wanted all the same.
+                self._arrays.pop(name, None)
+                self._array_next.pop(name, None)  # read as soon as it is shared
+                if now >= self._want_next.get(name, -math.inf):
+                    self._want_next[name] = now + WANT_UNSHARED_S
+                    try:
+                        self._sub.want(name)
+                    except Exception as exc:  # a damaged control segment
+                        self._log_once(f"interest in array {name!r}", exc)
             elif now >= self._array_next.get(name, -math.inf):
                 ok = self._read_array(name)
                 self._array_next[name] = now + (ARRAY_PERIOD_S if ok else RETRY_S)
