@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("b7a3d8408b") /* ./tile_viewer */;
+    var tile_viewer_1 = require("dcd9d41446") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"b7a3d8408b": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"dcd9d41446": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -70,8 +70,11 @@
     const column_data_source_1 = require("@bokehjs/models/sources/column_data_source");
     const dom_1 = require("@bokehjs/core/dom");
     const color_1 = require("@bokehjs/core/util/color");
-    const tile_scene_1 = require("69239bc0fd") /* ./tile_scene */;
+    const tile_scene_1 = require("dcf465aa86") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
+    const tile_heat_1 = require("29e00e65ea") /* ./tile_heat */;
+    const tile_hover_1 = require("9797903db9") /* ./tile_hover */;
+    const tile_thumbnail_1 = require("6d88b43f05") /* ./tile_thumbnail */;
     const viewer_css = `
 :host { position: relative; }
 .wm-tiles { position: absolute; inset: 0; display: flex; flex-direction: column; overflow: hidden;
@@ -96,6 +99,11 @@
   color: rgba(255, 255, 255, 0.6); pointer-events: none; }
 .wm-message { position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #ddd; font-size: 14px; }
+.wm-mode { font: inherit; padding: 0 2px; }
+.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
+.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
+  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; font-variant-numeric: tabular-nums; }
 `;
     /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
     const CLICK_SLOP_PX = 4;
@@ -107,6 +115,8 @@
     /** A flashed tile is framed with this many times its size around it, and pulses this long. */
     exports.FLASH_CONTEXT = 9;
     exports.FLASH_MS = 2400;
+    /** Opacity of a coloured tile's fill over a picture: states leave more of it seen. */
+    const FILL_ALPHA = { state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6 };
     class TileViewerView extends layout_dom_1.LayoutDOMView {
         constructor() {
             super(...arguments);
@@ -114,7 +124,11 @@
             this.root_el = null;
             this.count_els = [];
             this.states = new Uint8Array(0);
-            this.dirty = { layout: true, states: true, palette: true, overlays: true };
+            this.heat = new Uint8Array(0);
+            this.tile_loads = new tile_heat_1.TileLoads();
+            this.heat_legend = null;
+            this.hover = null;
+            this.dirty = { layout: true, states: true, palette: true, overlays: true, image: true, loads: true };
             this.frame_request = 0;
             this.press = null;
             this.source = null;
@@ -127,12 +141,16 @@
             /** A flash asked for (flash_count changed) and not started yet, and the running one. */
             this.flash_pending = false;
             this.flash_until = 0;
+            this.load_source = null;
+            this.on_loads_change = () => this.invalidate("loads");
             /** Milliseconds the last frame took to build and submit to WebGL. */
             this.last_draw_ms = 0;
             /** Frames drawn so far: with nothing changing, it must stay still (no render loop). */
             this.frames_drawn = 0;
             this.stage_observer = null;
             this.legend_el = null;
+            this.heat_palette_for = "";
+            this.heat_palette_linear = new Float32Array(0);
         }
         get child_models() {
             return [];
@@ -168,18 +186,34 @@
                 this.invalidate("states");
             });
             this.watch_source();
+            this.on_change([props.thumbnail, props.thumbnail_shape, props.show_image], () => this.invalidate("image"));
+            this.on_change(props.color_by, () => {
+                this.update_mode_legend();
+                this.invalidate("states");
+            });
+            this.on_change(props.load_source, () => {
+                this.watch_load_source();
+                this.invalidate("loads");
+            });
+            this.watch_load_source();
         }
         /** Follows the data source's full replacements, streams and patches. */
         watch_source() {
-            if (this.source != null) {
-                this.disconnect(this.source.change, this.on_source_change);
-                this.disconnect(this.source.streaming, this.on_source_change);
-                this.disconnect(this.source.patching, this.on_source_change);
+            this.source = this.follow(this.source, this.model.source, this.on_source_change);
+        }
+        watch_load_source() {
+            this.load_source = this.follow(this.load_source, this.model.load_source, this.on_loads_change);
+        }
+        follow(old, source, handler) {
+            if (old != null) {
+                this.disconnect(old.change, handler);
+                this.disconnect(old.streaming, handler);
+                this.disconnect(old.patching, handler);
             }
-            this.source = this.model.source;
-            this.connect(this.source.change, this.on_source_change);
-            this.connect(this.source.streaming, this.on_source_change);
-            this.connect(this.source.patching, this.on_source_change);
+            this.connect(source.change, handler);
+            this.connect(source.streaming, handler);
+            this.connect(source.patching, handler);
+            return source;
         }
         invalidate(what) {
             this.dirty[what] = true;
@@ -230,8 +264,10 @@
                 title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
                     "around it. On by itself while the view covers less than 1% of the level; " +
                     "dragging or zooming turns it off." }, this.follow_box, "follow the view");
-            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, follow, reset), this.build_legend());
+            this.heat_legend = new tile_heat_1.HeatLegend((mode) => this.model.color_by = mode);
+            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, follow, this.heat_legend.select_el, reset), this.build_legend(), this.heat_legend.bar_el);
             this.update_legend_visibility();
+            this.update_mode_legend();
             const stage = (0, dom_1.div)({ class: "wm-stage" });
             const root = (0, dom_1.div)({ class: "wm-tiles" }, bar, stage);
             try {
@@ -254,7 +290,8 @@
             const canvas = this.scene.canvas;
             canvas.addEventListener("pointerdown", (event) => this.on_pointer_down(event));
             canvas.addEventListener("pointerup", (event) => this.on_pointer_up(event));
-            stage.append(canvas, (0, dom_1.div)({ class: "wm-hint" }, "drag: pan · wheel: zoom · right-drag or shift-drag: rotate · click: select a tile"));
+            this.hover = new tile_hover_1.TileHover(canvas, (x, y) => this.tile_facts(x, y));
+            stage.append(canvas, (0, dom_1.div)({ class: "wm-hint" }, "drag: pan · wheel: zoom · right-drag or shift-drag: rotate · click: select a tile"), this.hover.element);
             // The canvas follows its own box, which the bar's wrapping can change without the model
             // being resized.
             this.stage_observer = new ResizeObserver(() => this.fit_canvas(stage));
@@ -269,7 +306,7 @@
             const items = entries.map(([state, label]) => {
                 const swatch = (0, dom_1.span)({ class: "wm-swatch" });
                 swatch.dataset.state = `${state}`;
-                return (0, dom_1.div)({ class: "wm-item" }, swatch, label, this.count_els[state]);
+                return (0, dom_1.div)({ class: "wm-item wm-state-item" }, swatch, label, this.count_els[state]);
             });
             const legend = (0, dom_1.div)({ class: "wm-items" }, ...items, (0, dom_1.div)({ class: "wm-item" }, (0, dom_1.span)({ class: "wm-frame wm-view-swatch" }), "view"), (0, dom_1.div)({ class: "wm-item" }, (0, dom_1.span)({ class: "wm-axis", style: { borderColor: "#ff0000" } }), "X", (0, dom_1.span)({ class: "wm-axis", style: { borderColor: "#00c000" } }), "Y (down)"));
             this.legend_el = legend;
@@ -280,6 +317,25 @@
             if (this.legend_el != null) {
                 this.legend_el.style.display = this.model.show_legend ? "" : "none";
             }
+        }
+        /** The state swatches, or the heat map's colour bar. */
+        update_mode_legend() {
+            const mode = this.model.color_by;
+            this.heat_legend?.show(mode);
+            for (const item of this.legend_el?.querySelectorAll(".wm-state-item") ?? []) {
+                item.style.display = mode == "state" ? "" : "none";
+            }
+        }
+        /** What the hover note says of the tile under a point of the canvas, or null. */
+        tile_facts(x, y) {
+            const tile = this.scene?.pick(x, y);
+            if (tile == null) {
+                return null;
+            }
+            const [row, col] = tile;
+            const cols = this.model.shape_in_tiles[1];
+            return { level: this.model.level, row, col, state: this.states[row * cols + col] ?? tile_states_1.IDLE,
+                load: this.tile_loads.at(row, col) };
         }
         update_legend_swatches() {
             if (this.legend_el == null) {
@@ -395,12 +451,32 @@
                     this.states = new Uint8Array(rows * cols);
                 }
             }
+            if (dirty.image) {
+                scene.set_image(m.show_image ? (0, tile_thumbnail_1.rgb_image)(m.thumbnail, m.thumbnail_shape) : null);
+            }
             let counts = null;
             if (dirty.states) {
                 const source = m.source;
                 const column = (name) => (source.get_column(name) ?? []);
                 counts = (0, tile_states_1.fill_states)(this.states, rows, cols, column("row"), column("col"), column("state"));
+            }
+            if (dirty.loads || dirty.layout) {
+                const source = m.load_source;
+                this.tile_loads.set(rows, cols, (name) => (source.get_column(name) ?? []));
+            }
+            const mode = m.color_by;
+            if (mode == "state" && dirty.states) {
+                scene.set_fill_alpha(FILL_ALPHA[mode]);
                 scene.set_states(this.states, tile_scene_1.TileScene.linear_palette(this.state_colors()));
+            }
+            else if (mode != "state" && (dirty.states || dirty.loads)) {
+                if (this.heat.length < rows * cols) {
+                    this.heat = new Uint8Array(rows * cols);
+                }
+                const range = this.tile_loads.fill(this.heat, mode);
+                this.heat_legend?.set_range(mode, range);
+                scene.set_fill_alpha(FILL_ALPHA[mode]);
+                scene.set_states(this.heat, this.heat_palette());
             }
             if (dirty.overlays || dirty.layout) {
                 scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha);
@@ -412,8 +488,9 @@
             if (dirty.states || dirty.overlays) {
                 this.update_legend_text(counts);
             }
-            this.dirty = { layout: false, states: false, palette: false, overlays: false };
+            this.dirty = { layout: false, states: false, palette: false, overlays: false, image: false, loads: false };
             scene.render();
+            this.hover?.refresh();
             this.frames_drawn++;
             this.last_draw_ms = performance.now() - start;
         }
@@ -466,6 +543,16 @@
             const c1 = image_w > 0 ? Math.min((col + 1) * size, image_w) : (col + 1) * size;
             return [row * size, col * size, r1, c1];
         }
+        /** The heat map's colours, linear RGB, by heat code (0, no load: the idle colour). */
+        heat_palette() {
+            const idle = rgb(this.model.idle_color);
+            const key = idle.join();
+            if (key != this.heat_palette_for) {
+                this.heat_palette_linear = tile_scene_1.TileScene.linear_palette((0, tile_heat_1.heat_colors)(idle));
+                this.heat_palette_for = key;
+            }
+            return this.heat_palette_linear;
+        }
         /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
         selection_rect() {
             const m = this.model;
@@ -480,10 +567,13 @@
                 cancelAnimationFrame(this.frame_request);
                 this.frame_request = 0;
             }
-            if (this.source != null) {
-                this.disconnect(this.source.change, this.on_source_change);
-                this.disconnect(this.source.streaming, this.on_source_change);
-                this.disconnect(this.source.patching, this.on_source_change);
+            for (const [source, handler] of [[this.source, this.on_source_change],
+                [this.load_source, this.on_loads_change]]) {
+                if (source != null) {
+                    this.disconnect(source.change, handler);
+                    this.disconnect(source.streaming, handler);
+                    this.disconnect(source.patching, handler);
+                }
             }
             this.stage_observer?.disconnect();
             this.stage_observer = null;
@@ -511,7 +601,7 @@
     (() => {
         _a.prototype.default_view = TileViewerView;
         // Defaults must match the Python model's: Python does not send values left at default.
-        _a.define(({ Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha }) => ({
+        _a.define(({ Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha, Bytes, Enum }) => ({
             source: [Ref(column_data_source_1.ColumnDataSource), () => new column_data_source_1.ColumnDataSource({ data: { row: [], col: [], state: [] } })],
             shape_in_tiles: [Tuple(Int, Int), [0, 0]],
             image_shape: [Tuple(Int, Int), [0, 0]],
@@ -534,6 +624,11 @@
             follow_view: [Nullable(Bool), null],
             flash_tile: [Nullable(Tuple(Int, Int, Int)), null],
             flash_count: [Int, 0],
+            thumbnail: [Nullable(Bytes), null],
+            thumbnail_shape: [Tuple(Int, Int), [0, 0]],
+            show_image: [Bool, true],
+            load_source: [Ref(column_data_source_1.ColumnDataSource), () => new column_data_source_1.ColumnDataSource({ data: { row: [], col: [], loads: [], mean_ms: [], last_ms: [] } })],
+            color_by: [Enum(...tile_heat_1.COLOR_BY_LABELS.map(([mode]) => mode)), "state"],
         }));
         _a.override({
             width: 600,
@@ -541,7 +636,7 @@
         });
     })();
 },
-"69239bc0fd": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
+"dcf465aa86": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     const tslib_1 = require("tslib");
     // The three.js side of the tile viewer: renderer, orthographic camera, mouse controls, and the
@@ -553,7 +648,8 @@
     // downwards on screen as in napari.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     const OrbitControls_js_1 = require("e7fca2fe9e") /* three/examples/jsm/controls/OrbitControls.js */;
-    const tile_grids_1 = require("211de40cf4") /* ./tile_grids */;
+    const tile_grids_1 = require("b39c123277") /* ./tile_grids */;
+    const tile_thumbnail_1 = require("6d88b43f05") /* ./tile_thumbnail */;
     /** How far the grid may be tilted away from facing the camera, about each axis: beyond
      * about this, a flat grid seen edge-on stops being readable. */
     exports.MAX_TILT = THREE.MathUtils.degToRad(45);
@@ -623,6 +719,8 @@
             /** The image was framed once: the first layout centres it whatever its shape. */
             this.framed = false;
             this.axes_material = new THREE.LineBasicMaterial({ vertexColors: true });
+            this.thumbnail = new tile_thumbnail_1.ThumbnailLayer();
+            this.fill_alpha = 0.35;
             this.width_px = 1;
             this.height_px = 1;
             // No multisampling: the shader grid smooths its own edges, and software WebGL would spend
@@ -634,7 +732,7 @@
             this.content.scale.y = -1;
             this.content.add(this.grid.object);
             this.axes = this.make_axes();
-            this.content.add(this.axes, this.view_frame.object, this.selection_frame.object, this.flash_frame.object);
+            this.content.add(this.thumbnail.object, this.axes, this.view_frame.object, this.selection_frame.object, this.flash_frame.object);
             this.selection_frame.set_style([255, 255, 255], 1.0);
             this.scene.add(this.content);
             const controls = new OrbitControls_js_1.OrbitControls(this.camera, this.renderer.domElement);
@@ -686,6 +784,7 @@
             this.grid.dispose();
             this.grid = (0, tile_grids_1.make_grid)(kind, this.renderer.capabilities.maxTextureSize);
             this.grid.set_background(this.background);
+            this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha);
             this.content.add(this.grid.object);
             if (this.layout != null) {
                 this.set_layout(this.layout);
@@ -715,6 +814,7 @@
             const moved = Math.abs(extent.width - this.extent.width) > 0.02 ||
                 Math.abs(extent.height - this.extent.height) > 0.02;
             this.extent = extent;
+            this.thumbnail.set_extent(extent.width, extent.height);
             this.update_axes();
             // A level change keeps the extent, and the user's camera; the first image, and a new
             // image shape, are framed and centred.
@@ -728,6 +828,17 @@
         }
         invalidate_colors() {
             this.grid.invalidate_colors();
+        }
+        /** The picture under the tiles (null: none); over it, coloured tiles are translucent
+         *  fills with outlines, and idle tiles grid lines. */
+        set_image(image) {
+            this.thumbnail.set_image(image);
+            this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha);
+        }
+        /** The opacity of coloured tiles' fills over a picture. */
+        set_fill_alpha(fill_alpha) {
+            this.fill_alpha = fill_alpha;
+            this.grid.set_overlay?.(this.thumbnail.shown, fill_alpha);
         }
         set_background(color) {
             this.background.setRGB(color[0] / 255, color[1] / 255, color[2] / 255, THREE.SRGBColorSpace);
@@ -842,6 +953,7 @@
         dispose() {
             this.controls.dispose();
             this.grid.dispose();
+            this.thumbnail.dispose();
             this.view_frame.dispose();
             this.selection_frame.dispose();
             this.flash_frame.dispose();
@@ -60970,7 +61082,7 @@ void main() {
         }
     }
 },
-"211de40cf4": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
+"b39c123277": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.register_grid = register_grid;
     exports.make_grid = make_grid;
@@ -61003,6 +61115,8 @@ void main() {
         }
         return make(max_texture_size);
     }
+    /** Colours a grid can draw: one byte per tile indexes them. */
+    exports.PALETTE_SIZE = 256;
     const tile_vertex_shader = `
 uniform vec2 image_px;
 varying vec2 v_px;
@@ -61012,32 +61126,70 @@ void main() {
 }
 `;
     const tile_fragment_shader = `
-uniform highp sampler2D states;  // one byte per tile, row after row: the state code
+uniform highp sampler2D states;  // one byte per tile, row after row: the colour's index
 uniform int states_width;        // texels per row of that texture
+uniform highp sampler2D palette; // 256 x 1 linear RGB colours, by index
 uniform vec2 grid;               // cols, rows
 uniform vec2 image_px;           // width, height of the level's image
 uniform float tile_px;
 uniform float gap_px;
-uniform vec3 palette[4];
 uniform vec3 background;
+uniform bool over_image;         // a picture lies under the grid
+uniform float fill_alpha;        // over a picture: the opacity of a coloured tile's fill
 varying vec2 v_px;
+
+// "src over dst", neither premultiplied.
+vec4 over(vec4 dst, vec3 color, float alpha) {
+  float a = alpha + dst.a*(1.0 - alpha);
+  vec3 c = (color*alpha + dst.rgb*dst.a*(1.0 - alpha))/max(a, 1e-6);
+  return vec4(c, a);
+}
+
 void main() {
   // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
   vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
   vec2 tile = floor(v_px/tile_px);
-  vec3 color = background;
+  vec4 result = vec4(background, over_image ? 0.0 : 1.0);
   if (tile.x < grid.x && tile.y < grid.y) {
     vec2 lo = tile*tile_px;
     vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
-    vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
-    // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
-    vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
     int index = int(tile.y)*int(grid.x) + int(tile.x);
     ivec2 texel = ivec2(index % states_width, index / states_width);
-    int code = min(int(texelFetch(states, texel, 0).r*255.0 + 0.5), 3);
-    color = mix(background, palette[code], cover.x*cover.y);
+    int code = int(texelFetch(states, texel, 0).r*255.0 + 0.5);
+    vec3 color = texelFetch(palette, ivec2(code, 0), 0).rgb;
+    if (!over_image) {
+      vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
+      // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
+      vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
+      result = vec4(mix(background, color, cover.x*cover.y), 1.0);
+    } else {
+      // Screen pixels to the tile's nearest edge, and the tile's shorter side on screen.
+      vec2 to_edge = min(v_px - lo, hi - v_px)/pixel_size;
+      float edge = min(to_edge.x, to_edge.y);
+      vec2 side = (hi - lo)/pixel_size;
+      float shown = min(side.x, side.y);
+      if (code == 0) {
+        // Grid lines, a dark pixel then a light one inside each tile's edge: seen on dark
+        // and bright pictures alike; faded out where tiles are too small to tell apart.
+        float fade = clamp((shown - 4.0)/8.0, 0.0, 1.0);
+        float dark = 1.0 - clamp(edge - 1.0, 0.0, 1.0);
+        float light = (1.0 - clamp(edge - 2.0, 0.0, 1.0))*(1.0 - dark);
+        result = over(result, vec3(1.0), 0.3*light*fade);
+        result = over(result, vec3(0.0), 0.45*dark*fade);
+      } else {
+        // A translucent fill, and an opaque outline in the tile's colour with a dark line
+        // inside it (read on bright pictures); small tiles get a stronger fill instead.
+        float detail = clamp((shown - 4.0)/12.0, 0.0, 1.0);
+        float width = clamp(shown*0.12, 1.0, 2.5);
+        float outline = (1.0 - clamp(edge - width, 0.0, 1.0))*detail;
+        float halo = (1.0 - clamp(edge - width - 1.0, 0.0, 1.0))*(1.0 - outline)*detail;
+        result = over(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
+        result = over(result, vec3(0.0), 0.45*halo);
+        result = over(result, color, outline);
+      }
+    }
   }
-  gl_FragColor = vec4(color, 1.0);
+  gl_FragColor = result;
   #include <colorspace_fragment>
 }
 `;
@@ -61049,19 +61201,26 @@ void main() {
             this.texture = null;
             this.count = 0;
             this.max_texture_size = max_texture_size;
+            this.palette = new THREE.DataTexture(new Float32Array(4 * exports.PALETTE_SIZE), exports.PALETTE_SIZE, 1, THREE.RGBAFormat, THREE.FloatType);
+            this.palette.magFilter = THREE.NearestFilter;
+            this.palette.minFilter = THREE.NearestFilter;
+            this.palette.generateMipmaps = false;
             this.material = new THREE.ShaderMaterial({
                 vertexShader: tile_vertex_shader,
                 fragmentShader: tile_fragment_shader,
                 side: THREE.DoubleSide, // still drawn when rotated to show its back
+                transparent: true, // over a picture; opaque (alpha 1) otherwise
                 uniforms: {
                     states: { value: null },
                     states_width: { value: 1 },
+                    palette: { value: this.palette },
                     grid: { value: new THREE.Vector2() },
                     image_px: { value: new THREE.Vector2() },
                     tile_px: { value: 256 },
                     gap_px: { value: 0 },
-                    palette: { value: [new THREE.Color(), new THREE.Color(), new THREE.Color(), new THREE.Color()] },
                     background: { value: new THREE.Color() },
+                    over_image: { value: false },
+                    fill_alpha: { value: 0.35 },
                 },
             });
             this.mesh = new THREE.Mesh(this.geometry, this.material);
@@ -61103,8 +61262,20 @@ void main() {
             this.mesh.scale.set(image_w * unit, image_h * unit, 1);
         }
         set_states(states, palette) {
-            const colors = this.material.uniforms.palette.value;
-            colors.forEach((color, i) => color.setRGB(palette[3 * i], palette[3 * i + 1], palette[3 * i + 2]));
+            const colors = this.palette.image.data;
+            const n = Math.min(palette.length / 3, exports.PALETTE_SIZE);
+            let changed = false;
+            for (let i = 0; i < n; i++) {
+                for (let k = 0; k < 3; k++) {
+                    if (colors[4 * i + k] != palette[3 * i + k]) {
+                        colors[4 * i + k] = palette[3 * i + k];
+                        changed = true;
+                    }
+                }
+            }
+            if (changed) {
+                this.palette.needsUpdate = true;
+            }
             if (this.texture != null) {
                 this.texture.image.data.set(states.subarray(0, this.count));
                 this.texture.needsUpdate = true;
@@ -61114,7 +61285,13 @@ void main() {
         set_background(color) {
             this.material.uniforms.background.value.copy(color);
         }
+        set_overlay(over_image, fill_alpha) {
+            const u = this.material.uniforms;
+            u.over_image.value = over_image;
+            u.fill_alpha.value = fill_alpha;
+        }
         dispose() {
+            this.palette.dispose();
             this.texture?.dispose();
             this.geometry.dispose();
             this.material.dispose();
@@ -61122,6 +61299,85 @@ void main() {
     }
     exports.ShaderTileGrid = ShaderTileGrid;
     ShaderTileGrid.__name__ = "ShaderTileGrid";
+},
+"6d88b43f05": /* tiles_extension/tile_thumbnail.js */ function _(require, module, exports, __esModule, __esExport) {
+    __esModule();
+    exports.rgb_image = rgb_image;
+    const tslib_1 = require("tslib");
+    // The picture under the tile grid: a layer's thumbnail (docs/schema.md, Arrays), an RGB image
+    // stretched over the level's image, drawn as one textured quad below the grid.
+    const THREE = tslib_1.__importStar(require("104f561458") /* three */);
+    /** `bytes` as an RGB image of `shape` [h, w], or null when it is not one (no bytes, a shape
+     *  of no pixels, or a length that does not match: the viewer then draws no picture). */
+    function rgb_image(bytes, shape) {
+        const [height, width] = shape;
+        if (bytes == null || height <= 0 || width <= 0 || bytes.byteLength != 3 * height * width) {
+            return null;
+        }
+        return { rgb: new Uint8Array(bytes), height, width };
+    }
+    class ThumbnailLayer {
+        constructor() {
+            this.geometry = new THREE.PlaneGeometry(1, 1);
+            // Both sides: the content group is flipped, and the view may be rotated to show its back.
+            this.material = new THREE.MeshBasicMaterial({ color: 0xffffff, side: THREE.DoubleSide });
+            this.texture = null;
+            this.object = new THREE.Mesh(this.geometry, this.material);
+            this.object.frustumCulled = false;
+            this.object.visible = false;
+            this.object.renderOrder = -1; // below the grid, which is drawn over it with blending
+            this.object.position.z = -0.01;
+        }
+        /** Whether a picture is drawn. */
+        get shown() {
+            return this.object.visible;
+        }
+        /** Show `image` (null: none). */
+        set_image(image) {
+            if (image == null) {
+                this.object.visible = false;
+                return;
+            }
+            const { rgb, height, width } = image;
+            let texture = this.texture;
+            if (texture == null || texture.image.width != width || texture.image.height != height) {
+                texture?.dispose();
+                // three.js has no RGB texture format: four bytes a pixel.
+                texture = new THREE.DataTexture(new Uint8Array(4 * width * height), width, height, THREE.RGBAFormat, THREE.UnsignedByteType);
+                texture.colorSpace = THREE.SRGBColorSpace; // the bytes are sRGB, as napari shows them
+                texture.magFilter = THREE.LinearFilter;
+                texture.minFilter = THREE.LinearFilter;
+                texture.generateMipmaps = false;
+                this.texture = texture;
+                this.material.map = texture;
+                this.material.needsUpdate = true;
+            }
+            const rgba = texture.image.data;
+            const n = width * height;
+            for (let i = 0, j = 0; i < n; i++, j += 3) {
+                const o = 4 * i;
+                rgba[o] = rgb[j];
+                rgba[o + 1] = rgb[j + 1];
+                rgba[o + 2] = rgb[j + 2];
+                rgba[o + 3] = 255;
+            }
+            texture.needsUpdate = true;
+            this.object.visible = true;
+        }
+        /** Stretch the picture over an image `width` x `height` world units from the origin (the
+         *  content group is flipped, so the texture's first row lies at the top). */
+        set_extent(width, height) {
+            this.object.position.set(width / 2, height / 2, -0.01);
+            this.object.scale.set(width, height, 1);
+        }
+        dispose() {
+            this.texture?.dispose();
+            this.geometry.dispose();
+            this.material.dispose();
+        }
+    }
+    exports.ThumbnailLayer = ThumbnailLayer;
+    ThumbnailLayer.__name__ = "ThumbnailLayer";
 },
 "47a9ea8712": /* tiles_extension/tile_states.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
@@ -61156,5 +61412,255 @@ void main() {
         return counts;
     }
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"b7a3d8408b","tiles_extension/tile_scene":"69239bc0fd","tiles_extension/tile_grids":"211de40cf4","tiles_extension/tile_states":"47a9ea8712"}, {});});
+"29e00e65ea": /* tiles_extension/tile_heat.js */ function _(require, module, exports, __esModule, __esExport) {
+    __esModule();
+    exports.heat_colors = heat_colors;
+    const dom_1 = require("@bokehjs/core/dom");
+    exports.COLOR_BY_LABELS = [
+        ["state", "tile state"],
+        ["mean_ms", "mean load time"],
+        ["last_ms", "last load time"],
+        ["loads", "number of loads"],
+    ];
+    /** The colour scale: Viridis (bokeh.palettes.Viridis256, a test holds them equal), as RGB hex. */
+    const VIRIDIS_HEX = "44015444025544035745055845065A45085B46095C460B5E460C5F460E61470F62471163471265471466471567471669" +
+        "47186A48196B481A6C481C6E481D6F481E70482071482172482273482374472575472676472777472878472A79472B7A" +
+        "472C7B462D7C462F7C46307D46317E45327F45347F453580453681443781443982433A83433B83433C84423D84423E85" +
+        "4240854141864142864043874044873F45873F47883E48883E49893D4A893D4B893D4C893C4D8A3C4E8A3B508A3B518A" +
+        "3A528B3A538B39548B39558B38568B38578C37588C37598C365A8C365B8C355C8C355D8C345E8D345F8D33608D33618D" +
+        "32628D32638D31648D31658D31668D30678D30688D2F698D2F6A8D2E6B8E2E6C8E2E6D8E2D6E8E2D6F8E2C708E2C718E" +
+        "2C728E2B738E2B748E2A758E2A768E2A778E29788E29798E287A8E287A8E287B8E277C8E277D8E277E8E267F8E26808E" +
+        "26818E25828E25838D24848D24858D24868D23878D23888D23898D22898D228A8D228B8D218C8D218D8C218E8C208F8C" +
+        "20908C20918C1F928C1F938B1F948B1F958B1F968B1E978A1E988A1E998A1E998A1E9A891E9B891E9C891E9D881E9E88" +
+        "1E9F881EA0871FA1871FA2861FA38620A48520A58521A68521A78422A78423A88323A98224AA8225AB8126AC8127AD80" +
+        "28AE7F29AF7F2AB07E2BB17D2CB17D2EB27C2FB37B30B47A32B57A33B67935B77836B87738B97639B9763BBA753DBB74" +
+        "3EBC7340BD7242BE7144BE7045BF6F47C06E49C16D4BC26C4DC26B4FC36951C46853C56755C66657C66559C7645BC862" +
+        "5EC96160C96062CA5F64CB5D67CC5C69CC5B6BCD596DCE5870CE5672CF5574D05477D05279D1517CD24F7ED24E81D34C" +
+        "83D34B86D44988D5478BD5468DD64490D64392D74195D73F97D83E9AD83C9DD93A9FD938A2DA37A5DA35A7DB33AADB32" +
+        "ADDC30AFDC2EB2DD2CB5DD2BB7DD29BADE27BDDE26BFDF24C2DF22C5DF21C7E01FCAE01ECDE01DCFE11CD2E11BD4E11A" +
+        "D7E219DAE218DCE218DFE318E1E318E4E318E7E419E9E419ECE41AEEE51BF1E51CF3E51EF6E61FF8E621FAE622FDE724";
+    /** Heat codes run from 1 (the smallest value shown) to HEAT_CODES (the largest); code k is
+     *  Viridis256[k] (its darkest entry, 0, is left out). */
+    exports.HEAT_CODES = 255;
+    function viridis(k) {
+        const hex = VIRIDIS_HEX.slice(6 * k, 6 * k + 6);
+        return [parseInt(hex.slice(0, 2), 16), parseInt(hex.slice(2, 4), 16), parseInt(hex.slice(4, 6), 16)];
+    }
+    /** sRGB colours by heat code; code 0 (no load recorded) is `none`. */
+    function heat_colors(none) {
+        const colors = [none];
+        for (let k = 1; k <= exports.HEAT_CODES; k++) {
+            colors.push(viridis(k));
+        }
+        return colors;
+    }
+    /** The load figures of the shown level's tiles, from the load source's columns. */
+    class TileLoads {
+        constructor() {
+            this.rows = 0;
+            this.cols = 0;
+            this.row = [];
+            this.col = [];
+            this.columns = { loads: [], mean_ms: [], last_ms: [] };
+            this.values = new Float64Array(0);
+            this.index = null;
+        }
+        /** The source's columns for a grid of `rows` x `cols` tiles. */
+        set(rows, cols, column) {
+            this.rows = rows;
+            this.cols = cols;
+            this.row = column("row");
+            this.col = column("col");
+            this.columns = { loads: column("loads"), mean_ms: column("mean_ms"), last_ms: column("last_ms") };
+            this.index = null;
+        }
+        get length() {
+            const { loads, mean_ms, last_ms } = this.columns;
+            return Math.min(this.row.length, this.col.length, loads.length, mean_ms.length, last_ms.length);
+        }
+        /** Writes each tile's heat code into `out` (row-major, `rows * cols`): 0 without a finite
+         *  value, else 1 to HEAT_CODES along the range of the values.  Rows outside the grid are
+         *  skipped: a producer's mistake must not break the picture. */
+        fill(out, metric) {
+            const { rows, cols, row, col } = this;
+            const count = rows * cols;
+            const n = this.length;
+            const value = this.columns[metric];
+            if (this.values.length < count) {
+                this.values = new Float64Array(count);
+            }
+            const values = this.values;
+            out.fill(0, 0, count);
+            // The last row of a tile wins: write every row, then read each tile's final value.
+            for (let i = 0; i < n; i++) {
+                const r = row[i];
+                const c = col[i];
+                if (r >= 0 && r < rows && c >= 0 && c < cols) {
+                    values[r * cols + c] = value[i];
+                    out[r * cols + c] = 1; // marks a tile listed
+                }
+            }
+            let min = Infinity;
+            let max = -Infinity;
+            let tiles = 0;
+            for (let t = 0; t < count; t++) {
+                if (out[t] != 0) {
+                    const v = values[t];
+                    if (Number.isFinite(v)) {
+                        tiles++;
+                        if (v < min)
+                            min = v;
+                        if (v > max)
+                            max = v;
+                    }
+                    else {
+                        out[t] = 0;
+                    }
+                }
+            }
+            const span = max - min;
+            for (let t = 0; t < count; t++) {
+                if (out[t] != 0) {
+                    const f = span > 0 ? (values[t] - min) / span : 1;
+                    out[t] = 1 + Math.round(f * (exports.HEAT_CODES - 1));
+                }
+            }
+            return tiles > 0 ? { min, max, tiles } : { min: NaN, max: NaN, tiles: 0 };
+        }
+        /** The figures of tile (`r`, `c`), or null when it has none. */
+        at(r, c) {
+            if (this.index == null) {
+                const index = new Map();
+                const n = this.length;
+                const { rows, cols, row, col } = this;
+                for (let i = 0; i < n; i++) {
+                    const r = row[i];
+                    const c = col[i];
+                    if (r >= 0 && r < rows && c >= 0 && c < cols) {
+                        index.set(r * cols + c, i); // the last row wins
+                    }
+                }
+                this.index = index;
+            }
+            if (r < 0 || c < 0 || r >= this.rows || c >= this.cols) {
+                return null;
+            }
+            const i = this.index.get(r * this.cols + c);
+            if (i == null) {
+                return null;
+            }
+            const { loads, mean_ms, last_ms } = this.columns;
+            return { loads: loads[i], mean_ms: mean_ms[i], last_ms: last_ms[i] };
+        }
+    }
+    exports.TileLoads = TileLoads;
+    TileLoads.__name__ = "TileLoads";
+    function format_value(metric, value) {
+        if (metric == "loads") {
+            return Math.round(value).toLocaleString("en-US");
+        }
+        return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString("en-US")} ms`;
+    }
+    /** The legend's mode selector and the colour bar of the heat map. */
+    class HeatLegend {
+        constructor(on_change) {
+            this.select = (0, dom_1.select)({ class: "wm-mode", title: "What colours the tiles" }, ...exports.COLOR_BY_LABELS.map(([value, label]) => (0, dom_1.option)({ value }, label)));
+            this.select.addEventListener("change", () => on_change(this.select.value));
+            this.select_el = (0, dom_1.div)({ class: "wm-item" }, "colour by", this.select);
+            const stops = [0, 32, 64, 96, 128, 160, 192, 224, 255].map((k) => {
+                const [r, g, b] = viridis(Math.max(k, 1));
+                return `rgb(${r}, ${g}, ${b})`;
+            });
+            const gradient = (0, dom_1.span)({ class: "wm-gradient",
+                style: { background: `linear-gradient(to right, ${stops.join(", ")})` } });
+            this.min_el = (0, dom_1.span)({ class: "wm-count wm-heat-min" });
+            this.max_el = (0, dom_1.span)({ class: "wm-count wm-heat-max" });
+            this.note_el = (0, dom_1.span)({ class: "wm-count wm-heat-note" });
+            this.bar_el = (0, dom_1.div)({ class: "wm-items wm-colorbar" }, (0, dom_1.div)({ class: "wm-item" }, this.min_el, gradient, this.max_el), this.note_el);
+        }
+        /** Show `mode` as selected; the colour bar shows only for a heat map. */
+        show(mode) {
+            this.select.value = mode;
+            this.bar_el.style.display = mode == "state" ? "none" : "";
+        }
+        /** The colour bar's labels for `metric` over `range`. */
+        set_range(metric, range) {
+            if (range.tiles == 0) {
+                this.min_el.textContent = "";
+                this.max_el.textContent = "";
+                this.note_el.textContent = "no load recorded at this level yet";
+                return;
+            }
+            this.min_el.textContent = format_value(metric, range.min);
+            this.max_el.textContent = format_value(metric, range.max);
+            const what = exports.COLOR_BY_LABELS.find(([value]) => value == metric)?.[1] ?? metric;
+            this.note_el.textContent = `${what}, ${range.tiles.toLocaleString("en-US")} tiles loaded; others uncoloured`;
+        }
+    }
+    exports.HeatLegend = HeatLegend;
+    HeatLegend.__name__ = "HeatLegend";
+},
+"9797903db9": /* tiles_extension/tile_hover.js */ function _(require, module, exports, __esModule, __esExport) {
+    __esModule();
+    exports.describe_tile = describe_tile;
+    // Hovering a tile: a note beside the pointer with the tile's level, row and column, its state,
+    // and how many times it loaded with its mean and last load time.
+    const dom_1 = require("@bokehjs/core/dom");
+    const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
+    const STATE_NAMES = {
+        [tile_states_1.SEEN]: "in view", [tile_states_1.LOADING]: "loading", [tile_states_1.LOADED]: "loaded", [tile_states_1.IDLE]: "not loaded",
+    };
+    /** The note's lines for `facts`. */
+    function describe_tile({ level, row, col, state, load }) {
+        const lines = [`level ${level} · row ${row}, col ${col}`, `state: ${STATE_NAMES[state] ?? "unknown"}`];
+        if (load == null || !(load.loads > 0)) {
+            lines.push("loads: none recorded");
+        }
+        else {
+            const ms = (value) => Number.isFinite(value) ? `${value.toFixed(1)} ms` : "?";
+            lines.push(`loads: ${load.loads.toLocaleString("en-US")} · mean ${ms(load.mean_ms)} · last ${ms(load.last_ms)}`);
+        }
+        return lines;
+    }
+    /** Follows the pointer over `canvas` and shows what `facts(x, y)` says of the tile under it
+     *  (CSS pixels from the canvas's top-left), or nothing off the image and while dragging. */
+    class TileHover {
+        constructor(canvas, facts) {
+            this.point = null;
+            this.canvas = canvas;
+            this.facts = facts;
+            this.element = (0, dom_1.div)({ class: "wm-hover" });
+            this.element.style.display = "none";
+            canvas.addEventListener("pointermove", (event) => {
+                const box = canvas.getBoundingClientRect();
+                this.point = event.buttons == 0 ? { x: event.clientX - box.left, y: event.clientY - box.top } : null;
+                this.refresh();
+            });
+            canvas.addEventListener("pointerleave", () => {
+                this.point = null;
+                this.refresh();
+            });
+        }
+        /** Says again what is under the pointer (the tiles change under a still pointer too). */
+        refresh() {
+            const point = this.point;
+            const facts = point != null ? this.facts(point.x, point.y) : null;
+            if (point == null || facts == null) {
+                this.element.style.display = "none";
+                return;
+            }
+            // textContent, never innerHTML; one line each.
+            this.element.replaceChildren(...describe_tile(facts).map((line) => (0, dom_1.div)(line)));
+            this.element.style.display = "";
+            // Beside the pointer, kept inside the canvas.
+            const width = this.canvas.clientWidth;
+            const left = point.x + 14 + this.element.offsetWidth > width ? point.x - 14 - this.element.offsetWidth : point.x + 14;
+            this.element.style.left = `${Math.max(left, 0)}px`;
+            this.element.style.top = `${Math.max(point.y + 14, 0)}px`;
+        }
+    }
+    exports.TileHover = TileHover;
+    TileHover.__name__ = "TileHover";
+},
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"dcd9d41446","tiles_extension/tile_scene":"dcf465aa86","tiles_extension/tile_grids":"b39c123277","tiles_extension/tile_thumbnail":"6d88b43f05","tiles_extension/tile_states":"47a9ea8712","tiles_extension/tile_heat":"29e00e65ea","tiles_extension/tile_hover":"9797903db9"}, {});});
 //# sourceMappingURL=webmon.js.map

@@ -29,12 +29,16 @@ export interface TileGrid {
   readonly object: THREE.Object3D
   /** Place `rows * cols` tiles; every tile is repainted by the next `set_states`. */
   set_layout(layout: GridLayout): void
-  /** Colour tile `i` with `palette[3*states[i] ...]` (linear RGB); only changed tiles are touched. */
+  /** Colour tile `i` with `palette[3*states[i] ...]` (linear RGB, up to 256 colours: the
+   *  four states, or a heat map's scale); only changed tiles are touched. */
   set_states(states: Uint8Array, palette: Float32Array): void
   /** Forget the drawn colours, e.g. because the palette changed. */
   invalidate_colors(): void
   /** The colour behind the tiles (linear RGB), for grids that paint their own gaps. */
   set_background(color: THREE.Color): void
+  /** Draw over an image (a layer's thumbnail): code 0 as grid lines only, other codes as
+   *  fills of opacity `fill_alpha` with an outline.  Grids without it draw opaque tiles. */
+  set_overlay?(over_image: boolean, fill_alpha: number): void
   dispose(): void
 }
 
@@ -60,6 +64,9 @@ export function make_grid(kind: TileGridKind, max_texture_size: number): TileGri
   return make(max_texture_size)
 }
 
+/** Colours a grid can draw: one byte per tile indexes them. */
+export const PALETTE_SIZE = 256
+
 const tile_vertex_shader = `
 uniform vec2 image_px;
 varying vec2 v_px;
@@ -70,32 +77,70 @@ void main() {
 `
 
 const tile_fragment_shader = `
-uniform highp sampler2D states;  // one byte per tile, row after row: the state code
+uniform highp sampler2D states;  // one byte per tile, row after row: the colour's index
 uniform int states_width;        // texels per row of that texture
+uniform highp sampler2D palette; // 256 x 1 linear RGB colours, by index
 uniform vec2 grid;               // cols, rows
 uniform vec2 image_px;           // width, height of the level's image
 uniform float tile_px;
 uniform float gap_px;
-uniform vec3 palette[4];
 uniform vec3 background;
+uniform bool over_image;         // a picture lies under the grid
+uniform float fill_alpha;        // over a picture: the opacity of a coloured tile's fill
 varying vec2 v_px;
+
+// "src over dst", neither premultiplied.
+vec4 over(vec4 dst, vec3 color, float alpha) {
+  float a = alpha + dst.a*(1.0 - alpha);
+  vec3 c = (color*alpha + dst.rgb*dst.a*(1.0 - alpha))/max(a, 1e-6);
+  return vec4(c, a);
+}
+
 void main() {
   // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
   vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
   vec2 tile = floor(v_px/tile_px);
-  vec3 color = background;
+  vec4 result = vec4(background, over_image ? 0.0 : 1.0);
   if (tile.x < grid.x && tile.y < grid.y) {
     vec2 lo = tile*tile_px;
     vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
-    vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
-    // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
-    vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
     int index = int(tile.y)*int(grid.x) + int(tile.x);
     ivec2 texel = ivec2(index % states_width, index / states_width);
-    int code = min(int(texelFetch(states, texel, 0).r*255.0 + 0.5), 3);
-    color = mix(background, palette[code], cover.x*cover.y);
+    int code = int(texelFetch(states, texel, 0).r*255.0 + 0.5);
+    vec3 color = texelFetch(palette, ivec2(code, 0), 0).rgb;
+    if (!over_image) {
+      vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
+      // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
+      vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
+      result = vec4(mix(background, color, cover.x*cover.y), 1.0);
+    } else {
+      // Screen pixels to the tile's nearest edge, and the tile's shorter side on screen.
+      vec2 to_edge = min(v_px - lo, hi - v_px)/pixel_size;
+      float edge = min(to_edge.x, to_edge.y);
+      vec2 side = (hi - lo)/pixel_size;
+      float shown = min(side.x, side.y);
+      if (code == 0) {
+        // Grid lines, a dark pixel then a light one inside each tile's edge: seen on dark
+        // and bright pictures alike; faded out where tiles are too small to tell apart.
+        float fade = clamp((shown - 4.0)/8.0, 0.0, 1.0);
+        float dark = 1.0 - clamp(edge - 1.0, 0.0, 1.0);
+        float light = (1.0 - clamp(edge - 2.0, 0.0, 1.0))*(1.0 - dark);
+        result = over(result, vec3(1.0), 0.3*light*fade);
+        result = over(result, vec3(0.0), 0.45*dark*fade);
+      } else {
+        // A translucent fill, and an opaque outline in the tile's colour with a dark line
+        // inside it (read on bright pictures); small tiles get a stronger fill instead.
+        float detail = clamp((shown - 4.0)/12.0, 0.0, 1.0);
+        float width = clamp(shown*0.12, 1.0, 2.5);
+        float outline = (1.0 - clamp(edge - width, 0.0, 1.0))*detail;
+        float halo = (1.0 - clamp(edge - width - 1.0, 0.0, 1.0))*(1.0 - outline)*detail;
+        result = over(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
+        result = over(result, vec3(0.0), 0.45*halo);
+        result = over(result, color, outline);
+      }
+    }
   }
-  gl_FragColor = vec4(color, 1.0);
+  gl_FragColor = result;
   #include <colorspace_fragment>
 }
 `
@@ -106,23 +151,32 @@ export class ShaderTileGrid implements TileGrid {
   private readonly material: THREE.ShaderMaterial
   private readonly mesh: THREE.Mesh
   private texture: THREE.DataTexture | null = null
+  private readonly palette: THREE.DataTexture
   private count = 0
 
   /** `max_texture_size`: the longest texture side the renderer allows. */
   constructor(private readonly max_texture_size: number) {
+    this.palette = new THREE.DataTexture(new Float32Array(4*PALETTE_SIZE), PALETTE_SIZE, 1,
+      THREE.RGBAFormat, THREE.FloatType)
+    this.palette.magFilter = THREE.NearestFilter
+    this.palette.minFilter = THREE.NearestFilter
+    this.palette.generateMipmaps = false
     this.material = new THREE.ShaderMaterial({
       vertexShader: tile_vertex_shader,
       fragmentShader: tile_fragment_shader,
       side: THREE.DoubleSide,   // still drawn when rotated to show its back
+      transparent: true,        // over a picture; opaque (alpha 1) otherwise
       uniforms: {
         states: {value: null},
         states_width: {value: 1},
+        palette: {value: this.palette},
         grid: {value: new THREE.Vector2()},
         image_px: {value: new THREE.Vector2()},
         tile_px: {value: 256},
         gap_px: {value: 0},
-        palette: {value: [new THREE.Color(), new THREE.Color(), new THREE.Color(), new THREE.Color()]},
         background: {value: new THREE.Color()},
+        over_image: {value: false},
+        fill_alpha: {value: 0.35},
       },
     })
     this.mesh = new THREE.Mesh(this.geometry, this.material)
@@ -167,8 +221,20 @@ export class ShaderTileGrid implements TileGrid {
   }
 
   set_states(states: Uint8Array, palette: Float32Array): void {
-    const colors = this.material.uniforms.palette.value as THREE.Color[]
-    colors.forEach((color, i) => color.setRGB(palette[3*i], palette[3*i + 1], palette[3*i + 2]))
+    const colors = this.palette.image.data as Float32Array
+    const n = Math.min(palette.length/3, PALETTE_SIZE)
+    let changed = false
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < 3; k++) {
+        if (colors[4*i + k] != palette[3*i + k]) {
+          colors[4*i + k] = palette[3*i + k]
+          changed = true
+        }
+      }
+    }
+    if (changed) {
+      this.palette.needsUpdate = true
+    }
     if (this.texture != null) {
       (this.texture.image.data as Uint8Array).set(states.subarray(0, this.count))
       this.texture.needsUpdate = true
@@ -181,7 +247,14 @@ export class ShaderTileGrid implements TileGrid {
     (this.material.uniforms.background.value as THREE.Color).copy(color)
   }
 
+  set_overlay(over_image: boolean, fill_alpha: number): void {
+    const u = this.material.uniforms
+    u.over_image.value = over_image
+    u.fill_alpha.value = fill_alpha
+  }
+
   dispose(): void {
+    this.palette.dispose()
     this.texture?.dispose()
     this.geometry.dispose()
     this.material.dispose()

@@ -9,6 +9,8 @@ import * as THREE from "three"
 import {OrbitControls} from "three/examples/jsm/controls/OrbitControls.js"
 import type {GridLayout, TileGrid, TileGridKind} from "./tile_grids"
 import {make_grid} from "./tile_grids"
+import type {RGBImage} from "./tile_thumbnail"
+import {ThumbnailLayer} from "./tile_thumbnail"
 
 export type RGB = [r: number, g: number, b: number]   // sRGB, 0..255
 
@@ -93,6 +95,8 @@ export class TileScene {
   private framed = false
   private readonly axes: THREE.LineSegments
   private readonly axes_material = new THREE.LineBasicMaterial({vertexColors: true})
+  private readonly thumbnail = new ThumbnailLayer()
+  private fill_alpha = 0.35
   private width_px = 1
   private height_px = 1
 
@@ -107,8 +111,8 @@ export class TileScene {
     this.content.scale.y = -1
     this.content.add(this.grid.object)
     this.axes = this.make_axes()
-    this.content.add(this.axes, this.view_frame.object, this.selection_frame.object,
-      this.flash_frame.object)
+    this.content.add(this.thumbnail.object, this.axes, this.view_frame.object,
+      this.selection_frame.object, this.flash_frame.object)
     this.selection_frame.set_style([255, 255, 255], 1.0)
     this.scene.add(this.content)
 
@@ -165,6 +169,7 @@ export class TileScene {
     this.grid.dispose()
     this.grid = make_grid(kind, this.renderer.capabilities.maxTextureSize)
     this.grid.set_background(this.background)
+    this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha)
     this.content.add(this.grid.object)
     if (this.layout != null) {
       this.set_layout(this.layout)
@@ -197,6 +202,7 @@ export class TileScene {
     const moved = Math.abs(extent.width - this.extent.width) > 0.02 ||
                   Math.abs(extent.height - this.extent.height) > 0.02
     this.extent = extent
+    this.thumbnail.set_extent(extent.width, extent.height)
     this.update_axes()
     // A level change keeps the extent, and the user's camera; the first image, and a new
     // image shape, are framed and centred.
@@ -212,6 +218,19 @@ export class TileScene {
 
   invalidate_colors(): void {
     this.grid.invalidate_colors()
+  }
+
+  /** The picture under the tiles (null: none); over it, coloured tiles are translucent
+   *  fills with outlines, and idle tiles grid lines. */
+  set_image(image: RGBImage | null): void {
+    this.thumbnail.set_image(image)
+    this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha)
+  }
+
+  /** The opacity of coloured tiles' fills over a picture. */
+  set_fill_alpha(fill_alpha: number): void {
+    this.fill_alpha = fill_alpha
+    this.grid.set_overlay?.(this.thumbnail.shown, fill_alpha)
   }
 
   set_background(color: RGB): void {
@@ -339,6 +358,7 @@ export class TileScene {
   dispose(): void {
     this.controls.dispose()
     this.grid.dispose()
+    this.thumbnail.dispose()
     this.view_frame.dispose()
     this.selection_frame.dispose()
     this.flash_frame.dispose()

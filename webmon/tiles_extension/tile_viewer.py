@@ -10,12 +10,14 @@ not sent to the browser.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bokeh.core.properties import (
     Alpha,
     Bool,
+    Bytes,
     Color,
+    Enum,
     Float,
     Instance,
     InstanceDefault,
@@ -32,8 +34,13 @@ from bokeh.models import ColumnDataSource, LayoutDOM
 if TYPE_CHECKING:
     from webmon.tiles import TileViewerInputs
 
-__all__ = ["IDLE_COLOR", "LOADED_COLOR", "LOADING_COLOR", "SEEN_COLOR", "TileViewer",
-           "VIEW_COLOR"]
+__all__ = ["COLOR_BY", "IDLE_COLOR", "LOADED_COLOR", "LOADING_COLOR", "LOAD_COLUMNS",
+           "SEEN_COLOR", "TileViewer", "VIEW_COLOR"]
+
+#: What can colour the tiles (``color_by``): their state, or a heat map of the loads.
+COLOR_BY = ("state", "mean_ms", "last_ms", "loads")
+#: Columns of ``load_source``.
+LOAD_COLUMNS = ("row", "col", "loads", "mean_ms", "last_ms")
 
 #: Default colours: seen, idle and view as the 2020 page drew them.
 SEEN_COLOR = "#E11313"
@@ -96,6 +103,24 @@ class TileViewer(LayoutDOM):
                           help="[row, col, level] of a tile to frame and flash (see flash()).")
     flash_count = Int(default=0, help="Flashes asked for so far: each change flashes "
                                       "flash_tile once.")
+    thumbnail = Nullable(Bytes, default=None,
+                         help="The picture under the tiles: RGB bytes, row after row, of an "
+                              "image of thumbnail_shape, stretched over the level's image "
+                              "(a layer's thumbnail; set it with show_thumbnail).")
+    thumbnail_shape = Tuple(NonNegative(Int), NonNegative(Int), default=(0, 0),
+                            help="[height, width] of the thumbnail in pixels.")
+    show_image = Bool(default=True, help="Draw the thumbnail under the tiles (when set); "
+                                         "over it, tiles are translucent fills and outlines.")
+    load_source = Instance(
+        ColumnDataSource,
+        default=InstanceDefault(ColumnDataSource, data={name: [] for name in LOAD_COLUMNS}),
+        help="Load figures of the shown level's tiles: columns row, col, loads, mean_ms, "
+             "last_ms; a tile listed twice takes its last row.  The heat map and the hover "
+             "note read them.")
+    color_by = Enum(*COLOR_BY, default="state",
+                    help="What colours the tiles: their state, or a heat map of their mean "
+                         "or last load time or of their number of loads (also chosen in the "
+                         "viewer's legend, in the browser).")
 
     width = Override(default=600)
     height = Override(default=600)
@@ -114,3 +139,15 @@ class TileViewer(LayoutDOM):
         """
         self.source.data = inputs.data
         self.update(**inputs.properties())
+
+    def show_thumbnail(self, image: Any) -> None:
+        """Draw ``image`` (a ``uint8`` array of shape ``(h, w, 3)``, as
+        ``webmon.thumbnails.check_thumbnail`` returns it) under the tiles; None for none."""
+        if image is None:
+            self.update(thumbnail=None, thumbnail_shape=(0, 0))
+            return
+        shape = tuple(image.shape)
+        if len(shape) != 3 or shape[2] != 3 or image.dtype.str != "|u1":
+            raise ValueError(f"a thumbnail is uint8 of shape (h, w, 3), got {image.dtype} "
+                             f"of shape {shape}")
+        self.update(thumbnail=image.tobytes(), thumbnail_shape=shape[:2])

@@ -19,6 +19,10 @@ import {TileScene} from "./tile_scene"
 import type {TileGridKind} from "./tile_grids"
 import {fill_states, IDLE, LOADED, LOADING, SEEN} from "./tile_states"
 import type {StateCounts} from "./tile_states"
+import type {ColorBy} from "./tile_heat"
+import {COLOR_BY_LABELS, HeatLegend, TileLoads, heat_colors} from "./tile_heat"
+import {TileHover} from "./tile_hover"
+import {rgb_image} from "./tile_thumbnail"
 
 const viewer_css = `
 :host { position: relative; }
@@ -44,6 +48,11 @@ const viewer_css = `
   color: rgba(255, 255, 255, 0.6); pointer-events: none; }
 .wm-message { position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #ddd; font-size: 14px; }
+.wm-mode { font: inherit; padding: 0 2px; }
+.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
+.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
+  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; font-variant-numeric: tabular-nums; }
 `
 
 /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
@@ -57,7 +66,11 @@ export const FOLLOW_CONTEXT = 3
 export const FLASH_CONTEXT = 9
 export const FLASH_MS = 2400
 
-type Dirty = {layout: boolean, states: boolean, palette: boolean, overlays: boolean}
+type Dirty = {layout: boolean, states: boolean, palette: boolean, overlays: boolean,
+  image: boolean, loads: boolean}
+
+/** Opacity of a coloured tile's fill over a picture: states leave more of it seen. */
+const FILL_ALPHA: {[mode in ColorBy]: number} = {state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6}
 
 export class TileViewerView extends LayoutDOMView {
   declare model: TileViewer
@@ -67,7 +80,11 @@ export class TileViewerView extends LayoutDOMView {
   private legend_title_el: HTMLElement
   private count_els: HTMLElement[] = []
   private states = new Uint8Array(0)
-  private dirty: Dirty = {layout: true, states: true, palette: true, overlays: true}
+  private heat = new Uint8Array(0)
+  private readonly tile_loads = new TileLoads()
+  private heat_legend: HeatLegend | null = null
+  private hover: TileHover | null = null
+  private dirty: Dirty = {layout: true, states: true, palette: true, overlays: true, image: true, loads: true}
   private frame_request = 0
   private press: {x: number, y: number} | null = null
   private source: ColumnDataSource | null = null
@@ -80,6 +97,8 @@ export class TileViewerView extends LayoutDOMView {
   /** A flash asked for (flash_count changed) and not started yet, and the running one. */
   private flash_pending = false
   private flash_until = 0
+  private load_source: ColumnDataSource | null = null
+  private readonly on_loads_change = () => this.invalidate("loads")
 
   /** Milliseconds the last frame took to build and submit to WebGL. */
   last_draw_ms = 0
@@ -124,19 +143,38 @@ export class TileViewerView extends LayoutDOMView {
       this.invalidate("states")
     })
     this.watch_source()
+    this.on_change([props.thumbnail, props.thumbnail_shape, props.show_image],
+      () => this.invalidate("image"))
+    this.on_change(props.color_by, () => {
+      this.update_mode_legend()
+      this.invalidate("states")
+    })
+    this.on_change(props.load_source, () => {
+      this.watch_load_source()
+      this.invalidate("loads")
+    })
+    this.watch_load_source()
   }
 
   /** Follows the data source's full replacements, streams and patches. */
   private watch_source(): void {
-    if (this.source != null) {
-      this.disconnect(this.source.change, this.on_source_change)
-      this.disconnect(this.source.streaming, this.on_source_change)
-      this.disconnect(this.source.patching, this.on_source_change)
+    this.source = this.follow(this.source, this.model.source, this.on_source_change)
+  }
+
+  private watch_load_source(): void {
+    this.load_source = this.follow(this.load_source, this.model.load_source, this.on_loads_change)
+  }
+
+  private follow(old: ColumnDataSource | null, source: ColumnDataSource, handler: () => void): ColumnDataSource {
+    if (old != null) {
+      this.disconnect(old.change, handler)
+      this.disconnect(old.streaming, handler)
+      this.disconnect(old.patching, handler)
     }
-    this.source = this.model.source
-    this.connect(this.source.change, this.on_source_change)
-    this.connect(this.source.streaming, this.on_source_change)
-    this.connect(this.source.patching, this.on_source_change)
+    this.connect(source.change, handler)
+    this.connect(source.streaming, handler)
+    this.connect(source.patching, handler)
+    return source
   }
 
   private invalidate(what: keyof Dirty): void {
@@ -192,9 +230,12 @@ export class TileViewerView extends LayoutDOMView {
       title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
              "around it. On by itself while the view covers less than 1% of the level; " +
              "dragging or zooming turns it off."}, this.follow_box, "follow the view")
-    const bar = div({class: "wm-bar"}, div({class: "wm-head"}, this.legend_title_el, follow, reset),
-      this.build_legend())
+    this.heat_legend = new HeatLegend((mode) => this.model.color_by = mode)
+    const bar = div({class: "wm-bar"},
+      div({class: "wm-head"}, this.legend_title_el, follow, this.heat_legend.select_el, reset),
+      this.build_legend(), this.heat_legend.bar_el)
     this.update_legend_visibility()
+    this.update_mode_legend()
     const stage = div({class: "wm-stage"})
     const root = div({class: "wm-tiles"}, bar, stage)
     try {
@@ -216,8 +257,10 @@ export class TileViewerView extends LayoutDOMView {
     const canvas = this.scene.canvas
     canvas.addEventListener("pointerdown", (event) => this.on_pointer_down(event))
     canvas.addEventListener("pointerup", (event) => this.on_pointer_up(event))
+    this.hover = new TileHover(canvas, (x, y) => this.tile_facts(x, y))
     stage.append(canvas, div({class: "wm-hint"},
-      "drag: pan · wheel: zoom · right-drag or shift-drag: rotate · click: select a tile"))
+      "drag: pan · wheel: zoom · right-drag or shift-drag: rotate · click: select a tile"),
+      this.hover.element)
     // The canvas follows its own box, which the bar's wrapping can change without the model
     // being resized.
     this.stage_observer = new ResizeObserver(() => this.fit_canvas(stage))
@@ -235,7 +278,7 @@ export class TileViewerView extends LayoutDOMView {
     const items = entries.map(([state, label]) => {
       const swatch = span({class: "wm-swatch"})
       swatch.dataset.state = `${state}`
-      return div({class: "wm-item"}, swatch, label, this.count_els[state])
+      return div({class: "wm-item wm-state-item"}, swatch, label, this.count_els[state])
     })
     const legend = div({class: "wm-items"},
       ...items,
@@ -255,6 +298,27 @@ export class TileViewerView extends LayoutDOMView {
     if (this.legend_el != null) {
       this.legend_el.style.display = this.model.show_legend ? "" : "none"
     }
+  }
+
+  /** The state swatches, or the heat map's colour bar. */
+  private update_mode_legend(): void {
+    const mode = this.model.color_by
+    this.heat_legend?.show(mode)
+    for (const item of this.legend_el?.querySelectorAll<HTMLElement>(".wm-state-item") ?? []) {
+      item.style.display = mode == "state" ? "" : "none"
+    }
+  }
+
+  /** What the hover note says of the tile under a point of the canvas, or null. */
+  private tile_facts(x: number, y: number) {
+    const tile = this.scene?.pick(x, y)
+    if (tile == null) {
+      return null
+    }
+    const [row, col] = tile
+    const cols = this.model.shape_in_tiles[1]
+    return {level: this.model.level, row, col, state: this.states[row*cols + col] ?? IDLE,
+      load: this.tile_loads.at(row, col)}
   }
 
   private update_legend_swatches(): void {
@@ -381,12 +445,31 @@ export class TileViewerView extends LayoutDOMView {
         this.states = new Uint8Array(rows*cols)
       }
     }
+    if (dirty.image) {
+      scene.set_image(m.show_image ? rgb_image(m.thumbnail, m.thumbnail_shape) : null)
+    }
     let counts: StateCounts | null = null
     if (dirty.states) {
       const source = m.source
       const column = (name: string): Arrayable<number> => (source.get_column(name) ?? []) as Arrayable<number>
       counts = fill_states(this.states, rows, cols, column("row"), column("col"), column("state"))
+    }
+    if (dirty.loads || dirty.layout) {
+      const source = m.load_source
+      this.tile_loads.set(rows, cols, (name) => (source.get_column(name) ?? []) as Arrayable<number>)
+    }
+    const mode = m.color_by
+    if (mode == "state" && dirty.states) {
+      scene.set_fill_alpha(FILL_ALPHA[mode])
       scene.set_states(this.states, TileScene.linear_palette(this.state_colors()))
+    } else if (mode != "state" && (dirty.states || dirty.loads)) {
+      if (this.heat.length < rows*cols) {
+        this.heat = new Uint8Array(rows*cols)
+      }
+      const range = this.tile_loads.fill(this.heat, mode)
+      this.heat_legend?.set_range(mode, range)
+      scene.set_fill_alpha(FILL_ALPHA[mode])
+      scene.set_states(this.heat, this.heat_palette())
     }
     if (dirty.overlays || dirty.layout) {
       scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha)
@@ -398,8 +481,9 @@ export class TileViewerView extends LayoutDOMView {
     if (dirty.states || dirty.overlays) {
       this.update_legend_text(counts)
     }
-    this.dirty = {layout: false, states: false, palette: false, overlays: false}
+    this.dirty = {layout: false, states: false, palette: false, overlays: false, image: false, loads: false}
     scene.render()
+    this.hover?.refresh()
     this.frames_drawn++
     this.last_draw_ms = performance.now() - start
   }
@@ -456,6 +540,20 @@ export class TileViewerView extends LayoutDOMView {
     return [row*size, col*size, r1, c1]
   }
 
+  private heat_palette_for: string = ""
+  private heat_palette_linear: Float32Array = new Float32Array(0)
+
+  /** The heat map's colours, linear RGB, by heat code (0, no load: the idle colour). */
+  private heat_palette(): Float32Array {
+    const idle = rgb(this.model.idle_color)
+    const key = idle.join()
+    if (key != this.heat_palette_for) {
+      this.heat_palette_linear = TileScene.linear_palette(heat_colors(idle))
+      this.heat_palette_for = key
+    }
+    return this.heat_palette_linear
+  }
+
   /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
   private selection_rect(): [number, number, number, number] | null {
     const m = this.model
@@ -471,10 +569,13 @@ export class TileViewerView extends LayoutDOMView {
       cancelAnimationFrame(this.frame_request)
       this.frame_request = 0
     }
-    if (this.source != null) {
-      this.disconnect(this.source.change, this.on_source_change)
-      this.disconnect(this.source.streaming, this.on_source_change)
-      this.disconnect(this.source.patching, this.on_source_change)
+    for (const [source, handler] of [[this.source, this.on_source_change],
+      [this.load_source, this.on_loads_change]] as const) {
+      if (source != null) {
+        this.disconnect(source.change, handler)
+        this.disconnect(source.streaming, handler)
+        this.disconnect(source.patching, handler)
+      }
     }
     this.stage_observer?.disconnect()
     this.stage_observer = null
@@ -514,6 +615,11 @@ export namespace TileViewer {
     follow_view: p.Property<boolean | null>
     flash_tile: p.Property<[number, number, number] | null>
     flash_count: p.Property<number>
+    thumbnail: p.Property<ArrayBuffer | null>
+    thumbnail_shape: p.Property<[number, number]>
+    show_image: p.Property<boolean>
+    load_source: p.Property<ColumnDataSource>
+    color_by: p.Property<ColorBy>
   }
 }
 
@@ -534,7 +640,7 @@ export class TileViewer extends LayoutDOM {
     this.prototype.default_view = TileViewerView
 
     // Defaults must match the Python model's: Python does not send values left at default.
-    this.define<TileViewer.Props>(({Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha}) => ({
+    this.define<TileViewer.Props>(({Int, Float, Str, Bool, Ref, Tuple, Nullable, Color, Alpha, Bytes, Enum}) => ({
       source:           [ Ref(ColumnDataSource), () => new ColumnDataSource({data: {row: [], col: [], state: []}}) ],
       shape_in_tiles:   [ Tuple(Int, Int), [0, 0] ],
       image_shape:      [ Tuple(Int, Int), [0, 0] ],
@@ -557,6 +663,11 @@ export class TileViewer extends LayoutDOM {
       follow_view:      [ Nullable(Bool), null ],
       flash_tile:       [ Nullable(Tuple(Int, Int, Int)), null ],
       flash_count:      [ Int, 0 ],
+      thumbnail:        [ Nullable(Bytes), null ],
+      thumbnail_shape:  [ Tuple(Int, Int), [0, 0] ],
+      show_image:       [ Bool, true ],
+      load_source:      [ Ref(ColumnDataSource), () => new ColumnDataSource({data: {row: [], col: [], loads: [], mean_ms: [], last_ms: []}}) ],
+      color_by:         [ Enum(...COLOR_BY_LABELS.map(([mode]) => mode)), "state" ],
     }))
 
     this.override<TileViewer.Props>({
