@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from helpers import producer, wait_until
 from producers.explorer import CURVE_LENGTH, IMAGE_SHAPE, image
+from producers.tiles import thumbnail
 
 from webmon import Subscriber
+from webmon.schema import thumbnail_name
 from webmon.server import Hub
 from webmon.server.feed import Feed, has_epoch_time
 from webmon.server.ondemand import (
@@ -96,6 +98,19 @@ def test_a_missing_array_is_reported_not_raised(hub: Hub, feed: Feed) -> None:
     for _ in range(5):
         hub.tick()
     assert feed.array("no such array") is None  # not listed by the producer: never read
+
+
+def test_an_array_asked_for_is_wanted_before_it_is_shared(hub: Hub) -> None:
+    # The tiles producer shares a layer's thumbnail only once someone wants it.
+    with producer("tiles", "shy"), Subscriber("shy") as sub:
+        feed = ticking(hub, lambda: hub.feed("shy"), message="producer discovered")
+        name = thumbnail_name(1)
+        wait_until(lambda: (sub.state("wanted")[0] or {}).get(name) is False,
+                   message="the producer says nobody wants it")
+        assert name not in feed.array_names() and feed.array(name) is None
+        snap = ticking(hub, lambda: feed.array(name), message="the thumbnail shared and read")
+        assert snap.shape == thumbnail(1).shape and snap.kind == "rgb"
+        np.testing.assert_array_equal(snap.data, thumbnail(1))
 
 
 def test_damaged_segments_are_reported_per_key_and_not_retried_at_once(

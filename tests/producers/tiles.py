@@ -4,11 +4,14 @@ the tiles tab's tests.
     tiles [--layer-name TEXT] [--without COMMAND ...] [--fail-grid TEXT] [--hold-camera]
 
 Layer 1 starts at level 1 (``LAYERS_SPEC``).  It publishes ``tiles`` only while a subscriber
-wants it (as the demo and napari adapter do), ``camera``, ``loader`` (``paused``,
-``grid_visible``), ``wanted`` (``{"tiles": bool}``, so a test can see when interest ends) and
-the ``chunk_loads`` records in ``INITIAL_LOADS``.  Commands: ``set_camera``, ``show_grid``,
-``pause``, ``resume`` (each can be left out with ``--without``), and for tests ``set_level``
-(layer 1's level) and ``load`` (append one load record).  With ``--hold-camera``,
+wants it (as the demo and napari adapter do), and each layer's thumbnail (:func:`thumbnail`,
+a pattern of known colours) likewise, ``camera``, ``loader`` (``paused``, ``grid_visible``),
+``wanted`` (``{"tiles": bool, "thumbnail/1": bool, ...}``, so a test can see when interest
+ends) and the ``chunk_loads`` records in ``INITIAL_LOADS``.  Commands: ``set_camera``,
+``show_grid``, ``pause``, ``resume`` (each can be left out with ``--without``), and for tests
+``set_level`` (layer 1's level), ``load`` (append one load record, with the load time given)
+and ``share_thumbnail`` (share a layer's thumbnail, or a malformed array in its place, at
+once).  With ``--hold-camera``,
 ``set_camera`` answers only once told "go" on stdin, meanwhile publishing the state
 ``holding``: true.
 """
@@ -21,6 +24,8 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 from webmon.schema import (
     CAMERA,
     CHUNK_DTYPE,
@@ -32,6 +37,7 @@ from webmon.schema import (
     LAYERS,
     LOADER,
     TILES,
+    thumbnail_name,
 )
 from webmon.shm import Publisher
 
@@ -45,6 +51,37 @@ INITIAL_LOADS = [(1, 0, 0, 0), (1, 0, 0, 1), (1, 0, 1, 0), (1, 0, 7, 5), (1, 0, 
                  (1, 2, 1, 1), (2, 0, 3, 2), (1, 0, 99, 0)]
 #: Half the view's height and width, level-0 pixels.
 VIEW_HALF = (300.0, 400.0)
+
+
+#: The colours of the thumbnails' 4 x 4 blocks, row after row.
+BLOCK_COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+                (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
+                (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+                (170, 110, 40), (255, 250, 200), (128, 0, 0), (0, 0, 128)]
+
+
+def thumbnail(layer: int) -> np.ndarray:
+    """Layer ``layer``'s thumbnail: its coarsest level's shape, in 4 x 4 blocks of
+    ``BLOCK_COLORS`` (layer 2's in reverse order)."""
+    base, count, _level = LAYERS_SPEC[layer]
+    h, w = level_shapes(base, count)[-1]
+    colors = BLOCK_COLORS if layer == 1 else BLOCK_COLORS[::-1]
+    out = np.empty((h, w, 3), np.uint8)
+    for k, color in enumerate(colors):
+        r, c = divmod(k, 4)
+        out[r * h // 4:(r + 1) * h // 4, c * w // 4:(c + 1) * w // 4] = color
+    return out
+
+
+#: What ``share_thumbnail`` can share in a thumbnail's place: the real one, and arrays a
+#: reader must refuse.
+MALFORMED = {
+    "float": lambda layer: thumbnail(layer).astype(np.float32),
+    "grey": lambda layer: thumbnail(layer)[:, :, 0].copy(),
+    "rgba": lambda layer: np.zeros((64, 64, 4), np.uint8),
+    "oversized": lambda layer: np.full((1024, 600, 3), 200, np.uint8),
+    "empty": lambda layer: np.zeros((0, 5, 3), np.uint8),
+}
 
 
 def level_shapes(base: tuple[int, int], count: int) -> list[list[int]]:
@@ -135,9 +172,17 @@ def run(kind: str, name: str, argv: list[str], control: Control) -> None:
             dirty.set()
             return levels[1]
 
-        def load(layer: int, level: int, row: int, col: int) -> int:
-            loads.append((time.time(), layer, level, row, col, 65536, 1.0, 0, 0.0))
+        def load(layer: int, level: int, row: int, col: int, load_ms: float = 1.0) -> int:
+            loads.append((time.time(), layer, level, row, col, 65536, float(load_ms), 0, 0.0))
             return loads.written()
+
+        shared: set[int] = set()
+
+        def share_thumbnail(layer: int, kind: str = "pattern") -> list[int]:
+            array = thumbnail(layer) if kind == "pattern" else MALFORMED[kind](layer)
+            pub.share_array(thumbnail_name(layer), array)
+            shared.add(layer)
+            return list(array.shape)
 
         commands = {
             CMD_SET_CAMERA: set_camera,
@@ -146,21 +191,27 @@ def run(kind: str, name: str, argv: list[str], control: Control) -> None:
             CMD_RESUME: lambda: set_loader(paused=False),
             "set_level": set_level,
             "load": load,
+            "share_thumbnail": share_thumbnail,
         }
         for command, fn in commands.items():
             if command not in args.without:
                 pub.register_command(command, fn)
         control.ready()
 
-        wanted = None
+        wanted: dict[str, bool] = {}
         while not control.stop.is_set():
             pub.poll()
-            now_wanted = pub.wanted(TILES)
+            now_wanted = {name: pub.wanted(name)
+                          for name in (TILES, *(thumbnail_name(k) for k in LAYERS_SPEC))}
             if now_wanted != wanted:
+                if now_wanted[TILES] != wanted.get(TILES):
+                    dirty.set()
                 wanted = now_wanted
-                pub.set_state("wanted", {"tiles": wanted})
-                dirty.set()
-            if wanted and dirty.is_set():
+                pub.set_state("wanted", wanted)
+            for layer in LAYERS_SPEC:  # shared once wanted, as the demo does
+                if layer not in shared and wanted[thumbnail_name(layer)]:
+                    share_thumbnail(layer)
+            if wanted[TILES] and dirty.is_set():
                 dirty.clear()
                 center = (camera["center"][0], camera["center"][1])
                 pub.set_state(TILES, {

@@ -9,6 +9,11 @@ producer stops.  Each update computes what the tab shows as plain values
 writes only what changed: the viewer is given a new tile table only when the state's
 version, the producer, the layer or the level changed.
 
+Beside the tiles, each update computes the picture under them (the layer's thumbnail, which
+the hub reads on request: :func:`~webmon.apps.tiles_image.image_view`) and the load figures of
+the shown level's tiles, for the viewer's heat map and hover note
+(:func:`~webmon.apps.tiles_heat.load_table`), and writes them only when they changed.
+
 By default the viewer follows the producer's level.  A picked level that the producer is not
 drawing shows that level's grid with the tiles the ``chunk_loads`` history records as loaded
 there (the producer reports what is in view and loading only at its own level), and the page
@@ -26,7 +31,7 @@ from typing import Any
 from bokeh.layouts import column, row
 from bokeh.models import Div, Select
 
-from webmon.schema import CHUNK_LOADS, TILES
+from webmon.schema import CHUNK_LOADS, TILES, thumbnail_name
 from webmon.server import Session, Tab
 from webmon.server.hub import DEFAULT_HISTORY
 from webmon.server.text import escape
@@ -34,6 +39,8 @@ from webmon.tiles import NO_TILES
 from webmon.tiles_extension import TileViewer
 
 from .tiles_controls import TileCommands
+from .tiles_heat import REPLACE, STREAM, LoadTable, load_table
+from .tiles_image import NO_IMAGE, ImageView, image_view
 from .tiles_link import ResolvedLink, TileLink, parse_link, resolve_link
 from .tiles_loaded import LoadedTiles
 from .tiles_view import FOLLOW, EntryCache, Producer, TilesView, layer_options, tiles_view
@@ -65,6 +72,9 @@ class TilesPanel:
         self._link: TileLink | None = link if isinstance(link, TileLink) else None
         self.link_note = Div(text=_link_error(link) if isinstance(link, str) else "",
                              name="tiles-link-note", sizing_mode="stretch_width")
+        self.image = NO_IMAGE  # the picture under the tiles
+        self.image_note = Div(text="", name="tiles-image", sizing_mode="stretch_width")
+        self.loads: LoadTable | None = None  # what the viewer's load table holds
         self.controls = TileCommands(session)
         self.layer.on_change("value", self._on_select)
         self.level.on_change("value", self._on_select)
@@ -75,6 +85,7 @@ class TilesPanel:
         self._loaded = LoadedTiles()
         self._entries = EntryCache()
         side = column(self.layer, self.level, self.link_note, self.counts, self.note,
+                      self.image_note,
                       self.controls.root, width=SIDE_WIDTH, sizing_mode="stretch_height")
         self.root = row(self.viewer, side, sizing_mode="stretch_width")
 
@@ -91,14 +102,24 @@ class TilesPanel:
         linked = self._resolve_link(value)
         if linked is not None:
             layer, level = linked.layer_key, linked.level
+        loaded = self._read_loads()
         self._show(tiles_view(self.view, producer, value, version, layer, level,
-                              self._entries, self._read_loads))
+                              self._entries, lambda: loaded))
         if linked is not None and (self.view.layer, self.view.level) == (layer, level):
             tile = linked.link
             self.viewer.clicked_tile = (tile.row, tile.col, tile.level)  # selected...
             self.viewer.flash(tile.row, tile.col, tile.level)  # ...framed and flashed
             self.link_note.text = (f"Showing {escape(tile.describe())} of layer "
                                    f"{escape(linked.layer_key)}, as the link asked.")
+        generation = producer.generation if producer is not None else None
+        shown_layer = self.view.layer
+        # Asking keeps the hub reading the thumbnail, and the producer sharing it.
+        snapshot = self.session.array(thumbnail_name(shown_layer)) if shown_layer else None
+        self._show_image(image_view(self.image, snapshot, generation, shown_layer))
+        shown = self.view.picture.inputs if self.view.picture is not None else NO_TILES
+        self._show_loads(load_table(self.loads, loaded, generation,
+                                    int(shown_layer) if shown_layer.isdigit() else None,
+                                    shown.level, shown.shape_in_tiles))
 
     def _resolve_link(self, tiles_state: Any) -> ResolvedLink | None:
         """The address's tile, once the producer's tiles state can say whether it exists
@@ -115,12 +136,27 @@ class TilesPanel:
         return resolved
 
     def _read_loads(self) -> LoadedTiles:
-        """The loaded tiles, with the loads recorded since the last read."""
+        """The loaded tiles and their load figures, with the loads recorded since the last
+        read."""
         increment = self._loads.read()
         if increment.reset:  # another producer, or a restart
             self._loaded.clear()
         self._loaded.add(increment.records)
         return self._loaded
+
+    def _show_image(self, image: ImageView) -> None:
+        shown, self.image = self.image, image
+        if image.key != shown.key:
+            self.viewer.show_thumbnail(image.image)
+        if image.text != shown.text:
+            self.image_note.text = image.text
+
+    def _show_loads(self, table: LoadTable) -> None:
+        self.loads = table
+        if table.change == REPLACE:
+            self.viewer.load_source.data = table.columns
+        elif table.change == STREAM:
+            self.viewer.load_source.stream(table.columns)
 
     def _show(self, view: TilesView) -> None:
         """Write to the Bokeh models what differs between ``view`` and the view shown."""
