@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from napari.layers import Image
 
@@ -60,8 +60,9 @@ from .recorder import ReadRecorder
 from .schedule import Schedule
 from .spans import NapariSpans
 from .state_values import dims_state, layers_state, loader_state
+from .thumbnail import ThumbnailJob, Thumbnails
 from .tiles import TileGrid
-from .tiles_state import tiles_json, view_inputs
+from .tiles_state import EntryInputs, tiles_json, view_inputs
 from .tracks import Track, disconnect, unwrap_levels, update_tile_axes, wrap_levels
 from .writer import WritingThread
 
@@ -81,6 +82,14 @@ _STATE_KEYS = (LAYERS, DIMS, LOADER)
 #: Dims events after which dims, tile axes and world-to-pixel maps are recomputed.
 DIMS_EVENTS = ("ndim", "ndisplay", "order", "current_step")
 _attachments: dict[int, list[Attachment]] = {}
+
+
+class Publication(NamedTuple):
+    """What one publication hands the writing thread: the view for the ``tiles`` state (None
+    while unwanted) and the layers' thumbnails to make."""
+
+    tiles: list[EntryInputs] | None
+    thumbnails: list[ThumbnailJob]
 
 
 def attach(viewer: Any, name: str = "napari", *, app: str | None = None,
@@ -170,6 +179,9 @@ class Attachment:
             # napari's thread publishes layers, dims, loader and camera through it, the
             # writing thread the tiles: each key has one writer.
             self._state = ChangedState(self.pub, {TILES: TILES_STATE_BYTES})
+            # Which thumbnails are due is read on napari's thread; they are made and shared
+            # on the writing thread.
+            self._thumbnails = Thumbnails(self.pub)
             self._spans = NapariSpans(self.pub, self.viewer, self._drawing_thread)  # spans.py
             self._frame_times.on_draw = self._spans.draw
             # The profile and system tabs' instruments (instruments.py): napari's draws are
@@ -210,7 +222,7 @@ class Attachment:
                 self._connect(emitter, self._on_dims)
         self._connect(compat.grid(viewer).events.enabled, self._on_loader_setting)
         self._connect(compat.async_setting_events(), self._on_loader_setting)
-        self._writer = WritingThread(self._write_streams, self._publish_tiles,
+        self._writer = WritingThread(self._write_streams, self._publish_view,
                                      f"webmon-writer-{self.pub.name}")
         # Before the Publisher's own exit handler (they run last registered first): the
         # thread must not write to segments being unlinked.  Unregistered by detach().
@@ -287,6 +299,7 @@ class Attachment:
         for emitter, callback in track.connections:
             disconnect(emitter, callback)
         unwrap_levels(track)
+        self._thumbnails.forget(track)
         self._spans.untrack(layer)
         self._planes.forget(layer)
         self._changed(LAYERS)
@@ -467,10 +480,14 @@ class Attachment:
             if self.pub.wanted(TILES):
                 tiles = self._guard(view_inputs, self.viewer, self._planes,
                                     self._ordered_layers(), self._tracks)
+            # Thumbnails: only those wanted whose colours, plane or data changed.
+            thumbnails = self._guard(self._thumbnails.due, self.viewer,
+                                     self._tracks.values()) or []
+            job = Publication(tiles, thumbnails) if tiles is not None or thumbnails else None
             if force and writer is not None:
-                writer.run_now(tiles)  # records and tiles now, before the counters
+                writer.run_now(job)  # records and tiles now, before the counters
             elif writer is not None:
-                writer.submit(tiles, self.schedule.take_write(now))
+                writer.submit(job, self.schedule.take_write(now))
             with self._counts_lock:
                 if self._counts_changed and self.schedule.loader_due(now, force):
                     self._dirty.add(LOADER)
@@ -519,10 +536,14 @@ class Attachment:
     def _publish(self, key: str, value_of: Callable[[], Any]) -> None:
         self._state.value(key, value_of())
 
-    def _publish_tiles(self, inputs: list) -> None:
+    def _publish_view(self, job: Publication) -> None:
         # On the writing thread (or poll's, holding its lock).
-        if not self._closed:
-            self._state.json(TILES, tiles_json(inputs))
+        if self._closed:
+            return
+        if job.tiles is not None:
+            self._state.json(TILES, tiles_json(job.tiles))
+        if job.thumbnails:
+            self._thumbnails.share(job.thumbnails)
 
     # -- state values ---------------------------------------------------------------------
 
