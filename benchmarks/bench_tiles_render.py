@@ -10,6 +10,13 @@ around that plus a one-pixel ``readPixels``, which waits until WebGL has finishe
 "level change" switches to a grid of half the rows and columns and back, each with its states,
 and draws.
 
+Then, in the same run and for the default renderer only, what the picture and the heat map
+add: a "thumbnail update" replaces the 512 x 512 RGB picture under the tiles and draws; a
+"heat-map update" replaces the load figures of every tile of the grid (the viewer colouring
+tiles by mean load time) and draws; "redraw over picture" is a frame with nothing changed,
+the picture under translucent tiles.  Each is set beside the state update of today's viewer
+(no picture, tiles by state) measured in the same page.
+
 Each is measured, in the same run, for the three ``grid_renderer`` values: "shader" (the
 default, and the only grid the shipped bundle has: one quad, states in a texture),
 "instanced" (one InstancedMesh) and "mesh_per_tile" (the 2020 page's design, the baseline).
@@ -125,6 +132,82 @@ async ([rows, cols, samples, fraction, budget_ms]) => {
 """
 
 
+# Runs in the page: the picture and the heat map, beside a state update, each applied and
+# drawn (main thread), then finished (a one-pixel readPixels).
+MEASURE_IMAGE_JS = """
+async ([rows, cols, samples, fraction]) => {
+  const model = Bokeh.documents[0].get_model_by_name("tiles")
+  const view = Bokeh.index.find_one(model)
+  const canvas = view.shadow_el.querySelector("canvas")
+  const gl = canvas.getContext("webgl2") ?? canvas.getContext("webgl")
+  const pixel = new Uint8Array(4)
+  const finish = () => gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel)
+  const breathe = () => new Promise((resolve) => setTimeout(resolve, 0))
+  let seed = 54321
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+  const n = rows * cols
+  const timed = async (apply) => {
+    const main = [], total = []
+    for (let s = 0; s < samples + 3; s++) {
+      const t0 = performance.now()
+      apply(s)
+      view.render_now()
+      const t1 = performance.now()
+      finish()
+      const t2 = performance.now()
+      if (s >= 3) { main.push(t1 - t0); total.push(t2 - t0) }
+      await breathe()
+    }
+    return {main, total}
+  }
+  // Today's viewer: tiles by state, no picture; a state update as in the first table.
+  const state_updates = []
+  const states = new Uint8Array(n).map(() => Math.floor(random() * 4))
+  for (let s = 0; s < samples + 3; s++) {
+    for (let c = 0; c < Math.round(n * fraction); c++) {
+      const i = Math.floor(random() * n)
+      states[i] = (states[i] + 1) % 4
+    }
+    const row = new Int32Array(n), col = new Int32Array(n)
+    for (let i = 0; i < n; i++) { row[i] = Math.floor(i / cols); col[i] = i % cols }
+    state_updates.push({row, col, state: states.slice()})
+  }
+  model.setv({thumbnail: null, thumbnail_shape: [0, 0], color_by: "state"})
+  view.render_now(); finish()
+  const state = await timed((s) => { model.source.data = state_updates[s] })
+  const redraw_plain = await timed(() => {})
+  // The picture: 512 x 512 RGB, a new one each time.
+  const side = 512
+  const pictures = []
+  for (let s = 0; s < samples + 3; s++) {
+    const rgb = new Uint8Array(side * side * 3)
+    for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 7 + s * 31) & 255
+    pictures.push(rgb.buffer)
+  }
+  const thumbnail = await timed((s) => {
+    model.setv({thumbnail: pictures[s], thumbnail_shape: [side, side]})
+  })
+  const redraw_picture = await timed(() => {})
+  // The heat map: every tile's load figures, new each time, coloured by mean load time.
+  const row = new Int32Array(n), col = new Int32Array(n)
+  for (let i = 0; i < n; i++) { row[i] = Math.floor(i / cols); col[i] = i % cols }
+  const figures = []
+  for (let s = 0; s < samples + 3; s++) {
+    const loads = new Int32Array(n), mean_ms = new Float32Array(n), last_ms = new Float32Array(n)
+    for (let i = 0; i < n; i++) {
+      loads[i] = 1 + Math.floor(random() * 5)
+      mean_ms[i] = 1 + random() * 200
+      last_ms[i] = mean_ms[i]
+    }
+    figures.push({row, col, loads, mean_ms, last_ms})
+  }
+  model.color_by = "mean_ms"
+  const heat = await timed((s) => { model.load_source.data = figures[s] })
+  return {state, redraw_plain, thumbnail, redraw_picture, heat}
+}
+"""
+
+
 def page_for(side: int, geometry: str, directory: Path, extension_js: str) -> Path:
     """A standalone page of one viewer, with ``extension_js`` (the benchmark build) in place
     of the shipped bundle Bokeh inlines."""
@@ -163,11 +246,30 @@ def measure(browser, path: Path, side: int, samples: int) -> dict:
 RENDERERS = ("shader", "instanced", "mesh_per_tile")
 
 
+def measure_image(browser, path: Path, side: int, samples: int) -> dict:
+    page = browser.new_page(viewport={"width": 640, "height": 640})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri())
+    page.wait_for_function(
+        "window.Bokeh && Bokeh.documents.length > 0 && "
+        "Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name('tiles'))?.frames_drawn > 0",
+        timeout=120_000,
+    )
+    result = page.evaluate(MEASURE_IMAGE_JS, [side, side, samples, CHANGED_FRACTION])
+    page.close()
+    if errors:
+        raise RuntimeError(f"the page failed: {errors}")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--sizes", default="1024,16384,65536",
                         help="tile counts, each a square number")
+    parser.add_argument("--image-only", action="store_true",
+                        help="only the picture and heat-map table (the default renderer)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sides = [round(n ** 0.5) for n in sizes]
@@ -179,19 +281,27 @@ def main() -> int:
     print("building the tile viewer with the benchmark's grids...", file=sys.stderr, flush=True)
     extension_js = bench_bundle()
     results: list[tuple[int, dict[str, dict]]] = []
+    image_results: list[tuple[int, dict]] = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for side in sides:
                 timings = {}
                 for renderer in RENDERERS:
+                    if args.image_only and renderer != "shader":
+                        continue
                     page = page_for(side, renderer, Path(tmp), extension_js)
-                    result = measure(browser, page, side, args.samples)
-                    timings[renderer] = result
-                    print(f"  {side * side:>6} tiles, {renderer:<13}: "
-                          f"{len(result['update_ms'])} samples in {result['wall_s']:.1f} s",
-                          file=sys.stderr, flush=True)
-                results.append((side * side, timings))
+                    if not args.image_only:
+                        result = measure(browser, page, side, args.samples)
+                        timings[renderer] = result
+                        print(f"  {side * side:>6} tiles, {renderer:<13}: "
+                              f"{len(result['update_ms'])} samples in {result['wall_s']:.1f} s",
+                              file=sys.stderr, flush=True)
+                    if renderer == "shader":
+                        image_results.append((side * side, measure_image(
+                            browser, page, side, args.samples)))
+                if timings:
+                    results.append((side * side, timings))
         finally:
             browser.close()
 
@@ -215,7 +325,29 @@ def main() -> int:
             print(f"{n:>6} {round(n * CHANGED_FRACTION):>7}  {renderer:<13} {main_ms:>11.2f} "
                   f"{update:>14.2f} {redraw:>9.2f} {level:>12.2f} {baseline / update:>11.1f}x "
                   f"{len(result['update_ms']):>7}")
+    print_image_table(image_results)
     return 0
+
+
+def print_image_table(results: list[tuple[int, dict]]) -> None:
+    """The picture and the heat map beside today's state update, same page, same run."""
+    print("\nPicture and heat map, default renderer, 600 x 600; medians in ms, applied and drawn "
+          "(main thread) / and the frame finished.  'x state' = this update's finished time "
+          "divided by the state update's (today's viewer: no picture, tiles by state).\n")
+    header = (f"{'tiles':>6}  {'update':<30} {'main thread':>11} {'update + frame':>14} "
+              f"{'x state':>8}")
+    print(header)
+    print("-" * len(header))
+    rows = [("state", "state update, no picture"), ("redraw_plain", "redraw, no picture"),
+            ("thumbnail", "thumbnail update (512 x 512)"), ("redraw_picture",
+                                                              "redraw over picture"),
+            ("heat", "heat-map update (every tile)")]
+    for n, result in results:
+        base = statistics.median(result["state"]["total"])
+        for key, label in rows:
+            main_ms = statistics.median(result[key]["main"])
+            total = statistics.median(result[key]["total"])
+            print(f"{n:>6}  {label:<30} {main_ms:>11.2f} {total:>14.2f} {total / base:>7.2f}x")
 
 
 if __name__ == "__main__":

@@ -70,11 +70,11 @@
     const column_data_source_1 = require("@bokehjs/models/sources/column_data_source");
     const dom_1 = require("@bokehjs/core/dom");
     const color_1 = require("@bokehjs/core/util/color");
-    const tile_scene_1 = require("dcf465aa86") /* ./tile_scene */;
+    const tile_scene_1 = require("102a851984") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
     const tile_heat_1 = require("29e00e65ea") /* ./tile_heat */;
     const tile_hover_1 = require("9797903db9") /* ./tile_hover */;
-    const tile_thumbnail_1 = require("6d88b43f05") /* ./tile_thumbnail */;
+    const tile_thumbnail_1 = require("a13a41f26c") /* ./tile_thumbnail */;
     const viewer_css = `
 :host { position: relative; }
 .wm-tiles { position: absolute; inset: 0; display: flex; flex-direction: column; overflow: hidden;
@@ -636,7 +636,7 @@
         });
     })();
 },
-"dcf465aa86": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
+"102a851984": /* tiles_extension/tile_scene.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     const tslib_1 = require("tslib");
     // The three.js side of the tile viewer: renderer, orthographic camera, mouse controls, and the
@@ -648,8 +648,8 @@
     // downwards on screen as in napari.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     const OrbitControls_js_1 = require("e7fca2fe9e") /* three/examples/jsm/controls/OrbitControls.js */;
-    const tile_grids_1 = require("b39c123277") /* ./tile_grids */;
-    const tile_thumbnail_1 = require("6d88b43f05") /* ./tile_thumbnail */;
+    const tile_grids_1 = require("44bc790b05") /* ./tile_grids */;
+    const tile_thumbnail_1 = require("a13a41f26c") /* ./tile_thumbnail */;
     /** How far the grid may be tilted away from facing the camera, about each axis: beyond
      * about this, a flat grid seen edge-on stops being readable. */
     exports.MAX_TILT = THREE.MathUtils.degToRad(45);
@@ -719,7 +719,8 @@
             /** The image was framed once: the first layout centres it whatever its shape. */
             this.framed = false;
             this.axes_material = new THREE.LineBasicMaterial({ vertexColors: true });
-            this.thumbnail = new tile_thumbnail_1.ThumbnailLayer();
+            this.thumbnail = new tile_thumbnail_1.ThumbnailTexture();
+            this.image = null;
             this.fill_alpha = 0.35;
             this.width_px = 1;
             this.height_px = 1;
@@ -732,7 +733,7 @@
             this.content.scale.y = -1;
             this.content.add(this.grid.object);
             this.axes = this.make_axes();
-            this.content.add(this.thumbnail.object, this.axes, this.view_frame.object, this.selection_frame.object, this.flash_frame.object);
+            this.content.add(this.axes, this.view_frame.object, this.selection_frame.object, this.flash_frame.object);
             this.selection_frame.set_style([255, 255, 255], 1.0);
             this.scene.add(this.content);
             const controls = new OrbitControls_js_1.OrbitControls(this.camera, this.renderer.domElement);
@@ -784,7 +785,7 @@
             this.grid.dispose();
             this.grid = (0, tile_grids_1.make_grid)(kind, this.renderer.capabilities.maxTextureSize);
             this.grid.set_background(this.background);
-            this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha);
+            this.grid.set_overlay?.(this.image, this.fill_alpha);
             this.content.add(this.grid.object);
             if (this.layout != null) {
                 this.set_layout(this.layout);
@@ -814,7 +815,6 @@
             const moved = Math.abs(extent.width - this.extent.width) > 0.02 ||
                 Math.abs(extent.height - this.extent.height) > 0.02;
             this.extent = extent;
-            this.thumbnail.set_extent(extent.width, extent.height);
             this.update_axes();
             // A level change keeps the extent, and the user's camera; the first image, and a new
             // image shape, are framed and centred.
@@ -832,13 +832,13 @@
         /** The picture under the tiles (null: none); over it, coloured tiles are translucent
          *  fills with outlines, and idle tiles grid lines. */
         set_image(image) {
-            this.thumbnail.set_image(image);
-            this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha);
+            this.image = this.thumbnail.set_image(image);
+            this.grid.set_overlay?.(this.image, this.fill_alpha);
         }
         /** The opacity of coloured tiles' fills over a picture. */
         set_fill_alpha(fill_alpha) {
             this.fill_alpha = fill_alpha;
-            this.grid.set_overlay?.(this.thumbnail.shown, fill_alpha);
+            this.grid.set_overlay?.(this.image, fill_alpha);
         }
         set_background(color) {
             this.background.setRGB(color[0] / 255, color[1] / 255, color[2] / 255, THREE.SRGBColorSpace);
@@ -61082,7 +61082,7 @@ void main() {
         }
     }
 },
-"b39c123277": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
+"44bc790b05": /* tiles_extension/tile_grids.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.register_grid = register_grid;
     exports.make_grid = make_grid;
@@ -61128,28 +61128,24 @@ void main() {
     const tile_fragment_shader = `
 uniform highp sampler2D states;  // one byte per tile, row after row: the colour's index
 uniform int states_width;        // texels per row of that texture
-uniform highp sampler2D palette; // 256 x 1 linear RGB colours, by index
+uniform highp sampler2D palette; // 256 x 1 sRGB colours (0..1), by index
 uniform vec2 grid;               // cols, rows
 uniform vec2 image_px;           // width, height of the level's image
 uniform float tile_px;
 uniform float gap_px;
-uniform vec3 background;
+uniform vec3 background;         // sRGB
 uniform bool over_image;         // a picture lies under the grid
+uniform sampler2D image;         // the picture: sRGB bytes stretched over the level's image
 uniform float fill_alpha;        // over a picture: the opacity of a coloured tile's fill
 varying vec2 v_px;
 
-// "src over dst", neither premultiplied.
-vec4 over(vec4 dst, vec3 color, float alpha) {
-  float a = alpha + dst.a*(1.0 - alpha);
-  vec3 c = (color*alpha + dst.rgb*dst.a*(1.0 - alpha))/max(a, 1e-6);
-  return vec4(c, a);
-}
-
+// Colours are mixed as sRGB values, as a framebuffer blends them, and written as they are:
+// one pass, opaque, no conversion per pixel (a software rasteriser pays for each).
 void main() {
   // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
   vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
   vec2 tile = floor(v_px/tile_px);
-  vec4 result = vec4(background, over_image ? 0.0 : 1.0);
+  vec3 result = over_image ? textureLod(image, v_px/image_px, 0.0).rgb : background;
   if (tile.x < grid.x && tile.y < grid.y) {
     vec2 lo = tile*tile_px;
     vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
@@ -61161,7 +61157,7 @@ void main() {
       vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
       // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
       vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
-      result = vec4(mix(background, color, cover.x*cover.y), 1.0);
+      result = mix(background, color, cover.x*cover.y);
     } else {
       // Screen pixels to the tile's nearest edge, and the tile's shorter side on screen.
       vec2 to_edge = min(v_px - lo, hi - v_px)/pixel_size;
@@ -61174,8 +61170,8 @@ void main() {
         float fade = clamp((shown - 4.0)/8.0, 0.0, 1.0);
         float dark = 1.0 - clamp(edge - 1.0, 0.0, 1.0);
         float light = (1.0 - clamp(edge - 2.0, 0.0, 1.0))*(1.0 - dark);
-        result = over(result, vec3(1.0), 0.3*light*fade);
-        result = over(result, vec3(0.0), 0.45*dark*fade);
+        result = mix(result, vec3(1.0), 0.3*light*fade);
+        result = mix(result, vec3(0.0), 0.45*dark*fade);
       } else {
         // A translucent fill, and an opaque outline in the tile's colour with a dark line
         // inside it (read on bright pictures); small tiles get a stronger fill instead.
@@ -61183,14 +61179,13 @@ void main() {
         float width = clamp(shown*0.12, 1.0, 2.5);
         float outline = (1.0 - clamp(edge - width, 0.0, 1.0))*detail;
         float halo = (1.0 - clamp(edge - width - 1.0, 0.0, 1.0))*(1.0 - outline)*detail;
-        result = over(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
-        result = over(result, vec3(0.0), 0.45*halo);
-        result = over(result, color, outline);
+        result = mix(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
+        result = mix(result, vec3(0.0), 0.45*halo);
+        result = mix(result, color, outline);
       }
     }
   }
-  gl_FragColor = result;
-  #include <colorspace_fragment>
+  gl_FragColor = vec4(result, 1.0);
 }
 `;
     class ShaderTileGrid {
@@ -61199,6 +61194,7 @@ void main() {
             this.object = new THREE.Group();
             this.geometry = new THREE.PlaneGeometry(1, 1);
             this.texture = null;
+            this.palette_from = null;
             this.count = 0;
             this.max_texture_size = max_texture_size;
             this.palette = new THREE.DataTexture(new Float32Array(4 * exports.PALETTE_SIZE), exports.PALETTE_SIZE, 1, THREE.RGBAFormat, THREE.FloatType);
@@ -61209,7 +61205,6 @@ void main() {
                 vertexShader: tile_vertex_shader,
                 fragmentShader: tile_fragment_shader,
                 side: THREE.DoubleSide, // still drawn when rotated to show its back
-                transparent: true, // over a picture; opaque (alpha 1) otherwise
                 uniforms: {
                     states: { value: null },
                     states_width: { value: 1 },
@@ -61220,6 +61215,7 @@ void main() {
                     gap_px: { value: 0 },
                     background: { value: new THREE.Color() },
                     over_image: { value: false },
+                    image: { value: null },
                     fill_alpha: { value: 0.35 },
                 },
             });
@@ -61262,18 +61258,15 @@ void main() {
             this.mesh.scale.set(image_w * unit, image_h * unit, 1);
         }
         set_states(states, palette) {
-            const colors = this.palette.image.data;
-            const n = Math.min(palette.length / 3, exports.PALETTE_SIZE);
-            let changed = false;
-            for (let i = 0; i < n; i++) {
-                for (let k = 0; k < 3; k++) {
-                    if (colors[4 * i + k] != palette[3 * i + k]) {
-                        colors[4 * i + k] = palette[3 * i + k];
-                        changed = true;
-                    }
+            if (palette !== this.palette_from) { // the viewer keeps its palettes: compare by identity
+                this.palette_from = palette;
+                const colors = this.palette.image.data;
+                const srgb = new THREE.Color();
+                const n = Math.min(palette.length / 3, exports.PALETTE_SIZE);
+                for (let i = 0; i < n; i++) {
+                    srgb.setRGB(palette[3 * i], palette[3 * i + 1], palette[3 * i + 2]).convertLinearToSRGB();
+                    colors.set([srgb.r, srgb.g, srgb.b], 4 * i);
                 }
-            }
-            if (changed) {
                 this.palette.needsUpdate = true;
             }
             if (this.texture != null) {
@@ -61281,13 +61274,16 @@ void main() {
                 this.texture.needsUpdate = true;
             }
         }
-        invalidate_colors() { }
-        set_background(color) {
-            this.material.uniforms.background.value.copy(color);
+        invalidate_colors() {
+            this.palette_from = null;
         }
-        set_overlay(over_image, fill_alpha) {
+        set_background(color) {
+            this.material.uniforms.background.value.copy(color).convertLinearToSRGB();
+        }
+        set_overlay(image, fill_alpha) {
             const u = this.material.uniforms;
-            u.over_image.value = over_image;
+            u.over_image.value = image != null;
+            u.image.value = image;
             u.fill_alpha.value = fill_alpha;
         }
         dispose() {
@@ -61300,12 +61296,12 @@ void main() {
     exports.ShaderTileGrid = ShaderTileGrid;
     ShaderTileGrid.__name__ = "ShaderTileGrid";
 },
-"6d88b43f05": /* tiles_extension/tile_thumbnail.js */ function _(require, module, exports, __esModule, __esExport) {
+"a13a41f26c": /* tiles_extension/tile_thumbnail.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.rgb_image = rgb_image;
     const tslib_1 = require("tslib");
     // The picture under the tile grid: a layer's thumbnail (docs/schema.md, Arrays), an RGB image
-    // stretched over the level's image, drawn as one textured quad below the grid.
+    // that the grid's shader stretches over the level's image and draws its tiles over.
     const THREE = tslib_1.__importStar(require("104f561458") /* three */);
     /** `bytes` as an RGB image of `shape` [h, w], or null when it is not one (no bytes, a shape
      *  of no pixels, or a length that does not match: the viewer then draws no picture). */
@@ -61316,41 +61312,27 @@ void main() {
         }
         return { rgb: new Uint8Array(bytes), height, width };
     }
-    class ThumbnailLayer {
+    /** The picture's texture, kept and refilled while its size stays. */
+    class ThumbnailTexture {
         constructor() {
-            this.geometry = new THREE.PlaneGeometry(1, 1);
-            // Both sides: the content group is flipped, and the view may be rotated to show its back.
-            this.material = new THREE.MeshBasicMaterial({ color: 0xffffff, side: THREE.DoubleSide });
             this.texture = null;
-            this.object = new THREE.Mesh(this.geometry, this.material);
-            this.object.frustumCulled = false;
-            this.object.visible = false;
-            this.object.renderOrder = -1; // below the grid, which is drawn over it with blending
-            this.object.position.z = -0.01;
         }
-        /** Whether a picture is drawn. */
-        get shown() {
-            return this.object.visible;
-        }
-        /** Show `image` (null: none). */
+        /** The texture of `image`, or null for none. */
         set_image(image) {
             if (image == null) {
-                this.object.visible = false;
-                return;
+                return null;
             }
             const { rgb, height, width } = image;
             let texture = this.texture;
             if (texture == null || texture.image.width != width || texture.image.height != height) {
                 texture?.dispose();
-                // three.js has no RGB texture format: four bytes a pixel.
+                // three.js has no RGB texture format: four bytes a pixel.  The bytes are sRGB and the
+                // grid mixes sRGB values, so they are sampled as they are (no colour space).
                 texture = new THREE.DataTexture(new Uint8Array(4 * width * height), width, height, THREE.RGBAFormat, THREE.UnsignedByteType);
-                texture.colorSpace = THREE.SRGBColorSpace; // the bytes are sRGB, as napari shows them
-                texture.magFilter = THREE.LinearFilter;
-                texture.minFilter = THREE.LinearFilter;
+                texture.magFilter = THREE.NearestFilter;
+                texture.minFilter = THREE.NearestFilter;
                 texture.generateMipmaps = false;
                 this.texture = texture;
-                this.material.map = texture;
-                this.material.needsUpdate = true;
             }
             const rgba = texture.image.data;
             const n = width * height;
@@ -61362,22 +61344,15 @@ void main() {
                 rgba[o + 3] = 255;
             }
             texture.needsUpdate = true;
-            this.object.visible = true;
-        }
-        /** Stretch the picture over an image `width` x `height` world units from the origin (the
-         *  content group is flipped, so the texture's first row lies at the top). */
-        set_extent(width, height) {
-            this.object.position.set(width / 2, height / 2, -0.01);
-            this.object.scale.set(width, height, 1);
+            return texture;
         }
         dispose() {
             this.texture?.dispose();
-            this.geometry.dispose();
-            this.material.dispose();
+            this.texture = null;
         }
     }
-    exports.ThumbnailLayer = ThumbnailLayer;
-    ThumbnailLayer.__name__ = "ThumbnailLayer";
+    exports.ThumbnailTexture = ThumbnailTexture;
+    ThumbnailTexture.__name__ = "ThumbnailTexture";
 },
 "47a9ea8712": /* tiles_extension/tile_states.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
@@ -61662,5 +61637,5 @@ void main() {
     exports.TileHover = TileHover;
     TileHover.__name__ = "TileHover";
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"dcd9d41446","tiles_extension/tile_scene":"dcf465aa86","tiles_extension/tile_grids":"b39c123277","tiles_extension/tile_thumbnail":"6d88b43f05","tiles_extension/tile_states":"47a9ea8712","tiles_extension/tile_heat":"29e00e65ea","tiles_extension/tile_hover":"9797903db9"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"dcd9d41446","tiles_extension/tile_scene":"102a851984","tiles_extension/tile_grids":"44bc790b05","tiles_extension/tile_thumbnail":"a13a41f26c","tiles_extension/tile_states":"47a9ea8712","tiles_extension/tile_heat":"29e00e65ea","tiles_extension/tile_hover":"9797903db9"}, {});});
 //# sourceMappingURL=webmon.js.map

@@ -36,9 +36,10 @@ export interface TileGrid {
   invalidate_colors(): void
   /** The colour behind the tiles (linear RGB), for grids that paint their own gaps. */
   set_background(color: THREE.Color): void
-  /** Draw over an image (a layer's thumbnail): code 0 as grid lines only, other codes as
-   *  fills of opacity `fill_alpha` with an outline.  Grids without it draw opaque tiles. */
-  set_overlay?(over_image: boolean, fill_alpha: number): void
+  /** Draw over `image` (a layer's thumbnail, stretched over the level's image; null for
+   *  none): code 0 as grid lines only, other codes as fills of opacity `fill_alpha` with an
+   *  outline.  Grids without it draw opaque tiles and no picture. */
+  set_overlay?(image: THREE.Texture | null, fill_alpha: number): void
   dispose(): void
 }
 
@@ -79,28 +80,24 @@ void main() {
 const tile_fragment_shader = `
 uniform highp sampler2D states;  // one byte per tile, row after row: the colour's index
 uniform int states_width;        // texels per row of that texture
-uniform highp sampler2D palette; // 256 x 1 linear RGB colours, by index
+uniform highp sampler2D palette; // 256 x 1 sRGB colours (0..1), by index
 uniform vec2 grid;               // cols, rows
 uniform vec2 image_px;           // width, height of the level's image
 uniform float tile_px;
 uniform float gap_px;
-uniform vec3 background;
+uniform vec3 background;         // sRGB
 uniform bool over_image;         // a picture lies under the grid
+uniform sampler2D image;         // the picture: sRGB bytes stretched over the level's image
 uniform float fill_alpha;        // over a picture: the opacity of a coloured tile's fill
 varying vec2 v_px;
 
-// "src over dst", neither premultiplied.
-vec4 over(vec4 dst, vec3 color, float alpha) {
-  float a = alpha + dst.a*(1.0 - alpha);
-  vec3 c = (color*alpha + dst.rgb*dst.a*(1.0 - alpha))/max(a, 1e-6);
-  return vec4(c, a);
-}
-
+// Colours are mixed as sRGB values, as a framebuffer blends them, and written as they are:
+// one pass, opaque, no conversion per pixel (a software rasteriser pays for each).
 void main() {
   // Derivatives first: they are undefined inside a branch that neighbouring pixels skip.
   vec2 pixel_size = max(fwidth(v_px), vec2(1e-6));
   vec2 tile = floor(v_px/tile_px);
-  vec4 result = vec4(background, over_image ? 0.0 : 1.0);
+  vec3 result = over_image ? textureLod(image, v_px/image_px, 0.0).rgb : background;
   if (tile.x < grid.x && tile.y < grid.y) {
     vec2 lo = tile*tile_px;
     vec2 hi = min(lo + tile_px, image_px);   // the last row and column are clipped to the image
@@ -112,7 +109,7 @@ void main() {
       vec2 inside = min(v_px - lo, hi - v_px) - 0.5*gap_px;
       // Coverage of this screen pixel by the tile, so edges stay smooth without multisampling.
       vec2 cover = clamp(inside/pixel_size + 0.5, 0.0, 1.0);
-      result = vec4(mix(background, color, cover.x*cover.y), 1.0);
+      result = mix(background, color, cover.x*cover.y);
     } else {
       // Screen pixels to the tile's nearest edge, and the tile's shorter side on screen.
       vec2 to_edge = min(v_px - lo, hi - v_px)/pixel_size;
@@ -125,8 +122,8 @@ void main() {
         float fade = clamp((shown - 4.0)/8.0, 0.0, 1.0);
         float dark = 1.0 - clamp(edge - 1.0, 0.0, 1.0);
         float light = (1.0 - clamp(edge - 2.0, 0.0, 1.0))*(1.0 - dark);
-        result = over(result, vec3(1.0), 0.3*light*fade);
-        result = over(result, vec3(0.0), 0.45*dark*fade);
+        result = mix(result, vec3(1.0), 0.3*light*fade);
+        result = mix(result, vec3(0.0), 0.45*dark*fade);
       } else {
         // A translucent fill, and an opaque outline in the tile's colour with a dark line
         // inside it (read on bright pictures); small tiles get a stronger fill instead.
@@ -134,14 +131,13 @@ void main() {
         float width = clamp(shown*0.12, 1.0, 2.5);
         float outline = (1.0 - clamp(edge - width, 0.0, 1.0))*detail;
         float halo = (1.0 - clamp(edge - width - 1.0, 0.0, 1.0))*(1.0 - outline)*detail;
-        result = over(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
-        result = over(result, vec3(0.0), 0.45*halo);
-        result = over(result, color, outline);
+        result = mix(result, color, mix(min(fill_alpha + 0.3, 1.0), fill_alpha, detail));
+        result = mix(result, vec3(0.0), 0.45*halo);
+        result = mix(result, color, outline);
       }
     }
   }
-  gl_FragColor = result;
-  #include <colorspace_fragment>
+  gl_FragColor = vec4(result, 1.0);
 }
 `
 
@@ -152,6 +148,7 @@ export class ShaderTileGrid implements TileGrid {
   private readonly mesh: THREE.Mesh
   private texture: THREE.DataTexture | null = null
   private readonly palette: THREE.DataTexture
+  private palette_from: Float32Array | null = null
   private count = 0
 
   /** `max_texture_size`: the longest texture side the renderer allows. */
@@ -165,7 +162,6 @@ export class ShaderTileGrid implements TileGrid {
       vertexShader: tile_vertex_shader,
       fragmentShader: tile_fragment_shader,
       side: THREE.DoubleSide,   // still drawn when rotated to show its back
-      transparent: true,        // over a picture; opaque (alpha 1) otherwise
       uniforms: {
         states: {value: null},
         states_width: {value: 1},
@@ -176,6 +172,7 @@ export class ShaderTileGrid implements TileGrid {
         gap_px: {value: 0},
         background: {value: new THREE.Color()},
         over_image: {value: false},
+        image: {value: null},
         fill_alpha: {value: 0.35},
       },
     })
@@ -221,18 +218,15 @@ export class ShaderTileGrid implements TileGrid {
   }
 
   set_states(states: Uint8Array, palette: Float32Array): void {
-    const colors = this.palette.image.data as Float32Array
-    const n = Math.min(palette.length/3, PALETTE_SIZE)
-    let changed = false
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < 3; k++) {
-        if (colors[4*i + k] != palette[3*i + k]) {
-          colors[4*i + k] = palette[3*i + k]
-          changed = true
-        }
+    if (palette !== this.palette_from) {   // the viewer keeps its palettes: compare by identity
+      this.palette_from = palette
+      const colors = this.palette.image.data as Float32Array
+      const srgb = new THREE.Color()
+      const n = Math.min(palette.length/3, PALETTE_SIZE)
+      for (let i = 0; i < n; i++) {
+        srgb.setRGB(palette[3*i], palette[3*i + 1], palette[3*i + 2]).convertLinearToSRGB()
+        colors.set([srgb.r, srgb.g, srgb.b], 4*i)
       }
-    }
-    if (changed) {
       this.palette.needsUpdate = true
     }
     if (this.texture != null) {
@@ -241,15 +235,18 @@ export class ShaderTileGrid implements TileGrid {
     }
   }
 
-  invalidate_colors(): void {}
-
-  set_background(color: THREE.Color): void {
-    (this.material.uniforms.background.value as THREE.Color).copy(color)
+  invalidate_colors(): void {
+    this.palette_from = null
   }
 
-  set_overlay(over_image: boolean, fill_alpha: number): void {
+  set_background(color: THREE.Color): void {
+    (this.material.uniforms.background.value as THREE.Color).copy(color).convertLinearToSRGB()
+  }
+
+  set_overlay(image: THREE.Texture | null, fill_alpha: number): void {
     const u = this.material.uniforms
-    u.over_image.value = over_image
+    u.over_image.value = image != null
+    u.image.value = image
     u.fill_alpha.value = fill_alpha
   }
 

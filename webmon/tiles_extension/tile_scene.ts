@@ -10,7 +10,7 @@ import {OrbitControls} from "three/examples/jsm/controls/OrbitControls.js"
 import type {GridLayout, TileGrid, TileGridKind} from "./tile_grids"
 import {make_grid} from "./tile_grids"
 import type {RGBImage} from "./tile_thumbnail"
-import {ThumbnailLayer} from "./tile_thumbnail"
+import {ThumbnailTexture} from "./tile_thumbnail"
 
 export type RGB = [r: number, g: number, b: number]   // sRGB, 0..255
 
@@ -95,7 +95,8 @@ export class TileScene {
   private framed = false
   private readonly axes: THREE.LineSegments
   private readonly axes_material = new THREE.LineBasicMaterial({vertexColors: true})
-  private readonly thumbnail = new ThumbnailLayer()
+  private readonly thumbnail = new ThumbnailTexture()
+  private image: THREE.Texture | null = null
   private fill_alpha = 0.35
   private width_px = 1
   private height_px = 1
@@ -111,8 +112,8 @@ export class TileScene {
     this.content.scale.y = -1
     this.content.add(this.grid.object)
     this.axes = this.make_axes()
-    this.content.add(this.thumbnail.object, this.axes, this.view_frame.object,
-      this.selection_frame.object, this.flash_frame.object)
+    this.content.add(this.axes, this.view_frame.object, this.selection_frame.object,
+      this.flash_frame.object)
     this.selection_frame.set_style([255, 255, 255], 1.0)
     this.scene.add(this.content)
 
@@ -169,7 +170,7 @@ export class TileScene {
     this.grid.dispose()
     this.grid = make_grid(kind, this.renderer.capabilities.maxTextureSize)
     this.grid.set_background(this.background)
-    this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha)
+    this.grid.set_overlay?.(this.image, this.fill_alpha)
     this.content.add(this.grid.object)
     if (this.layout != null) {
       this.set_layout(this.layout)
@@ -202,7 +203,6 @@ export class TileScene {
     const moved = Math.abs(extent.width - this.extent.width) > 0.02 ||
                   Math.abs(extent.height - this.extent.height) > 0.02
     this.extent = extent
-    this.thumbnail.set_extent(extent.width, extent.height)
     this.update_axes()
     // A level change keeps the extent, and the user's camera; the first image, and a new
     // image shape, are framed and centred.
@@ -223,14 +223,14 @@ export class TileScene {
   /** The picture under the tiles (null: none); over it, coloured tiles are translucent
    *  fills with outlines, and idle tiles grid lines. */
   set_image(image: RGBImage | null): void {
-    this.thumbnail.set_image(image)
-    this.grid.set_overlay?.(this.thumbnail.shown, this.fill_alpha)
+    this.image = this.thumbnail.set_image(image)
+    this.grid.set_overlay?.(this.image, this.fill_alpha)
   }
 
   /** The opacity of coloured tiles' fills over a picture. */
   set_fill_alpha(fill_alpha: number): void {
     this.fill_alpha = fill_alpha
-    this.grid.set_overlay?.(this.thumbnail.shown, fill_alpha)
+    this.grid.set_overlay?.(this.image, fill_alpha)
   }
 
   set_background(color: RGB): void {
