@@ -54,10 +54,10 @@
 "e3139ce8bf": /* tiles_extension/index.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     // Models this extension registers with BokehJS.
-    var tile_viewer_1 = require("dcd9d41446") /* ./tile_viewer */;
+    var tile_viewer_1 = require("cdfdc50a68") /* ./tile_viewer */;
     __esExport("TileViewer", tile_viewer_1.TileViewer);
 },
-"dcd9d41446": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
+"cdfdc50a68": /* tiles_extension/tile_viewer.js */ function _(require, module, exports, __esModule, __esExport) {
     var _a;
     __esModule();
     // TileViewer: a Bokeh model that draws the tiles of one multiscale image level with three.js.
@@ -72,8 +72,8 @@
     const color_1 = require("@bokehjs/core/util/color");
     const tile_scene_1 = require("102a851984") /* ./tile_scene */;
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
-    const tile_heat_1 = require("29e00e65ea") /* ./tile_heat */;
-    const tile_hover_1 = require("9797903db9") /* ./tile_hover */;
+    const tile_heat_1 = require("4ccb9d5a06") /* ./tile_heat */;
+    const tile_hover_1 = require("b2e51cf9c4") /* ./tile_hover */;
     const tile_thumbnail_1 = require("a13a41f26c") /* ./tile_thumbnail */;
     const viewer_css = `
 :host { position: relative; }
@@ -99,11 +99,6 @@
   color: rgba(255, 255, 255, 0.6); pointer-events: none; }
 .wm-message { position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #ddd; font-size: 14px; }
-.wm-mode { font: inherit; padding: 0 2px; }
-.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
-.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
-  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
-  white-space: nowrap; font-variant-numeric: tabular-nums; }
 `;
     /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
     const CLICK_SLOP_PX = 4;
@@ -115,8 +110,6 @@
     /** A flashed tile is framed with this many times its size around it, and pulses this long. */
     exports.FLASH_CONTEXT = 9;
     exports.FLASH_MS = 2400;
-    /** Opacity of a coloured tile's fill over a picture: states leave more of it seen. */
-    const FILL_ALPHA = { state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6 };
     class TileViewerView extends layout_dom_1.LayoutDOMView {
         constructor() {
             super(...arguments);
@@ -124,9 +117,7 @@
             this.root_el = null;
             this.count_els = [];
             this.states = new Uint8Array(0);
-            this.heat = new Uint8Array(0);
-            this.tile_loads = new tile_heat_1.TileLoads();
-            this.heat_legend = null;
+            this.heat = new tile_heat_1.HeatMap((mode) => this.model.color_by = mode);
             this.hover = null;
             this.dirty = { layout: true, states: true, palette: true, overlays: true, image: true, loads: true };
             this.frame_request = 0;
@@ -149,14 +140,12 @@
             this.frames_drawn = 0;
             this.stage_observer = null;
             this.legend_el = null;
-            this.heat_palette_for = "";
-            this.heat_palette_linear = new Float32Array(0);
         }
         get child_models() {
             return [];
         }
         stylesheets() {
-            return [...super.stylesheets(), viewer_css];
+            return [...super.stylesheets(), viewer_css, tile_heat_1.heat_css, tile_hover_1.hover_css];
         }
         connect_signals() {
             super.connect_signals();
@@ -264,8 +253,7 @@
                 title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
                     "around it. On by itself while the view covers less than 1% of the level; " +
                     "dragging or zooming turns it off." }, this.follow_box, "follow the view");
-            this.heat_legend = new tile_heat_1.HeatLegend((mode) => this.model.color_by = mode);
-            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, follow, this.heat_legend.select_el, reset), this.build_legend(), this.heat_legend.bar_el);
+            const bar = (0, dom_1.div)({ class: "wm-bar" }, (0, dom_1.div)({ class: "wm-head" }, this.legend_title_el, follow, this.heat.legend.select_el, reset), this.build_legend(), this.heat.legend.bar_el);
             this.update_legend_visibility();
             this.update_mode_legend();
             const stage = (0, dom_1.div)({ class: "wm-stage" });
@@ -321,7 +309,7 @@
         /** The state swatches, or the heat map's colour bar. */
         update_mode_legend() {
             const mode = this.model.color_by;
-            this.heat_legend?.show(mode);
+            this.heat.legend.show(mode);
             for (const item of this.legend_el?.querySelectorAll(".wm-state-item") ?? []) {
                 item.style.display = mode == "state" ? "" : "none";
             }
@@ -335,7 +323,7 @@
             const [row, col] = tile;
             const cols = this.model.shape_in_tiles[1];
             return { level: this.model.level, row, col, state: this.states[row * cols + col] ?? tile_states_1.IDLE,
-                load: this.tile_loads.at(row, col) };
+                load: this.heat.loads.at(row, col) };
         }
         update_legend_swatches() {
             if (this.legend_el == null) {
@@ -462,21 +450,16 @@
             }
             if (dirty.loads || dirty.layout) {
                 const source = m.load_source;
-                this.tile_loads.set(rows, cols, (name) => (source.get_column(name) ?? []));
+                this.heat.loads.set(rows, cols, (name) => (source.get_column(name) ?? []));
             }
             const mode = m.color_by;
             if (mode == "state" && dirty.states) {
-                scene.set_fill_alpha(FILL_ALPHA[mode]);
+                scene.set_fill_alpha(tile_heat_1.FILL_ALPHA[mode]);
                 scene.set_states(this.states, tile_scene_1.TileScene.linear_palette(this.state_colors()));
             }
             else if (mode != "state" && (dirty.states || dirty.loads)) {
-                if (this.heat.length < rows * cols) {
-                    this.heat = new Uint8Array(rows * cols);
-                }
-                const range = this.tile_loads.fill(this.heat, mode);
-                this.heat_legend?.set_range(mode, range);
-                scene.set_fill_alpha(FILL_ALPHA[mode]);
-                scene.set_states(this.heat, this.heat_palette());
+                scene.set_fill_alpha(tile_heat_1.FILL_ALPHA[mode]);
+                scene.set_states(this.heat.fill(rows, cols, mode), this.heat.colors(rgb(m.idle_color)));
             }
             if (dirty.overlays || dirty.layout) {
                 scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha);
@@ -542,16 +525,6 @@
             const r1 = image_h > 0 ? Math.min((row + 1) * size, image_h) : (row + 1) * size;
             const c1 = image_w > 0 ? Math.min((col + 1) * size, image_w) : (col + 1) * size;
             return [row * size, col * size, r1, c1];
-        }
-        /** The heat map's colours, linear RGB, by heat code (0, no load: the idle colour). */
-        heat_palette() {
-            const idle = rgb(this.model.idle_color);
-            const key = idle.join();
-            if (key != this.heat_palette_for) {
-                this.heat_palette_linear = tile_scene_1.TileScene.linear_palette((0, tile_heat_1.heat_colors)(idle));
-                this.heat_palette_for = key;
-            }
-            return this.heat_palette_linear;
         }
         /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
         selection_rect() {
@@ -61387,10 +61360,17 @@ void main() {
         return counts;
     }
 },
-"29e00e65ea": /* tiles_extension/tile_heat.js */ function _(require, module, exports, __esModule, __esExport) {
+"4ccb9d5a06": /* tiles_extension/tile_heat.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.heat_colors = heat_colors;
     const dom_1 = require("@bokehjs/core/dom");
+    const tile_scene_1 = require("102a851984") /* ./tile_scene */;
+    exports.heat_css = `
+.wm-mode { font: inherit; padding: 0 2px; }
+.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
+`;
+    /** Opacity of a coloured tile's fill over a picture: states leave more of the picture seen. */
+    exports.FILL_ALPHA = { state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6 };
     exports.COLOR_BY_LABELS = [
         ["state", "tile state"],
         ["mean_ms", "mean load time"],
@@ -61574,14 +61554,49 @@ void main() {
     }
     exports.HeatLegend = HeatLegend;
     HeatLegend.__name__ = "HeatLegend";
+    /** The heat map of the shown level: the tiles' load figures, their heat codes, the colours,
+     *  and the legend's selector and colour bar. */
+    class HeatMap {
+        constructor(on_mode) {
+            this.loads = new TileLoads();
+            this.codes = new Uint8Array(0);
+            this.palette_key = "";
+            this.palette = new Float32Array(0);
+            this.legend = new HeatLegend(on_mode);
+        }
+        /** Each tile's heat code by `metric` (a grid of `rows` x `cols`); the colour bar follows. */
+        fill(rows, cols, metric) {
+            if (this.codes.length < rows * cols) {
+                this.codes = new Uint8Array(rows * cols);
+            }
+            this.legend.set_range(metric, this.loads.fill(this.codes, metric));
+            return this.codes;
+        }
+        /** The colours by heat code, linear RGB, with `idle` for tiles without loads. */
+        colors(idle) {
+            const key = idle.join();
+            if (key != this.palette_key) {
+                this.palette = tile_scene_1.TileScene.linear_palette(heat_colors(idle));
+                this.palette_key = key;
+            }
+            return this.palette;
+        }
+    }
+    exports.HeatMap = HeatMap;
+    HeatMap.__name__ = "HeatMap";
 },
-"9797903db9": /* tiles_extension/tile_hover.js */ function _(require, module, exports, __esModule, __esExport) {
+"b2e51cf9c4": /* tiles_extension/tile_hover.js */ function _(require, module, exports, __esModule, __esExport) {
     __esModule();
     exports.describe_tile = describe_tile;
     // Hovering a tile: a note beside the pointer with the tile's level, row and column, its state,
     // and how many times it loaded with its mean and last load time.
     const dom_1 = require("@bokehjs/core/dom");
     const tile_states_1 = require("47a9ea8712") /* ./tile_states */;
+    exports.hover_css = `
+.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
+  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; font-variant-numeric: tabular-nums; }
+`;
     const STATE_NAMES = {
         [tile_states_1.SEEN]: "in view", [tile_states_1.LOADING]: "loading", [tile_states_1.LOADED]: "loaded", [tile_states_1.IDLE]: "not loaded",
     };
@@ -61637,5 +61652,5 @@ void main() {
     exports.TileHover = TileHover;
     TileHover.__name__ = "TileHover";
 },
-}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"dcd9d41446","tiles_extension/tile_scene":"102a851984","tiles_extension/tile_grids":"44bc790b05","tiles_extension/tile_thumbnail":"a13a41f26c","tiles_extension/tile_states":"47a9ea8712","tiles_extension/tile_heat":"29e00e65ea","tiles_extension/tile_hover":"9797903db9"}, {});});
+}, "405741985b", {"index":"405741985b","tiles_extension/index":"e3139ce8bf","tiles_extension/tile_viewer":"cdfdc50a68","tiles_extension/tile_scene":"102a851984","tiles_extension/tile_grids":"44bc790b05","tiles_extension/tile_thumbnail":"a13a41f26c","tiles_extension/tile_states":"47a9ea8712","tiles_extension/tile_heat":"4ccb9d5a06","tiles_extension/tile_hover":"b2e51cf9c4"}, {});});
 //# sourceMappingURL=webmon.js.map

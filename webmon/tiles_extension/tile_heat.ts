@@ -7,10 +7,19 @@ import type {Arrayable} from "@bokehjs/core/types"
 import {div, span, select, option} from "@bokehjs/core/dom"
 
 import type {RGB} from "./tile_scene"
+import {TileScene} from "./tile_scene"
+
+export const heat_css = `
+.wm-mode { font: inherit; padding: 0 2px; }
+.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
+`
 
 /** What colours the tiles: their state, or one of the load figures. */
 export type ColorBy = "state" | "mean_ms" | "last_ms" | "loads"
 export type HeatMetric = Exclude<ColorBy, "state">
+
+/** Opacity of a coloured tile's fill over a picture: states leave more of the picture seen. */
+export const FILL_ALPHA: {[mode in ColorBy]: number} = {state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6}
 
 export const COLOR_BY_LABELS: [ColorBy, string][] = [
   ["state", "tile state"],
@@ -215,5 +224,38 @@ export class HeatLegend {
     this.max_el.textContent = format_value(metric, range.max)
     const what = COLOR_BY_LABELS.find(([value]) => value == metric)?.[1] ?? metric
     this.note_el.textContent = `${what}, ${range.tiles.toLocaleString("en-US")} tiles loaded; others uncoloured`
+  }
+}
+
+/** The heat map of the shown level: the tiles' load figures, their heat codes, the colours,
+ *  and the legend's selector and colour bar. */
+export class HeatMap {
+  readonly loads = new TileLoads()
+  readonly legend: HeatLegend
+  private codes = new Uint8Array(0)
+  private palette_key = ""
+  private palette: Float32Array = new Float32Array(0)
+
+  constructor(on_mode: (mode: ColorBy) => void) {
+    this.legend = new HeatLegend(on_mode)
+  }
+
+  /** Each tile's heat code by `metric` (a grid of `rows` x `cols`); the colour bar follows. */
+  fill(rows: number, cols: number, metric: HeatMetric): Uint8Array {
+    if (this.codes.length < rows*cols) {
+      this.codes = new Uint8Array(rows*cols)
+    }
+    this.legend.set_range(metric, this.loads.fill(this.codes, metric))
+    return this.codes
+  }
+
+  /** The colours by heat code, linear RGB, with `idle` for tiles without loads. */
+  colors(idle: RGB): Float32Array {
+    const key = idle.join()
+    if (key != this.palette_key) {
+      this.palette = TileScene.linear_palette(heat_colors(idle))
+      this.palette_key = key
+    }
+    return this.palette
   }
 }

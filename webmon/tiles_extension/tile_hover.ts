@@ -5,6 +5,12 @@ import {div} from "@bokehjs/core/dom"
 import type {TileLoad} from "./tile_heat"
 import {IDLE, LOADED, LOADING, SEEN} from "./tile_states"
 
+export const hover_css = `
+.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
+  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; font-variant-numeric: tabular-nums; }
+`
+
 const STATE_NAMES: {[code: number]: string} = {
   [SEEN]: "in view", [LOADING]: "loading", [LOADED]: "loaded", [IDLE]: "not loaded",
 }

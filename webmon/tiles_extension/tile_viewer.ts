@@ -20,8 +20,8 @@ import type {TileGridKind} from "./tile_grids"
 import {fill_states, IDLE, LOADED, LOADING, SEEN} from "./tile_states"
 import type {StateCounts} from "./tile_states"
 import type {ColorBy} from "./tile_heat"
-import {COLOR_BY_LABELS, HeatLegend, TileLoads, heat_colors} from "./tile_heat"
-import {TileHover} from "./tile_hover"
+import {COLOR_BY_LABELS, FILL_ALPHA, HeatMap, heat_css} from "./tile_heat"
+import {TileHover, hover_css} from "./tile_hover"
 import {rgb_image} from "./tile_thumbnail"
 
 const viewer_css = `
@@ -48,11 +48,6 @@ const viewer_css = `
   color: rgba(255, 255, 255, 0.6); pointer-events: none; }
 .wm-message { position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #ddd; font-size: 14px; }
-.wm-mode { font: inherit; padding: 0 2px; }
-.wm-gradient { display: inline-block; width: 120px; height: 10px; border-radius: 2px; }
-.wm-hover { position: absolute; pointer-events: none; padding: 4px 7px; border-radius: 4px;
-  background: rgba(20, 20, 22, 0.88); color: #f2f2f2; font-size: 11px; line-height: 1.45;
-  white-space: nowrap; font-variant-numeric: tabular-nums; }
 `
 
 /** Pointer travel, in CSS pixels, below which a press and release is a click, not a drag. */
@@ -69,9 +64,6 @@ export const FLASH_MS = 2400
 type Dirty = {layout: boolean, states: boolean, palette: boolean, overlays: boolean,
   image: boolean, loads: boolean}
 
-/** Opacity of a coloured tile's fill over a picture: states leave more of it seen. */
-const FILL_ALPHA: {[mode in ColorBy]: number} = {state: 0.35, mean_ms: 0.6, last_ms: 0.6, loads: 0.6}
-
 export class TileViewerView extends LayoutDOMView {
   declare model: TileViewer
 
@@ -80,9 +72,7 @@ export class TileViewerView extends LayoutDOMView {
   private legend_title_el: HTMLElement
   private count_els: HTMLElement[] = []
   private states = new Uint8Array(0)
-  private heat = new Uint8Array(0)
-  private readonly tile_loads = new TileLoads()
-  private heat_legend: HeatLegend | null = null
+  private readonly heat = new HeatMap((mode) => this.model.color_by = mode)
   private hover: TileHover | null = null
   private dirty: Dirty = {layout: true, states: true, palette: true, overlays: true, image: true, loads: true}
   private frame_request = 0
@@ -110,7 +100,7 @@ export class TileViewerView extends LayoutDOMView {
   }
 
   override stylesheets(): StyleSheetLike[] {
-    return [...super.stylesheets(), viewer_css]
+    return [...super.stylesheets(), viewer_css, heat_css, hover_css]
   }
 
   override connect_signals(): void {
@@ -230,10 +220,9 @@ export class TileViewerView extends LayoutDOMView {
       title: "Keep the producer's view (the yellow frame) framed, with some of the image " +
              "around it. On by itself while the view covers less than 1% of the level; " +
              "dragging or zooming turns it off."}, this.follow_box, "follow the view")
-    this.heat_legend = new HeatLegend((mode) => this.model.color_by = mode)
     const bar = div({class: "wm-bar"},
-      div({class: "wm-head"}, this.legend_title_el, follow, this.heat_legend.select_el, reset),
-      this.build_legend(), this.heat_legend.bar_el)
+      div({class: "wm-head"}, this.legend_title_el, follow, this.heat.legend.select_el, reset),
+      this.build_legend(), this.heat.legend.bar_el)
     this.update_legend_visibility()
     this.update_mode_legend()
     const stage = div({class: "wm-stage"})
@@ -303,7 +292,7 @@ export class TileViewerView extends LayoutDOMView {
   /** The state swatches, or the heat map's colour bar. */
   private update_mode_legend(): void {
     const mode = this.model.color_by
-    this.heat_legend?.show(mode)
+    this.heat.legend.show(mode)
     for (const item of this.legend_el?.querySelectorAll<HTMLElement>(".wm-state-item") ?? []) {
       item.style.display = mode == "state" ? "" : "none"
     }
@@ -318,7 +307,7 @@ export class TileViewerView extends LayoutDOMView {
     const [row, col] = tile
     const cols = this.model.shape_in_tiles[1]
     return {level: this.model.level, row, col, state: this.states[row*cols + col] ?? IDLE,
-      load: this.tile_loads.at(row, col)}
+      load: this.heat.loads.at(row, col)}
   }
 
   private update_legend_swatches(): void {
@@ -456,20 +445,15 @@ export class TileViewerView extends LayoutDOMView {
     }
     if (dirty.loads || dirty.layout) {
       const source = m.load_source
-      this.tile_loads.set(rows, cols, (name) => (source.get_column(name) ?? []) as Arrayable<number>)
+      this.heat.loads.set(rows, cols, (name) => (source.get_column(name) ?? []) as Arrayable<number>)
     }
     const mode = m.color_by
     if (mode == "state" && dirty.states) {
       scene.set_fill_alpha(FILL_ALPHA[mode])
       scene.set_states(this.states, TileScene.linear_palette(this.state_colors()))
     } else if (mode != "state" && (dirty.states || dirty.loads)) {
-      if (this.heat.length < rows*cols) {
-        this.heat = new Uint8Array(rows*cols)
-      }
-      const range = this.tile_loads.fill(this.heat, mode)
-      this.heat_legend?.set_range(mode, range)
       scene.set_fill_alpha(FILL_ALPHA[mode])
-      scene.set_states(this.heat, this.heat_palette())
+      scene.set_states(this.heat.fill(rows, cols, mode), this.heat.colors(rgb(m.idle_color)))
     }
     if (dirty.overlays || dirty.layout) {
       scene.set_view_rect(m.view_rect, rgb(m.view_color), m.view_alpha)
@@ -538,20 +522,6 @@ export class TileViewerView extends LayoutDOMView {
     const r1 = image_h > 0 ? Math.min((row + 1)*size, image_h) : (row + 1)*size
     const c1 = image_w > 0 ? Math.min((col + 1)*size, image_w) : (col + 1)*size
     return [row*size, col*size, r1, c1]
-  }
-
-  private heat_palette_for: string = ""
-  private heat_palette_linear: Float32Array = new Float32Array(0)
-
-  /** The heat map's colours, linear RGB, by heat code (0, no load: the idle colour). */
-  private heat_palette(): Float32Array {
-    const idle = rgb(this.model.idle_color)
-    const key = idle.join()
-    if (key != this.heat_palette_for) {
-      this.heat_palette_linear = TileScene.linear_palette(heat_colors(idle))
-      this.heat_palette_for = key
-    }
-    return this.heat_palette_linear
   }
 
   /** The clicked tile's outline, in pixels of the current level, while that level is shown. */
