@@ -14,15 +14,18 @@ import pytest
 from bokeh.document import Document
 from bokeh.embed import json_item
 from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.palettes import Viridis256
 from bokeh.resources import Resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webmon.tiles import IDLE, LOADED, LOADING, SEEN, tiles_entry_to_inputs
 from webmon.tiles_extension import TileViewer, freshness
+from webmon.tiles_extension.tile_viewer import COLOR_BY, LOAD_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TS_MODEL = ROOT / "webmon" / "tiles_extension" / "tile_viewer.ts"
+HEAT_TS = ROOT / "webmon" / "tiles_extension" / "tile_heat.ts"
 QUALIFIED = "webmon.tiles_extension.tile_viewer.TileViewer"
 
 
@@ -87,6 +90,65 @@ def test_document_round_trip_keeps_properties_and_columns() -> None:
     assert list(restored.source.data["row"]) == [1, 3]
     assert list(restored.source.data["col"]) == [2, 4]
     assert list(restored.source.data["state"]) == [SEEN, LOADING]
+
+
+def _ts_defaults() -> dict[str, str]:
+    """Each property's default as written in the TypeScript model's ``define`` block."""
+    block = TS_MODEL.read_text().split("this.define<TileViewer.Props>", 1)[1].split("}))", 1)[0]
+    defaults = {}
+    for name, body in re.findall(r"^\s+(\w+):\s+\[ (.+) \],?$", block, re.MULTILINE):
+        depth = 0
+        for i, char in enumerate(body):  # the first comma outside the kind's brackets
+            depth += char in "([{"
+            depth -= char in ")]}"
+            if char == "," and depth == 0:
+                defaults[name] = body[i + 1:].strip()
+                break
+    return defaults
+
+
+def test_python_and_typescript_defaults_agree() -> None:
+    # A property left at its default is not sent: both sides must start from the same value.
+    ts = _ts_defaults()
+    viewer = TileViewer()
+    python = {name: viewer.properties_with_values(include_defaults=True)[name]
+              for name in ("thumbnail", "thumbnail_shape", "show_image", "color_by",
+                           "tile_size", "gap", "background_color", "show_legend")}
+    assert set(python) <= set(ts)
+    expected = {"thumbnail": "null", "thumbnail_shape": "[0, 0]", "show_image": "true",
+                "color_by": '"state"', "tile_size": "256", "gap": "0.05",
+                "background_color": '"#202124"', "show_legend": "true"}
+    assert {name: ts[name] for name in expected} == expected
+    assert python == {"thumbnail": None, "thumbnail_shape": (0, 0), "show_image": True,
+                      "color_by": "state", "tile_size": 256, "gap": 0.05,
+                      "background_color": "#202124", "show_legend": True}
+    columns = re.search(r"load_source: .*data: \{(.*?)\}", TS_MODEL.read_text()).group(1)
+    assert re.findall(r"(\w+): \[\]", columns) == list(LOAD_COLUMNS)
+    assert list(viewer.load_source.data) == list(LOAD_COLUMNS)
+    assert re.search(r"COLOR_BY_LABELS: \[ColorBy, string\]\[\] = \[(.*?)\n\]",
+                     HEAT_TS.read_text(), re.DOTALL).group(1).count('", "') == len(COLOR_BY)
+
+
+def test_the_heat_scale_is_bokehs_viridis() -> None:
+    text = HEAT_TS.read_text()
+    hex_string = "".join(re.findall(r'"([0-9A-F]{96})"', text))
+    assert ["#" + hex_string[i:i + 6] for i in range(0, len(hex_string), 6)] == list(Viridis256)
+
+
+def test_a_thumbnail_is_sent_as_rgb_bytes_and_survives_a_round_trip() -> None:
+    image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    viewer = TileViewer()
+    viewer.show_thumbnail(image)
+    assert viewer.thumbnail == image.tobytes() and viewer.thumbnail_shape == (4, 5)
+    doc = Document()
+    doc.add_root(viewer)
+    (restored,) = Document.from_json(doc.to_json()).roots
+    assert restored.thumbnail == image.tobytes() and restored.thumbnail_shape == (4, 5)
+    viewer.show_thumbnail(None)
+    assert viewer.thumbnail is None and viewer.thumbnail_shape == (0, 0)
+    for bad in (image.astype(np.float32), image[:, :, 0], np.zeros((2, 2, 4), np.uint8)):
+        with pytest.raises(ValueError, match="uint8 of shape"):
+            viewer.show_thumbnail(bad)
 
 
 def test_clicked_tile_is_observable_from_python() -> None:
