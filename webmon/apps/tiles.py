@@ -79,8 +79,8 @@ class TilesPanel:
         self.layer.on_change("value", self._on_select)
         self.level.on_change("value", self._on_select)
         self.viewer.on_change("click_count", self._on_click)
-        # A session-long cursor over the loads, read only while a picked level needs them;
-        # it then returns everything the hub still holds that it has not returned yet.
+        # A session-long cursor over the loads, read on every update: first everything the
+        # hub still holds, then only the new records.
         self._loads = session.cursor(CHUNK_LOADS, backfill=DEFAULT_HISTORY)
         self._loaded = LoadedTiles()
         self._entries = EntryCache()
