@@ -146,8 +146,12 @@ async ([rows, cols, samples, fraction]) => {
   let seed = 54321
   const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
   const n = rows * cols
+  // Each sample: the update applied, drawn and finished, then at once a frame with nothing
+  // changed, finished too.  Their difference is what the update adds to a frame; a frame's own
+  // cost (filling the canvas in software) moves with the machine's load, and taking it from
+  // the same moment leaves out most of that drift.
   const timed = async (apply) => {
-    const main = [], total = []
+    const main = [], total = [], redraw = [], own = []
     for (let s = 0; s < samples + 3; s++) {
       const t0 = performance.now()
       apply(s)
@@ -155,10 +159,16 @@ async ([rows, cols, samples, fraction]) => {
       const t1 = performance.now()
       finish()
       const t2 = performance.now()
-      if (s >= 3) { main.push(t1 - t0); total.push(t2 - t0) }
+      view.render_now()
+      finish()
+      const t3 = performance.now()
+      if (s >= 3) {
+        main.push(t1 - t0); total.push(t2 - t0); redraw.push(t3 - t2)
+        own.push((t2 - t0) - (t3 - t2))
+      }
       await breathe()
     }
-    return {main, total}
+    return {main, total, redraw, own}
   }
   // Today's viewer: tiles by state, no picture; a state update as in the first table.
   const state_updates = []
@@ -332,10 +342,12 @@ def main() -> int:
 def print_image_table(results: list[tuple[int, dict]]) -> None:
     """The picture and the heat map beside today's state update, same page, same run."""
     print("\nPicture and heat map, default renderer, 600 x 600; medians in ms, applied and drawn "
-          "(main thread) / and the frame finished.  'x state' = this update's finished time "
-          "divided by the state update's (today's viewer: no picture, tiles by state).\n")
+          "(main thread) / and the frame finished / a frame with nothing changed right after "
+          "it / the update's own cost (update + frame minus that redraw, per sample).  "
+          "'x state' = this update's finished time divided by the state update's (today's "
+          "viewer: no picture, tiles by state).\n")
     header = (f"{'tiles':>6}  {'update':<30} {'main thread':>11} {'update + frame':>14} "
-              f"{'x state':>8}")
+              f"{'redraw':>8} {'own cost':>9} {'x state':>8}")
     print(header)
     print("-" * len(header))
     rows = [("state", "state update, no picture"), ("redraw_plain", "redraw, no picture"),
@@ -347,7 +359,10 @@ def print_image_table(results: list[tuple[int, dict]]) -> None:
         for key, label in rows:
             main_ms = statistics.median(result[key]["main"])
             total = statistics.median(result[key]["total"])
-            print(f"{n:>6}  {label:<30} {main_ms:>11.2f} {total:>14.2f} {total / base:>7.2f}x")
+            redraw = statistics.median(result[key]["redraw"])
+            own = statistics.median(result[key]["own"])
+            print(f"{n:>6}  {label:<30} {main_ms:>11.2f} {total:>14.2f} {redraw:>8.2f} "
+                  f"{own:>9.2f} {total / base:>7.2f}x")
 
 
 if __name__ == "__main__":
