@@ -234,7 +234,9 @@ def page_for(side: int, geometry: str, directory: Path, extension_js: str) -> Pa
     return path
 
 
-def measure(browser, path: Path, side: int, samples: int) -> dict:
+def evaluate_in_page(browser, path: Path, script: str, arguments: list) -> dict:
+    """Opens ``path``, waits for the viewer's first frame and returns what ``script`` returns;
+    raises if the page logged an error meanwhile."""
     page = browser.new_page(viewport={"width": 640, "height": 640})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -244,12 +246,18 @@ def measure(browser, path: Path, side: int, samples: int) -> dict:
         "Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name('tiles'))?.frames_drawn > 0",
         timeout=120_000,
     )
-    setup_start = time.perf_counter()
-    result = page.evaluate(MEASURE_JS, [side, side, samples, CHANGED_FRACTION, BUDGET_S * 1000])
-    result["wall_s"] = time.perf_counter() - setup_start
+    result = page.evaluate(script, arguments)
     page.close()
     if errors:
         raise RuntimeError(f"the page failed: {errors}")
+    return result
+
+
+def measure(browser, path: Path, side: int, samples: int) -> dict:
+    start = time.perf_counter()
+    result = evaluate_in_page(browser, path, MEASURE_JS,
+                              [side, side, samples, CHANGED_FRACTION, BUDGET_S * 1000])
+    result["wall_s"] = time.perf_counter() - start
     return result
 
 
@@ -257,20 +265,8 @@ RENDERERS = ("shader", "instanced", "mesh_per_tile")
 
 
 def measure_image(browser, path: Path, side: int, samples: int) -> dict:
-    page = browser.new_page(viewport={"width": 640, "height": 640})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(path.as_uri())
-    page.wait_for_function(
-        "window.Bokeh && Bokeh.documents.length > 0 && "
-        "Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name('tiles'))?.frames_drawn > 0",
-        timeout=120_000,
-    )
-    result = page.evaluate(MEASURE_IMAGE_JS, [side, side, samples, CHANGED_FRACTION])
-    page.close()
-    if errors:
-        raise RuntimeError(f"the page failed: {errors}")
-    return result
+    return evaluate_in_page(browser, path, MEASURE_IMAGE_JS,
+                            [side, side, samples, CHANGED_FRACTION])
 
 
 def main() -> int:
