@@ -32,12 +32,13 @@ URL = re.compile(r"webmon dashboard at (http://\S+)")
 
 #: What each tab must show when its picture is taken (a JS expression), checked after
 #: ``--settle``; tabs not listed are taken once settled.  The tiles tab waits for a level
-#: of the tour coarse enough (3 or more: at most 32 x 32 tiles) for single tiles to show.
+#: of the tour coarse enough (3 or more: at most 32 x 32 tiles) for single tiles to show,
+#: with the image's thumbnail under them.
 READY = {
     "tiles": "(() => { const m = Bokeh.documents[0].get_model_by_name('tiles-viewer');"
              " const v = m && Bokeh.index.find_one(m);"
              " return v != null && v.frames_drawn > 0 && m.source.get_length() > 0"
-             " && m.level >= 3; })()",
+             " && m.level >= 3 && m.thumbnail != null; })()",
     # The profile and system tabs fill once their instruments have run a few seconds.
     "profile": "Bokeh.documents[0].get_model_by_name('profile-flame').data.name.length > 20",
     "system": "Bokeh.documents[0].get_model_by_name('system-samples').data.time.length >= 8",
