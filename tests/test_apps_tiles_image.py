@@ -69,6 +69,24 @@ def test_each_tile_has_its_loads_mean_and_last_load_time() -> None:
         np.int32, np.int32, np.int32, np.float32, np.float32]
 
 
+def test_a_load_time_that_is_not_a_number_counts_as_a_load_but_not_in_the_mean() -> None:
+    """Load times cross a process boundary: NaN, infinite or negative ones say the tile
+    loaded, not how fast, and must not make its mean unknown for good."""
+    known = LoadedTiles()
+    known.add(loads((1, 0, 0, 0, 10.0), (1, 0, 0, 0, np.nan), (1, 0, 0, 1, np.inf),
+                    (1, 0, 1, 0, -5.0)))
+    figures = known.figures(1, 0, (4, 4))
+    by_tile = {(int(r), int(c)): (int(n), float(m), float(last)) for r, c, n, m, last in zip(
+        figures["row"], figures["col"], figures["loads"], figures["mean_ms"],
+        figures["last_ms"], strict=True)}
+    assert by_tile[(0, 0)][:2] == (2, 10.0) and np.isnan(by_tile[(0, 0)][2])
+    assert by_tile[(0, 1)][0] == 1 and np.isnan(by_tile[(0, 1)][1])  # unknown, not inf
+    assert by_tile[(1, 0)][0] == 1 and np.isnan(by_tile[(1, 0)][1])
+    known.add(loads((1, 0, 0, 1, 4.0), (1, 0, 0, 0, 30.0)))
+    assert table(known.figures(1, 0, (4, 4)))[(0, 1)] == (2, 4.0, 4.0)  # timed again
+    assert table(known.figures(1, 0, (4, 4)))[(0, 0)] == (3, 20.0, 30.0)
+
+
 def test_the_load_table_is_replaced_then_streamed_then_compacted() -> None:
     known = LoadedTiles()
     known.add(loads((1, 0, 0, 0, 1.0), (1, 0, 1, 1, 2.0)))

@@ -19,22 +19,27 @@ class _Layer:
     def __init__(self) -> None:
         self.keys = np.empty(0, np.int64)
         self.loads = np.empty(0, np.int64)
+        self.timed = np.empty(0, np.int64)  # loads with a usable time, what the mean divides
         self.sum_ms = np.empty(0, np.float64)
         self.last_ms = np.empty(0, np.float32)
 
     def merge(self, keys: np.ndarray, load_ms: np.ndarray) -> np.ndarray:
-        """Take in loads of tiles ``keys`` (in the order they happened) taking ``load_ms``;
-        returns the distinct keys touched."""
+        """Take in loads of tiles ``keys`` (in the order they happened) taking ``load_ms``
+        (NaN where a load's time is unusable: counted, not averaged); returns the distinct
+        keys touched."""
         new, first_back, counts = np.unique(keys[::-1], return_index=True, return_counts=True)
         last = len(keys) - 1 - first_back  # each tile's latest load in this batch
         inverse = np.searchsorted(new, keys)
-        sums = np.bincount(inverse, weights=load_ms, minlength=len(new))
+        usable = ~np.isnan(load_ms)
+        sums = np.bincount(inverse, weights=np.where(usable, load_ms, 0.0), minlength=len(new))
+        timed = np.bincount(inverse, weights=usable, minlength=len(new)).astype(np.int64)
         lasts = load_ms[last].astype(np.float32)
         at = np.searchsorted(self.keys, new)
         present = self.keys[np.minimum(at, max(len(self.keys) - 1, 0))] == new \
             if len(self.keys) else np.zeros(len(new), bool)
         where = at[present]
         self.loads[where] += counts[present]
+        self.timed[where] += timed[present]
         self.sum_ms[where] += sums[present]
         self.last_ms[where] = lasts[present]
         fresh = ~present
@@ -42,6 +47,7 @@ class _Layer:
             spots = at[fresh]
             self.keys = np.insert(self.keys, spots, new[fresh])
             self.loads = np.insert(self.loads, spots, counts[fresh])
+            self.timed = np.insert(self.timed, spots, timed[fresh])
             self.sum_ms = np.insert(self.sum_ms, spots, sums[fresh])
             self.last_ms = np.insert(self.last_ms, spots, lasts[fresh])
         return new
@@ -83,6 +89,9 @@ class LoadedTiles:
         cols = records["col"].astype(np.int64)
         levels = records["level"].astype(np.int64)
         load_ms = records["load_ms"].astype(np.float64)
+        # A producer's time that is not a finite, non-negative number says the tile loaded
+        # but not how fast: it counts as a load and stays out of the mean for good.
+        load_ms[~(np.isfinite(load_ms) & (load_ms >= 0))] = np.nan
         valid = (rows >= 0) & (rows <= _MASK) & (cols >= 0) & (cols <= _MASK)
         keys = (levels << (2 * _BITS)) | (rows << _BITS) | cols
         layers = records["layer"]
@@ -120,7 +129,7 @@ class LoadedTiles:
         if held is None:
             return _no_figures()
         at = held.level_slice(level)
-        keys, loads = held.keys[at], held.loads[at]
+        keys, loads, timed = held.keys[at], held.loads[at], held.timed[at]
         sums, lasts = held.sum_ms[at], held.last_ms[at]
         rows, cols = (keys >> _BITS) & _MASK, keys & _MASK
         keep = (rows < grid[0]) & (cols < grid[1])
@@ -132,8 +141,15 @@ class LoadedTiles:
             keep &= chosen
         return {"row": rows[keep].astype(np.int32), "col": cols[keep].astype(np.int32),
                 "loads": np.minimum(loads[keep], 2**31 - 1).astype(np.int32),
-                "mean_ms": (sums[keep] / loads[keep]).astype(np.float32),
+                "mean_ms": _mean(sums[keep], timed[keep]),
                 "last_ms": lasts[keep].astype(np.float32)}
+
+
+def _mean(sums: np.ndarray, timed: np.ndarray) -> np.ndarray:
+    """Mean load time per tile; NaN (shown as unknown) for a tile with no usable time."""
+    out = np.full(len(sums), np.nan, np.float32)
+    np.divide(sums, timed, out=out, where=timed > 0, casting="unsafe")
+    return out
 
 
 def _no_figures() -> dict[str, np.ndarray]:
