@@ -29,6 +29,7 @@ from webmon.schema import (
     LOADER,
     REPLAY,
 )
+from webmon.shm.about import about_to_json, describe_stream
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,35 @@ def test_everything_comes_back_in_order(recording: Path, replayer: Replayer) -> 
         status, _ = sub.state(REPLAY)
         assert status["playing"] is False and status["position"] == pytest.approx(status["end"])
         assert status["recording"] == "my recording" and status["speed"] == 10.0
+        # What the producer said of its streams comes back too (the explorer's units).
+        said = describe_stream(CHUNK_DTYPE)
+        assert about_to_json(rec.about(CHUNK_LOADS)) == said
+        assert about_to_json(sub.info.streams[CHUNK_LOADS].about) == said
+        assert sub.info.streams[FRAME_TIMES].about.unit("delta_ms") == "ms"
     finally:
         sub.close()
+
+
+def test_a_recording_s_unusable_about_entry_is_ignored(recording: Path, tmp_path: Path) -> None:
+    """The manifest is a file anybody may have edited: units of the wrong type or for fields
+    the stream lacks are left out, the rest of the recording reads as before."""
+    import json
+    import shutil
+
+    copy = tmp_path / "edited"
+    shutil.copytree(recording, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["streams"][CHUNK_LOADS]["about"] = {"description": 5, "fields": {
+        "load_ms": {"unit": ["ms"]}, "nbytes": "bytes", "nope": {"unit": "s"},
+        "row": {"unit": "tile", "description": "x" * 10_000}}}
+    manifest["streams"][FRAME_TIMES]["about"] = "not an object"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    rec = load(copy)
+    about = rec.about(CHUNK_LOADS)
+    assert about.description == "" and about.unit("load_ms") == "" and about.unit("nbytes") == ""
+    assert about.unit("row") == "tile" and len(about.field_description("row")) <= 300
+    assert not rec.about(FRAME_TIMES)
+    assert len(rec.records(CHUNK_LOADS)) == 1000
 
 
 def test_seek_starts_a_new_producer_refilled_from_before(recording: Path,

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from webmon.shm.about import StreamAbout, parse_about
 from webmon.shm.discovery import process_alive
 from webmon.shm.dtypes import dtype_from_json
 from webmon.shm.errors import WebmonError
@@ -171,6 +172,13 @@ class Recording:
 
     def dtype(self, stream: str) -> np.dtype:
         return self._dtypes[stream]
+
+    def about(self, stream: str) -> StreamAbout:
+        """What the producer said of ``stream``: its description and its fields' units and
+        descriptions (empty when it said nothing, or the manifest's entry is unusable)."""
+        entry = self.manifest["streams"].get(stream)
+        return parse_about(entry.get("about") if isinstance(entry, dict) else None,
+                           self._dtypes[stream])
 
     def __repr__(self) -> str:
         producer = self.producer

@@ -316,7 +316,8 @@ class Recorder:
             t = time.time()
             if name not in writer.streams:
                 info = sub.info.streams[name]
-                writer.add_stream(name, batch.records.dtype, info.capacity, batch.start)
+                writer.add_stream(name, batch.records.dtype, info.capacity, batch.start,
+                                  info.about)
             writer.add_records(name, batch.records, batch.start, batch.end, batch.lost, t)
             self._records += len(batch.records)
 

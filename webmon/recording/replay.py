@@ -40,6 +40,7 @@ from webmon.schema import (
     REPLAY_SPEEDS,
 )
 from webmon.shm import Publisher
+from webmon.shm.about import dtype_with_about
 
 from .load import ArrayHistory, Recording
 from .tracks import StateTrack, StreamTrack
@@ -87,6 +88,9 @@ class Replayer:
         self.producer_label = f"{producer.get('name')}@{producer.get('pid')}"
         self.app = f"replay of {self.producer_label} ({producer.get('app', '')})"
         self.streams = {name: StreamTrack(recording, name) for name in recording.streams}
+        # Each stream's dtype with the units and descriptions its producer gave.
+        self._dtypes = {name: dtype_with_about(track.dtype, recording.about(name))
+                        for name, track in self.streams.items()}
         self.states = {key: StateTrack(recording.path / entry["file"])
                        for key, entry in recording.manifest["state"].items()}
         self.arrays: dict[str, ArrayHistory] = {name: recording.arrays[name]
@@ -109,7 +113,7 @@ class Replayer:
                 slot = track.dtype.itemsize + 16
                 capacity = max(int(entry.get("capacity", 0) or 0),
                                min(MIN_CAPACITY, MAX_RING_BYTES // slot))
-                pub.stream(name, track.dtype, capacity=capacity)
+                pub.stream(name, self._dtypes[name], capacity=capacity)
             pub.register_command(CMD_REPLAY_PLAY, self.play)
             pub.register_command(CMD_REPLAY_PAUSE, self.pause)
             pub.register_command(CMD_REPLAY_SPEED, self.set_speed)
@@ -133,7 +137,7 @@ class Replayer:
         pub = self.pub
         self.position = t
         for name, track in self.streams.items():
-            writer = pub.stream(name, track.dtype)
+            writer = pub.stream(name, self._dtypes[name])
             records = track.window(t - BACKFILL_S, t, writer.capacity // 2)
             if len(records):
                 writer.extend(records)
@@ -200,7 +204,7 @@ class Replayer:
             for name, track in self.streams.items():
                 records = track.due(self.position)
                 if len(records):
-                    pub.stream(name, track.dtype).extend(records)
+                    pub.stream(name, self._dtypes[name]).extend(records)
             self._publish_state_at(self.position, pub)
             if self.position >= self.end:
                 self.playing = False

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from webmon.shm.about import EMPTY, StreamAbout, about_to_json
 from webmon.shm.discovery import process_start_time
 from webmon.shm.dtypes import dtype_to_json
 from webmon.version import __version__
@@ -91,7 +92,8 @@ class RecordingWriter:
         self._write_manifest()
 
     # -- what the recorder hands in (reading thread) ---------------------------------------------
-    def add_stream(self, name: str, dtype: np.dtype, capacity: int, first_index: int) -> None:
+    def add_stream(self, name: str, dtype: np.dtype, capacity: int, first_index: int,
+                   about: StreamAbout = EMPTY) -> None:
         directory = f"{layout.STREAMS}/{layout.safe_name(name, self._taken['streams'])}"
         parts = StreamParts(self.root, directory, name, dtype, int(first_index), self._lock)
         with self._lock:
@@ -101,6 +103,8 @@ class RecordingWriter:
                 "fields": list(dtype.names or ()), "capacity": int(capacity),
                 "first_index": int(first_index),
             }
+            if about:  # the producer's description and units, which the dtype's JSON lacks
+                self._stream_info[name]["about"] = about_to_json(about)
 
     def add_records(self, name: str, records: np.ndarray, start: int, end: int, lost: int,
                     read_time: float) -> None:

@@ -108,6 +108,38 @@ def _checked(what: str, text: Any, limit: int) -> str:
     return text
 
 
+def about_to_json(about: StreamAbout) -> dict[str, Any]:
+    """``about`` in the descriptor's form (what :func:`parse_about` reads back)."""
+    out: dict[str, Any] = {}
+    if about.description:
+        out["description"] = about.description
+    fields = {name: {k: v for k, v in (("unit", f.unit), ("description", f.description)) if v}
+              for name, f in about.fields.items()}
+    if fields:
+        out["fields"] = fields
+    return out
+
+
+def dtype_with_about(dtype: np.dtype, about: StreamAbout) -> np.dtype:
+    """``dtype`` (same layout) carrying ``about`` as numpy metadata, as a producer would have
+    written it: how a replay gives its streams back their units and descriptions."""
+    if not about or dtype.names is None:
+        return dtype
+    formats = []
+    for name in dtype.names:
+        field_dtype = dtype.fields[name][0]
+        given = about.fields.get(name)
+        meta = {k: v for k, v in (("unit", given.unit), ("description", given.description))
+                if v} if given is not None else {}
+        formats.append(np.dtype(field_dtype, metadata=meta) if meta else field_dtype)
+    spec = {"names": list(dtype.names), "formats": formats,
+            "offsets": [dtype.fields[name][1] for name in dtype.names],
+            "itemsize": dtype.itemsize}
+    if about.description:
+        return np.dtype(spec, metadata={"description": about.description})
+    return np.dtype(spec)
+
+
 # -- the reader's side --------------------------------------------------------------------
 def parse_about(raw: Any, dtype: np.dtype) -> StreamAbout:
     """The :class:`StreamAbout` a descriptor's ``about`` entry gives for a stream of
