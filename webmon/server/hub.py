@@ -1,10 +1,12 @@
 """The hub: one per server process, the only reader of shared memory.
 
 Once per tick (a tornado ``PeriodicCallback`` on the server's IOLoop) the hub reads every
-stream of every followed producer into a bounded :class:`StreamHistory`, reads the state keys
-some session asked for, and then tells its listeners (one per Bokeh session) that there is
-something new.  Each session copies only the records past its own cursor, so opening another
-browser tab costs a copy of the increment, not another pass over shared memory.
+stream some session shows into a bounded :class:`StreamHistory`, reads the state keys some
+session asked for, and then tells its listeners (one per Bokeh session) that there is
+something new.  Streams nobody shows are only counted, once a second, for the status tab
+(``feed.py``), so producers nobody watches cost little.  Each session copies only the
+records past its own cursor, so opening another browser tab costs a copy of the
+increment, not another pass over shared memory.
 
 Each producer is a :class:`~webmon.server.feed.Feed`, keyed by its channel: two live
 producers that share a name are two feeds, told apart by pid (``demo@8151``).  Sessions
@@ -263,6 +265,10 @@ class Hub:
                 log.exception("session listener failed; disconnecting it")
                 self.disconnect(token)
 
+    def _following(self) -> set[str]:
+        """Channel tokens of the live feeds."""
+        return {token for token, feed in self._feeds.items() if feed.alive}
+
     def _retire(self, feed: Feed) -> None:
         """Show ``feed`` as gone now; release its shared memory off the IOLoop."""
         if feed.alive:
@@ -287,7 +293,9 @@ class Hub:
             if not alive:
                 self._retire(feed)
         try:
-            infos = discover()
+            # Live feeds check their own producers (``Feed.refresh`` above): only new
+            # descriptors are read, so listing costs little however many producers run.
+            infos = discover(skip=self._following())
         except Exception:
             self.discover_errors += 1
             self._throttled.log(logging.ERROR, "discover", "listing producers failed",
