@@ -50,6 +50,10 @@ WANT_RENEW_S = 0.25
 RATE_WINDOW_S = 2.0
 #: How long an unreadable stream or state key is left alone before it is tried again.
 RETRY_UNREADABLE_S = 5.0
+#: A shown stream is "hot" while the records written between two of the hub's ticks fill at
+#: least this part of its ring: the hub then reads it between ticks too (``Hub``'s fast
+#: reads), so it does not turn over unread.  It cools below half of that.
+HOT_FILL = 0.25
 #: How often a stream that no session shows is counted (its written records and rate): as
 #: often as the status tab refreshes its tables.
 COUNT_INTERVAL_S = 1.0
@@ -87,7 +91,7 @@ class Feed:
     """
 
     def __init__(self, info: Any, subscriber: Any, generation: int, history: int,
-                 histories: dict[str, int] | None = None) -> None:
+                 histories: dict[str, int] | None = None, tick_s: float = 0.1) -> None:
         self.info = info
         self.token: str = info.token  # the channel: unique even between namesakes
         self.generation = generation
@@ -114,6 +118,11 @@ class Feed:
         # When unwatched streams are next counted: feeds made together count in different
         # ticks (spread by generation), so that no tick counts every producer at once.
         self._next_count = time.monotonic() + (generation * 0.37) % COUNT_INTERVAL_S
+        #: The hub's tick period, against which a stream's fill of its ring is judged.
+        self.tick_s = tick_s
+        self._last_read: dict[str, tuple[float, int]] = {}
+        #: Shown streams that would fill more than ``HOT_FILL`` of their ring in a tick.
+        self.hot: set[str] = set()
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -281,6 +290,21 @@ class Feed:
                 self._count(stream, written, now)
         self._on_demand.poll(now, self.info.state, self.info.arrays, self._state)
 
+    def poll_hot(self, now: float) -> None:
+        """Read the hot streams (between the hub's ticks): records that would otherwise
+        turn over before the next tick reach the history."""
+        for stream in list(self.hot):
+            if not self.reads_in_full(stream) or self._skip(stream, now):
+                self.hot.discard(stream)
+                continue
+            try:
+                batch = self._sub.read(stream)
+            except WebmonError as exc:
+                self._mark_unreadable(stream, exc, now)
+                self.hot.discard(stream)
+                continue
+            self._account(stream, batch, now)
+
     def reads_in_full(self, stream: str) -> bool:
         """Whether the hub reads ``stream`` into its history each tick (some session showed
         it within ``INTEREST_TIMEOUT_S``), rather than only counting it."""
@@ -308,6 +332,21 @@ class Feed:
             if arrivals is not None:
                 arrivals.append(np.full(len(batch.records), time.time(), ARRIVAL_DTYPE))
         self._count(stream, batch.end, now)
+        self._judge_heat(stream, batch.end, now)
+
+    def _judge_heat(self, stream: str, end: int, now: float) -> None:
+        """Is ``stream`` hot: would one tick's records fill ``HOT_FILL`` of its ring?"""
+        last = self._last_read.get(stream)
+        self._last_read[stream] = (now, end)
+        info = self.info.streams.get(stream)
+        if last is None or info is None or now <= last[0]:
+            return
+        per_tick = (end - last[1]) / (now - last[0]) * self.tick_s
+        fill = per_tick / info.capacity
+        if fill >= HOT_FILL:
+            self.hot.add(stream)
+        elif fill < HOT_FILL / 2:
+            self.hot.discard(stream)
 
     def _count(self, stream: str, written: int, now: float) -> None:
         """Note that ``stream`` had ``written`` records at ``now``: its count and rate."""
