@@ -1,0 +1,134 @@
+"""What a page spends its browser's main thread on, and what it skips.
+
+Every document the server builds (a tab, or a component served alone) gets a script that
+runs once its page is ready (Bokeh's ``document_ready`` event):
+
+* **Plots out of view are not painted.**  An ``IntersectionObserver`` sets a plot's
+  ``hold_render`` (Bokeh's public switch: the plot keeps its data up to date but does not
+  paint) while it is scrolled out of the window, or hidden inside a collapsed or inactive
+  part of the layout; back in view it paints once, with everything it received meanwhile.
+* **A hidden page is not updated at all.**  When the browser tab is in the background (or
+  minimised), the page says so through a :class:`PageState` model and the server stops
+  sending it updates (``Session.hidden``); when it is shown again, the next tick sends
+  what it missed (each cursor's limit bounds how much).  Browsers already stop painting
+  hidden pages, but they still receive, decode and apply every update.
+* **Style lookups during a paint are cached.**  BokehJS 3.9 reads a CSS custom property
+  (``--bk-…``, which lets a stylesheet override a visual) through ``getComputedStyle`` each
+  time a visual is applied: for every axis, grid and glyph, several times per paint, and
+  each read forces the browser to bring the page's style up to date.  Within one task (a
+  paint), a value read once is reused; the next task reads it again, so a stylesheet that
+  changes still takes effect.  This is the one private part of BokehJS used here
+  (``VisualProperties.prototype._get_css_value`` from ``core/visuals/visual``); when it is
+  not there, the page is left as Bokeh draws it and logs why to the console
+  (``tests/test_painting_browser.py`` fails loudly instead).
+
+``FEATURES`` (module level, read when a document is built) switches each part off, for the
+benchmark (``benchmarks/bench_browser.py``) that measures what each saves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bokeh.core.properties import Bool
+from bokeh.document import Document
+from bokeh.model import DataModel
+from bokeh.models import CustomJS
+
+#: The parts of the page script in use: "offscreen", "hidden", "style_cache".
+ALL_FEATURES = frozenset({"offscreen", "hidden", "style_cache"})
+FEATURES: set[str] = set(ALL_FEATURES)
+
+#: How far outside the window a plot still counts as in view (so that scrolling shows it
+#: already painted).
+MARGIN_PX = 100
+#: How often the page looks for plots added after it was ready (a tab that builds charts
+#: on demand, like the explorer).
+RESCAN_MS = 2000
+
+
+class PageState(DataModel):
+    """What the page tells the server about itself."""
+
+    hidden = Bool(default=False, help="The page is in a background tab or minimised.")
+
+
+PAGE_SCRIPT = """
+const features = new Set(features_list);
+const doc = state.document;
+const views = () => [...Bokeh.index.query((view) =>
+  view.model != null && view.model.document === doc && "hold_render" in view.model)];
+
+if (features.has("style_cache")) {
+  let visual = null;
+  try { visual = Bokeh.require("core/visuals/visual"); } catch (error) { visual = null; }
+  const proto = visual?.VisualProperties?.prototype;
+  if (proto == null || typeof proto._get_css_value !== "function"
+      || proto._get_css_value.length !== 1) {
+    console.warn("webmon: BokehJS has no VisualProperties._get_css_value(name); " +
+                 "style lookups are not cached");
+  } else if (!proto.__webmon_cached) {
+    const original = proto._get_css_value;
+    let cache = null;
+    proto._get_css_value = function (name) {
+      if (cache === null) {
+        cache = new Map();
+        queueMicrotask(() => { cache = null; });  // one task: one paint
+      }
+      let values = cache.get(this);
+      if (values === undefined) { values = new Map(); cache.set(this, values); }
+      let value = values.get(name);
+      if (value === undefined) { value = original.call(this, name); values.set(name, value); }
+      return value;
+    };
+    proto.__webmon_cached = true;
+  }
+}
+
+if (features.has("offscreen") && typeof IntersectionObserver === "function") {
+  const by_element = new Map();
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const view = by_element.get(entry.target);
+      if (view == null) { continue; }
+      const hold = !entry.isIntersecting;
+      if (view.model.hold_render !== hold) { view.model.hold_render = hold; }
+    }
+  }, {rootMargin: `${margin}px`});
+  const watch = () => {
+    for (const view of views()) {
+      if (!by_element.has(view.el)) {
+        by_element.set(view.el, view);
+        observer.observe(view.el);
+      }
+    }
+    for (const [el, view] of by_element) {
+      if (!el.isConnected) { observer.unobserve(el); by_element.delete(el); }
+    }
+  };
+  watch();
+  setInterval(watch, rescan_ms);
+}
+
+if (features.has("hidden")) {
+  const report = () => {
+    const hidden = document.visibilityState === "hidden";
+    if (state.hidden !== hidden) { state.hidden = hidden; }
+  };
+  document.addEventListener("visibilitychange", report);
+  report();
+}
+"""
+
+
+def add_page_script(doc: Document, on_hidden: Callable[[bool], None]) -> PageState:
+    """Give ``doc`` the page script (with the parts in ``FEATURES``); ``on_hidden(hidden)``
+    is called when the page is hidden or shown again."""
+    state = PageState(name="webmon-page-state")
+    state.on_change("hidden", lambda _attr, _old, new: on_hidden(bool(new)))
+    doc.add_root(state)
+    doc.js_on_event("document_ready", CustomJS(
+        args={"state": state, "features_list": sorted(FEATURES), "margin": MARGIN_PX,
+              "rescan_ms": RESCAN_MS},
+        code=PAGE_SCRIPT))
+    return state
