@@ -127,3 +127,28 @@ def test_a_component_served_alone_gets_the_page_script_without_errors(
         assert page.errors == []
     finally:
         page.close()
+
+
+def test_a_page_does_not_send_its_ranges_back(browser: Any, dashboard: Any) -> None:
+    """The charts' auto ranges move with every update; the page keeps them to itself
+    (``common.unsynced_ranges``) instead of sending each new start and end to the server."""
+    page = BokehPage(browser)
+    sent: list[str] = []
+    page.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(
+        payload if isinstance(payload, str) else "")))
+    try:
+        page.open(dashboard.url + "loader")
+        wait_until(lambda: (page.model("loader-frame-times", "m.get_length()") or 0) > 0,
+                   message="the page receives updates")
+        sent.clear()
+        lengths = [page.model("loader-frame-times", "m.get_length()")]
+        for _ in range(20):  # two seconds of updates (Playwright delivers events meanwhile)
+            page.page.wait_for_timeout(100)
+        lengths.append(page.model("loader-frame-times", "m.get_length()"))
+        assert lengths[1] > lengths[0]  # the charts moved meanwhile
+        changes = [frame for frame in sent if '"attr":"start"' in frame.replace(" ", "")
+                   or '"attr":"end"' in frame.replace(" ", "")]
+        assert changes == []
+        assert page.errors == []
+    finally:
+        page.close()

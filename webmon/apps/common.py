@@ -199,6 +199,7 @@ def time_figure(title: str, y_label: str, *, name: str, window_s: float = WINDOW
     fig.xaxis.axis_label = TIME_LABEL
     fig.xaxis.formatter = clock_formatter()
     fig.toolbar.logo = None
+    unsynced_ranges(fig)
     if tooltips:
         # No toolbar button: hovering always shows the tooltip, and the toolbar keeps
         # room for the "?" of small charts.
@@ -209,6 +210,16 @@ def time_figure(title: str, y_label: str, *, name: str, window_s: float = WINDOW
 
 def tidy(fig: figure) -> figure:
     fig.toolbar.logo = None
+    return unsynced_ranges(fig)
+
+
+def unsynced_ranges(fig: figure) -> figure:
+    """Keep the ranges the browser computes (auto-ranging, following the newest data) in
+    the browser: otherwise a page sends the server a message with the new start and end
+    after nearly every update, which the server decodes and applies for nothing (no tab
+    reads a range back).  ``syncable`` is Bokeh's switch for it."""
+    for axis_range in (fig.x_range, fig.y_range):
+        axis_range.syncable = False
     return fig
 
 
