@@ -23,7 +23,7 @@ Variants (module settings read when a document is built, so each page gets its o
 * ``before``: the page as it was (no page script, canvas);
 * ``webgl``: the time charts on Bokeh's WebGL backend (no page script);
 * ``now``: as shipped (the page script of ``webmon/server/painting.py``, canvas);
-* ``offscreen``, ``hidden``, ``style_cache``: only that part of the page script.
+* ``offscreen``, ``hidden``: only that part of the page script.
 
 Scenarios: ``loader`` (the whole tab in a 1400 x 1000 window), ``loader-short`` (the same
 page in a 1400 x 450 window, so the lower charts and the table are out of view),
@@ -67,7 +67,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "now": {"features": set(painting.ALL_FEATURES), "backend": "canvas"},
     "offscreen": {"features": {"offscreen"}, "backend": "canvas"},
     "hidden": {"features": {"hidden"}, "backend": "canvas"},
-    "style_cache": {"features": {"style_cache"}, "backend": "canvas"},
 }
 
 SCENARIOS: dict[str, dict[str, Any]] = {

@@ -1,6 +1,6 @@
 """The page script of ``webmon/server/painting.py`` in a real Chromium: plots out of view hold
-their paint, a hidden page is sent no updates, and BokehJS still has the private function
-whose style lookups the script caches (this test fails loudly when Bokeh changes it).
+their paint, a hidden page is sent no updates; and pages keep their charts' ranges to
+themselves.
 
 Skipped without ``/usr/bin/chromium``, except under ``CI=true``, where that fails.
 """
@@ -51,24 +51,6 @@ def sessions(dashboard: Any) -> list[Session]:
     return call_on_loop(dashboard, lambda: [
         listener.__self__ for listener in dashboard.hub._listeners.values()
         if isinstance(getattr(listener, "__self__", None), Session)])
-
-
-def test_bokeh_still_has_the_style_lookup_the_page_caches(browser: Any, dashboard: Any) -> None:
-    page = BokehPage(browser)
-    warnings: list[str] = []
-    page.page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
-    try:
-        page.open(dashboard.url + "loader")
-        wait_for(page.page, "() => Bokeh.require('core/visuals/visual')"
-                            ".VisualProperties.prototype.__webmon_cached === true")
-        kind, arity = page.page.evaluate(
-            "() => { const f = Bokeh.require('core/visuals/visual')"
-            ".VisualProperties.prototype._get_css_value; return [typeof f, f.length]; }")
-        assert (kind, arity) == ("function", 1)
-        assert not [w for w in warnings if "webmon" in w], warnings
-        assert page.errors == []
-    finally:
-        page.close()
 
 
 def test_plots_out_of_view_hold_their_paint_until_scrolled_to(browser: Any,

@@ -12,15 +12,11 @@ runs once its page is ready (Bokeh's ``document_ready`` event):
   sending it updates (``Session.hidden``); when it is shown again, the next tick sends
   what it missed (each cursor's limit bounds how much).  Browsers already stop painting
   hidden pages, but they still receive, decode and apply every update.
-* **Style lookups during a paint are cached.**  BokehJS 3.9 reads a CSS custom property
-  (``--bk-…``, which lets a stylesheet override a visual) through ``getComputedStyle`` each
-  time a visual is applied: for every axis, grid and glyph, several times per paint, and
-  each read forces the browser to bring the page's style up to date.  Within one task (a
-  paint), a value read once is reused; the next task reads it again, so a stylesheet that
-  changes still takes effect.  This is the one private part of BokehJS used here
-  (``VisualProperties.prototype._get_css_value`` from ``core/visuals/visual``); when it is
-  not there, the page is left as Bokeh draws it and logs why to the console
-  (``tests/test_painting_browser.py`` fails loudly instead).
+
+Tried and not kept (``docs/performance.md``): caching BokehJS's CSS-variable lookups within
+a paint (a private function; measured 1.3x slower per update), and Bokeh's WebGL backend
+for the time charts (software rendering moves the work to the GPU process, which then
+costs more CPU than the canvas did).
 
 ``FEATURES`` (module level, read when a document is built) switches each part off, for the
 benchmark (``benchmarks/bench_browser.py``) that measures what each saves.
@@ -35,8 +31,8 @@ from bokeh.document import Document
 from bokeh.model import DataModel
 from bokeh.models import CustomJS
 
-#: The parts of the page script in use: "offscreen", "hidden", "style_cache".
-ALL_FEATURES = frozenset({"offscreen", "hidden", "style_cache"})
+#: The parts of the page script in use: "offscreen", "hidden".
+ALL_FEATURES = frozenset({"offscreen", "hidden"})
 FEATURES: set[str] = set(ALL_FEATURES)
 
 #: How far outside the window a plot still counts as in view (so that scrolling shows it
@@ -58,32 +54,6 @@ const features = new Set(features_list);
 const doc = state.document;
 const views = () => [...Bokeh.index.query((view) =>
   view.model != null && view.model.document === doc && "hold_render" in view.model)];
-
-if (features.has("style_cache")) {
-  let visual = null;
-  try { visual = Bokeh.require("core/visuals/visual"); } catch (error) { visual = null; }
-  const proto = visual?.VisualProperties?.prototype;
-  if (proto == null || typeof proto._get_css_value !== "function"
-      || proto._get_css_value.length !== 1) {
-    console.warn("webmon: BokehJS has no VisualProperties._get_css_value(name); " +
-                 "style lookups are not cached");
-  } else if (!proto.__webmon_cached) {
-    const original = proto._get_css_value;
-    let cache = null;
-    proto._get_css_value = function (name) {
-      if (cache === null) {
-        cache = new Map();
-        queueMicrotask(() => { cache = null; });  // one task: one paint
-      }
-      let values = cache.get(this);
-      if (values === undefined) { values = new Map(); cache.set(this, values); }
-      let value = values.get(name);
-      if (value === undefined) { value = original.call(this, name); values.set(name, value); }
-      return value;
-    };
-    proto.__webmon_cached = true;
-  }
-}
 
 if (features.has("offscreen") && typeof IntersectionObserver === "function") {
   const by_element = new Map();
