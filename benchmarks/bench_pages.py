@@ -14,9 +14,9 @@ measured in turn in each round:
 * ``now``: the ranges stay in the browser.
 
 Printed per variant: server CPU per second at each N, session updates per second, and the
-marginal cost of a page per update ((CPU at N - CPU at 1) / (N - 1) / updates a second of
-one page), with the load average.  Nothing is asserted.  ``bench_sessions.py`` measures the
-same with bare websocket clients instead of pages.
+marginal cost of a page per update ((CPU at N - CPU at 1) over the session updates the
+added pages received), with the load average.  Nothing is asserted.
+``bench_sessions.py`` measures the same with bare websocket clients instead of pages.
 """
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ def main() -> None:
           + f" {'per added page per update':>26}")
     for name in VARIANTS:
         cpu = {n: statistics.median(r["cpu_ms"] for r in results[(name, n)]) for n in counts}
-        rate = statistics.median(r["updates"] for r in results[(name, counts[-1])])
+        rate = {n: statistics.median(r["updates"] for r in results[(name, n)]) for n in counts}
         first, last = counts[0], counts[-1]
-        marginal = (cpu[last] - cpu[first]) / (last - first) / rate if rate and last > first \
-            else float("nan")
+        # The CPU the added pages cost over the updates they received (a loaded machine
+        # updates pages less often than every tick).
+        added = last * rate[last] - first * rate[first]
+        marginal = (cpu[last] - cpu[first]) / added if added > 0 else float("nan")
         print(f"{name:<8} " + " ".join(f"{cpu[n]:>13.1f}" for n in counts)
               + f" {marginal:>23.2f} ms")
     print(f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
