@@ -8,7 +8,7 @@ runs once its page is ready (Bokeh's ``document_ready`` event):
   paint) while it is scrolled out of the window, or hidden inside a collapsed or inactive
   part of the layout; back in view it paints once, with everything it received meanwhile.
 * **A hidden page is not updated at all.**  When the browser tab is in the background (or
-  minimised), the page says so through a :class:`PageState` model and the server stops
+  minimised), the page says so through a data source (``STATE_NAME``) and the server stops
   sending it updates (``Session.hidden``); when it is shown again, the next tick sends
   what it missed (each cursor's limit bounds how much).  Browsers already stop painting
   hidden pages, but they still receive, decode and apply every update.
@@ -25,11 +25,10 @@ benchmark (``benchmarks/bench_browser.py``) that measures what each saves.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from bokeh.core.properties import Bool
 from bokeh.document import Document
-from bokeh.model import DataModel
-from bokeh.models import CustomJS
+from bokeh.models import ColumnDataSource, CustomJS
 
 #: The parts of the page script in use: "offscreen", "hidden".
 ALL_FEATURES = frozenset({"offscreen", "hidden"})
@@ -43,10 +42,19 @@ MARGIN_PX = 100
 RESCAN_MS = 2000
 
 
-class PageState(DataModel):
-    """What the page tells the server about itself."""
+#: The page's state travels in a plain data source (``{"hidden": [bool]}``), not in a
+#: model class of webmon's own: Bokeh would count such a class as an extension of the
+#: ``webmon`` package and inline its whole JavaScript bundle into every document.
+STATE_NAME = "webmon-page-state"
 
-    hidden = Bool(default=False, help="The page is in a background tab or minimised.")
+
+def hidden_from(data: Any) -> bool:
+    """Whether the page said it is hidden.  The browser can send anything: only
+    ``{"hidden": [True]}`` hides; anything else leaves the page updated (the safe side)."""
+    if not isinstance(data, dict):
+        return False
+    values = data.get("hidden")
+    return isinstance(values, list | tuple) and len(values) == 1 and values[0] is True
 
 
 PAGE_SCRIPT = """
@@ -83,7 +91,7 @@ if (features.has("offscreen") && typeof IntersectionObserver === "function") {
 if (features.has("hidden")) {
   const report = () => {
     const hidden = document.visibilityState === "hidden";
-    if (state.hidden !== hidden) { state.hidden = hidden; }
+    if (state.data.hidden?.[0] !== hidden) { state.data = {hidden: [hidden]}; }
   };
   document.addEventListener("visibilitychange", report);
   report();
@@ -91,11 +99,11 @@ if (features.has("hidden")) {
 """
 
 
-def add_page_script(doc: Document, on_hidden: Callable[[bool], None]) -> PageState:
+def add_page_script(doc: Document, on_hidden: Callable[[bool], None]) -> ColumnDataSource:
     """Give ``doc`` the page script (with the parts in ``FEATURES``); ``on_hidden(hidden)``
     is called when the page is hidden or shown again."""
-    state = PageState(name="webmon-page-state")
-    state.on_change("hidden", lambda _attr, _old, new: on_hidden(bool(new)))
+    state = ColumnDataSource(data={"hidden": [False]}, name=STATE_NAME)
+    state.on_change("data", lambda _attr, _old, new: on_hidden(hidden_from(new)))
     doc.add_root(state)
     doc.js_on_event("document_ready", CustomJS(
         args={"state": state, "features_list": sorted(FEATURES), "margin": MARGIN_PX,
