@@ -300,7 +300,7 @@ class Feed:
             try:
                 batch = self._sub.read(stream)
             except WebmonError as exc:
-                self._mark_unreadable(stream, exc, now)
+                self._mark_unreadable(stream, exc, now, f"stream {stream!r}")
                 self.hot.discard(stream)
                 continue
             self._account(stream, batch, now)
