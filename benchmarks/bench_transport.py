@@ -1,11 +1,16 @@
 """Transport costs, each measured side by side with its baseline in one run.
 
-    python benchmarks/bench_transport.py [--quick]
+    python benchmarks/bench_transport.py [--quick] [--only records,arrays,read,state]
 
 1. Per-record cost of ``append`` and ``extend`` (batches of 1,000) against the 2020 design's
    hops: a ``multiprocessing.Manager().dict()`` proxy assignment and ``multiprocessing.Queue``.
-2. ``share_array`` of a 64 MiB array against ``numpy.copyto`` of the same array.
-3. Subscriber read throughput from a producer in another process.
+2. ``share_array`` of a 64 MiB array against ``numpy.copyto`` of the same array into an
+   array numpy allocated, and into private memory of 4 KiB pages; rounds interleaved in a
+   random order and timed in this thread's CPU time, the ratio taken per round (timed one
+   after the other, a loaded machine made the same ratio swing from 0.6 to 1.2).
+3. Subscriber reads from a producer in another process that ``extend``s as fast as it can:
+   the reader's CPU time per record it received (most are lost: the producer writes
+   several times faster than a reader checks), and a full ring read at rest.
 4. ``set_state`` of a tiles-like value (570 loaded tiles, about 5 KB of JSON): as state was
    written before (``json.dumps`` with its circular-reference check, a BLAKE2b check, the
    copy: layout version 1, reproduced here), as it is now, with an unchanged value, and
@@ -20,12 +25,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import mmap
 import multiprocessing as mp
 import os
+import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -117,26 +125,70 @@ def _drain_ack(queue: mp.Queue, ack: mp.Queue) -> None:
             ack.put(True)
 
 
-def bench_share_array(quick: bool) -> list[tuple[str, float]]:
+def interleaved(fns: dict[str, Callable[[], None]], repeats: int, base: str
+                ) -> dict[str, list[float]]:
+    """Run every function once per round, in a new random order each round, timing each by
+    this thread's CPU time (a loaded machine preempts a 20 ms copy often; CPU time does not
+    count the time spent waiting).  Returns per-round CPU seconds of each function, and the
+    ratio ``base / fn`` per round under ``"<name>/ratio"``."""
+    rng = random.Random(1)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        order = list(fns.items())
+        rng.shuffle(order)
+        for name, fn in order:
+            t0 = time.thread_time()
+            fn()
+            times[name].append(time.thread_time() - t0)
+    for name in fns:
+        times[f"{name}/ratio"] = [b / t for b, t in zip(times[base], times[name], strict=True)]
+    return times
+
+
+def bench_share_array(quick: bool) -> tuple[list[tuple[str, float]], dict[str, float]]:
+    """``share_array`` of a 64 MiB array beside plain copies of it, interleaved.
+
+    The plain copy is ``numpy.copyto`` into an array numpy allocated (backed by transparent
+    huge pages where the system allows it for private memory, as numpy asks for), and, to
+    show where the difference comes from, into private memory of 4 KiB pages."""
     nbytes = (16 if quick else 64) << 20
     arr = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
     dest = np.empty_like(arr)
-    repeats = 5 if quick else 15
+    dest[:] = 0
+    small_pages = mmap.mmap(-1, nbytes)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        small_pages.madvise(mmap.MADV_NOHUGEPAGE)
+    dest_4k = np.frombuffer(small_pages, np.uint8)
+    dest_4k[:] = 0
+    repeats = 15 if quick else 80
     with Publisher("bench-arrays") as pub:
         t0 = time.perf_counter()
         pub.share_array("big", arr)
         create = time.perf_counter() - t0
-        share = per_item(lambda: pub.share_array("big", arr), 1, repeats)
-        copy = per_item(lambda: np.copyto(dest, arr), 1, repeats)
+        pub.share_array("big", arr)  # both buffers written once
         sub = Subscriber("bench-arrays")
         out = np.empty_like(arr)
-        snap = per_item(lambda: sub.array("big", out=out), 1, repeats)
+        times = interleaved({
+            "copy": lambda: np.copyto(dest, arr),
+            "copy 4k": lambda: np.copyto(dest_4k, arr),
+            "share": lambda: pub.share_array("big", arr),
+            "snapshot": lambda: sub.array("big", out=out),
+        }, repeats, base="copy")
         sub.close()
     mib = nbytes / (1 << 20)
-    return [(f"share_array {mib:.0f} MiB, first call (creates the segment)", create),
-            (f"share_array {mib:.0f} MiB, update in place", share),
-            (f"numpy.copyto {mib:.0f} MiB", copy),
-            (f"Subscriber.array {mib:.0f} MiB snapshot (other side)", snap)]
+    med = {name: statistics.median(values) for name, values in times.items()}
+    rows = [(f"share_array {mib:.0f} MiB, first call (creates the segment)", create),
+            (f"share_array {mib:.0f} MiB, update in place", med["share"]),
+            (f"numpy.copyto {mib:.0f} MiB into numpy's memory", med["copy"]),
+            (f"numpy.copyto {mib:.0f} MiB into 4 KiB pages", med["copy 4k"]),
+            (f"Subscriber.array {mib:.0f} MiB snapshot (other side)", med["snapshot"])]
+    ratios = {"share/copy": med["share/ratio"], "copy 4k/copy": med["copy 4k/ratio"],
+              "snapshot/copy": med["snapshot/ratio"],
+              "share/copy 4k": statistics.median(
+                  [a / b for a, b in zip(times["copy 4k"], times["share"], strict=True)]),
+              "share/copy q1": float(np.percentile(times["share/ratio"], 25)),
+              "share/copy q3": float(np.percentile(times["share/ratio"], 75))}
+    return rows, ratios
 
 
 def _produce(total: int, ready: mp.Event, go: mp.Event, done: mp.Event) -> None:
@@ -151,7 +203,10 @@ def _produce(total: int, ready: mp.Event, go: mp.Event, done: mp.Event) -> None:
         done.wait()
 
 
-def bench_read(quick: bool) -> list[tuple[str, float]]:
+def bench_read(quick: bool) -> tuple[list[tuple[str, float]], dict[str, int]]:
+    """Reading while a producer in another process ``extend``s as fast as it can.  The
+    producer writes several times faster than a reader checks, so most records are lost
+    (and counted): the cost is per record *received*, in the reader's own CPU time."""
     total = 1_000_000 if quick else 5_000_000
     ctx = mp.get_context("spawn")
     ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
@@ -159,23 +214,25 @@ def bench_read(quick: bool) -> list[tuple[str, float]]:
     proc.start()
     ready.wait(60)
     sub = Subscriber("bench-read")
-    received = lost = 0
-    t0 = time.perf_counter()
+    received = lost = reads = 0
+    cpu0, t0 = time.thread_time(), time.perf_counter()
     go.set()
     while received + lost < total:
         batch = sub.read("chunk_loads")
         received += len(batch.records)
         lost += batch.lost
-    elapsed = time.perf_counter() - t0
+        reads += 1
+    cpu, elapsed = time.thread_time() - cpu0, time.perf_counter() - t0
     # cost of reading a full ring at rest, per record
     sub._stream("chunk_loads").cursor = total - 65536
     full = per_item(lambda: _reread(sub, total), 65536, 10)
     done.set()
     proc.join(30)
     sub.close()
-    return [(f"live read from another process ({received:,} received, {lost:,} lost)",
-             elapsed / total),
-            ("read of a full 65,536-record ring, per record", full)]
+    counts = {"total": total, "received": received, "lost": lost, "reads": reads,
+              "written per s": int(total / elapsed)}
+    return [(f"live read, per record received ({received:,} of {total:,})", cpu / received),
+            ("read of a full 65,536-record ring, per record", full)], counts
 
 
 def _reread(sub: Subscriber, total: int) -> None:
@@ -266,12 +323,36 @@ def bench_state(quick: bool) -> list[tuple[str, float]]:
     return rows
 
 
+def _thp(setting: str) -> str:
+    """The kernel's transparent huge page setting (the bracketed word), or "n/a"."""
+    try:
+        text = Path(f"/sys/kernel/mm/transparent_hugepage/{setting}").read_text()
+    except OSError:
+        return "n/a"
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else text.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
-    quick = parser.parse_args().quick
+    parser.add_argument("--only", default="records,arrays,read,state",
+                        help="which parts to run (comma-separated)")
+    args = parser.parse_args()
+    quick, only = args.quick, set(args.only.split(","))
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}\n")
 
+    if "records" in only:
+        bench_records(quick)
+    if "arrays" in only:
+        print_arrays(quick)
+    if "read" in only:
+        print_read(quick)
+    if "state" in only:
+        print_state(quick)
+    print(f"\n  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def bench_records(quick: bool) -> None:
     rows = bench_append_extend(quick)
     t = dict(rows)
     print(f"{'per record':<48}{'median':>12}")
@@ -284,21 +365,34 @@ def main() -> None:
           f"proxy / extend = {proxy / t['webmon extend (batches of 1,000)']:.0f}x   "
           f"Queue(delivered) / append = {delivered / append:.1f}x")
 
-    rows = bench_share_array(quick)
-    print(f"\n{'64 MiB array':<56}{'median':>10}{'GB/s':>8}")
+
+def print_arrays(quick: bool) -> None:
+    rows, ratios = bench_share_array(quick)
     nbytes = (16 if quick else 64) << 20
+    print(f"\n{f'{nbytes >> 20} MiB array (CPU time, interleaved)':<56}{'median':>10}{'GB/s':>8}")
     for name, secs in rows:
         print(f"{name:<56}{secs * 1e3:>8.2f} ms{nbytes / secs / 1e9:>7.2f}")
-    t = dict(rows)
-    share = next(v for k, v in t.items() if "update in place" in k)
-    copy = next(v for k, v in t.items() if "copyto" in k)
-    print(f"\n  share_array speed / memcpy speed = {copy / share:.2f}")
+    print(f"\n  share_array speed / plain copy's = {ratios['share/copy']:.2f}"
+          f" (quartiles of the rounds {ratios['share/copy q1']:.2f} to "
+          f"{ratios['share/copy q3']:.2f})\n"
+          f"  share_array speed / a copy into 4 KiB pages = {ratios['share/copy 4k']:.2f}\n"
+          f"  a copy into 4 KiB pages / plain copy = {ratios['copy 4k/copy']:.2f}\n"
+          f"  Subscriber.array speed / plain copy's = {ratios['snapshot/copy']:.2f}")
+    print(f"  transparent huge pages: private {_thp('enabled')}, shared memory "
+          f"{_thp('shmem_enabled')}")
 
-    rows = bench_read(quick)
-    print(f"\n{'Subscriber.read':<64}{'per record':>12}{'records/s':>14}")
+
+def print_read(quick: bool) -> None:
+    rows, counts = bench_read(quick)
+    print(f"\n{'Subscriber.read (reader CPU time)':<64}{'per record':>12}{'records/s':>14}")
     for name, secs in rows:
         print(f"{name:<64}{secs * 1e6:>9.3f} µs{1 / secs:>14,.0f}")
+    print(f"  the producer wrote {counts['written per s']:,} records/s; the reader got "
+          f"{counts['received']:,} and was told it lost {counts['lost']:,} "
+          f"({counts['reads']:,} reads)")
 
+
+def print_state(quick: bool) -> None:
     rows = bench_state(quick)
     nbytes = len(encode("tiles", tiles_value(0)))
     print(f"\n{f'state, {nbytes:,} bytes of JSON':<48}{'median':>12}")
@@ -310,7 +404,6 @@ def main() -> None:
           f"{t['set_state, encoded as before'] / t['set_state_json (pre-encoded)']:.1f}x   "
           f"BLAKE2b / CRC-32 = "
           f"{t['BLAKE2b check, as before'] / t['bytes_check now (CRC-32)']:.1f}x")
-    print(f"  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -109,9 +109,11 @@ def test_an_unreadable_state_key_leaves_the_producer_live(
             lambda cls, name: attaches.append(name) or real_attach(cls, name)))
         caplog.set_level(logging.WARNING, logger="webmon")
         feed.state("config")  # a session asks for it
+        feed.history("records")  # and shows the stream
         for _ in range(100):
             hub.tick()
             feed.state("config")
+            feed.history("records")
             feed.state_overview()  # the explorer's overview reads every key too
         assert feed.alive and hub.feed("still") is feed
         assert "not a webmon segment" in feed.unreadable()["config"]

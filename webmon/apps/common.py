@@ -33,6 +33,9 @@ CHART_HEIGHT = 230
 ASYNC_COLOR = "#1f77b4"
 SYNC_COLOR = "#e8590c"
 PLAIN_COLOR = "#2b8a3e"
+#: Bokeh's backend for the time charts.  Canvas measured ahead of WebGL on a machine
+#: without a GPU (docs/dashboard.md, benchmarks/bench_browser.py).
+OUTPUT_BACKEND = "canvas"
 
 
 #: Axis title of every time axis: the ticks are the browser's local clock time.
@@ -190,12 +193,13 @@ def time_figure(title: str, y_label: str, *, name: str, window_s: float = WINDOW
         x_range=DataRange1d(follow="end", follow_interval=window_s * 1000.0, range_padding=0.0,
                             only_visible=True),
         y_range=DataRange1d(start=0.0, only_visible=True),
-        output_backend="canvas",
+        output_backend=OUTPUT_BACKEND,
     )
     fig.yaxis.axis_label = y_label
     fig.xaxis.axis_label = TIME_LABEL
     fig.xaxis.formatter = clock_formatter()
     fig.toolbar.logo = None
+    unsynced_ranges(fig)
     if tooltips:
         # No toolbar button: hovering always shows the tooltip, and the toolbar keeps
         # room for the "?" of small charts.
@@ -206,6 +210,16 @@ def time_figure(title: str, y_label: str, *, name: str, window_s: float = WINDOW
 
 def tidy(fig: figure) -> figure:
     fig.toolbar.logo = None
+    return unsynced_ranges(fig)
+
+
+def unsynced_ranges(fig: figure) -> figure:
+    """Keep the ranges the browser computes (auto-ranging, following the newest data) in
+    the browser: otherwise a page sends the server a message with the new start and end
+    after nearly every update, which the server decodes and applies for nothing (no tab
+    reads a range back).  ``syncable`` is Bokeh's switch for it."""
+    for axis_range in (fig.x_range, fig.y_range):
+        axis_range.syncable = False
     return fig
 
 

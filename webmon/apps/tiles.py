@@ -98,6 +98,10 @@ class TilesPanel:
         producer = (Producer(feed.name, feed.alive, feed.generation) if feed is not None
                     else None)
         value, version = self.session.state(TILES)  # asking keeps the producer computing it
+        # The hub reads in full only the streams pages show: asking for the loads' history
+        # keeps it reading them, for the picked level that may need them (even after the
+        # producer is gone).
+        self.session.history(CHUNK_LOADS)
         layer, level = self.layer.value, self.level.value
         linked = self._resolve_link(value)
         if linked is not None:

@@ -20,6 +20,7 @@ from bokeh.layouts import column
 from .contain import FailureNotice, build_contained
 from .header import ProducerHeader
 from .hub import Hub
+from .painting import add_page_script
 from .record_button import RecordButton, Recordings
 from .registry import Tab, check_tabs, individual_title
 from .replay_bar import ReplayControls
@@ -52,6 +53,7 @@ def producer_argument(doc: Document) -> str | None:
 def _bind_session(hub: Hub, doc: Document) -> Session:
     session = Session(hub, doc, producer_argument(doc))
     doc.on_session_destroyed(lambda _context: session.close())
+    add_page_script(doc, session.set_hidden)
     return session
 
 

@@ -7,6 +7,14 @@ A stream or state key whose segment cannot be read (damaged, shrunk, nested too 
 is marked unreadable (:meth:`Feed.unreadable`) and logged at most once a minute; the other
 streams and keys are read as usual, and the producer stays live for as long as its process
 and heartbeat do.  An unreadable key is tried again every ``RETRY_UNREADABLE_S``.
+
+A stream is read in full only while some session shows it (asked for its history within
+``INTEREST_TIMEOUT_S``).  Every other stream is only counted, once every
+``COUNT_INTERVAL_S``: one load of its write counter gives what the status tab shows
+(records written, the rate), so a producer nobody watches costs the hub about what
+following its liveness costs.  When a page starts showing a stream, the next tick reads
+what its ring still holds; records that turned over while nobody watched are not counted
+as lost (they were never the hub's to lose).
 """
 
 from __future__ import annotations
@@ -42,6 +50,13 @@ WANT_RENEW_S = 0.25
 RATE_WINDOW_S = 2.0
 #: How long an unreadable stream or state key is left alone before it is tried again.
 RETRY_UNREADABLE_S = 5.0
+#: A shown stream is "hot" while the records written between two of the hub's ticks fill at
+#: least this part of its ring: the hub then reads it between ticks too (``Hub``'s fast
+#: reads), so it does not turn over unread.  It cools below half of that.
+HOT_FILL = 0.25
+#: How often a stream that no session shows is counted (its written records and rate): as
+#: often as the status tab refreshes its tables.
+COUNT_INTERVAL_S = 1.0
 
 _throttled = LogThrottle(log)
 #: Records whose ``time`` is below this (2001-09-09) do not hold epoch seconds.
@@ -76,7 +91,7 @@ class Feed:
     """
 
     def __init__(self, info: Any, subscriber: Any, generation: int, history: int,
-                 histories: dict[str, int] | None = None) -> None:
+                 histories: dict[str, int] | None = None, tick_s: float = 0.1) -> None:
         self.info = info
         self.token: str = info.token  # the channel: unique even between namesakes
         self.generation = generation
@@ -100,6 +115,14 @@ class Feed:
         self._arrivals: dict[str, StreamHistory] = {}
         #: stream or state key -> (what is wrong, monotonic time to try again)
         self._unreadable: dict[str, tuple[str, float]] = {}
+        # When unwatched streams are next counted: feeds made together count in different
+        # ticks (spread by generation), so that no tick counts every producer at once.
+        self._next_count = time.monotonic() + (generation * 0.37) % COUNT_INTERVAL_S
+        #: The hub's tick period, against which a stream's fill of its ring is judged.
+        self.tick_s = tick_s
+        self._last_read: dict[str, tuple[float, int]] = {}
+        #: Shown streams that would fill more than ``HOT_FILL`` of their ring in a tick.
+        self.hot: set[str] = set()
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -221,22 +244,14 @@ class Feed:
 
     # -- what the hub does -------------------------------------------------------------
     def poll(self, now: float) -> None:
-        """Read every stream into its history and every state key of interest.  A stream or
-        key that cannot be read is marked unreadable; the others are read all the same."""
+        """Read every stream some session shows into its history, count the others (every
+        ``COUNT_INTERVAL_S``), and read every state key of interest.  A stream or key that
+        cannot be read is marked unreadable; the others are read all the same."""
         sub = self._sub
-        for stream in self.info.streams:
-            if self._skip(stream, now):
-                continue
-            try:
-                batch = sub.read(stream)
-            except WebmonError as exc:
-                self._mark_unreadable(stream, exc, now, f"stream {stream!r}")
-                continue
-            self._readable(stream)
-            self._account(stream, batch, now)
-        for key, asked in list(self._interest.items()):
+        interest = self._interest
+        for key, asked in list(interest.items()):
             if now - asked > INTEREST_TIMEOUT_S:
-                del self._interest[key]
+                del interest[key]
                 continue
             if self._skip(key, now):
                 continue
@@ -250,7 +265,50 @@ class Feed:
                 self._mark_unreadable(key, exc, now, f"state {key!r}")
                 continue
             self._readable(key)
+        count = now >= self._next_count
+        if count:
+            self._next_count = now + COUNT_INTERVAL_S
+        for stream in self.info.streams:
+            watched = self.reads_in_full(stream)
+            if not (watched or count) or self._skip(stream, now):
+                continue
+            try:
+                if watched:
+                    batch = sub.read(stream)
+                else:
+                    written = sub.written(stream)
+            except WebmonError as exc:
+                self._mark_unreadable(stream, exc, now, f"stream {stream!r}")
+                continue
+            self._readable(stream)
+            if watched:
+                self._account(stream, batch, now)
+            else:
+                # The next full read starts a new span of reading: what turned over before
+                # it is not counted as lost.
+                self._attached.discard(stream)
+                self._count(stream, written, now)
         self._on_demand.poll(now, self.info.state, self.info.arrays, self._state)
+
+    def poll_hot(self, now: float) -> None:
+        """Read the hot streams (between the hub's ticks): records that would otherwise
+        turn over before the next tick reach the history."""
+        for stream in list(self.hot):
+            if not self.reads_in_full(stream) or self._skip(stream, now):
+                self.hot.discard(stream)
+                continue
+            try:
+                batch = self._sub.read(stream)
+            except WebmonError as exc:
+                self._mark_unreadable(stream, exc, now, f"stream {stream!r}")
+                self.hot.discard(stream)
+                continue
+            self._account(stream, batch, now)
+
+    def reads_in_full(self, stream: str) -> bool:
+        """Whether the hub reads ``stream`` into its history each tick (some session showed
+        it within ``INTEREST_TIMEOUT_S``), rather than only counting it."""
+        return stream in self._interest
 
     def _account(self, stream: str, batch: Any, now: float) -> None:
         stats = self._stats.setdefault(stream, StreamStats())
@@ -259,7 +317,6 @@ class Feed:
         else:
             # Records overwritten before the hub attached were never the hub's to lose.
             self._attached.add(stream)
-        stats.written = batch.end
         if len(batch.records):
             stats.received += len(batch.records)
             history = self._histories.get(stream)
@@ -274,12 +331,33 @@ class Feed:
             arrivals = self._arrivals.get(stream)
             if arrivals is not None:
                 arrivals.append(np.full(len(batch.records), time.time(), ARRIVAL_DTYPE))
+        self._count(stream, batch.end, now)
+        self._judge_heat(stream, batch.end, now)
+
+    def _judge_heat(self, stream: str, end: int, now: float) -> None:
+        """Is ``stream`` hot: would one tick's records fill ``HOT_FILL`` of its ring?"""
+        last = self._last_read.get(stream)
+        self._last_read[stream] = (now, end)
+        info = self.info.streams.get(stream)
+        if last is None or info is None or now <= last[0]:
+            return
+        per_tick = (end - last[1]) / (now - last[0]) * self.tick_s
+        fill = per_tick / info.capacity
+        if fill >= HOT_FILL:
+            self.hot.add(stream)
+        elif fill < HOT_FILL / 2:
+            self.hot.discard(stream)
+
+    def _count(self, stream: str, written: int, now: float) -> None:
+        """Note that ``stream`` had ``written`` records at ``now``: its count and rate."""
+        stats = self._stats.setdefault(stream, StreamStats())
+        stats.written = written
         samples = self._rate_samples.setdefault(stream, deque())
-        samples.append((now, batch.end))
+        samples.append((now, written))
         while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
             samples.popleft()
         first_t, first_n = samples[0]
-        stats.rate = (batch.end - first_n) / (now - first_t) if now > first_t else 0.0
+        stats.rate = (written - first_n) / (now - first_t) if now > first_t else 0.0
 
     def _skip(self, name: str, now: float) -> bool:
         entry = self._unreadable.get(name)

@@ -1,10 +1,12 @@
 """The hub: one per server process, the only reader of shared memory.
 
 Once per tick (a tornado ``PeriodicCallback`` on the server's IOLoop) the hub reads every
-stream of every followed producer into a bounded :class:`StreamHistory`, reads the state keys
-some session asked for, and then tells its listeners (one per Bokeh session) that there is
-something new.  Each session copies only the records past its own cursor, so opening another
-browser tab costs a copy of the increment, not another pass over shared memory.
+stream some session shows into a bounded :class:`StreamHistory`, reads the state keys some
+session asked for, and then tells its listeners (one per Bokeh session) that there is
+something new.  Streams nobody shows are only counted, once a second, for the status tab
+(``feed.py``), so producers nobody watches cost little.  Each session copies only the
+records past its own cursor, so opening another browser tab costs a copy of the
+increment, not another pass over shared memory.
 
 Each producer is a :class:`~webmon.server.feed.Feed`, keyed by its channel: two live
 producers that share a name are two feeds, told apart by pid (``demo@8151``).  Sessions
@@ -48,6 +50,10 @@ DEFAULT_HISTORY = 100_000
 DISCOVER_INTERVAL_S = 1.0
 #: Producers that have gone are still listed (as gone) up to this many.
 KEEP_GONE = 16
+
+#: How often the hub reads hot streams between ticks (see ``feed.HOT_FILL``): a 65,536-record
+#: ring then holds 3.3 M records a second for twice this period.
+FAST_INTERVAL_S = 0.01
 
 #: What the hub records about its own ticks, for the status tab.
 TICK_DTYPE = np.dtype([("time", "<f8"), ("tick_ms", "<f4"), ("sessions", "<u4")])
@@ -130,6 +136,9 @@ class Hub:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=command_workers, thread_name_prefix="webmon-command")
         self._callback: PeriodicCallback | None = None
+        self._fast_pending = False
+        #: Rounds of reading hot streams between ticks.
+        self.fast_reads = 0
         self._loop: IOLoop | None = None
         self._throttled = LogThrottle(log)
         self.stats = TickStats()
@@ -252,6 +261,7 @@ class Hub:
                     self.read_errors += 1
                     self._throttled.log(logging.ERROR, (feed.token, "poll"),
                                         "reading producer %s failed", feed.key, exc_info=True)
+        self._schedule_fast()
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         self.stats.add(elapsed_ms)
         record = np.array([(time.time(), elapsed_ms, self.session_count)], dtype=TICK_DTYPE)
@@ -262,6 +272,35 @@ class Hub:
             except Exception:
                 log.exception("session listener failed; disconnecting it")
                 self.disconnect(token)
+
+    # -- hot streams: read between ticks ---------------------------------------------
+    def _schedule_fast(self) -> None:
+        """While some shown stream is hot, read it every ``FAST_INTERVAL_S`` as well."""
+        if self._fast_pending or self._loop is None or self._callback is None:
+            return
+        if any(feed.hot for feed in self._feeds.values() if feed.alive):
+            self._fast_pending = True
+            self._loop.call_later(FAST_INTERVAL_S, self._fast_tick)
+
+    def _fast_tick(self) -> None:
+        self._fast_pending = False
+        if self._callback is None:
+            return  # stopped
+        now = time.monotonic()
+        for feed in list(self._feeds.values()):
+            if feed.alive and feed.hot:
+                try:
+                    feed.poll_hot(now)
+                    self.fast_reads += 1
+                except Exception:
+                    self.read_errors += 1
+                    self._throttled.log(logging.ERROR, (feed.token, "poll"),
+                                        "reading producer %s failed", feed.key, exc_info=True)
+        self._schedule_fast()
+
+    def _following(self) -> set[str]:
+        """Channel tokens of the live feeds."""
+        return {token for token, feed in self._feeds.items() if feed.alive}
 
     def _retire(self, feed: Feed) -> None:
         """Show ``feed`` as gone now; release its shared memory off the IOLoop."""
@@ -287,7 +326,9 @@ class Hub:
             if not alive:
                 self._retire(feed)
         try:
-            infos = discover()
+            # Live feeds check their own producers (``Feed.refresh`` above): only new
+            # descriptors are read, so listing costs little however many producers run.
+            infos = discover(skip=self._following())
         except Exception:
             self.discover_errors += 1
             self._throttled.log(logging.ERROR, "discover", "listing producers failed",
@@ -306,7 +347,8 @@ class Hub:
                                     "could not attach to producer %s", info.key, exc_info=True)
                 continue
             self._feeds[info.token] = Feed(info, subscriber, next(self._generations),
-                                           self._history, self.histories)
+                                           self._history, self.histories,
+                                           tick_s=self.interval)
             namesakes = [f.pid for f in self.live() if f.name == info.name]
             log.info("following producer %s%s", info.key,
                      f" (live producers of that name: pids {namesakes})"

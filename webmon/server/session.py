@@ -125,6 +125,9 @@ class Session:
         self._asked: set[str] = set()  # state keys asked for, released on close
         #: How many times the components were brought up to date.
         self.updates = 0
+        #: The page is in a background tab (it says so; see ``painting.py``): no updates
+        #: are sent until it is shown again.
+        self.hidden = False
         self._token = hub.connect(self._on_tick)
 
     # -- what components use -----------------------------------------------------------
@@ -184,10 +187,19 @@ class Session:
         """Show the producer ``producer`` names from now on (None: the hub's default)."""
         self.chosen = parse_choice(producer or None)
 
+    def set_hidden(self, hidden: bool) -> None:
+        """The page was hidden (no more updates) or shown again (brought up to date at
+        once, then on every tick)."""
+        self.hidden = hidden
+        if not hidden:
+            self._on_tick()
+
     # -- scheduling --------------------------------------------------------------------
     def _on_tick(self) -> None:
-        if self._pending or self._closed:
-            return  # the previous update has not run yet: it will read this tick's data too
+        if self._pending or self._closed or self.hidden:
+            # The previous update has not run yet (it will read this tick's data too), or
+            # nobody can see the page.
+            return
         self._pending = True
         context = self.doc.session_context
         server_session = getattr(context, "session", None) if context is not None else None

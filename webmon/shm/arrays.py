@@ -29,6 +29,10 @@ def _buffer_bytes(nbytes: int) -> int:
     return -(-max(nbytes, 1) // 64) * 64
 
 
+#: Arrays from this size up ask for huge pages (numpy's own threshold for its arrays).
+HUGE_PAGES_FROM = 4 << 20
+
+
 def array_segment_size(nbytes: int) -> int:
     return layout.ARRAY_HEADER + 2 * _buffer_bytes(nbytes)
 
@@ -64,6 +68,8 @@ class ArrayWriter:
     def create(cls, name: str, seg_name: str, arr: np.ndarray) -> ArrayWriter:
         arr = _shareable(arr)
         seg = Segment.create(seg_name, array_segment_size(arr.nbytes))
+        if arr.nbytes >= HUGE_PAGES_FROM:
+            seg.advise_huge_pages()  # before the buffers are first written
         layout.write_prefix(seg.buf, layout.ARRAY, layout.ARRAY_HEADER)
         shape = list(arr.shape) + [0] * (layout.ARRAY_MAX_NDIM - arr.ndim)
         layout.ARRAY_FIELDS.pack_into(seg.buf, layout.ARRAY_FIELDS_AT, arr.nbytes, arr.ndim,

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,8 +184,12 @@ def read_heartbeat(info: ProducerInfo) -> float | None:
         seg.close()
 
 
-def discover(*, include_stale: bool = False, clean: bool = True) -> list[ProducerInfo]:
+def discover(*, include_stale: bool = False, clean: bool = True,
+             skip: Collection[str] = ()) -> list[ProducerInfo]:
     """Live producers of this user, oldest first.
+
+    ``skip``: tokens of producers the caller already follows (and checks for itself): their
+    descriptors are not read again, and they are not listed.
 
     Producers whose process has died are removed (descriptor, lock and segments) unless
     ``clean`` is False; with ``clean``, what else dead producers left is swept too, at most
@@ -197,6 +202,8 @@ def discover(*, include_stale: bool = False, clean: bool = True) -> list[Produce
     found = []
     for entry in sorted(os.listdir(directory)):
         if not entry.endswith(".json") or entry.startswith("."):
+            continue
+        if skip and entry[:-5] in skip:
             continue
         path = os.path.join(directory, entry)
         try:

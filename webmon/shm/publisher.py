@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import operator
 import os
 import re
@@ -49,6 +50,8 @@ HEARTBEAT_S = 0.25
 _NAME = re.compile(r"^[\w.\-]{1,64}$")
 #: The most records a stream may hold (its header counts in 32 bits).
 MAX_CAPACITY = 2**32 - 1
+#: A stream declared with a ``rate`` gets a ring holding at least this many seconds of it.
+RATE_RING_S = 0.5
 #: The largest state slot, in bytes of JSON.
 MAX_STATE_BYTES = 2**31
 
@@ -147,8 +150,13 @@ class Publisher:
     # -- streams ---------------------------------------------------------------------------
     def stream(self, name: str, dtype: Any, capacity: int = 65536, *,
                description: str | None = None,
-               units: Mapping[str, str] | None = None) -> StreamWriter:
+               units: Mapping[str, str] | None = None,
+               rate: float | None = None) -> StreamWriter:
         """The stream ``name``, created on first use.  Asking again returns the same writer.
+
+        ``rate``: the most records a second the producer expects to append; the ring is
+        made large enough for ``RATE_RING_S`` of them (a power of two) when ``capacity`` is
+        smaller, so that readers polling a few times a second lose nothing.
 
         ``description`` (what one record stands for) and ``units`` (field name -> unit, such
         as ``{"load_ms": "ms"}``) tell readers what the stream means; numpy dtype metadata
@@ -171,6 +179,7 @@ class Publisher:
                 return existing
             _check_key(name)
             capacity = _count(f"stream {name!r}: capacity", capacity, 1, MAX_CAPACITY)
+            capacity = ring_for_rate(name, capacity, rate)
             about = describe_stream(dt, description, units)  # refuse before creating anything
             try:
                 writer = self._new_segment(
@@ -446,3 +455,15 @@ def _check_key(name: str) -> None:
         raise ValueError(f"name {name!r} must be a non-empty string of at most "
                          f"{layout.INTEREST_NAME} bytes")
 
+
+def ring_for_rate(name: str, capacity: int, rate: float | None) -> int:
+    """``capacity``, or the power of two holding ``RATE_RING_S`` of ``rate`` records a
+    second when that is larger (at most ``MAX_CAPACITY``)."""
+    if rate is None:
+        return capacity
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) \
+            or rate <= 0:
+        raise ValueError(f"stream {name!r}: rate must be a positive number of records a "
+                         f"second, not {rate!r}")
+    wanted = 1 << max(0, math.ceil(math.log2(max(1.0, rate * RATE_RING_S))))
+    return max(capacity, min(wanted, MAX_CAPACITY))

@@ -249,6 +249,21 @@ class Segment:
             cell = self._cells[(offset, kind)] = kind.from_buffer(self._mmap, offset)
         return cell
 
+    def advise_huge_pages(self) -> bool:
+        """Ask the kernel to back this mapping with transparent huge pages, as numpy does
+        for its own large arrays: a copy into 2 MiB pages runs faster than into 4 KiB ones.
+        Linux grants it for shared memory only where
+        ``/sys/kernel/mm/transparent_hugepage/shmem_enabled`` says ``advise`` (or
+        ``within_size``, ``always``); elsewhere it changes nothing.  True when asked."""
+        advice = getattr(mmap, "MADV_HUGEPAGE", None)
+        if advice is None or self._mmap is None:
+            return False
+        try:
+            self._mmap.madvise(advice)
+        except OSError:
+            return False
+        return True
+
     def close(self) -> None:
         """Unmap.  Views handed out earlier must be released first, or this is deferred."""
         if self._mmap is None:

@@ -32,7 +32,7 @@ from webmon.server import Session
 from webmon.server.feed import Feed
 from webmon.server.text import escape
 
-from ..common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean
+from ..common import PLAIN_COLOR, Every, empty_columns, epoch_ms, lean, unsynced_ranges
 from ..loader_points import Sampler
 from .fields import (
     MAX_PLOTTABLE,
@@ -139,6 +139,7 @@ class FieldChart:
             visible=False,
         )
         fig.toolbar.logo = None
+        unsynced_ranges(fig)
         # Producer text is drawn on the canvas as plain text, never parsed as HTML or TeX.
         self.y_label = PlainText(text="")
         fig.yaxis.axis_label = self.y_label
