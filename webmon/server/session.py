@@ -195,9 +195,19 @@ class Session:
             # What doc.add_next_tick_callback ends up doing (run under the document's lock,
             # then send the changes), without Bokeh's bookkeeping of removable callbacks,
             # which was a large part of a tab's update (measured in docs/dashboard.md).
-            IOLoop.current().add_callback(server_session.with_document_locked, self.update)
+            IOLoop.current().add_callback(server_session.with_document_locked,
+                                          self._update_on_loop)
+        elif context is not None:
+            # Served, its server session not made yet: Bokeh runs this once it is.
+            self.doc.add_next_tick_callback(self._update_on_loop)
         else:
             self.doc.add_next_tick_callback(self.update)  # a document outside a server
+
+    async def _update_on_loop(self) -> None:
+        # A coroutine, because Bokeh runs a coroutine callback on the IOLoop (under the
+        # document's lock, like any); Bokeh 3.10 runs a plain one in a worker thread, where
+        # it would read the hub's histories while the hub's tick appends to them.
+        self.update()
 
     def update(self) -> None:
         """Bring every component up to date, as one combined change of the document."""
