@@ -1,14 +1,18 @@
 """Rebuild the tile viewer's bundle: ``python -m webmon.tiles_extension.build``.
 
-Needs Node.js and npm.  Runs ``npm ci`` in ``webmon/`` (node_modules stays there, git-ignored
-and left out of the wheel), then ``bokeh build``, keeps only ``dist/webmon.js`` (what Bokeh
-serves) and records the digests of the sources and of the bundle in
-``dist/webmon.sources.json``.  Commit ``webmon/dist/`` afterwards.
+Needs Node.js and npm, and the Bokeh that ``package.json`` names for ``@bokeh/bokehjs``
+(its compiler makes the bundle).  Runs ``npm ci`` in ``webmon/`` (node_modules stays there,
+git-ignored and left out of the wheel), then ``bokeh build``, ships the minified bundle as
+``dist/webmon.js`` (the name Bokeh serves), records the digests of the sources and of the
+bundle in ``dist/webmon.sources.json`` and stamps the bundle's digest into ``package.json``'s
+version (so the bundle's URL changes with it).  Commit ``webmon/dist/`` and ``package.json``
+afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -17,12 +21,16 @@ from pathlib import Path
 import bokeh
 from bokeh.ext import build as bokeh_build
 
-from .freshness import BUNDLE, EXTENSION_ROOT, write_record
+from .freshness import BUNDLE, EXTENSION_ROOT, PACKAGE, stamp_version, write_record
 
+#: ``bokeh build``'s minified bundle: shipped under the name Bokeh serves, ``dist/webmon.js``
+#: (with a package.json, Bokeh serves that name whatever its ``minified`` setting).
+MINIFIED = "dist/webmon.min.js"
 #: Outputs of ``bokeh build`` that Bokeh does not serve: compiled modules, source maps, the
-#: minified copy (Bokeh serves ``dist/webmon.js`` when package.json exists) and the
-#: artifact map.  Removing them keeps the wheel small and the build from reusing them.
-_UNSHIPPED = ("dist/lib", "dist/webmon.js.map", "dist/webmon.min.js", "dist/webmon.json", ".bokeh")
+#: readable bundle and the artifact map.  Removing them keeps the wheel small and the build
+#: from reusing them.
+_UNSHIPPED = ("dist/lib", "dist/webmon.js.map", "dist/webmon.min.js.map", MINIFIED,
+              "dist/webmon.json", ".bokeh")
 
 
 class BuildError(RuntimeError):
@@ -45,8 +53,28 @@ def prune(root: Path) -> None:
             path.unlink()
 
 
+def _ship_minified(root: Path) -> None:
+    """Replace the readable bundle by the minified one, without its source map comment (the
+    map is not shipped)."""
+    text = (root / MINIFIED).read_text("utf-8")
+    lines = text.rstrip("\n").split("\n")
+    if lines and lines[-1].startswith("//# sourceMappingURL="):
+        lines.pop()
+    (root / BUNDLE).write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def check_bokeh(root: Path) -> None:
+    """The bundle is made by the installed Bokeh's compiler, against the BokehJS package.json
+    names: they must be the same release."""
+    wanted = json.loads((root / PACKAGE).read_text())["dependencies"]["@bokeh/bokehjs"]
+    if bokeh.__version__ != wanted:
+        raise BuildError(f"build the bundle with bokeh=={wanted} (package.json's "
+                         f"@bokeh/bokehjs), not {bokeh.__version__}")
+
+
 def build(root: Path = EXTENSION_ROOT, *, install: bool = True) -> dict[str, object]:
     """Build ``root/dist/webmon.js`` from the TypeScript sources; returns the build record."""
+    check_bokeh(root)
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise BuildError("rebuilding the tile viewer needs Node.js and npm on PATH")
@@ -59,11 +87,14 @@ def build(root: Path = EXTENSION_ROOT, *, install: bool = True) -> dict[str, obj
         # tells, and the record below is then left as it was, so the freshness test fails.
         if not bokeh_build(root, rebuild=True):
             raise BuildError("bokeh build failed (see the compiler's messages above)")
+        if not (root / MINIFIED).is_file():
+            raise BuildError(f"bokeh build wrote no {MINIFIED}")
+        _ship_minified(root)
     finally:
         prune(root)
-    if not (root / BUNDLE).is_file():
-        raise BuildError(f"bokeh build wrote no {BUNDLE}")
-    return write_record(root, bokeh_version=bokeh.__version__)
+    record = write_record(root, bokeh_version=bokeh.__version__)
+    stamp_version(root)
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
