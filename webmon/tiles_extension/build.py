@@ -2,8 +2,9 @@
 
 Needs Node.js and npm, and the Bokeh that ``package.json`` names for ``@bokeh/bokehjs``
 (its compiler makes the bundle).  Runs ``npm ci`` in ``webmon/`` (node_modules stays there,
-git-ignored and left out of the wheel), then ``bokeh build``, ships the minified bundle as
-``dist/webmon.js`` (the name Bokeh serves), records the digests of the sources and of the
+git-ignored and left out of the wheel), then ``bokeh build``, minifies its bundle with terser
+(keeping class names, which BokehJS 3.10 needs) into ``dist/webmon.js`` (the name Bokeh
+serves), records the digests of the sources and of the
 bundle in ``dist/webmon.sources.json`` and stamps the bundle's digest into ``package.json``'s
 version (so the bundle's URL changes with it).  Commit ``webmon/dist/`` and ``package.json``
 afterwards.
@@ -23,9 +24,14 @@ from bokeh.ext import build as bokeh_build
 
 from .freshness import BUNDLE, EXTENSION_ROOT, PACKAGE, stamp_version, write_record
 
-#: ``bokeh build``'s minified bundle: shipped under the name Bokeh serves, ``dist/webmon.js``
-#: (with a package.json, Bokeh serves that name whatever its ``minified`` setting).
+#: ``bokeh build``'s own minified bundle, not shipped: it renames classes, and BokehJS 3.10
+#: names a model after its class (``webmon.tiles_extension.tile_viewer.p`` would not
+#: resolve), where 3.9 used ``__name__``.
 MINIFIED = "dist/webmon.min.js"
+#: terser (a devDependency in package.json) minifies the readable bundle instead, keeping
+#: class names; the result replaces ``dist/webmon.js``, the name Bokeh serves (with a
+#: package.json, whatever its ``minified`` setting).
+TERSER = "node_modules/terser/bin/terser"
 #: Outputs of ``bokeh build`` that Bokeh does not serve: compiled modules, source maps, the
 #: readable bundle and the artifact map.  Removing them keeps the wheel small and the build
 #: from reusing them.
@@ -53,14 +59,15 @@ def prune(root: Path) -> None:
             path.unlink()
 
 
-def _ship_minified(root: Path) -> None:
-    """Replace the readable bundle by the minified one, without its source map comment (the
-    map is not shipped)."""
-    text = (root / MINIFIED).read_text("utf-8")
-    lines = text.rstrip("\n").split("\n")
-    if lines and lines[-1].startswith("//# sourceMappingURL="):
-        lines.pop()
-    (root / BUNDLE).write_text("\n".join(lines) + "\n", "utf-8")
+def minify(root: Path, node: str) -> None:
+    """Minify ``dist/webmon.js`` in place with terser, keeping class names and license
+    comments, without a source map (none is shipped)."""
+    bundle = root / BUNDLE
+    output = bundle.with_suffix(".terser.js")
+    _run([node, str(root / TERSER), str(bundle), "--compress", "--mangle", "--keep-classnames",
+          "--ecma", "2020", "--comments", r"/^!|copyright|license|\(c\)/i",
+          "--output", str(output)], root)
+    output.replace(bundle)
 
 
 def check_bokeh(root: Path) -> None:
@@ -75,8 +82,8 @@ def check_bokeh(root: Path) -> None:
 def build(root: Path = EXTENSION_ROOT, *, install: bool = True) -> dict[str, object]:
     """Build ``root/dist/webmon.js`` from the TypeScript sources; returns the build record."""
     check_bokeh(root)
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
         raise BuildError("rebuilding the tile viewer needs Node.js and npm on PATH")
     if install:
         _run([npm, "ci", "--no-audit", "--no-fund"], root)
@@ -87,9 +94,9 @@ def build(root: Path = EXTENSION_ROOT, *, install: bool = True) -> dict[str, obj
         # tells, and the record below is then left as it was, so the freshness test fails.
         if not bokeh_build(root, rebuild=True):
             raise BuildError("bokeh build failed (see the compiler's messages above)")
-        if not (root / MINIFIED).is_file():
-            raise BuildError(f"bokeh build wrote no {MINIFIED}")
-        _ship_minified(root)
+        if not (root / BUNDLE).is_file():
+            raise BuildError(f"bokeh build wrote no {BUNDLE}")
+        minify(root, node)
     finally:
         prune(root)
     record = write_record(root, bokeh_version=bokeh.__version__)
