@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser_util import IN_CI, chromium_browser, require_chromium
-from dashboard_helpers import wait_until
+from browser_util import chromium_browser, require_chromium
+from helpers import IN_CI, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
