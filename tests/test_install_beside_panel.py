@@ -1,6 +1,6 @@
 """Installing webmon into an environment that already has panel (and so Bokeh 3.10): pip
-keeps panel's Bokeh, nothing conflicts, and the dashboard's three tabs render in Chromium
-from that environment's ``webmon``.
+keeps panel's Bokeh, nothing conflicts, and the dashboard's tabs (status, loader, tiles,
+timeline) render in Chromium from that environment's ``webmon``.
 
 The environment is made here, as a user's would be: a new venv of this interpreter,
 ``pip install panel``, then ``pip install`` of this checkout (not editable).  Bokeh 3.10 needs
@@ -40,9 +40,10 @@ TABS = {
     "status": "(m) => m.get_length() > 0",
     "loader": "(m) => m.get_length() > 0",
     "tiles": "(m) => Bokeh.index.find_one(m)?.frames_drawn > 0",
+    "timeline": "(m) => m.get_length() > 0",
 }
 MODELS = {"status": "status-producers", "loader": "loader-frame-times",
-          "tiles": "tiles-viewer"}
+          "tiles": "tiles-viewer", "timeline": "timeline-spans"}
 
 
 def clean_env() -> dict[str, str]:
