@@ -388,6 +388,12 @@ def test_example_notebook_in_jupyterlab_offline_on_a_free_port(tmp_path: Path,
     from browser_util import chromium_browser, require_chromium
 
     require_chromium()
+    # JupyterLab's documented switch to expose its app as window.jupyterapp: the test runs
+    # JupyterLab's own commands (what its Run menu and Ctrl+S call) without waiting, as a
+    # click does, for a page kept busy by three live panels to settle.
+    (tmp_path / "config").mkdir(mode=0o700)
+    (tmp_path / "config" / "jupyter_server_config.json").write_text(
+        json.dumps({"LabApp": {"expose_app_in_browser": True}}))
     with jupyter_server(tmp_path) as jupyter:
         assert jupyter.port != 8888
         saved = tmp_path / "root" / EXAMPLE.name
@@ -410,7 +416,8 @@ def test_example_notebook_in_jupyterlab_offline_on_a_free_port(tmp_path: Path,
             page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
             page.goto(f"http://127.0.0.1:{jupyter.port}/lab/tree/{EXAMPLE.name}"
                       f"?token={jupyter.token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            notebook = "window.jupyterapp?.shell.currentWidget?.content"
+            page.wait_for_function(f"() => {notebook}?.widgets?.length > 0", timeout=120_000)
             # JupyterLab may ask which kernel to start, preselecting the notebook's.
             try:
                 page.get_by_role("button", name="Select", exact=True).click(timeout=15_000)
@@ -418,10 +425,14 @@ def test_example_notebook_in_jupyterlab_offline_on_a_free_port(tmp_path: Path,
                 pass
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=120_000)
-            last = page.locator(".jp-Notebook .jp-CodeCell").last
-            last.click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Above Selected Cell").click()
+
+            def lab(command: str) -> None:
+                page.evaluate(f"() => {{ window.jupyterapp.commands.execute({command!r}); }}")
+
+            # Select the last cell (it stops the producer) and run every cell above it.
+            page.evaluate(f"() => {{ const nb = {notebook}; "
+                          "nb.activeCellIndex = nb.widgets.length - 1; }")
+            lab("notebook:run-all-above")
             model = "Bokeh.documents.map(d => d.get_model_by_name({!r})).find(m => m != null)"
             frames, viewer = model.format("loader-frame-times"), model.format("tiles-viewer")
             streams = model.format(PANEL_MARKERS["status-streams"])
@@ -439,13 +450,15 @@ def test_example_notebook_in_jupyterlab_offline_on_a_free_port(tmp_path: Path,
                 "() => document.querySelectorAll('.webmon-panel-status').length == 0",
                 polling=1000, timeout=60_000)
             # The last cell, still selected, stops the producer (its output: exit status 0).
-            # The keyboard, not the menu: a click waits for the busy page to settle.
-            page.keyboard.press("Shift+Enter")
-            last.locator(".jp-OutputArea-output").filter(has_text="0").wait_for(
-                timeout=180_000)
-            page.keyboard.press("Control+s")
-            wait_until(lambda: nbformat.read(saved, as_version=4).cells[-1].outputs,
-                       timeout=120, message="the notebook saved with the last cell's output")
+            lab("notebook:run-cell")
+            page.wait_for_function(
+                f"() => {{ const nb = {notebook}; const last = nb.widgets[nb.widgets.length - 1];"
+                " return JSON.stringify(last.model.outputs.toJSON()).includes('\"0\"'); }",
+                polling=1000, timeout=180_000)
+            # Save, as Ctrl+S does (the notebook panel's document context), and wait for it.
+            page.evaluate("async () => { await window.jupyterapp.shell.currentWidget"
+                          ".context.save(); }")
+            assert nbformat.read(saved, as_version=4).cells[-1].outputs
             page.close()
         text = saved.read_text("utf-8")
         assert _copies_of_bokehjs(text) == 0
