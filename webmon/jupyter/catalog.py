@@ -100,22 +100,16 @@ class PanelSession(Session):
     The server's expiry of an unused session (its page closed) runs the document's
     ``on_session_destroyed`` callbacks.  A cleared output makes the page call
     ``bokeh.io.notebook.destroy_server``, which destroys the session without them; the
-    document then has no session context, which this session checks at each hub tick,
-    before it would schedule an update on the destroyed document.
+    document then has no session context, which :class:`Session` checks at each hub tick,
+    before it would schedule an update on the destroyed document; either way ``on_close``
+    runs once.
     """
 
     def __init__(self, hub: Hub, doc: Document, producer: str | None,
                  on_close: Callable[[], None] | None) -> None:
-        self._context_seen = doc.session_context is not None
         self._on_close = on_close
         super().__init__(hub, doc, producer)
         doc.on_session_destroyed(lambda _context: self.close())
-
-    def _on_tick(self) -> None:
-        if self._context_seen and self.doc.session_context is None:
-            self.close()
-            return
-        super()._on_tick()
 
     def close(self) -> None:
         if self.closed:

@@ -123,6 +123,9 @@ class Session:
         self._pending = False
         self._closed = False
         self._asked: set[str] = set()  # state keys asked for, released on close
+        #: Whether the document was ever served (Bokeh 3.10 gives it its session context only
+        #: after building it).
+        self._served = doc.session_context is not None
         #: How many times the components were brought up to date.
         self.updates = 0
         self._token = hub.connect(self._on_tick)
@@ -186,11 +189,27 @@ class Session:
 
     # -- scheduling --------------------------------------------------------------------
     def _on_tick(self) -> None:
-        if self._pending or self._closed:
-            return  # the previous update has not run yet: it will read this tick's data too
-        self._pending = True
+        if self._closed:
+            return
         context = self.doc.session_context
         server_session = getattr(context, "session", None) if context is not None else None
+        self._served = self._served or context is not None
+        if (self._served and context is None) or (server_session is not None
+                                                  and server_session.destroyed):
+            # Destroyed without its destroy hooks having run here (a cleared notebook output's
+            # destroy_server drops the document's context; Bokeh ignores an update queued
+            # then): nothing will show it again.
+            self.close()
+            return
+        if self._pending:
+            return  # the previous update has not run yet: it will read this tick's data too
+        self._pending = True
+        if server_session is not None and server_session.connection_count == 0:
+            # No page connected (a closed tab, until Bokeh discards the session): nothing to
+            # send, and a queued update would hold off the discard, which waits for the
+            # document's lock to be free (Bokeh 3.10 gives up while one is queued).
+            self._pending = False
+            return
         if server_session is not None:
             # What doc.add_next_tick_callback ends up doing (run under the document's lock,
             # then send the changes), without Bokeh's bookkeeping of removable callbacks,
