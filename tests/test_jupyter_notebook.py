@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -395,8 +396,19 @@ def test_example_notebook_in_jupyterlab_offline_on_a_free_port(tmp_path: Path,
     (tmp_path / "config").mkdir(mode=0o700)
     (tmp_path / "config" / "jupyter_server_config.json").write_text(
         json.dumps({"LabApp": {"expose_app_in_browser": True}}))
+    # No autosave (every 120 s): the test saves once itself, and a save started while an
+    # autosave is still writing finds the file newer than the page's copy, so JupyterLab asks
+    # about the conflict instead of saving ("Modal is already displayed", seen under load).
+    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab"
+    (settings / "docmanager-extension").mkdir(parents=True)
+    (settings / "docmanager-extension" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"autosave": False}))
     with jupyter_server(tmp_path) as jupyter:
         assert jupyter.port != 8888
+        plugin = "@jupyterlab/docmanager-extension:plugin"
+        with urllib.request.urlopen(f"{jupyter.url}lab/api/settings/{plugin}"
+                                    f"?token={jupyter.token}", timeout=30) as response:
+            assert json.loads(response.read())["settings"]["autosave"] is False
         saved = tmp_path / "root" / EXAMPLE.name
         saved.write_bytes(EXAMPLE.read_bytes())
         with chromium_browser(extra_args=OFFLINE_ARGS) as browser:
