@@ -1,6 +1,6 @@
 """Installing webmon into an environment that already has panel (and so Bokeh 3.10): pip
 keeps panel's Bokeh, nothing conflicts, and the dashboard's tabs (status, loader, tiles,
-timeline) render in Chromium from that environment's ``webmon``.
+timeline, profile, system, explorer) render in Chromium from that environment's ``webmon``.
 
 The environment is made here, as a user's would be: a new venv of this interpreter,
 ``pip install panel``, then ``pip install`` of this checkout (not editable).  Bokeh 3.10 needs
@@ -41,9 +41,13 @@ TABS = {
     "loader": "(m) => m.get_length() > 0",
     "tiles": "(m) => Bokeh.index.find_one(m)?.frames_drawn > 0",
     "timeline": "(m) => m.get_length() > 0",
+    "profile": "(m) => m.get_length() > 0",
+    "system": "(m) => m.get_length() > 0",
+    "explorer": "(m) => m.get_length() > 0",
 }
 MODELS = {"status": "status-producers", "loader": "loader-frame-times",
-          "tiles": "tiles-viewer", "timeline": "timeline-spans"}
+          "tiles": "tiles-viewer", "timeline": "timeline-spans", "profile": "profile-flame",
+          "system": "system-samples", "explorer": "explorer-streams"}
 
 
 def clean_env() -> dict[str, str]:
