@@ -128,6 +128,29 @@ def test_every_panel_builds_one_root_and_closes_with_its_session(name: str) -> N
     hub.stop()
 
 
+def test_a_panel_document_outliving_its_server_unserved_closes() -> None:
+    """Bokeh 3.10 builds a new session's document in a worker thread; a server stopped
+    meanwhile (a cleared output) cancels the session without destroying the document, which
+    is never served.  Its panel session closes at the first tick after the server stopped."""
+    hub = Hub(interval=0.1)
+    running = [True]
+    closed: list[bool] = []
+    doc = Document()
+    session = build_panel_document(hub, find_panel("loader"), None, doc,
+                                   on_close=lambda: closed.append(True),
+                                   server_running=lambda: running[0])
+    try:
+        hub.tick()
+        assert not session.closed and hub.session_count == 1
+        running[0] = False
+        hub.tick()
+        assert session.closed and closed == [True] and hub.session_count == 0
+        hub.tick()
+        assert closed == [True]  # on_close runs once
+    finally:
+        hub.stop()
+
+
 # -- notebook_url --------------------------------------------------------------------------
 def test_outside_jupyterhub_notebook_url_keeps_bokehs_meaning() -> None:
     assert resolve_notebook_url(None, {}) == DEFAULT_NOTEBOOK_URL == "localhost:8888"

@@ -103,13 +103,26 @@ class PanelSession(Session):
     document then has no session context, which :class:`Session` checks at each hub tick,
     before it would schedule an update on the destroyed document; either way ``on_close``
     runs once.
+
+    A document can also outlive its server unserved: Bokeh 3.10 builds a new session's
+    document in a worker thread, and a server stopped meanwhile (``destroy_server`` again)
+    cancels the session's creation, but not the building, and never destroys it.  So the
+    session also closes at the first hub tick after ``server_running()`` turns False.
     """
 
     def __init__(self, hub: Hub, doc: Document, producer: str | None,
-                 on_close: Callable[[], None] | None) -> None:
+                 on_close: Callable[[], None] | None,
+                 server_running: Callable[[], bool] | None = None) -> None:
         self._on_close = on_close
+        self._server_running = server_running
         super().__init__(hub, doc, producer)
         doc.on_session_destroyed(lambda _context: self.close())
+
+    def _on_tick(self) -> None:
+        if self._server_running is not None and not self.closed and not self._server_running():
+            self.close()
+            return
+        super()._on_tick()
 
     def close(self) -> None:
         if self.closed:
@@ -120,10 +133,12 @@ class PanelSession(Session):
 
 
 def build_panel_document(hub: Hub, panel: Panel, producer: str | None, doc: Document,
-                         on_close: Callable[[], None] | None = None) -> Session:
+                         on_close: Callable[[], None] | None = None,
+                         server_running: Callable[[], bool] | None = None) -> Session:
     """Fill ``doc`` with ``panel``, fed by ``hub``; the session closes (and ``on_close``
-    runs, once) when Bokeh destroys the document's session, whichever way it does."""
-    session = PanelSession(hub, doc, producer, on_close)
+    runs, once) when Bokeh destroys the document's session, whichever way it does, or once
+    ``server_running()`` says the server that made ``doc`` stopped."""
+    session = PanelSession(hub, doc, producer, on_close, server_running)
     root = panel.build(session)
     doc.add_root(root)
     doc.title = f"webmon · {panel.title}"

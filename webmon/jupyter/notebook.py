@@ -111,10 +111,12 @@ def show(name: str, *, notebook_url: str | ProxyUrl | None = None,
     servers = curstate().uuid_to_server
     for server_id in [s for s in _servers if s not in servers]:
         del _servers[server_id]  # Bokeh destroyed it: its output was cleared
+    made: list[str] = []  # the server's id, once it has one
     server_id = embed.show_server_app(
-        panel.name, partial(_panel_document, panel, producer), address, loop,
+        panel.name, partial(_panel_document, panel, producer, made), address, loop,
         unused_session_lifetime_milliseconds=UNUSED_SESSION_LIFETIME_MS,
         check_unused_sessions_milliseconds=CHECK_UNUSED_SESSIONS_MS)
+    made.append(server_id)
     _servers[server_id] = panel.name
 
 
@@ -123,10 +125,20 @@ def address(notebook_url: str | ProxyUrl | None = None) -> PanelAddress:
     return panel_address(notebook_url)
 
 
-def _panel_document(panel: Panel, producer: str | None, doc: Document) -> None:
-    # Runs on the kernel's IOLoop each time a browser loads the panel.
+def _panel_document(panel: Panel, producer: str | None, made: list[str], doc: Document
+                    ) -> None:
+    # Runs each time a browser loads the panel (Bokeh 3.10: in a worker thread).
     build_panel_document(KERNEL_HUB.acquire(), panel, producer, doc,
-                         on_close=KERNEL_HUB.released)
+                         on_close=KERNEL_HUB.released,
+                         server_running=partial(_server_running, made))
+
+
+def _server_running(made: list[str]) -> bool:
+    """Whether the panel server with the id in ``made`` still runs: ``destroy_server`` (a
+    cleared output, :func:`close`) stops it and drops it from Bokeh's table of servers."""
+    from bokeh.io.state import curstate
+
+    return not made or made[0] in curstate().uuid_to_server
 
 
 def close() -> None:
