@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,13 +52,14 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def chromium_browser() -> Iterator[Any]:
-    """A headless Chromium with WebGL (SwiftShader)."""
+def chromium_browser(extra_args: Sequence[str] = ()) -> Iterator[Any]:
+    """A headless Chromium with WebGL (SwiftShader), and ``extra_args`` on its command line."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:

@@ -347,3 +347,16 @@ def test_replay_with_its_port_taken_starts_no_replay(taken_port: int, runtime_di
     # The replay producer never started: no producer left a descriptor behind.
     assert not [p for p in runtime_dir.iterdir() if p.suffix == ".json"]
     assert "webmon dashboard at" not in result.stdout
+
+
+def test_version_prints_webmon_bokeh_and_python_versions() -> None:
+    from importlib.metadata import version
+
+    from webmon.version import __version__
+
+    done = subprocess.run([sys.executable, "-m", "webmon.cli", "--version"],
+                          capture_output=True, text=True, env=child_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    python = ".".join(map(str, sys.version_info[:3]))
+    assert done.stdout.strip() == (
+        f"webmon {__version__} (bokeh {version('bokeh')}, Python {python})")

@@ -20,7 +20,7 @@ from tornado.ioloop import IOLoop
 
 import webmon
 from webmon.apps import TABS
-from webmon.jupyter import notebook
+from webmon.jupyter import embed, notebook
 from webmon.jupyter.catalog import (
     UnknownPanelError,
     build_panel_document,
@@ -28,11 +28,19 @@ from webmon.jupyter.catalog import (
     panel_table,
     panels,
 )
+from webmon.jupyter.jupyter_servers import (
+    JupyterServerInfo,
+    find_jupyter_server,
+    parse_server_info,
+    running_servers,
+    server_of_this_kernel,
+)
 from webmon.jupyter.kernel_hub import KernelHub
 from webmon.jupyter.notebook_url import (
     DEFAULT_NOTEBOOK_URL,
     JupyterHubAddressError,
     jupyterhub_proxy_url,
+    panel_address,
     resolve_notebook_url,
 )
 from webmon.server import Hub, Tab
@@ -120,6 +128,29 @@ def test_every_panel_builds_one_root_and_closes_with_its_session(name: str) -> N
     hub.stop()
 
 
+def test_a_panel_document_outliving_its_server_unserved_closes() -> None:
+    """Bokeh 3.10 builds a new session's document in a worker thread; a server stopped
+    meanwhile (a cleared output) cancels the session without destroying the document, which
+    is never served.  Its panel session closes at the first tick after the server stopped."""
+    hub = Hub(interval=0.1)
+    running = [True]
+    closed: list[bool] = []
+    doc = Document()
+    session = build_panel_document(hub, find_panel("loader"), None, doc,
+                                   on_close=lambda: closed.append(True),
+                                   server_running=lambda: running[0])
+    try:
+        hub.tick()
+        assert not session.closed and hub.session_count == 1
+        running[0] = False
+        hub.tick()
+        assert session.closed and closed == [True] and hub.session_count == 0
+        hub.tick()
+        assert closed == [True]  # on_close runs once
+    finally:
+        hub.stop()
+
+
 # -- notebook_url --------------------------------------------------------------------------
 def test_outside_jupyterhub_notebook_url_keeps_bokehs_meaning() -> None:
     assert resolve_notebook_url(None, {}) == DEFAULT_NOTEBOOK_URL == "localhost:8888"
@@ -160,9 +191,79 @@ def test_jupyterhub_without_a_known_address_asks_for_it() -> None:
     assert isinstance(caught.value, ValueError)
 
 
-def test_bokehs_own_jupyterhub_variable_is_left_to_bokeh() -> None:
+def test_bokehs_own_jupyterhub_variable_routes_through_the_proxy_as_bokeh_does() -> None:
     env = {**HUB_ENV, "JUPYTER_BOKEH_EXTERNAL_URL": "https://hub.example.org"}
-    assert resolve_notebook_url(None, env) == DEFAULT_NOTEBOOK_URL
+    url = resolve_notebook_url("ignored:1", env)
+    assert url(None) == "hub.example.org"
+    assert url(5) == "https://hub.example.org/user/alice/proxy/5/"
+
+
+# -- the Jupyter server of this kernel -----------------------------------------------------
+SERVER = {"base_url": "/", "hostname": "localhost", "password": False, "pid": 4242,
+          "port": 8899, "root_dir": "/tmp", "secure": False, "sock": "", "token": "t",
+          "url": "http://localhost:8899/", "version": "2.14.0"}
+
+
+def test_a_jupyter_server_file_is_read() -> None:
+    import json
+
+    info = parse_server_info(json.dumps(SERVER))
+    assert info == JupyterServerInfo(4242, 8899, "localhost", "/", False)
+    assert info.origins == ("localhost:8899", "127.0.0.1:8899")
+    bound_everywhere = parse_server_info(json.dumps({**SERVER, "hostname": "0.0.0.0"}))
+    assert bound_everywhere.origins == ("localhost:8899", "127.0.0.1:8899")
+
+
+@pytest.mark.parametrize("text", [
+    "", "{", "[]", "null", '"x"', '{"pid": 1}', '{"port": 8888}',
+    '{"pid": "1", "port": 8888}', '{"pid": 1, "port": "8888"}', '{"pid": 1, "port": 0}',
+    '{"pid": 1, "port": 70000}', '{"pid": -3, "port": 8888}', '{"pid": true, "port": 8888}',
+    '{"pid": 1, "port": 8888, "hostname": 5}', '{"pid": 1, "port": 8888, "base_url": []}',
+    '{"pid": 1, "port": 8888.0}',
+])
+def test_malformed_jupyter_server_files_are_skipped(text: str) -> None:
+    assert parse_server_info(text) is None
+
+
+def test_the_server_whose_pid_started_the_kernel_is_chosen(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "jpserver-1.json").write_text(json.dumps({**SERVER, "pid": 1, "port": 9001}))
+    (tmp_path / "jpserver-2.json").write_text(json.dumps({**SERVER, "pid": 2, "port": 9002}))
+    (tmp_path / "nbserver-3.json").write_text(json.dumps({**SERVER, "pid": 3, "port": 9003}))
+    (tmp_path / "jpserver-4.json").write_text("not json")
+    (tmp_path / "jpserver-5.json").write_bytes(b"\xff\xfe")
+    (tmp_path / "jpserver-6.json").write_text(" " * (70 * 1024))  # oversized
+    servers = running_servers(tmp_path)
+    assert sorted(s.port for s in servers) == [9001, 9002, 9003]
+    assert server_of_this_kernel(servers, [3, 2]).port == 9003
+    assert server_of_this_kernel(servers, [7]) is None
+    assert running_servers(tmp_path / "missing") == []
+    env = {"JUPYTER_RUNTIME_DIR": str(tmp_path), "JPY_PARENT_PID": "2"}
+    assert find_jupyter_server(env).port == 9002
+    assert find_jupyter_server({**env, "JPY_PARENT_PID": "x"}) is None  # not our parent
+
+
+def test_without_notebook_url_the_kernels_jupyter_server_gives_the_address() -> None:
+    server = JupyterServerInfo(4242, 8899, "localhost", "/", False)
+    address = panel_address(None, {}, jupyter_server=server)
+    assert address.origins == ("localhost:8899", "127.0.0.1:8899")
+    assert address.url(40123) == "http://127.0.0.1:40123"
+    assert "8899" in address.found
+    # A notebook_url given, or JupyterHub, wins over the local server.
+    given = panel_address("127.0.0.1:9999", {}, jupyter_server=server)
+    assert given.origins == ("127.0.0.1:9999",) and given.url(5) == "http://127.0.0.1:5"
+    hub = panel_address(None, {**HUB_ENV, "JUPYTERHUB_PUBLIC_URL": "https://h.org"},
+                        jupyter_server=server)
+    assert hub.origins == ("h.org",) and hub.url(5) == "https://h.org/user/alice/proxy/5/"
+
+
+def test_without_a_jupyter_server_the_address_is_bokehs_default(tmp_path: Path) -> None:
+    address = panel_address(None, {"JUPYTER_RUNTIME_DIR": str(tmp_path)})
+    assert address.origins == (DEFAULT_NOTEBOOK_URL,)
+    assert address.url(7) == "http://localhost:7"
+    https = panel_address("https://nb.example.org:8443", {})
+    assert https.origins == ("nb.example.org:8443",) and https.url(7) == "https://nb.example.org:7"
 
 
 async def handshake(ws_url: str, origin: str) -> int:
@@ -181,37 +282,61 @@ async def handshake(ws_url: str, origin: str) -> int:
     return 101
 
 
-def test_bokeh_serves_a_panel_for_the_jupyterhub_address(monkeypatch: pytest.MonkeyPatch
-                                                         ) -> None:
-    """The callable through Bokeh's own ``show_app``: the embed points at the proxy and the
-    kernel's server takes websockets from the Hub's origin only."""
-    import bokeh.io.notebook as bokeh_notebook
+def test_a_panel_server_takes_websockets_from_the_pages_origins_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``embed.show_server_app`` for an address with two origins (a local Jupyter server)
+    and for JupyterHub's: the embed points at the address's URL, the server listens on
+    127.0.0.1 and its websocket takes only the address's origins."""
+    from bokeh.io.notebook import destroy_server
     from bokeh.io.state import curstate
 
-    published: list[dict[str, Any]] = []
-    monkeypatch.setattr(bokeh_notebook, "publish_display_data",
-                        lambda data, metadata=None, **kw: published.append(metadata))
-    url = resolve_notebook_url(None, {**HUB_ENV, "JUPYTERHUB_PUBLIC_URL": "https://hub.example.org/"})
+    published: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    monkeypatch.setattr(embed, "publish", lambda data, metadata=None: published.append(
+        (data, metadata)))
+    local = panel_address(None, {}, jupyter_server=JupyterServerInfo(1, 8899, "localhost",
+                                                                     "/", False))
+    hub = panel_address(None, {**HUB_ENV, "JUPYTERHUB_PUBLIC_URL": "https://hub.example.org/"})
 
-    async def scenario() -> tuple[int, str, int, int]:
-        bokeh_notebook.show_app(lambda doc: doc.add_root(Div(text="x")), curstate(),
-                                notebook_url=url, address="127.0.0.1")
-        server_id = published[-1]["application/vnd.bokehjs_exec.v0+json"]["server_id"]
+    async def scenario(address: Any, origins: list[str]) -> tuple[str, str, list[int]]:
+        from tornado.ioloop import IOLoop
+
+        server_id = embed.show_server_app("probe", lambda doc: doc.add_root(Div(text="x")),
+                                          address, IOLoop.current())
         server = curstate().uuid_to_server[server_id]
         try:
             ws = f"ws://127.0.0.1:{server.port}/ws"
-            return (server.port, server.address, await handshake(ws, "https://hub.example.org"),
-                    await handshake(ws, "http://localhost:8888"))
+            return (server.address, address.url(server.port),
+                    [await handshake(ws, origin) for origin in origins])
         finally:
-            bokeh_notebook.destroy_server(server_id)
+            destroy_server(server_id)
 
     loop = asyncio.new_event_loop()
     try:
-        port, address, hub_origin, other_origin = loop.run_until_complete(scenario())
+        bound, url, codes = loop.run_until_complete(scenario(
+            local, ["http://localhost:8899", "http://127.0.0.1:8899", "http://localhost:8888",
+                    "http://evil.example"]))
+        assert (bound, codes) == ("127.0.0.1", [101, 101, 403, 403])
+        data, metadata = published[-1]
+        server_id = metadata[embed.EXEC_MIME]["server_id"]
+        assert server_id not in curstate().uuid_to_server  # destroyed
+        html = data[embed.HTML_MIME]
+        assert html.startswith("<script") and f"bokeh-absolute-url={url}" in html
+        assert "resources=none" in html and "webmon-panel-status" in html
+        bound, url, codes = loop.run_until_complete(scenario(
+            hub, ["https://hub.example.org", "http://localhost:8888"]))
+        assert (bound, codes) == ("127.0.0.1", [101, 403])
+        assert url.startswith("https://hub.example.org/user/alice/proxy/")
     finally:
         loop.close()
-    assert address == "127.0.0.1"
-    assert (hub_origin, other_origin) == (101, 403)
+
+
+def test_the_status_line_escapes_and_names_the_address() -> None:
+    address = panel_address("127.0.0.1:9999", {})
+    text = embed.status_html("<b>x</b>", "http://127.0.0.1:5", address)
+    assert "<b>x</b>" not in text.split("<script>")[0]  # the visible text is escaped
+    assert "&lt;b&gt;x&lt;/b&gt;" in text
+    assert "cannot reach its server at http://127.0.0.1:5" in text
+    assert str(embed.CONNECT_TIMEOUT_MS) in text
 
 
 # -- the tile viewer's bundle -----------------------------------------------------------
@@ -219,7 +344,12 @@ def _squeeze(js: str) -> str:
     return "\n".join(line.strip() for line in js.splitlines())
 
 
-def test_load_inlines_the_tile_viewer_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_points_the_page_at_the_kernels_resources_server(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first panel's load output names BokehJS and the tile viewer's bundle on a server
+    of the kernel (no CDN, no copy of either in the notebook), which serves them."""
+    import urllib.request
+
     import bokeh.io.notebook as bokeh_notebook
     from bokeh.io import reset_output
 
@@ -227,15 +357,38 @@ def test_load_inlines_the_tile_viewer_bundle(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(bokeh_notebook, "publish_display_data",
                         lambda data, metadata=None, **kw: published.append(data))
     monkeypatch.setattr(notebook, "_loaded", False)
+    monkeypatch.setattr(notebook, "_resources_server", None)
+
+    async def scenario() -> list[tuple[str, int, bytes]]:
+        notebook.load(notebook_url="127.0.0.1:9999")
+        server = notebook._resources_server
+        assert server is not None and server.address == "127.0.0.1"
+        loader = published[-1]["application/javascript"]
+        prefix = re.escape(f"http://127.0.0.1:{server.port}/static/")
+        urls = re.findall(f'"({prefix}[^"]+)"', loader)
+        loop = asyncio.get_running_loop()
+        fetched = []
+        for url in urls:
+            def get(url: str = url) -> tuple[str, int, bytes]:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    return url, response.status, response.read()
+            fetched.append(await loop.run_in_executor(None, get))
+        return fetched
+
+    loop = asyncio.new_event_loop()
     try:
-        notebook.load()
+        fetched = loop.run_until_complete(scenario())
     finally:
+        if notebook._resources_server is not None:
+            notebook._resources_server.stop()
+        loop.close()
         reset_output()
-    scripts = [d for d in published if "application/vnd.bokehjs_load.v0+json" in d]
-    assert len(scripts) == 1
-    bundle = _squeeze(BUNDLE.read_text("utf-8"))
-    assert bundle in _squeeze(scripts[0]["application/javascript"])
-    assert bundle in _squeeze(scripts[0]["application/vnd.bokehjs_load.v0+json"])
+    load = published[-1]
+    assert len(load["application/javascript"]) < 50_000  # addresses, not BokehJS
+    assert "cdn.bokeh.org" not in load["application/javascript"]
+    by_name = {url.split("/")[-1].split("?")[0]: (status, body) for url, status, body in fetched}
+    assert by_name["bokeh.min.js"][0] == 200
+    assert by_name["webmon.js"] == (200, BUNDLE.read_bytes())
     assert notebook._loaded
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import segments_of, wait_until
+from qt_util import require_qt
 
 from webmon import Subscriber, discover
 from webmon.napari.dashboard import DashboardProcess, find_url
@@ -25,13 +26,12 @@ FAKE_DASHBOARD = [sys.executable, "-c",
 
 
 def qt_app() -> Any:
-    """A QApplication (offscreen unless a platform is set), or skip saying why."""
+    """A QApplication (offscreen unless a platform is set); skip saying why when Qt cannot
+    start here (fail under CI)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        from qtpy.QtWidgets import QApplication
-    except Exception as exc:  # qtpy raises its own error types when no binding is found
-        pytest.skip(f"no Qt bindings for the dock widget test ({exc}); "
-                    "install PySide6-Essentials or PyQt5/PyQt6")
+    require_qt(os.environ["QT_QPA_PLATFORM"])
+    from qtpy.QtWidgets import QApplication
+
     return QApplication.instance() or QApplication([])
 
 

@@ -1,10 +1,15 @@
 """One PATCH-DOC message per update (``webmon.server.batching``): Bokeh's internals are as the
-module expects, each update is one message of all its changes, and Chromium ends up with
-exactly the server's document (streams with rollover, patches, replaced columns, property
-changes, models added during an update that refer to models the page already has)."""
+module expects (on each supported Bokeh minor), each update is one message of all its
+changes, and Chromium ends up with exactly the document it gets without batching, which is
+the server's (streams with rollover, patches, replaced columns, property changes, models
+added during an update that refer to models the page already has).  On a Bokeh it was not
+written for, batching is off with one warning and updates still arrive."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -17,7 +22,7 @@ from bokeh.plotting import figure
 from bokeh.protocol.message import Message
 from bokeh.server.views import ws
 from browser_util import BokehServerThread, chromium_browser, wait_for
-from helpers import wait_until
+from helpers import child_env, wait_until
 
 from webmon.server import batching
 
@@ -28,9 +33,9 @@ ROLLOVER = 60
 class Changes:
     """A document changed in many ways per update, each update released as one message."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, settings: batching.Batching = batching.DEFAULT) -> None:
         self.doc = doc
-        self.settings = batching.DEFAULT
+        self.settings = settings
         self.n = 0
         self.batched: list[int] = []
         self.streamed = ColumnDataSource(
@@ -96,14 +101,17 @@ class Recorder:
 
 @pytest.fixture
 def server() -> Any:
+    """``/changes`` releases each update with batching, ``/plain`` with ``doc.unhold()``."""
     made: list[Changes] = []
     lock = threading.Lock()
 
-    def make_doc(doc: Document) -> None:
+    def make_doc(doc: Document, settings: batching.Batching = batching.DEFAULT) -> None:
         with lock:
-            made.append(Changes(doc))
+            made.append(Changes(doc, settings))
 
-    bokeh = BokehServerThread({"/changes": make_doc}).start()
+    plain = batching.Batching(enabled=False)
+    bokeh = BokehServerThread({"/changes": make_doc,
+                               "/plain": lambda doc: make_doc(doc, plain)}).start()
     bokeh.made = made  # type: ignore[attr-defined]
     try:
         yield bokeh
@@ -132,8 +140,40 @@ def check_messages(recorder: Recorder, changes: Changes) -> None:
 
 
 def test_bokeh_internals_are_the_ones_batching_was_written_for() -> None:
-    # bokeh is pinned: if this fails, re-read the internals batching.py relies on.
+    # Every supported Bokeh minor (pyproject) must batch: if this fails, re-read the internals
+    # batching.py relies on in the installed Bokeh.
+    import bokeh
+
     assert batching.SUPPORTED, batching.UNSUPPORTED_REASON
+    assert batching.STYLE == batching.SUPPORTED_MINORS[batching.bokeh_minor(bokeh.__version__)]
+
+
+def test_an_unknown_bokeh_falls_back_with_one_warning() -> None:
+    code = ("import logging, bokeh\n"
+            "logging.basicConfig(format='%(levelname)s %(message)s')\n"
+            # Bokeh's resources look their version up when imported: import them first.
+            "import bokeh.resources, bokeh.embed, bokeh.plotting, bokeh.server.server\n"
+            "from bokeh.document import Document\n"
+            "from bokeh.models import Div\n"
+            "bokeh.__version__ = '3.11.0'\n"
+            "from webmon.server import batching\n"
+            "doc = Document(); div = Div(text='a'); doc.add_root(div)\n"
+            "doc.hold('combine'); div.text = 'b'\n"
+            "print(batching.SUPPORTED, batching.STYLE, batching.release(doc), div.text)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=child_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "None", "0", "b"]
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, done.stderr
+    assert "bokeh 3.11.0 is not a version" in warnings[0]
+    assert "each document change as its own websocket message" in warnings[0]
+
+
+@pytest.mark.parametrize(("version", "minor"), [("3.9.2", "3.9"), ("3.10.0.dev3", "3.10"),
+                                                ("4.0", "4.0")])
+def test_bokeh_minor(version: str, minor: str) -> None:
+    assert batching.bokeh_minor(version) == minor
 
 
 def test_a_closing_tabs_connection_is_skipped() -> None:
@@ -220,21 +260,71 @@ READ_PAGE = """() => {
 }"""
 
 
+def normalized_ids(doc_json: Any) -> Any:
+    """A document's JSON with its model ids renamed in order of appearance: two sessions of
+    the same app give their models different ids."""
+    names: dict[str, str] = {}
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("id"), str):
+                names.setdefault(value["id"], f"id{len(names)}")
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: rename(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rename(item) for item in value]
+        return names.get(value, value) if isinstance(value, str) else value
+
+    collect(doc_json)
+    return rename(doc_json)
+
+
+def open_page(browser: Any, url: str, errors: list[str]) -> Any:
+    page = browser.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    wait_for(page, "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
+                   "Bokeh.documents[0].get_model_by_name('counter') != null", 30_000)
+    return page
+
+
 @pytest.mark.browser
-def test_chromium_gets_every_change_in_one_message_per_update(server: Any) -> None:
+def test_chromium_ends_with_the_same_document_with_and_without_batching(server: Any) -> None:
+    """The contract of the fast path: a page fed one batched message per update ends up with
+    the document a page fed by Bokeh alone (one message per change) ends up with, and both
+    hold the server's values."""
     with Recorder() as recorder, chromium_browser() as browser:
-        page = browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server.url("/changes"))
-        wait_for(page, "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && "
-                       "Bokeh.documents[0].get_model_by_name('counter') != null", 30_000)
-        changes = server.made[-1]
-        run_updates(changes, recorder)
-        check_messages(recorder, changes)
-        wait_for(page, "() => Bokeh.documents[0].get_model_by_name('counter').text == 'done'")
-        assert page.evaluate(READ_PAGE) == changes.state()
+        batched_page = open_page(browser, server.url("/changes"), errors)
+        batched = server.made[-1]
+        plain_page = open_page(browser, server.url("/plain"), errors)
+        plain = server.made[-1]
+        assert batched.settings.enabled and not plain.settings.enabled
+
+        run_updates(batched, recorder)
+        check_messages(recorder, batched)
+        recorder.sent.clear()
+        run_updates(plain, recorder)
+        # Bokeh alone sends each change as its own message.
+        assert len(recorder.patches()) > 3 * UPDATES
+
+        documents = {}
+        for name, page, changes in (("batched", batched_page, batched),
+                                    ("plain", plain_page, plain)):
+            wait_for(page, "() => Bokeh.documents[0].get_model_by_name('counter').text == "
+                           "'done'")
+            assert page.evaluate(READ_PAGE) == changes.state(), name
+            documents[name] = normalized_ids(
+                json.loads(page.evaluate("() => Bokeh.documents[0].to_json_string()")))
+        assert documents["batched"] == documents["plain"]
         assert errors == []
 
 

@@ -71,3 +71,36 @@ def test_closed_sessions_are_released_within_seconds() -> None:
                    message="sessions released")
         assert server_sessions(dashboard, "/loader") == []
         assert server_sessions(dashboard, "/status") == []
+
+
+def test_sessions_update_on_the_servers_ioloop_thread() -> None:
+    """Components read the hub's histories while the hub's tick, on the IOLoop, appends to
+    them: updates must run on that thread too (Bokeh 3.10 runs plain document callbacks in
+    worker threads; webmon's are coroutines, which it runs on the loop)."""
+    import threading
+
+    from bokeh.models import Div
+
+    from webmon.server import Tab
+
+    threads: list[int] = []
+
+    class Probe:
+        def __init__(self) -> None:
+            self.root = Div(text="probe")
+
+        def update(self) -> None:
+            threads.append(threading.get_ident())
+
+    def build(session) -> Div:
+        return session.add(Probe()).root
+
+    with serve_in_thread([Tab(name="probe", title="Probe", build=build)],
+                         interval=0.03) as dashboard:
+        client = pull_session(url=dashboard.url.rstrip("/") + "/probe")
+        try:
+            wait_until(lambda: len(threads) >= 5, message="five updates")
+        finally:
+            client.close()
+        loop_thread = call_on_loop(dashboard, threading.get_ident)
+    assert set(threads) == {loop_thread}

@@ -3,6 +3,7 @@ helper converts producer state correctly, and the shipped bundle matches its sou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -164,7 +165,11 @@ def test_server_bundle_points_at_the_shipped_extension() -> None:
     viewer = TileViewer()
     bundle = bundle_for_objs_and_resources([viewer], Resources(mode="server"))
     urls = [str(url) for url in bundle.js_files]
-    assert any("static/extensions/webmon/webmon.js" in url for url in urls), urls
+    # The address names the bundle's content: Bokeh appends the SHA-256 of package.json's
+    # version, which the build stamps with the bundle's digest.
+    version = hashlib.sha256(freshness.package_version().encode()).hexdigest()
+    assert any(url.endswith(f"static/extensions/webmon/webmon.js?v={version}")
+               for url in urls), urls
 
 
 def test_inline_bundle_embeds_the_model_code() -> None:
@@ -287,14 +292,49 @@ def test_shipped_bundle_matches_its_sources() -> None:
     )
 
 
-def test_bundle_was_built_for_the_installed_bokeh() -> None:
+def test_bundle_is_tested_with_the_installed_bokeh() -> None:
     # BokehJS has no version check of its own: an extension built against another version
-    # loads and then fails on whatever internal changed.
+    # loads and then fails on whatever internal changed.  One bundle, built with Bokeh's
+    # compiler against the BokehJS package.json names, serves every minor CI runs the
+    # browser tests with.
     package = json.loads((freshness.EXTENSION_ROOT / "package.json").read_text())
-    assert package["dependencies"]["@bokeh/bokehjs"] == bokeh.__version__
-    assert freshness.read_record()["bokeh_version"] == bokeh.__version__
+    built_with = package["dependencies"]["@bokeh/bokehjs"]
+    assert freshness.read_record()["bokeh_version"] == built_with
+    minor = ".".join(bokeh.__version__.split(".")[:2])
+    assert minor in freshness.TESTED_BOKEH_MINORS, (
+        f"the tile viewer's bundle is not tested with Bokeh {bokeh.__version__}")
+    assert ".".join(built_with.split(".")[:2]) in freshness.TESTED_BOKEH_MINORS
     # No "main"/"module": with one, Bokeh's CDN mode would point pages at a CDN copy.
     assert "main" not in package and "module" not in package
+
+
+def test_shipped_bundle_is_minified() -> None:
+    text = (freshness.EXTENSION_ROOT / freshness.BUNDLE).read_text("utf-8")
+    lines = text.splitlines()
+    # bokeh build's readable bundle has a line per statement (61,000 lines, 2.8 MB); the
+    # minified one keeps only license comments on lines of their own.
+    assert len(text) / len(lines) > 1000, (len(text), len(lines))
+    assert len(text) < 1_500_000
+    assert "sourceMappingURL" not in lines[-1]  # the map is not shipped
+    # Class names kept: BokehJS 3.10 names a model after its class, not its __name__.
+    assert "class TileViewer extends" in text
+
+
+def test_the_bundle_address_changes_with_the_bundle(tmp_path: Path) -> None:
+    root = copy_extension(tmp_path)
+    before = freshness.package_version(root)
+    assert before == freshness.stamped_version(root)
+    bundle = root / freshness.BUNDLE
+    bundle.write_bytes(bundle.read_bytes() + b"// changed\n")
+    # An edited bundle with the old stamp is caught...
+    assert any("does not name the bundle" in r or "not the bundle" in r
+               for r in freshness.stale_reasons(root))
+    # ...and the build's stamp for it differs, which changes the URL Bokeh serves it at.
+    after = freshness.stamp_version(root)
+    assert after != before and after.split("+")[0] == before.split("+")[0]
+    assert freshness.package_version(root) == after
+    # The stamp is not a source: the sources' digest is unchanged.
+    assert freshness.sources_digest(root) == freshness.read_record(root)["sources_sha256"]
 
 
 def copy_extension(target: Path) -> Path:

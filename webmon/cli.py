@@ -401,11 +401,28 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 # -- entry point -------------------------------------------------------------------------
+def version_text() -> str:
+    """``webmon 0.1.0 (bokeh 3.10.1, Python 3.12.1)``: what a bug report needs.  Bokeh's
+    version is read from its installed metadata, so asking does not import it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from webmon.version import __version__
+
+    try:
+        bokeh = version("bokeh")
+    except PackageNotFoundError:
+        bokeh = "not installed"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"webmon {__version__} (bokeh {bokeh}, Python {python})"
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webmon", description="Live monitoring dashboard for napari and any Python "
                                    "application, fed through shared memory.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the versions of webmon, Bokeh and Python, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dashboard = commands.add_parser("dashboard", help="serve the dashboard",
@@ -476,4 +493,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["main", "make_parser", "parse_interval"]
+__all__ = ["main", "make_parser", "parse_interval", "version_text"]

@@ -15,6 +15,7 @@ _LAZY = {
     "show": "notebook",
     "load": "notebook",
     "close": "notebook",
+    "address": "notebook",
     "panels": "catalog",
     "UnknownPanelError": "catalog",
     "JupyterHubAddressError": "notebook_url",

@@ -100,19 +100,26 @@ class PanelSession(Session):
     The server's expiry of an unused session (its page closed) runs the document's
     ``on_session_destroyed`` callbacks.  A cleared output makes the page call
     ``bokeh.io.notebook.destroy_server``, which destroys the session without them; the
-    document then has no session context, which this session checks at each hub tick,
-    before it would schedule an update on the destroyed document.
+    document then has no session context, which :class:`Session` checks at each hub tick,
+    before it would schedule an update on the destroyed document; either way ``on_close``
+    runs once.
+
+    A document can also outlive its server unserved: Bokeh 3.10 builds a new session's
+    document in a worker thread, and a server stopped meanwhile (``destroy_server`` again)
+    cancels the session's creation, but not the building, and never destroys it.  So the
+    session also closes at the first hub tick after ``server_running()`` turns False.
     """
 
     def __init__(self, hub: Hub, doc: Document, producer: str | None,
-                 on_close: Callable[[], None] | None) -> None:
-        self._context_seen = doc.session_context is not None
+                 on_close: Callable[[], None] | None,
+                 server_running: Callable[[], bool] | None = None) -> None:
         self._on_close = on_close
+        self._server_running = server_running
         super().__init__(hub, doc, producer)
         doc.on_session_destroyed(lambda _context: self.close())
 
     def _on_tick(self) -> None:
-        if self._context_seen and self.doc.session_context is None:
+        if self._server_running is not None and not self.closed and not self._server_running():
             self.close()
             return
         super()._on_tick()
@@ -126,10 +133,12 @@ class PanelSession(Session):
 
 
 def build_panel_document(hub: Hub, panel: Panel, producer: str | None, doc: Document,
-                         on_close: Callable[[], None] | None = None) -> Session:
+                         on_close: Callable[[], None] | None = None,
+                         server_running: Callable[[], bool] | None = None) -> Session:
     """Fill ``doc`` with ``panel``, fed by ``hub``; the session closes (and ``on_close``
-    runs, once) when Bokeh destroys the document's session, whichever way it does."""
-    session = PanelSession(hub, doc, producer, on_close)
+    runs, once) when Bokeh destroys the document's session, whichever way it does, or once
+    ``server_running()`` says the server that made ``doc`` stopped."""
+    session = PanelSession(hub, doc, producer, on_close, server_running)
     root = panel.build(session)
     doc.add_root(root)
     doc.title = f"webmon · {panel.title}"

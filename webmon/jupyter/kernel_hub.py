@@ -3,12 +3,16 @@
 A hub is the only reader of shared memory: however many panels are open, each producer's
 rings are read once per tick.  The hub is created by the first panel session (when a
 browser loads a shown panel, not when the cell runs) and ticks on the kernel's IOLoop, like
-the Bokeh servers ``bokeh.io.show`` starts there.  When the last session is gone (its output
-cleared, its page closed) the hub stops after a short grace period, so a notebook whose
-panels are gone costs nothing; the next panel starts a new one.
+the Bokeh servers of the panels.  Bokeh 3.10 builds a session's document in a worker thread,
+so the loop is the one :meth:`KernelHub.bind` was given (by ``webmon.show``, on the kernel's
+thread), not the current one, and starting and stopping take a lock.  When the last session
+is gone (its output cleared, its page closed) the hub stops after a short grace period, so a
+notebook whose panels are gone costs nothing; the next panel starts a new one.
 """
 
 from __future__ import annotations
+
+import threading
 
 from tornado.ioloop import IOLoop
 
@@ -21,14 +25,24 @@ IDLE_STOP_S = 10.0
 
 
 class KernelHub:
-    """Owns the kernel's :class:`Hub`.  Every method runs on the kernel's IOLoop thread (cell
-    code and Bokeh session callbacks both do), so no locking is needed."""
+    """Owns the kernel's :class:`Hub`.  Cell code runs on the kernel's IOLoop thread; Bokeh
+    builds and destroys sessions there (3.9) or in its worker threads (3.10)."""
 
     def __init__(self, interval: float = DEFAULT_INTERVAL_S, idle_stop_s: float = IDLE_STOP_S
                  ) -> None:
         self.interval = interval
         self.idle_stop_s = idle_stop_s
         self._hub: Hub | None = None
+        self._loop: IOLoop | None = None
+        self._lock = threading.Lock()
+
+    def bind(self, loop: IOLoop) -> None:
+        """Run the hub on ``loop`` (the kernel's, where the panels' servers run)."""
+        self._loop = loop
+
+    @property
+    def loop(self) -> IOLoop:
+        return self._loop if self._loop is not None else IOLoop.current()
 
     @property
     def hub(self) -> Hub | None:
@@ -55,20 +69,23 @@ class KernelHub:
         self.interval = interval
 
     def acquire(self) -> Hub:
-        """The running hub, started on the current IOLoop if there is none."""
-        if self._hub is None:
-            from webmon.apps import installed_tabs
-            from webmon.server.registry import stream_histories
+        """The running hub, started on the kernel's IOLoop if there is none."""
+        with self._lock:
+            if self._hub is None:
+                from webmon.apps import installed_tabs
+                from webmon.server.registry import stream_histories
 
-            hub = Hub(interval=self.interval, histories=stream_histories(installed_tabs()))
-            hub.start(IOLoop.current())
-            self._hub = hub
-        return self._hub
+                hub = Hub(interval=self.interval, histories=stream_histories(installed_tabs()))
+                hub.start(self.loop)  # schedules its ticks with add_callback: thread-safe
+                self._hub = hub
+            return self._hub
 
     def released(self) -> None:
         """A session closed: stop the hub later if no session is left by then."""
-        if self._hub is not None:
-            IOLoop.current().call_later(self.idle_stop_s, self._stop_if_idle, self._hub)
+        hub = self._hub
+        if hub is not None:
+            loop = self.loop
+            loop.add_callback(loop.call_later, self.idle_stop_s, self._stop_if_idle, hub)
 
     def _stop_if_idle(self, hub: Hub) -> None:
         if hub is self._hub and hub.session_count == 0:
@@ -76,6 +93,7 @@ class KernelHub:
 
     def stop(self) -> None:
         """Stop the hub now (releasing its mappings of shared memory)."""
-        hub, self._hub = self._hub, None
+        with self._lock:
+            hub, self._hub = self._hub, None
         if hub is not None:
             hub.stop()

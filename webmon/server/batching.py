@@ -17,21 +17,31 @@ one update as one message per connection, encoded by a serializer that:
   hundred values; the browser decodes either form.
 
 This uses internals of Bokeh's server session (its change dispatch, its pending writes,
-its connections' socket), so it is checked against Bokeh when imported: bokeh is pinned
-to 3.9.2, and if those internals ever differ :data:`SUPPORTED` is False and
-:func:`release` falls back to ``doc.unhold()`` (one message per change, as before) with a
-warning.  ``tests/test_server_batching.py`` checks both the check and that a browser-side
-client applies every batched change.
+its connections), which differ between the Bokeh minors webmon supports:
+
+* Bokeh 3.9 writes each change at once: a pending write is the awaitable of
+  ``connection._socket.send_message``; :func:`release` appends one per connection.
+* Bokeh 3.10 builds the messages after the callback, in its worker threads: a pending write
+  is a ``_PendingPatch(event, protocol, connections)`` that Bokeh turns into a message with
+  ``protocol.create("PATCH-DOC", [event])``; :func:`release` appends one per connection
+  whose ``protocol`` builds the message of all the update's changes.
+
+Both are checked against the installed Bokeh when this module is imported.  On a Bokeh
+minor not in :data:`SUPPORTED_MINORS`, or if the internals differ from what is expected,
+:data:`SUPPORTED` is False, one warning says so, and :func:`release` falls back to
+``doc.unhold()`` (one message per change: slower, the same document).
+``tests/test_server_batching.py`` checks the check, and compares in Chromium the document a
+page ends up with with and without batching.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import inspect
 import logging
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import bokeh
@@ -44,8 +54,9 @@ from bokeh.protocol.messages.patch_doc import PatchJson, patch_doc
 
 log = logging.getLogger(__name__)
 
-#: The Bokeh release these internals were read from.
-BOKEH_VERSION = "3.9.2"
+#: The Bokeh minors whose internals this module was written for (3.9.2 and 3.10.2 read), and
+#: how each dispatches a document's changes.
+SUPPORTED_MINORS = {"3.9": "send-at-once", "3.10": "pending-patches"}
 #: gzip level of arrays written inline.
 INLINE_COMPRESSION = 1
 
@@ -129,35 +140,68 @@ def _packed(raw: bytes) -> str:
     return text
 
 
-def _check() -> str | None:
-    """None when Bokeh's internals are as this module expects, else what differs."""
-    try:
-        from bokeh.server.connection import ServerConnection
-        from bokeh.server.session import ServerSession
+def bokeh_minor(version: str) -> str:
+    """``"3.10"`` of ``"3.10.2"`` (or of ``"3.10.0.dev3"``)."""
+    return ".".join(version.split(".")[:2])
 
-        if bokeh.__version__ != BOKEH_VERSION:
-            return f"bokeh {bokeh.__version__} is not {BOKEH_VERSION}"
-        session_source = inspect.getsource(ServerSession)
-        for name in ("_pending_writes", "_subscribed_connections",
-                     "_current_patch_connection", "def _document_patched"):
-            if name not in session_source:
-                return f"ServerSession has no {name}"
+
+def _check_session(style: str) -> str | None:
+    """None when Bokeh's session internals are those of ``style``, else what differs."""
+    from bokeh.server import session as session_module
+    from bokeh.server.connection import ServerConnection
+    from bokeh.server.session import ServerSession
+
+    session_source = inspect.getsource(ServerSession)
+    for name in ("_pending_writes", "_subscribed_connections",
+                 "_current_patch_connection", "def _document_patched"):
+        if name not in session_source:
+            return f"ServerSession has no {name}"
+    if style == "send-at-once":
         if "self._socket.send_message(" not in inspect.getsource(
                 ServerConnection.send_patch_document):
             return "ServerConnection.send_patch_document no longer uses _socket.send_message"
+        return None
+    pending = getattr(session_module, "_PendingPatch", None)
+    if pending is None or [f.name for f in dataclasses.fields(pending)] != [
+            "event", "protocol", "connections"]:
+        return "bokeh.server.session._PendingPatch is not (event, protocol, connections)"
+    serialize = inspect.getsource(session_module._serialize_patches)
+    for expected in ('patch.protocol.create("PATCH-DOC", [patch.event])',
+                     "patch_curdoc(patch.event.document)", "patch.connections"):
+        if expected not in serialize:
+            return f"_serialize_patches no longer uses {expected}"
+    if "self._pending_writes.append(_PendingPatch(" not in inspect.getsource(
+            ServerSession._document_patched):
+        return "ServerSession._document_patched no longer appends a _PendingPatch"
+    if not callable(getattr(ServerConnection, "send_message", None)):
+        return "ServerConnection has no send_message"
+    return None
+
+
+def _check(version: str) -> tuple[str | None, str | None]:
+    """``(style, None)`` when Bokeh ``version``'s internals are as this module expects, else
+    ``(None, what differs)``."""
+    try:
+        style = SUPPORTED_MINORS.get(bokeh_minor(version))
+        if style is None:
+            return None, (f"bokeh {version} is not a version webmon's batched updates were "
+                          f"checked against ({', '.join(SUPPORTED_MINORS)})")
+        problem = _check_session(style)
+        if problem is not None:
+            return None, problem
         for name in ("get_ref", "has_ref", "add_ref"):
             if not callable(getattr(Serializer, name, None)):
-                return f"Serializer has no {name}"
+                return None, f"Serializer has no {name}"
         if "BytesRep(type=\"bytes\", data=data)" not in inspect.getsource(
                 Serializer._encode_bytes):
-            return "Serializer._encode_bytes no longer writes a BytesRep"
+            return None, "Serializer._encode_bytes no longer writes a BytesRep"
         if "self.get_ref(obj)" not in inspect.getsource(Serializer.encode):
-            return "Serializer.encode no longer looks references up with get_ref"
+            return None, "Serializer.encode no longer looks references up with get_ref"
         if "synced_references" not in inspect.getsource(patch_doc.create):
-            return "patch_doc.create no longer uses the synced references"
-        return None
+            return None, "patch_doc.create no longer uses the synced references"
+        return style, None
     except Exception as exc:  # any surprise means: do not touch the internals
-        return f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _check_encoding() -> str | None:
@@ -189,14 +233,19 @@ def _check_encoding() -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-#: Why batching is off, or None when it is on.
-UNSUPPORTED_REASON = _check() or _check_encoding()
+#: How the installed Bokeh dispatches changes (a value of :data:`SUPPORTED_MINORS`), and why
+#: batching is off (None when it is on).
+STYLE, UNSUPPORTED_REASON = _check(bokeh.__version__)
+UNSUPPORTED_REASON = UNSUPPORTED_REASON or _check_encoding()
 SUPPORTED = UNSUPPORTED_REASON is None
 if not SUPPORTED:
-    log.warning("sending each document change separately: %s", UNSUPPORTED_REASON)
+    STYLE = None
+    # Once per process, at import: the dashboard works, each change as its own message.
+    log.warning("webmon sends each document change as its own websocket message (slower, "
+                "same result) because %s", UNSUPPORTED_REASON)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Batching:
     """How a server's sessions send their updates (``Hub(batching=...)``); the benchmarks
     compare the variants side by side."""
@@ -235,6 +284,31 @@ def _closing(connection: Any) -> bool:
     return ws is None or ws.is_closing()
 
 
+class _BatchProtocol:
+    """Stands in for a connection's protocol in Bokeh 3.10's pending patch: Bokeh asks it to
+    create the PATCH-DOC message of the patch's first event, and gets the message of all
+    the update's changes for that connection (built in Bokeh's worker thread, under the
+    document's lock, as Bokeh builds its own)."""
+
+    def __init__(self, doc: Document, events: list[DocumentPatchedEvent], inline: bool) -> None:
+        self._doc = doc
+        self._events = events
+        self._inline = inline
+
+    def create(self, msgtype: str, *args: Any, **kwargs: Any) -> patch_doc:
+        if msgtype != "PATCH-DOC":
+            raise ValueError(f"a batched patch makes PATCH-DOC messages, not {msgtype}")
+        return patch_message(self._doc, self._events, inline_arrays=self._inline)
+
+
+def _connections(server_session: Any) -> list[Any]:
+    lock = getattr(server_session, "_connections_lock", None)  # Bokeh 3.10
+    if lock is None:
+        return list(server_session._subscribed_connections)
+    with lock:
+        return list(server_session._subscribed_connections)
+
+
 #: One message per update, arrays inline: what the dashboard does.
 DEFAULT = Batching()
 
@@ -264,14 +338,21 @@ def release(doc: Document, settings: Batching = DEFAULT) -> int:
     if not patched:
         return 0
     pending = server_session._pending_writes
-    for connection in list(server_session._subscribed_connections):
+    for connection in _connections(server_session):
         if _closing(connection):
             continue
         # As Bokeh does: a change the browser itself made is not echoed back to it.
         events = [event for event in patched
                   if not (event.setter is server_session
                           and connection is server_session._current_patch_connection)]
-        if events:
+        if not events:
+            continue
+        if STYLE == "send-at-once":
             message = patch_message(doc, events, inline_arrays=settings.inline_arrays)
             pending.append(connection._socket.send_message(message))
+        else:
+            from bokeh.server.session import _PendingPatch
+
+            protocol = _BatchProtocol(doc, events, settings.inline_arrays)
+            pending.append(_PendingPatch(events[0], protocol, (connection,)))
     return len(patched)

@@ -123,6 +123,9 @@ class Session:
         self._pending = False
         self._closed = False
         self._asked: set[str] = set()  # state keys asked for, released on close
+        #: Whether the document was ever served (Bokeh 3.10 gives it its session context only
+        #: after building it).
+        self._served = doc.session_context is not None
         #: How many times the components were brought up to date.
         self.updates = 0
         #: The page is in a background tab (it says so; see ``painting.py``): no updates
@@ -196,20 +199,46 @@ class Session:
 
     # -- scheduling --------------------------------------------------------------------
     def _on_tick(self) -> None:
-        if self._pending or self._closed or self.hidden:
+        if self._closed:
+            return
+        context = self.doc.session_context
+        server_session = getattr(context, "session", None) if context is not None else None
+        self._served = self._served or context is not None
+        if (self._served and context is None) or (server_session is not None
+                                                  and server_session.destroyed):
+            # Destroyed without its destroy hooks having run here (a cleared notebook output's
+            # destroy_server drops the document's context; Bokeh ignores an update queued
+            # then): nothing will show it again.
+            self.close()
+            return
+        if self._pending or self.hidden:
             # The previous update has not run yet (it will read this tick's data too), or
             # nobody can see the page.
             return
         self._pending = True
-        context = self.doc.session_context
-        server_session = getattr(context, "session", None) if context is not None else None
+        if server_session is not None and server_session.connection_count == 0:
+            # No page connected (a closed tab, until Bokeh discards the session): nothing to
+            # send, and a queued update would hold off the discard, which waits for the
+            # document's lock to be free (Bokeh 3.10 gives up while one is queued).
+            self._pending = False
+            return
         if server_session is not None:
             # What doc.add_next_tick_callback ends up doing (run under the document's lock,
             # then send the changes), without Bokeh's bookkeeping of removable callbacks,
             # which was a large part of a tab's update (measured in docs/dashboard.md).
-            IOLoop.current().add_callback(server_session.with_document_locked, self.update)
+            IOLoop.current().add_callback(server_session.with_document_locked,
+                                          self._update_on_loop)
+        elif context is not None:
+            # Served, its server session not made yet: Bokeh runs this once it is.
+            self.doc.add_next_tick_callback(self._update_on_loop)
         else:
             self.doc.add_next_tick_callback(self.update)  # a document outside a server
+
+    async def _update_on_loop(self) -> None:
+        # A coroutine, because Bokeh runs a coroutine callback on the IOLoop (under the
+        # document's lock, like any); Bokeh 3.10 runs a plain one in a worker thread, where
+        # it would read the hub's histories while the hub's tick appends to them.
+        self.update()
 
     def update(self) -> None:
         """Bring every component up to date, as one combined change of the document."""

@@ -4,6 +4,12 @@ The build writes ``dist/webmon.sources.json`` beside the bundle: a digest of eve
 ``bokeh build`` (the TypeScript sources and the npm/TypeScript configuration) and a digest of
 the bundle itself.  A test recomputes both; if someone edits a ``.ts`` file and forgets to
 rebuild, or edits the bundle by hand, they no longer match.
+
+The build also stamps the bundle's digest into ``package.json``'s ``version``
+(``0.1.0+3f2a...``): Bokeh serves the bundle at
+``/static/extensions/webmon/webmon.js?v=<sha256 of that version>``, so the address changes
+whenever the bundle does and a browser never runs a cached old one.  ``bokeh build`` does not
+put the version into the bundle, so the stamp is left out of the sources' digest.
 """
 
 from __future__ import annotations
@@ -26,6 +32,12 @@ SOURCE_PATTERNS = (
 )
 BUNDLE = "dist/webmon.js"
 RECORD = "dist/webmon.sources.json"
+PACKAGE = "package.json"
+#: Characters of the bundle's SHA-256 in package.json's version.
+STAMP_LENGTH = 16
+#: The BokehJS minors the one shipped bundle is tested with: CI runs every browser test with
+#: Bokeh 3.9 and with 3.10 (docs/tiles.md, "Bokeh versions").
+TESTED_BOKEH_MINORS = ("3.9", "3.10")
 
 
 def source_files(root: Path = EXTENSION_ROOT) -> list[str]:
@@ -44,13 +56,46 @@ def _text_digest(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
+def _without_stamp(data: bytes) -> bytes:
+    """package.json without its version, which the build stamps after building."""
+    package = json.loads(data)
+    package.pop("version", None)
+    return json.dumps(package, indent=2, sort_keys=True).encode()
+
+
 def sources_digest(root: Path = EXTENSION_ROOT) -> str:
     """SHA-256 over the names and contents of :func:`source_files`."""
     digest = hashlib.sha256()
     for name in source_files(root):
+        data = (root / name).read_bytes()
+        if name == PACKAGE:
+            data = _without_stamp(data)
         digest.update(name.encode() + b"\0")
-        digest.update(_text_digest((root / name).read_bytes()) + b"\0")
+        digest.update(_text_digest(data) + b"\0")
     return digest.hexdigest()
+
+
+def package_version(root: Path = EXTENSION_ROOT) -> str:
+    return str(json.loads((root / PACKAGE).read_text())["version"])
+
+
+def stamped_version(root: Path = EXTENSION_ROOT) -> str:
+    """``package.json``'s version for the bundle now in ``dist/``: its release part, then
+    ``+`` and the start of the bundle's digest."""
+    release = package_version(root).split("+")[0]
+    return f"{release}+{bundle_digest(root)[:STAMP_LENGTH]}"
+
+
+def stamp_version(root: Path = EXTENSION_ROOT) -> str:
+    """Write :func:`stamped_version` into ``package.json`` (keeping its layout)."""
+    path = root / PACKAGE
+    text = path.read_text()
+    old, new = package_version(root), stamped_version(root)
+    stamped = text.replace(f'"version": {json.dumps(old)}', f'"version": {json.dumps(new)}', 1)
+    if json.loads(stamped).get("version") != new:
+        raise ValueError(f"could not find the version {old!r} in {path} to stamp")
+    path.write_text(stamped)
+    return new
 
 
 def bundle_digest(root: Path = EXTENSION_ROOT) -> str:
@@ -89,4 +134,8 @@ def stale_reasons(root: Path = EXTENSION_ROOT) -> list[str]:
         reasons.append("a TypeScript source or package file changed since the bundle was built")
     if record.get("bundle_sha256") != bundle_digest(root):
         reasons.append(f"{BUNDLE} is not the bundle the build recorded")
+    elif package_version(root) != stamped_version(root):
+        reasons.append(f"{PACKAGE}'s version {package_version(root)!r} does not name the "
+                       f"bundle ({stamped_version(root)!r}): browsers would keep a cached "
+                       "bundle under the old address")
     return reasons
