@@ -171,6 +171,9 @@ def test_seek_starts_a_new_producer_refilled_from_before(recording: Path,
 def test_play_at_the_end_starts_again(replayer: Replayer) -> None:
     run_until(replayer, lambda: not replayer.playing, message="the end")
     with Subscriber("replayed") as sub:
+        # At a quarter of real speed, so that the first second after the restart lasts four
+        # (this fixture plays at ten times: its 2.5 s took a quarter of a second).
+        sub.call(CMD_REPLAY_SPEED, speed=0.25)
         assert sub.call(CMD_REPLAY_PLAY)["playing"] is True
     run_until(replayer, lambda: replayer.seeks == 1, message="started again")
     assert replayer.position < replayer.start + 1.0 and replayer.playing
