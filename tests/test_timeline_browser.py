@@ -87,7 +87,8 @@ def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any
 
         # The rectangles are drawn, each category in its legend's colour.
         legend = js(page, "const d = model('timeline-legend').data;"
-                          "return Object.fromEntries(d.label.map((l, i) => [l, d.color[i]]));")
+                          "return Object.fromEntries(model('timeline-legend-box').items.map("
+                          "(it) => [it.get_labels_list_from_label_prop()[0], d.color[it.index]]));")
         assert {"frame", "draw", "chunk load", "decode"} <= set(legend)
         assert set(legend.values()) <= set(PALETTE)
         figure = page.locator(".bk-Figure").first

@@ -96,8 +96,13 @@ class TimelinePanel:
         self.threads = ColumnDataSource({"text": []}, name="timeline-threads")
         self.context = ColumnDataSource({"producer": [session.producer or ""],
                                          "window": [self.window_s]}, name="timeline-context")
-        self.key = ColumnDataSource({"x": [], "y": [], "color": [], "label": []},
-                                    name="timeline-legend")
+        # One row per palette colour, set once: a legend item draws the row its colour
+        # has.  Grown with the categories, the source would change in the same update as
+        # the legend's items, and BokehJS can paint the legend (a Div changed later in the
+        # same batched message lays the page out at once) before it has the new row's
+        # colour: "Offset is outside the bounds of the DataView" (docs/timeline.md).
+        self.key = ColumnDataSource({"x": [np.nan] * len(PALETTE), "y": [np.nan] * len(PALETTE),
+                                     "color": list(PALETTE)}, name="timeline-legend")
 
         now_ms = time.time() * 1000.0
         fig = figure(name="timeline-figure", height=420, sizing_mode="stretch_width",
@@ -288,11 +293,10 @@ class TimelinePanel:
 
     def _show_legend(self, shown: tuple) -> None:
         self._categories_shown = shown
-        labels = [self._table.string(category) or "(none)" for category, _ in shown]
-        self.key.data = {"x": [np.nan] * len(shown), "y": [np.nan] * len(shown),
-                         "color": [PALETTE[color] for _, color in shown], "label": labels}
-        self.legend.items = [LegendItem(label=label, renderers=[self._key_renderer], index=i)
-                             for i, label in enumerate(labels)]
+        self.legend.items = [
+            LegendItem(label=self._table.string(category) or "(none)",
+                       renderers=[self._key_renderer], index=color)
+            for category, color in shown]
 
     def _columns(self, rects: np.ndarray, feed: Any) -> dict[str, np.ndarray]:
         columns = {name: np.ascontiguousarray(rects[name]) for name in RECT_DTYPE.names
