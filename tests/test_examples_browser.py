@@ -152,9 +152,8 @@ def test_the_example_program_and_the_example_tab_package(venv_python: Path, trai
         page.evaluate("() => { Bokeh.documents[0].get_model_by_name('training-rate-value')"
                       ".value = 0.5 }")
         page.get_by_role("button", name="Set").click()
-        wait_until(lambda: "set_learning_rate →" in (model_value(page, "training-rate-reply",
-                                                             "m.text") or ""),
-                   timeout=20, interval=0.2, message="the command's reply")
+        wait_until(lambda: (model_value(page, "training-rate-reply", "m.text") or "")
+                   .startswith("Done"), timeout=20, interval=0.2, message="the command's reply")
         wait_until(lambda: "<b>0.5</b>" in (model_value(page, "training-rate-now", "m.text") or ""),
                    timeout=20, interval=0.2, message="the new rate published")
 

@@ -296,9 +296,10 @@ def test_gate_from_environment() -> None:
 def test_page_token_carries_no_request_headers_or_cookies() -> None:
     with serve_in_thread(TABS) as dashboard:
         _, _, body = request(dashboard.url + "status?producer=x", {
-            "Cookie": "username-127-0-0-1-8888=login-cookie-value", "X-Secret": "hidden"})
+            "Cookie": "username-127-0-0-1-8888=login-cookie-value",
+            "X-Secret": "secret-header-value-7f3a"})
     html = body.decode()
-    assert "login-cookie-value" not in html and "hidden" not in html
+    assert "login-cookie-value" not in html and "secret-header-value-7f3a" not in html
     payload = page_token_payload(html)
     assert payload["headers"] == {} and payload["cookies"] == {}
     assert "producer" in payload["arguments"]  # the page's address still reaches the tab
