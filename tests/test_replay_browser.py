@@ -108,7 +108,8 @@ def test_replay_in_the_browser(replay: tuple[str, Path], browser: Any) -> None:
 
         wait_until(refilled, timeout=20, interval=0.2, message="the tab refilled up to 1 s")
         assert max(_frame_times(page)) <= target_ms + 100.0  # and nothing later
-        assert "0:01 / 0:06" in _model(page, "webmon-replay-clock", "text")
+        wait_until(lambda: "0:01 / 0:06" in (_model(page, "webmon-replay-clock", "text") or ""),
+                   timeout=15, interval=0.2, message="the clock at the seek point")
 
         # Play again, four times as fast: it goes on from there.
         page.evaluate("() => { Bokeh.documents[0].get_model_by_name('webmon-replay-speed')"

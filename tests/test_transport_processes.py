@@ -181,7 +181,7 @@ def test_interest_reaches_the_producer() -> None:
 
 
 def test_array_snapshots_are_consistent_while_rewritten() -> None:
-    with producer("array", "arr", 8 << 20):  # 8 MiB rewritten back to back
+    with producer("array", "arr", 8 << 20):  # 8 MiB rewritten hundreds of times a second
         sub = Subscriber("arr")
         seen = set()
         for _ in range(60):

@@ -35,6 +35,7 @@ from webmon.server.serve import (
     Dashboard,
     PortUnavailable,
     check_port,
+    finish_pending_tasks,
 )
 from webmon.server.text import format_duration
 
@@ -172,7 +173,9 @@ def serve_until_stopped(dashboard: Dashboard, *, show: bool,
         with companion() if companion is not None else contextlib.nullcontext() as partner:
             _serve(dashboard, loop, show=show, partner=partner)
     finally:
+        finish_pending_tasks(loop)  # closing tabs, while the server still knows their sessions
         dashboard.stop()
+        finish_pending_tasks(loop)  # what stopping scheduled
         loop.close(all_fds=True)
         print("webmon dashboard stopped", flush=True)
 

@@ -112,7 +112,9 @@ def stress(pub: Publisher, control: Control, total: int, capacity: int) -> None:
 
 
 def rewrite_array(pub: Publisher, control: Control, nbytes: int) -> None:
-    """The array ``frame`` rewritten back to back, every element the rewrite's number."""
+    """The array ``frame`` rewritten hundreds of times a second, every element the rewrite's
+    number.  (Back to back, a reader descheduled mid-copy on a loaded machine can miss a
+    consistent copy for its whole deadline: docs/transport.md.)"""
     frame = np.zeros(nbytes // 8, dtype=np.int64)
     pub.share_array("frame", frame)
     control.ready()
@@ -122,6 +124,7 @@ def rewrite_array(pub: Publisher, control: Control, nbytes: int) -> None:
         frame.fill(k)
         pub.share_array("frame", frame)
         pub.set_state("rewrites", k)
+        control.stop.wait(0.001)
 
 
 def rewrite_state(pub: Publisher, control: Control) -> None:

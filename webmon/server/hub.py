@@ -193,6 +193,15 @@ class Hub:
                 return feed
         return None
 
+    def run_on_loop(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on the hub's IOLoop soon (from any thread; at once before the hub
+        started).  Bokeh 3.10 runs a document's change callbacks in worker threads, where
+        ``IOLoop.current()`` is not the server's."""
+        if self._loop is None:
+            fn()
+        else:
+            self._loop.add_callback(fn)
+
     def keys(self) -> list[ProducerKey]:
         """``(name, pid)`` of every live producer, newest first."""
         return [f.key for f in self.live()]

@@ -279,6 +279,18 @@ class Dashboard:
             self.server.unlisten()
 
 
+def finish_pending_tasks(loop: IOLoop, timeout: float = 1.0) -> None:
+    """Give what is still pending on the stopped ``loop`` up to ``timeout`` seconds to end,
+    before the loop is closed: Bokeh 3.10 runs a just-closed tab's ``notify_connection_lost``
+    as a task (through a worker thread), and closing the loop under it logs "Task was
+    destroyed but it is pending!".  Not cancelled: a cancelled websocket task logs an
+    uncaught exception instead."""
+    aio = loop.asyncio_loop  # type: ignore[attr-defined]
+    pending = [task for task in asyncio.all_tasks(aio) if not task.done()]
+    if pending:
+        aio.run_until_complete(asyncio.wait(pending, timeout=timeout))
+
+
 @contextlib.contextmanager
 def serve_in_thread(tabs: Sequence[Tab], **options: Any) -> Iterator[Dashboard]:
     """Run a :class:`Dashboard` on its own IOLoop in a background thread (port 0 by default);
@@ -300,6 +312,7 @@ def serve_in_thread(tabs: Sequence[Tab], **options: Any) -> Iterator[Dashboard]:
         holder["dashboard"], holder["loop"] = dashboard, loop
         started.set()
         loop.start()
+        finish_pending_tasks(loop)
         loop.close(all_fds=True)
 
     thread = threading.Thread(target=run, name="webmon-dashboard", daemon=True)

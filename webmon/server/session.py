@@ -195,7 +195,7 @@ class Session:
         once, then on every tick)."""
         self.hidden = hidden
         if not hidden:
-            self._on_tick()
+            self.hub.run_on_loop(self._on_tick)  # called from Bokeh's thread for callbacks
 
     # -- scheduling --------------------------------------------------------------------
     def _on_tick(self) -> None:
