@@ -82,7 +82,13 @@ def test_a_hidden_page_is_sent_nothing_until_shown_again(browser: Any, dashboard
         page.page.evaluate(HIDE)
         wait_until(lambda: session.hidden, message="the server told the page is hidden")
         frozen = session.updates
-        length = page.model("loader-frame-times", "m.get_length()")
+        # An update sent just before the page said it was hidden may still be on its way:
+        # the page's copy is read once it matches the server's, which no longer changes.
+        served = call_on_loop(dashboard, lambda: len(
+            session.doc.get_model_by_name("loader-frame-times").data["time"]))
+        length = wait_until(
+            lambda: page.model("loader-frame-times", "m.get_length()") == served and served,
+            message="the page holding what the server sent before it was hidden")
         ticks = dashboard.hub.stats.count
         wait_until(lambda: dashboard.hub.stats.count > ticks + 10, message="ten more ticks")
         assert session.updates == frozen

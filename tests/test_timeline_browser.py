@@ -91,12 +91,24 @@ def test_rows_rectangles_stall_marks_freeze_and_a_click_to_the_tile(browser: Any
                           "(it) => [it.get_labels_list_from_label_prop()[0], d.color[it.index]]));")
         assert {"frame", "draw", "chunk load", "decode"} <= set(legend)
         assert set(legend.values()) <= set(PALETTE)
-        figure = page.locator(".bk-Figure").first
-        # (The page, clipped: an element's screenshot waits for it to stop changing.)
-        counts = count_colors(page, page.screenshot(clip=figure.bounding_box()),
-                              {c: hex_rgb(legend[c]) for c in ("decode", "chunk load")},
-                              tolerance=12)
-        assert counts["decode"] > 50 and counts["chunk load"] > 50, counts
+        # Counted inside the plot's frame only: the legend beside it holds a swatch of each
+        # colour too. (The page, clipped: an element's screenshot waits for it to stop
+        # changing.) Waited for: a span streamed a moment ago may not be painted yet.
+        frame = js(page, """
+            const view = Bokeh.index.find_one(model('timeline-figure'));
+            const box = view.el.getBoundingClientRect(), f = view.frame.bbox;
+            return {x: box.left + f.left, y: box.top + f.top, width: f.width,
+                    height: f.height};""")
+        colors = {c: hex_rgb(legend[c]) for c in ("decode", "chunk load")}
+        counts: dict[str, int] = {}
+
+        def rectangles_painted() -> bool:
+            counts.update(count_colors(page, page.screenshot(clip=frame), colors,
+                                       tolerance=12))
+            return counts["decode"] > 50 and counts["chunk load"] > 50
+
+        wait_until(rectangles_painted, timeout=20, interval=0.5,
+                   message=lambda: f"decode and chunk-load rectangles painted: {counts}")
 
         # Producer text stays text: a thread, span and category named like markup.
         page.get_by_text(EVIL).first.wait_for(timeout=20_000)  # in the slowest spans

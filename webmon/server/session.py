@@ -243,8 +243,8 @@ class Session:
     def update(self) -> None:
         """Bring every component up to date, as one combined change of the document."""
         self._pending = False
-        if self._closed:
-            return
+        if self._closed or self.hidden:
+            return  # (hidden after this update was queued: nobody would see it)
         self.updates += 1
         self.doc.hold("combine")
         # Without Bokeh's check of every value set or streamed against its property type
