@@ -9,8 +9,12 @@ at its default 100 ms tick, with a listener that, like a page showing the stream
 its history and copies each tick's increment.  Two variants alternate, ``--seconds`` each:
 
 * ``before``: the hub reads the stream once per tick only (webmon before issue 19);
-* ``now``: a stream whose ring one tick would fill by a quarter or more is also read every
-  ``FAST_INTERVAL_S`` between ticks (``webmon/server/hub.py``, ``feed.py``);
+* ``every-read``: as ``now``, but with whether a stream is hot judged at every read, as
+  the first version of the reads between ticks did (a read finding nothing new cooled the
+  stream for a whole tick);
+* ``now``: a stream whose ring one tick would fill by a quarter or more (judged over at
+  least half a tick) is also read every ``FAST_INTERVAL_S`` between ticks
+  (``webmon/server/hub.py``, ``feed.py``);
 * ``declared``: as ``now``, the producer declaring its rate (``Publisher.stream(rate=)``),
   which sizes the ring for 0.5 s of it (524,288 records at 1 M/s).
 
@@ -84,8 +88,21 @@ def before() -> Iterator[None]:
         feed.Feed._judge_heat = saved
 
 
+@contextlib.contextmanager
+def every_read() -> Iterator[None]:
+    from webmon.server import feed
+
+    saved = feed.HEAT_WINDOW
+    feed.HEAT_WINDOW = 0.0
+    try:
+        yield
+    finally:
+        feed.HEAT_WINDOW = saved
+
+
 #: name -> (how the hub reads, whether the producer declares its rate)
-VARIANTS = {"before": (before, False), "now": (contextlib.nullcontext, False),
+VARIANTS = {"before": (before, False), "every-read": (every_read, False),
+            "now": (contextlib.nullcontext, False),
             "declared": (contextlib.nullcontext, True)}
 
 
@@ -154,11 +171,11 @@ def main() -> None:
         thread.join(10)
     print(f"\n{args.rate:,.0f} records/s requested, ring of {args.capacity:,}, "
           f"hub tick {hub.interval * 1000:.0f} ms, {os.cpu_count()} cores")
-    print(f"{'variant':>8} {'ring':>8} {'written':>12} {'rate/s':>10} {'lost':>11} "
+    print(f"{'variant':>10} {'ring':>8} {'written':>12} {'rate/s':>10} {'lost':>11} "
           f"{'lost %':>7} {'hub CPU':>8} {'us/rec':>7} {'fast/s':>7} {'load':>5}")
     for name, ring, written, lost, cpu, fast, load in rows:
         received = max(1, written - lost)
-        print(f"{name:>8} {ring:>8,} {written:>12,} {written / args.seconds:>10,.0f} "
+        print(f"{name:>10} {ring:>8,} {written:>12,} {written / args.seconds:>10,.0f} "
               f"{lost:>11,} {100.0 * lost / max(1, written):>6.2f}% {cpu * 100:>7.1f}% "
               f"{cpu * args.seconds / received * 1e6:>7.3f} {fast:>7.1f} {load:>5.2f}")
 

@@ -30,6 +30,7 @@ from recording_helpers import (
 import webmon
 from webmon import Publisher, Subscriber
 from webmon.recording import load
+from webmon.recording.recorder import HOT_POLL_S, next_interval
 from webmon.schema import CHUNK_DTYPE
 
 
@@ -257,3 +258,12 @@ def test_record_without_producer(tmp_path: Path) -> None:
     assert result.stderr == "webmon record: no producer is live\n"
     assert not (tmp_path / "x").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_hot_stream_is_judged_by_its_rate_not_by_one_short_read() -> None:
+    # A read 10 ms after the last took 15% of a ring: at that rate a 50 ms period would
+    # take 75%, so the next read comes soon too (judged on the read alone it would not).
+    assert next_interval(0.15, 0.01, 0.05) == HOT_POLL_S
+    assert next_interval(0.10, 0.05, 0.05) == 0.05
+    assert next_interval(0.30, None, 0.05) == HOT_POLL_S  # the first read
+    assert next_interval(0.0, 0.01, 0.05) == 0.05

@@ -48,6 +48,28 @@ def test_a_stream_filling_its_ring_in_a_tick_is_hot_and_read_between_ticks() -> 
         hub.stop()
 
 
+def test_a_hot_stream_stays_hot_across_a_read_that_found_nothing_new() -> None:
+    """A producer writes in bursts: a read between two of them finds nothing, and judged on
+    that span alone the stream would cool and wait a whole tick, turning its ring over."""
+    hub = Hub(interval=0.1, discover_interval=0.0)
+    try:
+        with Publisher("bursts") as pub:
+            stream = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=CAPACITY)
+            feed = shown_feed(hub, "bursts")
+            feed.poll(100.0)
+            stream.extend(np.zeros(CAPACITY // 2, CHUNK_DTYPE))
+            feed.poll(100.1)
+            assert CHUNK_LOADS in feed.hot
+            feed.poll_hot(100.11)  # nothing written since the tick
+            feed.poll_hot(100.12)
+            assert CHUNK_LOADS in feed.hot
+            stream.extend(np.zeros(CAPACITY // 2, CHUNK_DTYPE))
+            feed.poll_hot(100.13)
+            assert CHUNK_LOADS in feed.hot
+    finally:
+        hub.stop()
+
+
 def test_a_slow_stream_is_not_hot_and_an_unshown_one_never_is() -> None:
     hub = Hub(interval=0.1, discover_interval=0.0)
     try:

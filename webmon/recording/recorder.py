@@ -36,11 +36,12 @@ log = logging.getLogger(__name__)
 #: How often streams and state are read.  At 200,000 records a second a 65,536-record ring
 #: fills in a third of a second; reading every 50 ms leaves six times the margin.
 POLL_S = 0.05
-#: When a read took at least this part of a stream's ring, the next comes after
-#: ``HOT_POLL_S`` instead of ``poll_interval``: a stream near overrunning is read often
+#: When a stream's rate would fill at least this part of its ring in ``poll_interval``, the
+#: next read comes after ``HOT_POLL_S`` instead: a stream near overrunning is read often
 #: enough to lose nothing (a 65,536-record ring holds 1 M records a second for 65 ms).
 HOT_FILL = 0.25
 HOT_POLL_S = 0.01
+
 #: Parts are closed (and the manifest rewritten) this often: a killed recorder loses at
 #: most this much.
 FLUSH_S = 1.0
@@ -50,6 +51,16 @@ ARRAY_S = 1.0
 REFRESH_S = 1.0
 #: A part is closed early when this many records are pending, to bound memory.
 MAX_PENDING = 2_000_000
+
+
+def next_interval(fill: float, since: float | None, poll_interval: float) -> float:
+    """How long to wait before the next read, given the largest part of a ring the last
+    read took (``fill``) and the seconds since the read before it (``since``).  What
+    matters is what a whole ``poll_interval`` would fill at that rate: judged on the read
+    alone, a read 10 ms after a hot one looks cool and the next would wait the full period."""
+    if since is not None and since > 0:
+        fill *= poll_interval / since
+    return HOT_POLL_S if fill >= HOT_FILL else poll_interval
 
 
 @dataclass(frozen=True)
@@ -243,6 +254,7 @@ class Recorder:
         assert sub is not None and writer is not None
         status, reason = layout.COMPLETE, "stopped"
         last_flush = last_arrays = last_refresh = last_progress = -float("inf")
+        last_read = None
         try:
             while True:
                 now = time.monotonic()
@@ -255,6 +267,7 @@ class Recorder:
                     self._refresh(sub)
                 alive = sub.alive
                 fill = self._read_streams(sub, writer)  # a gone producer's last records too
+                since, last_read = (None if last_read is None else now - last_read), now
                 self._read_state(sub, writer)
                 if now - last_arrays >= ARRAY_S or stopping or over or not alive:
                     last_arrays = now
@@ -275,7 +288,7 @@ class Recorder:
                 if self.on_progress is not None and now - last_progress >= 1.0:
                     last_progress = now
                     self.on_progress(self.progress())
-                interval = HOT_POLL_S if fill >= HOT_FILL else self.poll_interval
+                interval = next_interval(fill, since, self.poll_interval)
                 self._stop.wait(max(0.0, min(self.poll_interval, interval)
                                     - (time.monotonic() - now)))
         except RecordingError as exc:

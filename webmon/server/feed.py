@@ -54,6 +54,8 @@ RETRY_UNREADABLE_S = 5.0
 #: least this part of its ring: the hub then reads it between ticks too (``Hub``'s fast
 #: reads), so it does not turn over unread.  It cools below half of that.
 HOT_FILL = 0.25
+#: Heat is judged over at least this part of a tick, whatever the reads in between.
+HEAT_WINDOW = 0.5
 #: How often a stream that no session shows is counted (its written records and rate): as
 #: often as the status tab refreshes its tables.
 COUNT_INTERVAL_S = 1.0
@@ -337,9 +339,13 @@ class Feed:
     def _judge_heat(self, stream: str, end: int, now: float) -> None:
         """Is ``stream`` hot: would one tick's records fill ``HOT_FILL`` of its ring?"""
         last = self._last_read.get(stream)
+        if last is not None and now - last[0] < self.tick_s * HEAT_WINDOW:
+            # Too short a span to judge: between two reads a few milliseconds apart the
+            # producer may not have written at all, and a hot stream would cool for a tick.
+            return
         self._last_read[stream] = (now, end)
         info = self.info.streams.get(stream)
-        if last is None or info is None or now <= last[0]:
+        if last is None or info is None:
             return
         per_tick = (end - last[1]) / (now - last[0]) * self.tick_s
         fill = per_tick / info.capacity
