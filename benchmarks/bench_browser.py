@@ -23,7 +23,9 @@ Variants (module settings read when a document is built, so each page gets its o
 * ``before``: the page as it was (no page script, canvas);
 * ``webgl``: the time charts on Bokeh's WebGL backend (no page script);
 * ``now``: as shipped (the page script of ``webmon/server/painting.py``, canvas);
-* ``offscreen``, ``hidden``: only that part of the page script.
+* ``offscreen``, ``hidden``: only that part of the page script;
+* ``paced``: as ``now``, the loader's three point charts sent new points every third of a
+  second rather than on every update (``FrameTimes.PERIOD_S``, ``ChunkLoads.PERIOD_S``).
 
 Scenarios: ``loader`` (the whole tab in a 1400 x 1000 window), ``loader-short`` (the same
 page in a 1400 x 450 window, so the lower charts and the table are out of view),
@@ -56,7 +58,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser_util import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from helpers import producer, wait_until  # noqa: E402
 
-from webmon.apps import TABS, common  # noqa: E402
+from webmon.apps import TABS, common, loader_points  # noqa: E402
 from webmon.server import painting, serve_in_thread  # noqa: E402
 
 PRODUCER = "browser-bench"
@@ -67,7 +69,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "now": {"features": set(painting.ALL_FEATURES), "backend": "canvas"},
     "offscreen": {"features": {"offscreen"}, "backend": "canvas"},
     "hidden": {"features": {"hidden"}, "backend": "canvas"},
+    # As shipped, but the three point charts sent new points only every third of a second
+    # (``FrameTimes.PERIOD_S``, ``ChunkLoads.PERIOD_S``): what painting them less often saves.
+    "paced": {"features": set(painting.ALL_FEATURES), "backend": "canvas", "paced": 1 / 3},
 }
+
+#: The point charts' periods as shipped.
+_PERIODS = (loader_points.FrameTimes.PERIOD_S, loader_points.ChunkLoads.PERIOD_S)
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "loader": {"path": "loader", "height": 1000},
@@ -251,6 +259,9 @@ def apply_variant(name: str) -> None:
     settings = VARIANTS[name]
     painting.FEATURES = set(settings["features"])
     common.OUTPUT_BACKEND = settings["backend"]
+    paced = settings.get("paced")
+    loader_points.FrameTimes.PERIOD_S, loader_points.ChunkLoads.PERIOD_S = (
+        (paced, paced) if paced else _PERIODS)
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float:

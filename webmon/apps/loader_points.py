@@ -166,9 +166,15 @@ class ChunkLoads:
     #: Most loads a second drawn as points (so at most ten times this many per chart);
     #: 0 draws every load (up to ``POINTS``).
     POINTS_PER_S = 100
+    #: New points are streamed at most this often; 0: on every update.  Every update, so
+    #: that a load reaches the page one tick after it happened (the latency targets of
+    #: docs/dashboard.md); a longer period makes the page's browser paint less often
+    #: (measured in docs/performance.md, "The browser").
+    PERIOD_S = 0.0
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.every = Every(self.PERIOD_S) if self.PERIOD_S > 0 else None
         self.sampler = Sampler(self.POINTS_PER_S)
         self.rollover = (int(self.POINTS_PER_S * WINDOW_S * 1.5) if self.POINTS_PER_S > 0
                          else POINTS)
@@ -245,6 +251,8 @@ class ChunkLoads:
             names = {str(k): v for k, v in layer_names(_layers).items()}
             if names != self.layer_names.args["names"]:
                 self.layer_names.args = {"names": names}
+        if self.every is not None and not self.every.due():
+            return
         increment = self.cursor.read()
         if increment.reset:
             for source in self.sources.values():
