@@ -41,7 +41,6 @@ POLL_S = 0.05
 #: enough to lose nothing (a 65,536-record ring holds 1 M records a second for 65 ms).
 HOT_FILL = 0.25
 HOT_POLL_S = 0.01
-
 #: Parts are closed (and the manifest rewritten) this often: a killed recorder loses at
 #: most this much.
 FLUSH_S = 1.0

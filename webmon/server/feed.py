@@ -345,7 +345,7 @@ class Feed:
             return
         self._last_read[stream] = (now, end)
         info = self.info.streams.get(stream)
-        if last is None or info is None:
+        if last is None or info is None or now <= last[0]:
             return
         per_tick = (end - last[1]) / (now - last[0]) * self.tick_s
         fill = per_tick / info.capacity
