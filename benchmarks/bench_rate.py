@@ -29,13 +29,11 @@ average.  Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +121,7 @@ def main() -> None:
     runtime = tempfile.mkdtemp(prefix="webmon-bench-rate-")
     os.chmod(runtime, 0o700)
     os.environ["WEBMON_RUNTIME_DIR"] = runtime
-    from helpers import child_env
-    from tornado.ioloop import IOLoop
+    from helpers import child_env, hub_in_thread
 
     from webmon.schema import CHUNK_LOADS
     from webmon.server import Hub
@@ -145,30 +142,13 @@ def main() -> None:
         copied["records"] += len(records)
 
     hub.connect(page)
-    ready = threading.Event()
-    holder = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        holder["loop"] = IOLoop.current()
-        hub.start(holder["loop"])
-        ready.set()
-        holder["loop"].start()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait()
     rows = []
-    try:
+    with hub_in_thread(hub):
         for _ in range(args.rounds):
             for name in args.variants.split(","):
                 variant, declare = VARIANTS[name]
                 with variant():
                     rows.append((name, *phase(hub, env, args, declare)))
-    finally:
-        holder["loop"].add_callback(hub.stop)
-        holder["loop"].add_callback(holder["loop"].stop)
-        thread.join(10)
     print(f"\n{args.rate:,.0f} records/s requested, ring of {args.capacity:,}, "
           f"hub tick {hub.interval * 1000:.0f} ms, {os.cpu_count()} cores")
     print(f"{'variant':>10} {'ring':>8} {'written':>12} {'rate/s':>10} {'lost':>11} "

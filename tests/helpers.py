@@ -97,6 +97,34 @@ async def wait_until_async(predicate: Callable[[], T], timeout: float = 15.0,
         await asyncio.sleep(interval)
 
 
+@contextlib.contextmanager
+def hub_in_thread(hub: Any) -> Iterator[Any]:
+    """Run ``hub`` (a ``webmon.server.Hub``) on an IOLoop of its own in a daemon thread, as
+    a dashboard does, without a Bokeh server; yields that loop, and stops both after."""
+    from tornado.ioloop import IOLoop
+
+    holder: dict[str, Any] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        holder["loop"] = IOLoop.current()
+        hub.start(holder["loop"])
+        started.set()
+        holder["loop"].start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait()
+    loop = holder["loop"]
+    try:
+        yield loop
+    finally:
+        loop.add_callback(hub.stop)
+        loop.add_callback(loop.stop)
+        thread.join(10)
+
+
 # -- child processes ------------------------------------------------------------------------
 def child_env(**overrides: str) -> dict[str, str]:
     """This environment (so the test's private runtime directory), with this checkout and

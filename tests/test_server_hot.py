@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import wait_until
+from helpers import hub_in_thread, wait_until
 
 from webmon import Publisher, Subscriber
 from webmon.schema import CHUNK_DTYPE, CHUNK_LOADS
@@ -88,42 +88,19 @@ def test_a_slow_stream_is_not_hot_and_an_unshown_one_never_is() -> None:
 
 
 def test_the_hub_reads_a_hot_stream_between_ticks_on_its_loop() -> None:
-    import asyncio
-    import threading
-
-    from tornado.ioloop import IOLoop
-
     hub = Hub(interval=0.1, discover_interval=0.0)
-    loop_box: dict = {}
-    started = threading.Event()
+    with hub_in_thread(hub), Publisher("hot") as pub:
+        stream = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=CAPACITY)
+        feed = wait_until(lambda: hub.feed("hot"))
+        block = np.zeros(CAPACITY // 4, CHUNK_DTYPE)
 
-    def run() -> None:
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        loop_box["loop"] = IOLoop.current()
-        hub.start(loop_box["loop"])
-        started.set()
-        loop_box["loop"].start()
+        def feeding() -> bool:
+            feed.history(CHUNK_LOADS)
+            stream.extend(block)
+            return hub.fast_reads > 0
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    started.wait()
-    try:
-        with Publisher("hot") as pub:
-            stream = pub.stream(CHUNK_LOADS, CHUNK_DTYPE, capacity=CAPACITY)
-            feed = wait_until(lambda: hub.feed("hot"))
-            block = np.zeros(CAPACITY // 4, CHUNK_DTYPE)
-
-            def feeding() -> bool:
-                feed.history(CHUNK_LOADS)
-                stream.extend(block)
-                return hub.fast_reads > 0
-
-            wait_until(feeding, timeout=20, interval=0.02,
-                       message="reads of the hot stream between ticks")
-    finally:
-        loop_box["loop"].add_callback(hub.stop)
-        loop_box["loop"].add_callback(loop_box["loop"].stop)
-        thread.join(10)
+        wait_until(feeding, timeout=20, interval=0.02,
+                   message="reads of the hot stream between ticks")
 
 
 def test_a_declared_rate_sizes_the_ring() -> None:
