@@ -204,6 +204,51 @@ def test_replay_commands_check_arguments(replayer: Replayer, command: str, kwarg
         assert sub.call(CMD_REPLAY_SPEED, speed=0.25)["speed"] == 0.25
 
 
+def test_a_command_sent_while_a_seek_swaps_producers_is_run(recording: Path,
+                                                             monkeypatch) -> None:
+    """Until the hub has found the new Publisher a seek opened, a command goes to the old
+    one's mailbox: the old one answers it before it closes, so its caller does not wait its
+    whole timeout for a producer that will never poll again."""
+    from webmon.shm import layout
+
+    replayer = Replayer(load(recording), "swapping", speed=1.0)
+    replayer.open()
+    old = replayer.pub
+    sub = Subscriber("swapping")
+    outcome: list[object] = []
+
+    def speed_up() -> None:
+        try:
+            outcome.append(sub.call(CMD_REPLAY_SPEED, speed=4.0, timeout=5.0))
+        except Exception as error:  # what the assertion below shows if it went wrong
+            outcome.append(error)
+
+    caller = threading.Thread(target=speed_up, daemon=True)
+    publish_replay = replayer._publish_replay
+
+    def meanwhile(pub: Publisher) -> None:
+        publish_replay(pub)
+        if pub is not old and not caller.is_alive() and not outcome:
+            # The new Publisher is up and the old one not yet closed: the request lands in
+            # the old mailbox now, after the old one's last regular poll.
+            caller.start()
+            wait_until(lambda: sub._commands is not None and sub._commands._rings.count(
+                layout.MAILBOX_REQUEST_COUNT) > 0, timeout=5, interval=0.001,
+                message="the request in the old mailbox")
+
+    monkeypatch.setattr(replayer, "_publish_replay", meanwhile)
+    try:
+        replayer.seek(1.0)
+        replayer.step()
+        assert replayer.seeks == 1 and old.closed
+        caller.join(10)
+        assert len(outcome) == 1 and isinstance(outcome[0], dict), outcome
+        assert outcome[0]["speed"] == 4.0 and replayer.speed == 4.0
+    finally:
+        sub.close()
+        replayer.close()
+
+
 def test_seek_beyond_the_ends_is_clamped(replayer: Replayer) -> None:
     with Subscriber("replayed") as sub:
         assert sub.call(CMD_REPLAY_SEEK, position=1e9)["seeking"] == pytest.approx(

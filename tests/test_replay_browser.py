@@ -58,6 +58,13 @@ def _frame_times(page: Any) -> list[float]:
                          ".get_model_by_name('loader-frame-times').data.time)")
 
 
+def _clock_position(page: Any) -> int:
+    """Whole seconds into the replay, as the header's clock says (``0:02 / 0:06 · ...``)."""
+    text = _model(page, "webmon-replay-clock", "text") or ""
+    minutes, _, seconds = text.partition(" / ")[0].partition(":")
+    return int(minutes) * 60 + int(seconds) if minutes.isdigit() and seconds.isdigit() else -1
+
+
 def test_replay_in_the_browser(replay: tuple[str, Path], browser: Any) -> None:
     url, path = replay
     recording = load(path)
@@ -88,8 +95,11 @@ def test_replay_in_the_browser(replay: tuple[str, Path], browser: Any) -> None:
             message="the command refused")
         assert "pause failed" in _model(page, "loader-reply", "text")
 
-        # Pause the replay from the header, then seek back to 1 s: the tab starts over,
-        # refilled with what the recording held up to there, and nothing later.
+        # Pause the replay from the header once it has played past 2 s, then seek back to
+        # 1 s: the tab starts over, refilled with what the recording held up to there, and
+        # nothing later (what it showed before the seek went further, so the seek is seen).
+        wait_until(lambda: _clock_position(page) >= 2, timeout=30, interval=0.2,
+                   message="the replay past 2 s")
         if _model(page, "webmon-replay-play", "label") != "▶ Play":  # not at the end yet
             page.click(".webmon-bar button:text('Pause')")
         wait_until(lambda: _model(page, "webmon-replay-play", "label") == "▶ Play",
@@ -115,7 +125,9 @@ def test_replay_in_the_browser(replay: tuple[str, Path], browser: Any) -> None:
         page.evaluate("() => { Bokeh.documents[0].get_model_by_name('webmon-replay-speed')"
                       ".value = '4.0' }")
         wait_until(lambda: " 4× " in _model(page, "webmon-replay-clock", "text"), timeout=15,
-                   interval=0.2, message="the speed changed")
+                   interval=0.2, message=lambda: "the speed changed (clock: {!r}, select: {!r})"
+                   .format(_model(page, "webmon-replay-clock", "text"),
+                           _model(page, "webmon-replay-speed", "value")))
         page.click(".webmon-bar button:text('Play')")
         wait_until(lambda: max(_frame_times(page) or [0]) > target_ms + 1000.0, timeout=20,
                    interval=0.2, message="playing on after the seek")

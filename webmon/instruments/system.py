@@ -108,14 +108,16 @@ class SystemSampler:
     def _sample(self) -> None:
         figures = self.meter.sample()
         threads = self.meter.thread_cpu()
-        self._state.value(SYSTEM, self.state())  # thread names first, then their records
-        self._samples.extend(system_record(figures))
+        # Thread names first, then their records, then the sample they belong to: a reader
+        # that has seen a sample finds its threads' records already written.
+        self._state.value(SYSTEM, self.state())
         if threads:
             records = np.empty(len(threads), THREAD_CPU_DTYPE)
             records["time"] = figures.time
             records["native_id"] = [tid for tid, _ in threads]
             records["cpu_percent"] = [percent for _, percent in threads]
             self._threads.extend(records)
+        self._samples.extend(system_record(figures))
         self._write_gc()
 
     def _write_gc(self) -> None:

@@ -148,6 +148,10 @@ class Replayer:
         self._publish_arrays_at(t, pub)
         self._publish_replay(pub)
         if old is not None:
+            # A command sent while the new Publisher was being filled went to the old one's
+            # mailbox (the hub follows the new one only once it has found it): run it now,
+            # or its caller would wait its whole timeout for a producer that never polls.
+            old.poll()
             old.close()
 
     # -- commands (run by poll(), on the replay's thread) --------------------------------------
