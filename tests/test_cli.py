@@ -251,9 +251,9 @@ def test_demo_killed_takes_its_producer_down() -> None:
         child = wait_until(lambda: next((i for i in discover() if i.name == "orphan"), None))
         webmon.proc.send_signal(signal.SIGKILL)
         webmon.proc.wait()
-        # The bound: the producer ends within 2 s of its parent's death.
+        # It ends (how soon, against the 2 s, is benchmarks/bench_orphan.py's).
         wait_until(lambda: not process_alive(child.pid),
-                   timeout=2.0, interval=0.02, message="the demo producer ended")
+                   timeout=30.0, interval=0.02, message="the demo producer ended")
     assert [i for i in discover() if i.name == "orphan"] == []
 
 

@@ -87,10 +87,16 @@ def check_nesting(events: list[dict]) -> None:
 
 
 def parents(events: list[dict], child: str, parent: str) -> int:
-    """How many ``child`` events lie inside a ``parent`` event of the same thread."""
+    """How many ``child`` events lie inside a ``parent`` event of the same thread.
+
+    A span is written when it ends, so a child that ended after the newest written parent
+    may be inside a parent still open (a frame's draw, written while the frame goes on to
+    stall): only children that ended before it are judged."""
     outer = [e for e in events if e["name"] == parent]
+    written_until = max((p["ts"] + p["dur"] for p in outer), default=-1)
     inside = 0
-    for event in (e for e in events if e["name"] == child):
+    for event in (e for e in events if e["name"] == child
+                  and e["ts"] + e["dur"] <= written_until):
         if any(p["tid"] == event["tid"] and p["ts"] <= event["ts"]
                and event["ts"] + event["dur"] <= p["ts"] + p["dur"] for p in outer):
             inside += 1
