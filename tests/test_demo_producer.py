@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,24 +151,30 @@ def exercise_producer(sub: Subscriber) -> None:
     # set_camera moves it there, still paused; the tiles in view follow.
     reply = sub.call("set_camera", center=[1000.0, 2000.0], zoom=1.0)
     assert reply["camera"]["center"] == [1000.0, 2000.0] and reply["camera"]["zoom"] == 1.0
-
+    # The frame that ran the command writes the reply first and publishes the tiles after
+    # it, so the value read first may still be the paused view's, which can be at level 0
+    # too: wait for the tiles of the view centred where the camera was sent.
     def tiles_at_new_view() -> Any:
         sub.want(TILES)
         value = sub.state(TILES)[0]
-        return value if value["1"]["tile_config"]["level_index"] == 0 else None
+        (y0, x0), (y1, x1) = value["1"]["tile_state"]["corners"]
+        return value if [(y0 + y1) / 2, (x0 + x1) / 2] == [1000.0, 2000.0] else None
 
-    tiles = wait_until(tiles_at_new_view)
+    tiles = wait_until(tiles_at_new_view, message="the tiles of the view set_camera chose")
     check_tiles_state(tiles)
+    assert tiles["1"]["tile_config"]["level_index"] == 0
     assert [3, 7] in tiles["1"]["tile_state"]["seen"]  # 1000 // 256, 2000 // 256
     assert wait_until(lambda: sub.state(CAMERA)[0]["center"] == [1000.0, 2000.0])
     frames_after(20)
     assert sub.state(CAMERA)[0]["center"] == [1000.0, 2000.0]
     reply = sub.call("set_camera", zoom=0.1)  # only the zoom: the centre stays
     assert reply["camera"]["center"] == [1000.0, 2000.0] and reply["camera"]["zoom"] == 0.1
+    # Seen there first, so that a camera other than this one below has moved since.
+    wait_until(lambda: sub.state(CAMERA)[0] == reply["camera"], message="the zoomed camera")
 
     # Resume: the camera moves again.
     assert sub.call("resume")["paused"] is False
-    wait_until(lambda: sub.state(CAMERA)[0] != reply["camera"])
+    wait_until(lambda: sub.state(CAMERA)[0] != reply["camera"], message="the camera moving")
 
     # set_concurrency changes the loader state; nonsense is refused with a clear message.
     assert sub.call("set_concurrency", workers=3)["concurrency"] == 3
@@ -211,22 +218,42 @@ def shm_left(segments: list[str]) -> list[str]:
     return [name for name in segments if os.path.exists(os.path.join("/dev/shm", name))]
 
 
+def assert_printed_statistics(stderr: str) -> None:
+    assert "frames in" in stderr and "% of one core" in stderr, stderr
+
+
 @pytest.mark.slow
 def test_demo_process_end_to_end(demo_process) -> None:
+    # No --duration: however slowly a loaded machine runs the exercise, the demo is still
+    # there for it; SIGTERM ends it (test_demo_process_stops_after_its_duration checks
+    # --duration on its own).
     name = f"demo-e2e-{os.getpid()}"
-    proc = demo_process("--name", name, "--duration", "25")
+    proc = demo_process("--name", name)
     info = find_producer(name)
     assert info.pid == proc.pid
     assert info.app.startswith("webmon demo")
     segments = info.segment_names()
+    assert segments and shm_left(segments) == segments  # all there while it runs
     with Subscriber(info) as sub:
         exercise_producer(sub)
         segments = sorted(set(segments) | set(sub.info.segment_names()))
-    assert shm_left(segments) == segments  # all there while it runs (a real check below)
+    assert proc.poll() is None, "the demo ended before it was told to"
+    proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert "frames in" in stderr and "% of one core" in stderr
+    assert_printed_statistics(stderr)
     assert shm_left(segments) == []
+    assert not [i for i in discover() if i.name == name]
+
+
+def test_demo_process_stops_after_its_duration(demo_process) -> None:
+    name = f"demo-duration-{os.getpid()}"
+    proc = demo_process("--name", name, "--duration", "1")
+    _, stderr = proc.communicate(timeout=60)  # ends by itself: no signal, no stdin
+    assert proc.returncode == 0, stderr
+    assert_printed_statistics(stderr)
+    ran = re.search(r"(\d+) frames in ([\d.]+) s", stderr)
+    assert ran and int(ran[1]) > 0 and float(ran[2]) >= 1.0, stderr  # for all its duration
     assert not [i for i in discover() if i.name == name]
 
 
