@@ -62,15 +62,24 @@ SCRIPT = textwrap.dedent("""
     frames = sub.read("frame_times").records
     loads = sub.read("chunk_loads").records
 
-    idle_interval = att._qt.interval_ms  # no command yet: the timer ticks slowly
+    # The timer ticks fast only for a while after a command (COMMANDS_BUSY_S), so a slow
+    # redraw could let it slow down again before a sample: record every interval the
+    # adapter's pacing sets on the QTimer instead.  (att._qt, private: the adapter's timer.)
+    qt = att._qt
+    idle_interval = qt.timer.interval()  # no command yet: the timer ticks slowly
+    intervals = []
+    pace = qt.pace
+    def recording_pace(busy):
+        pace(busy)
+        if qt.timer.interval() != (intervals or [idle_interval])[-1]:
+            intervals.append(qt.timer.interval())
+    qt.pace = recording_pace
     result = {}
     caller = threading.Thread(
         target=lambda: result.update(value=sub.call("show_grid", visible=True, timeout=5)))
     caller.start()
     run_until(lambda: not caller.is_alive())
-    # a command ran: the timer ticks fast
-    busy_interval = run_until(lambda: att._qt.interval_ms != idle_interval
-                              and att._qt.interval_ms)
+    busy_interval = run_until(lambda: intervals and intervals[0])  # a command ran: fast
     tiles = run_until(lambda: sub.state("tiles")[0], step=lambda: sub.want("tiles"))
     layers, _ = sub.state("layers")  # with Qt no slicing hook: the timer compares levels
     slicing_hooks = sum(callback == att._on_layer_sliced
