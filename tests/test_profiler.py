@@ -166,10 +166,15 @@ def test_the_sampling_thread_runs_only_while_wanted_and_stops_after_the_last_lea
                             first.sub.state(PROFILE)[0] is not None
                             and first.sub.state(PROFILE)[0]["running"])[-1],
                    timeout=15, message="the profiler runs")
-        # The first watcher leaves; the second keeps it running.
+        # The first watcher leaves; the second keeps it running: longer than a want lasts,
+        # it still samples and says so.  (Waited for, not read once: were this process
+        # stalled past a want, the thread would restart and say so at its first flush.)
         first.close()
         second.watch(2.0)
-        assert second.sub.state(PROFILE)[0]["running"]
+        kept = second.sub.written(PROFILE_SAMPLES)
+        wait_until(lambda: (second.pump(), second.sub.written(PROFILE_SAMPLES) > kept
+                            and second.sub.state(PROFILE)[0]["running"])[-1],
+                   timeout=10, message="sampling for the second watcher")
         written = second.sub.written(PROFILE_SAMPLES)
         # The last one leaves: the thread stops (INSTRUMENT_WANT_S after the last want, at
         # most CHECK_S later; benchmarks/bench_profiler.py measures how soon), says so,
@@ -201,14 +206,17 @@ def test_no_thread_while_nobody_watches_and_one_while_someone_does() -> None:
         profiler.add_frame(0.0, 1.0)
         assert profiler.tags.frames == 0
         with Subscriber("alone") as sub:
-            sub.want(PROFILE)
-            wait_until(lambda: profiler.running, timeout=5, message="the thread starts")
+            # Wanted until the thread is seen (one want lasts only INSTRUMENT_WANT_S), then
+            # no more.
+            wait_until(lambda: profiler.running, timeout=5, each=lambda: sub.want(PROFILE),
+                       message="the thread starts")
             assert len(_profiler_threads()) == 1
             wait_until(lambda: not profiler.running, timeout=5, message="the thread stops")
             assert _profiler_threads() == []
             assert profiler.starts == 1
-            sub.want(PROFILE)  # wanted again: a new thread
-            wait_until(lambda: profiler.running, timeout=5, message="the thread restarts")
+            # Wanted again: a new thread.
+            wait_until(lambda: profiler.running, timeout=5, each=lambda: sub.want(PROFILE),
+                       message="the thread restarts")
             assert profiler.starts == 2
         pub.close()  # stops the thread first
         assert not profiler.running and _profiler_threads() == []
