@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import shm_names
+from helpers import segments_of, shm_names
 
 from webmon import CommandError, Publisher, Subscriber, WebmonError, discover
 from webmon.schema import CHUNK_DTYPE
@@ -293,7 +293,6 @@ def test_heartbeat_and_close_callbacks() -> None:
 
 
 def test_discovery_lists_and_close_unlinks(runtime_dir) -> None:
-    before = shm_names()
     pub = Publisher("listed", app="tester 2.0")
     s = pub.stream("frames", np.dtype([("t", "<f8")]), capacity=8)
     pub.set_state("k", 1)
@@ -304,14 +303,15 @@ def test_discovery_lists_and_close_unlinks(runtime_dir) -> None:
     assert set(info.streams) == {"frames"} and info.streams["frames"].capacity == 8
     assert info.state == ["k"] and info.arrays == ["a"]
     assert info.heartbeat_age < 1.5
-    created = shm_names() - before
+    # Only this channel's segments: /dev/shm is shared with every other process here.
+    created = segments_of(info.token)
     assert len(created) == 5 and all(len(n) + 1 <= 31 for n in created)
     sub = Subscriber(info)
     assert sub.alive
     s.append((1.0,))
     pub.close()
     assert not sub.alive
-    assert shm_names() - before == set()
+    assert segments_of(info.token) == set()
     assert discover() == [] and os.listdir(runtime_dir) == []
     assert len(sub.read("frames")) == 1  # the mapping outlives the unlink; no error
     sub.close()
