@@ -4,6 +4,7 @@ own document, and a closed tab's session is released within seconds."""
 from __future__ import annotations
 
 import urllib.request
+from functools import partial
 
 import numpy as np
 from bokeh.client import pull_session
@@ -34,6 +35,16 @@ def times_in_session_and_hub(dashboard, session) -> tuple[np.ndarray, np.ndarray
     return call_on_loop(dashboard, read)
 
 
+def followed(dashboard, session, seen: np.ndarray,
+             held: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`times_in_session_and_hub` once the session holds a record newer than any in
+    ``seen`` (what it held before) and at least as new as the newest in ``held`` (what the
+    hub held then)."""
+    times, now_held = times_in_session_and_hub(dashboard, session)
+    newest = times[-1] if len(times) else -np.inf
+    return (times, now_held) if newest > seen[-1] and newest >= held[-1] else None
+
+
 def test_every_session_streams_each_record_once() -> None:
     # Below the rate at which the chunk charts start sampling, so every record is drawn.
     with producer("schema", "fan", "--rate", "80"), \
@@ -48,12 +59,17 @@ def test_every_session_streams_each_record_once() -> None:
                        timeout=30, interval=0.2, message="251 records in each session")
 
             for session in sessions:
-                times, held = times_in_session_and_hub(dashboard, session)
+                # The session keeps following the hub: it comes to hold newer records, up
+                # to the hub's newest now (waited for, not bounded: how far a session lags
+                # under load is for benchmarks).
+                seen, held = times_in_session_and_hub(dashboard, session)
+                times, held = wait_until(partial(followed, dashboard, session, seen, held),
+                                         timeout=30, interval=0.2,
+                                         message="the session following the hub")
                 # The producer stamps records in append order, so the session must hold
                 # exactly what the hub held up to the newest record it streamed: every
-                # record, none twice (the hub may have read one more tick since).
+                # record, none twice (the hub may have read more ticks since).
                 assert np.array_equal(times, np.sort(held[held <= times[-1]]))
-                assert len(held) - len(times) <= 40
         finally:
             for client in clients:
                 client.close()
