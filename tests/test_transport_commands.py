@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 
 import pytest
 from faults import raw_reply, raw_request
@@ -125,7 +124,11 @@ def test_a_timeout_says_the_command_did_not_run() -> None:
 
 def test_a_command_taken_up_but_slow_is_outcome_unknown() -> None:
     with Publisher("slow") as pub, Subscriber("slow") as sub:
-        pub.register_command("nap", lambda: time.sleep(0.5) or "rested")
+        # nap runs until the test lets it go, after the first call has given up: the
+        # outcome does not hang on how long a nap takes against how soon the pump wakes,
+        # only on the pump taking the request up within the call's 2 s.
+        release = threading.Event()
+        pub.register_command("nap", lambda: release.wait(30) and "rested")
         stop = threading.Event()
 
         def pump() -> None:
@@ -137,9 +140,11 @@ def test_a_command_taken_up_but_slow_is_outcome_unknown() -> None:
         thread.start()
         try:
             with pytest.raises(CommandOutcomeUnknown, match="may be running still"):
-                sub.call("nap", timeout=0.2)
+                sub.call("nap", timeout=2)
+            release.set()
             assert sub.call("nap", timeout=5) == "rested"
         finally:
+            release.set()
             stop.set()
             thread.join()
 
