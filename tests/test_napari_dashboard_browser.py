@@ -4,6 +4,7 @@ multiscale image, attached with ``webmon.napari.attach`` in its own process, wat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,9 +77,12 @@ def test_loader_tab_receives_napari_chunk_loads(napari_dashboard: str, page: Any
             " const s = Bokeh.documents[0].get_model_by_name('loader-chunk-loads-' + m);"
             " return s == null || s.get_length() == 0 ? -Infinity : s.data.time.at(-1) }))")
 
-    first = newest()
+    # Reads drawn first (the backfill of what the hub held may bring them), then newer
+    # ones: the tab keeps receiving them.
+    first = wait_until(lambda: (t := newest()) != -math.inf and t, timeout=30, interval=0.2,
+                       message="napari's timed reads drawn in the loader tab")
     wait_until(lambda: newest() > first, timeout=30, interval=0.2,
-               message="napari's timed reads reach the loader tab")
+               message="newer napari reads reaching the loader tab")
     wait_until(lambda: _length(page, "loader-levels") >= 1, timeout=30, interval=0.2)
     assert page.errors == []
 
