@@ -220,18 +220,15 @@ class Profiler:
         finally:
             self.cpu_s += time.thread_time() - cpu_started
             try:
-                # Still "running" while the last samples are written: the state that says
-                # the profiler stopped comes after them, so a reader who has seen it has
-                # every sample there will be.
                 self._flush(waiting.add(times, threads, nodes), time.perf_counter(),
                             final=True)
-                self.tags.active = False
-                self._publish_state()
             except (RuntimeError, ValueError, TypeError):
                 pass  # the publisher closed under us
-            finally:
-                self.tags.active = False
-                self.tags.reset()
+            # The state that says the profiler stopped comes after its last samples, so a
+            # reader who has seen it has every sample there will be.
+            self.tags.active = False
+            self._publish_state()
+            self.tags.reset()
 
     def _new_thread(self, ident: int) -> int:
         thread = next((t for t in threading.enumerate() if t.ident == ident), None)
